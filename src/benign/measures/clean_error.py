@@ -1,0 +1,102 @@
+"""Clean test error L(N) = Pr_{x ~ D_x}[sign N(x) ≠ f*(x)] with f* ≡ +1 and N(x) = 0 an error."""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from benign.data import Distribution
+
+
+@dataclass(frozen=True)
+class CleanError:
+    """Clean error per network with its 95% interval; exact values have lo = hi = value."""
+
+    value: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    method: str  # "exact" or "monte-carlo"
+    n_test: int = 0
+
+
+def exact_clean_error_1d(v: Tensor, w: Tensor, b: Tensor | None, a: float, b_end: float) -> np.ndarray:
+    """Exact L(N) of two-layer nets N(x) = Σ_j v_j relu(w_j x + b_j) under x ~ U[a, b_end].
+
+    N is linear between consecutive kinks t_j = −b_j / w_j (clipped to [a, b_end]); on a
+    segment from s to s' it is A x + B, with (A, B) = Σ over the active neurons of v_j (w_j, b_j).
+    Sweeping the sorted kinks, a neuron with w_j > 0 switches on and one with w_j < 0 switches
+    off. The measure of {N ≤ 0} on a segment follows from N(s), N(s') by linear interpolation.
+    Inputs: v (E, n), w (E, n, 1), b (E, n) or None. Returns L of shape (E,).
+    """
+    v = v.detach().double().cpu()
+    w = w.detach().double().cpu()[..., 0]
+    b = torch.zeros_like(w) if b is None else b.detach().double().cpu()
+    flat = w == 0
+    safe_w = torch.where(flat, torch.ones_like(w), w)
+    kinks = torch.where(flat, torch.full_like(w, a), (-b / safe_w).clamp(a, b_end))
+    order = torch.argsort(kinks, dim=1)
+    kinks = torch.gather(kinks, 1, order)
+    sign = torch.sign(torch.where(flat, torch.zeros_like(w), w))  # +1 switches on, −1 off
+    dA = torch.gather(sign * v * w, 1, order)
+    dB = torch.gather(sign * v * b, 1, order)
+    # active just right of a, before any kink is passed: the neurons with w_j < 0, and w_j = 0, b_j > 0
+    off_at_start = (w < 0).double()
+    A0 = (off_at_start * v * w).sum(1, keepdim=True)
+    B0 = (off_at_start * v * b + flat * v * torch.relu(b)).sum(1, keepdim=True)
+    A = torch.cat([A0, A0 + torch.cumsum(dA, 1)], 1)  # slope on segment k = 0..n
+    B = torch.cat([B0, B0 + torch.cumsum(dB, 1)], 1)
+    n_net = v.shape[0]
+    left = torch.cat([torch.full((n_net, 1), float(a), dtype=v.dtype), kinks], 1)
+    right = torch.cat([kinks, torch.full((n_net, 1), float(b_end), dtype=v.dtype)], 1)
+    y0, y1 = A * left + B, A * right + B
+    length = right - left
+    # share of [y0, y1] with N ≤ 0 on a linear piece
+    both_bad = (y0 <= 0) & (y1 <= 0)
+    crossing = (y0 > 0) != (y1 > 0)
+    denom = torch.where(crossing, y0 - y1, torch.ones_like(y0))
+    # y0 > 0 ≥ y1: bad part is the right piece, share −y1 / (y0 − y1); y0 ≤ 0 < y1: share −y0 / (y1 − y0)
+    frac_cross = torch.where(y0 > 0, -y1 / denom, y0 / denom)
+    bad = torch.where(both_bad, length, torch.where(crossing, frac_cross * length, 0.0))
+    return (bad.sum(1) / (b_end - a)).numpy()
+
+
+def wilson_interval(errors: np.ndarray, n: int, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion k/n: centre (k + z²/2)/(n + z²),
+    half-width z·sqrt(k(n − k)/n + z²/4)/(n + z²)."""
+    k = np.asarray(errors, dtype=float)
+    centre = (k + z * z / 2) / (n + z * z)
+    half = z * np.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def mc_sample_size(half_width: float, z: float = 1.959963984540054) -> int:
+    """Test points for a 95% interval of half-width ≤ h at worst (L = ½): n = ⌈z² / (4h²)⌉."""
+    if not 0 < half_width < 0.5:
+        raise ValueError(f"half_width: must lie in (0, 0.5), got {half_width}")
+    return math.ceil(z * z / (4 * half_width * half_width))
+
+
+def mc_clean_error(
+    predict: Callable[[Tensor], Tensor],
+    dist: Distribution,
+    n: int,
+    rngs: list[np.random.Generator],
+    block: int = 4096,
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+) -> CleanError:
+    """Monte Carlo L(N) of E networks on n fresh points each (network e draws from rngs[e]),
+    with the Wilson 95% interval. ``predict`` maps x (E, k, d) to outputs (E, k)."""
+    errors = np.zeros(len(rngs))
+    done = 0
+    while done < n:
+        k = min(block, n - done)
+        xs = np.stack([dist.sample(k, r) for r in rngs])
+        out = predict(torch.as_tensor(xs, dtype=dtype, device=device))
+        errors += (out <= 0).sum(1).cpu().numpy()
+        done += k
+    lo, hi = wilson_interval(errors, n)
+    return CleanError(value=errors / n, lo=lo, hi=hi, method="monte-carlo", n_test=n)

@@ -1,0 +1,203 @@
+"""Batched ReLU networks with an ensemble axis (DESIGN §1, Networks).
+
+A network is a frozen description (:class:`ReLUNet`) plus a list of parameter tensors, each with
+a leading ensemble axis E: E independent networks share one set of tensors and train in one
+batched pass. Forward and backward passes are written out by hand (no autograd graph), which
+keeps a GD step cheap; the tests check them against autograd and finite differences.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from benign.seeding import rng_for
+
+Param = Literal["standard", "ntk"]
+Init = Literal["lecun", "he", "ntk"]
+PARAMETRISATIONS: tuple[str, ...] = ("standard", "ntk")
+INITS: tuple[str, ...] = ("lecun", "he", "ntk")
+Params = list[Tensor]
+
+
+@dataclass(frozen=True)
+class ReLUNet:
+    """f(x) = W_L relu(… relu(W_1 x + b_1) …): depth L weight layers, width n, no output bias.
+
+    Depth 2 is the two-layer net N(x) = Σ_j v_j relu(w_j·x + b_j) with v = W_2, (w_j, b_j) the
+    rows of (W_1, b_1). Layer l computes z_l = s_l (W_l h_{l-1} + b_l); the bias counts as one
+    more input, so fan_in_l = n_{l-1} + 1 with a bias and n_{l-1} without.
+
+    - ``standard``: s_l = 1, entries ~ N(0, α² c_l / fan_in_l);
+    - ``ntk``: s_l = sqrt(c_l / fan_in_l), entries ~ N(0, α²).
+
+    Gains: c_l = 1 (``lecun``), 2 (``he``), or 2 on hidden layers and 1 on the output layer
+    (``ntk``, the normalisation of the neural-tangent literature). α is ``init_scale``.
+    """
+
+    d: int
+    width: int
+    depth: int = 2
+    bias: bool = True
+    param: Param = "standard"
+    init: Init = "lecun"
+    init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value, low in (("d", self.d, 1), ("width", self.width, 1), ("depth", self.depth, 2)):
+            if value < low:
+                raise ValueError(f"{name}: must be >= {low}, got {value}")
+        if self.param not in PARAMETRISATIONS:
+            raise ValueError(f"param: must be one of {', '.join(PARAMETRISATIONS)}")
+        if self.init not in INITS:
+            raise ValueError(f"init: must be one of {', '.join(INITS)}")
+        if not self.init_scale > 0:
+            raise ValueError(f"init_scale: must be > 0, got {self.init_scale}")
+
+    # ----- layout -------------------------------------------------------------------------
+    def layer_has_bias(self, layer: int) -> bool:
+        """Hidden layers 1..L-1 carry a bias when ``bias``; the output layer L never does."""
+        return self.bias and layer < self.depth
+
+    def fan_in(self, layer: int) -> int:
+        """Inputs of layer l (1-based), the constant input of a bias included."""
+        n_prev = self.d if layer == 1 else self.width
+        return n_prev + int(self.layer_has_bias(layer))
+
+    def gain(self, layer: int) -> float:
+        """c_l of the class docstring."""
+        if self.init == "lecun":
+            return 1.0
+        if self.init == "he":
+            return 2.0
+        return 1.0 if layer == self.depth else 2.0
+
+    def scale(self, layer: int) -> float:
+        """Forward factor s_l."""
+        return 1.0 if self.param == "standard" else math.sqrt(self.gain(layer) / self.fan_in(layer))
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Per-network shapes of the parameters, in order W_1, b_1, …, W_L."""
+        out: list[tuple[int, ...]] = []
+        for layer in range(1, self.depth + 1):
+            n_in = self.d if layer == 1 else self.width
+            n_out = 1 if layer == self.depth else self.width
+            out.append((n_out, n_in))
+            if self.layer_has_bias(layer):
+                out.append((n_out,))
+        return out
+
+    def names(self) -> list[str]:
+        """Parameter names, in the order of :meth:`shapes` (``layer1.weight``, ``layer1.bias``…)."""
+        return [
+            f"layer{layer}.{kind}"
+            for layer in range(1, self.depth + 1)
+            for kind in (("weight", "bias") if self.layer_has_bias(layer) else ("weight",))
+        ]
+
+    @property
+    def degree(self) -> int | None:
+        """k with f(cθ) = c^k f(θ) for c > 0, or None when the net is not homogeneous.
+
+        Hidden biases beyond the first layer break homogeneity; the two-layer net is
+        2-homogeneous with or without its bias.
+        """
+        return self.depth if (self.depth == 2 or not self.bias) else None
+
+    def _layers(self, params: Params) -> list[tuple[Tensor, Tensor | None, float]]:
+        """(W_l, b_l or None, s_l) for l = 1..L."""
+        out, i = [], 0
+        for layer in range(1, self.depth + 1):
+            w = params[i]
+            i += 1
+            b = None
+            if self.layer_has_bias(layer):
+                b = params[i]
+                i += 1
+            out.append((w, b, self.scale(layer)))
+        return out
+
+    # ----- initialisation -----------------------------------------------------------------
+    def init_params(
+        self, seeds: list[int], dtype: torch.dtype = torch.float64, device: str = "cpu"
+    ) -> Params:
+        """Parameters of len(seeds) networks; network e depends on seeds[e] alone."""
+        per_seed = []
+        for seed in seeds:
+            rng = rng_for(seed, "init")
+            tensors = []
+            for layer in range(1, self.depth + 1):
+                std = self.init_scale
+                if self.param == "standard":
+                    std *= math.sqrt(self.gain(layer) / self.fan_in(layer))
+                n_out = 1 if layer == self.depth else self.width
+                n_in = self.d if layer == 1 else self.width
+                tensors.append(std * rng.standard_normal((n_out, n_in)))
+                if self.layer_has_bias(layer):
+                    tensors.append(std * rng.standard_normal(n_out))
+            per_seed.append(tensors)
+        return [
+            torch.as_tensor(np.stack(group), dtype=dtype, device=device)
+            for group in zip(*per_seed, strict=True)
+        ]
+
+    # ----- passes ---------------------------------------------------------------------------
+    def forward(self, params: Params, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Outputs f(x) of shape (E, m) for inputs x of shape (E, m, d), and the cache
+        (h_0 = x, h_1, …, h_{L-1}) that :meth:`vjp` needs."""
+        hs = [x]
+        layers = self._layers(params)
+        for w, b, s in layers[:-1]:
+            wt = w.transpose(1, 2)
+            z = torch.bmm(hs[-1], wt) if b is None else torch.baddbmm(b.unsqueeze(1), hs[-1], wt)
+            if s != 1.0:
+                z = z * s
+            hs.append(torch.relu(z))
+        w, _, s = layers[-1]
+        out = torch.bmm(hs[-1], w.transpose(1, 2)).squeeze(-1)
+        return (out * s if s != 1.0 else out), hs
+
+    def vjp(self, params: Params, cache: list[Tensor], g: Tensor) -> Params:
+        """∇_θ Σ_i g_i f(x_i) for every network, g of shape (E, m); relu'(0) = 0."""
+        layers = self._layers(params)
+        grads: list[Tensor] = []
+        w, _, s = layers[-1]
+        dz = (g * s).unsqueeze(-1)  # (E, m, 1)
+        grads.append(torch.bmm(dz.transpose(1, 2), cache[-1]))
+        dh = torch.bmm(dz, w)
+        for layer in range(self.depth - 1, 0, -1):
+            w, b, s = layers[layer - 1]
+            dz = dh * (cache[layer] > 0)
+            if s != 1.0:
+                dz = dz * s
+            if b is not None:
+                grads.append(dz.sum(1))
+            grads.append(torch.bmm(dz.transpose(1, 2), cache[layer - 1]))
+            if layer > 1:
+                dh = torch.bmm(dz, w)
+        return grads[::-1]
+
+
+def predict(net: ReLUNet, params: Params, x: Tensor, params0: Params | None = None) -> Tensor:
+    """f(x), or the centred output f(x; θ) − f(x; θ_0) when the initial parameters are given."""
+    out = net.forward(params, x)[0]
+    return out if params0 is None else out - net.forward(params0, x)[0]
+
+
+def sq_norm(params: Params) -> Tensor:
+    """‖θ‖² of every network, shape (E,)."""
+    return sum(p.reshape(p.shape[0], -1).pow(2).sum(1) for p in params)
+
+
+def two_layer(params: Params) -> tuple[Tensor, Tensor, Tensor | None]:
+    """(v, W, b) of a depth-2 net: N(x) = Σ_j v_j relu(w_j·x + b_j); v (E, n), W (E, n, d)."""
+    if len(params) == 3:
+        w, b, v = params
+    elif len(params) == 2:
+        (w, v), b = params, None
+    else:
+        raise ValueError("two_layer: expected the parameters of a depth-2 net")
+    return v[:, 0, :], w, b

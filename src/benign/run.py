@@ -1,0 +1,236 @@
+"""One experiment: a run configuration and its seeds → data, batched nets, training, measures.
+
+This is the unit that sweeps repeat: :class:`RunConfig` holds every setting of a run except
+its seed, and :func:`run_experiment` gives one :class:`NetworkRecord` per seed.
+"""
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from benign import __version__
+from benign.data import Distribution, DistName, Sample, noisy_sample
+from benign.measures import CleanError, exact_clean_error_1d, mc_clean_error, mc_sample_size
+from benign.nets import Init, Param, Params, ReLUNet, predict, two_layer
+from benign.seeding import rng_for
+from benign.train import Loss, StepRule, TrainConfig, TrainResult, train
+
+NPZ_FORMAT = 1
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class RunConfig(BaseModel):
+    """Every setting of a run but its seed; bad values are refused naming the field."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    dist: DistName = "sphere"
+    d: int = Field(20, ge=1, description="input dimension")
+    m: int = Field(200, ge=1, description="training samples")
+    p: float = Field(0.1, ge=0, lt=0.5, description="label-flip probability")
+    a: float = Field(0.0, description="left end of the interval distribution")
+    b: float = Field(1.0, description="right end of the interval distribution")
+    radius: float = Field(1.0, gt=0, description="radius of the sphere distribution")
+    width: int = Field(200, ge=1, description="hidden units per layer")
+    depth: int = Field(2, ge=2, description="weight layers (2 = the two-layer net)")
+    bias: bool = Field(True, description="hidden-layer biases")
+    param: Param = "standard"
+    init: Init = "lecun"
+    init_scale: float = Field(1.0, gt=0, description="α, multiplies every initial weight")
+    center: bool = Field(False, description="train the centred output f − f_0")
+    loss: Loss = "logistic"
+    step_rule: StepRule = "normalised"
+    lr: float = Field(0.5, gt=0, description="step size η")
+    steps: int = Field(20_000, ge=0, description="step budget per network")
+    max_seconds: float | None = Field(None, gt=0, description="time budget per ensemble block")
+    loss_tol: float = Field(1e-3, gt=0, lt=1, description="stop once interpolating with L ≤ this")
+    test_half_width: float = Field(
+        0.01, gt=0, lt=0.5, description="Monte Carlo clean error: 95% half-width at worst"
+    )
+    dtype: Literal["float64", "float32"] = "float64"
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _check(self) -> "RunConfig":
+        self.distribution()
+        self.network()
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ValueError(f"device: must be cpu or cuda[:N], got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device: cuda was asked for but no CUDA device is available")
+        return self
+
+    def distribution(self) -> Distribution:
+        return Distribution(self.dist, self.d, a=self.a, b=self.b, radius=self.radius)
+
+    def network(self) -> ReLUNet:
+        return ReLUNet(self.d, self.width, self.depth, self.bias, self.param, self.init,
+                       self.init_scale)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(self.loss, self.step_rule, self.lr, self.steps,
+                           math.inf if self.max_seconds is None else self.max_seconds,
+                           self.loss_tol)
+
+    @property
+    def exact_clean_error(self) -> bool:
+        """Exact 1-D error applies to uncentred two-layer nets on the interval."""
+        return self.dist == "interval" and self.depth == 2 and not self.center
+
+
+@dataclass(frozen=True)
+class NetworkRecord:
+    """What one trained network measured."""
+
+    seed: int
+    flips: int
+    flip_rate: float
+    train_error: float
+    interpolated: bool
+    clean_error: float
+    clean_lo: float
+    clean_hi: float
+    clean_method: str
+    n_test: int
+    steps: int
+    stop_reason: str
+    seconds: float
+    loss: float
+    min_margin: float
+    normalised_margin: float
+
+    def to_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in asdict(self).items()}
+
+
+@dataclass
+class Experiment:
+    """A finished experiment: its config, samples, final (and initial) parameters, records."""
+
+    config: RunConfig
+    seeds: list[int]
+    samples: list[Sample]
+    params: Params
+    params0: Params
+    records: list[NetworkRecord]
+    histories: list[dict[str, np.ndarray]]
+
+    def save(self, path: Path) -> None:
+        """Write the documented .npz (docs/npz-format.md) atomically: all of it or nothing."""
+        net = self.config.network()
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array(NPZ_FORMAT),
+            "version": np.array(__version__),
+            "config": np.array(self.config.model_dump_json()),
+            "records": np.array(json.dumps([r.to_dict() for r in self.records])),
+            "seeds": np.array(self.seeds),
+            "x": np.stack([s.x for s in self.samples]),
+            "y": np.stack([s.y for s in self.samples]),
+            "flipped": np.stack([s.flipped for s in self.samples]),
+        }
+        for name, p, p0 in zip(net.names(), self.params, self.params0, strict=True):
+            arrays[name] = p.cpu().numpy()
+            arrays[f"init.{name}"] = p0.cpu().numpy()
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def clean_error(config: RunConfig, params: Params, params0: Params, seeds: list[int]) -> CleanError:
+    """Clean test error of the trained nets: exact on the interval for two-layer nets, else
+    Monte Carlo on fresh points from each seed's test stream."""
+    if config.exact_clean_error:
+        v, w, b = two_layer(params)
+        value = exact_clean_error_1d(v, w, b, config.a, config.b)
+        return CleanError(value=value, lo=value, hi=value, method="exact")
+    net = config.network()
+    base = params0 if config.center else None
+    return mc_clean_error(
+        lambda x: predict(net, params, x, base),
+        config.distribution(),
+        mc_sample_size(config.test_half_width),
+        [rng_for(s, "test") for s in seeds],
+        dtype=DTYPES[config.dtype],
+        device=config.device,
+    )
+
+
+ProgressFn = Callable[[int, int, int, int], None]
+
+
+def run_experiment(
+    config: RunConfig, seeds: list[int], block: int = 8, progress: ProgressFn | None = None
+) -> Experiment:
+    """Train one network per seed, ``block`` networks per batched ensemble, and measure them.
+
+    ``progress(block_index, n_blocks, step, active)`` reports training progress.
+    """
+    if not seeds:
+        raise ValueError("seeds: need at least one seed")
+    dist, net = config.distribution(), config.network()
+    dtype, device = DTYPES[config.dtype], config.device
+    samples = [noisy_sample(dist, config.m, config.p, rng_for(s, "data")) for s in seeds]
+    blocks = [list(range(i, min(i + block, len(seeds)))) for i in range(0, len(seeds), block)]
+    params_all: list[Params] = []
+    params0_all: list[Params] = []
+    results: list[TrainResult] = []
+    errors: list[CleanError] = []
+    for bi, idx in enumerate(blocks):
+        block_seeds = [seeds[i] for i in idx]
+        x = torch.as_tensor(np.stack([samples[i].x for i in idx]), dtype=dtype, device=device)
+        y = torch.as_tensor(np.stack([samples[i].y for i in idx]), dtype=dtype, device=device)
+        params0 = net.init_params(block_seeds, dtype, device)
+        offset = predict(net, params0, x) if config.center else None
+        cb = None if progress is None else (lambda s, a, bi=bi: progress(bi, len(blocks), s, a))
+        res = train(net, params0, x, y, config.train_config(), offset=offset, progress=cb)
+        results.append(res)
+        params_all.append(res.params)
+        params0_all.append(params0)
+        errors.append(clean_error(config, res.params, params0, block_seeds))
+
+    records = []
+    for res, err, idx in zip(results, errors, blocks, strict=True):
+        for k, i in enumerate(idx):
+            records.append(NetworkRecord(
+                seed=seeds[i],
+                flips=samples[i].flips,
+                flip_rate=samples[i].flip_rate,
+                train_error=float(res.train_error[k]),
+                interpolated=bool(res.interpolated[k]),
+                clean_error=float(err.value[k]),
+                clean_lo=float(err.lo[k]),
+                clean_hi=float(err.hi[k]),
+                clean_method=err.method,
+                n_test=err.n_test,
+                steps=int(res.steps[k]),
+                stop_reason=res.stop_reason[k],
+                seconds=float(res.seconds[k]),
+                loss=float(res.loss[k]),
+                min_margin=float(res.min_margin[k]),
+                normalised_margin=float(res.normalised_margin[k]),
+            ))
+    return Experiment(
+        config=config,
+        seeds=list(seeds),
+        samples=samples,
+        params=[torch.cat(group) for group in zip(*params_all, strict=True)],
+        params0=[torch.cat(group) for group in zip(*params0_all, strict=True)],
+        records=records,
+        histories=[h for res in results for h in res.history],
+    )

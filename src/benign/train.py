@@ -1,0 +1,252 @@
+"""Full-batch gradient descent on margin losses, with per-network stopping (DESIGN §1, Training).
+
+Every network of an ensemble follows exactly the trajectory it would follow alone: step sizes,
+acceptance and stopping are decided per network, and a network that stops leaves the batch.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from benign.nets import Params, ReLUNet, sq_norm
+
+Loss = Literal["logistic", "exponential", "square"]
+StepRule = Literal["constant", "normalised"]
+LOSSES: tuple[str, ...] = ("logistic", "exponential", "square")
+STEP_RULES: tuple[str, ...] = ("constant", "normalised")
+STOP_REASONS: tuple[str, ...] = ("converged", "step_budget", "time_budget", "diverged", "stalled")
+HISTORY_KEYS: tuple[str, ...] = ("step", "loss", "train_error", "min_margin", "normalised_margin")
+
+
+def loss_terms(q: Tensor, loss: Loss) -> tuple[Tensor, Tensor]:
+    """log L(θ) with L = (1/m) Σ_i ℓ(q_i), and dL/dq_i / L, for margins q of shape (E, m).
+
+    ℓ(q) = log(1 + e^{-q}) (logistic), e^{-q} (exponential) or ½(1 − q)² (square). Both
+    outputs are formed in the log domain, so they stay finite where L underflows to 0.
+    """
+    m = q.shape[-1]
+    if loss == "square":
+        terms = 0.5 * (1.0 - q) ** 2
+        total = terms.sum(-1, keepdim=True)
+        return torch.log(total.squeeze(-1) / m), (q - 1.0) / total
+    if loss == "exponential":
+        log_terms = -q
+        log_slopes = -q
+    elif loss == "logistic":
+        # log softplus(-q), with log log1p(t) = log t - t/2 + O(t^2) for t = e^{-q} tiny
+        log_terms = torch.where(q > 30.0, -q - 0.5 * torch.exp(-q),
+                                torch.log(torch.nn.functional.softplus(-q)))
+        log_slopes = -torch.nn.functional.softplus(q)  # log sigmoid(-q) = log |ℓ'(q)|
+    else:
+        raise ValueError(f"loss: must be one of {', '.join(LOSSES)}, got {loss!r}")
+    log_total = torch.logsumexp(log_terms, -1, keepdim=True)
+    return log_total.squeeze(-1) - math.log(m), -torch.exp(log_slopes - log_total)
+
+
+def loss_value(q: Tensor, loss: Loss) -> Tensor:
+    """L(θ) = (1/m) Σ_i ℓ(q_i), shape (E,)."""
+    return torch.exp(loss_terms(q, loss)[0])
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: loss, step-size rule and stopping rules.
+
+    ``constant``: θ ← θ − η ∇L. ``normalised``: θ ← θ − η_t ∇L / L(θ) (Lyu & Li 2020); a step
+    whose loss is not lower is rejected and η_t halved, an accepted step doubles η_t up to η.
+    A network stops when it interpolates (all q_i > 0) with L ≤ ``loss_tol`` (converged), after
+    ``max_steps`` steps, after ``max_seconds``, when its loss or parameters become non-finite
+    (diverged), or when η_t falls below 1e-12·η (stalled).
+    """
+
+    loss: Loss = "logistic"
+    step_rule: StepRule = "normalised"
+    lr: float = 0.5
+    max_steps: int = 20_000
+    max_seconds: float = math.inf
+    loss_tol: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.step_rule not in STEP_RULES:
+            raise ValueError(f"step_rule: must be one of {', '.join(STEP_RULES)}")
+        for name in ("lr", "max_seconds", "loss_tol"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ValueError(f"{name}: must be > 0, got {value}")
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps: must be >= 0, got {self.max_steps}")
+
+
+@dataclass
+class TrainResult:
+    """Final parameters (E leading) and, per network, why and when it stopped."""
+
+    params: Params
+    steps: np.ndarray
+    stop_reason: list[str]
+    seconds: np.ndarray
+    loss: np.ndarray
+    train_error: np.ndarray
+    min_margin: np.ndarray
+    normalised_margin: np.ndarray
+    history: list[dict[str, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def interpolated(self) -> np.ndarray:
+        """Train error 0, i.e. every margin q_i > 0."""
+        return self.train_error == 0
+
+
+def normalised_margin(q: Tensor, params: Params, degree: int | None) -> Tensor:
+    """γ = min_i q_i / ‖θ‖^k for a k-homogeneous net; NaN when the net is not homogeneous."""
+    if degree is None:
+        return torch.full_like(q[:, 0], math.nan)
+    return q.min(-1).values / sq_norm(params) ** (degree / 2)
+
+
+def _per_net(values: Tensor, like: Tensor) -> Tensor:
+    """values (E,) shaped to broadcast against a tensor with leading axis E."""
+    return values.view((-1,) + (1,) * (like.dim() - 1))
+
+
+def _record_steps(max_steps: int) -> set[int]:
+    """Steps kept in the thinned history: 0–10, then about 5% apart."""
+    steps, t = set(range(11)), 10
+    while t < max_steps:
+        t = max(t + 1, int(t * 1.05))
+        steps.add(t)
+    return steps
+
+
+def train(
+    net: ReLUNet,
+    params: Params,
+    x: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    offset: Tensor | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Full-batch GD of E networks on their own samples x (E, m, d), y (E, m) ∈ {±1}.
+
+    ``offset`` (E, m) is subtracted from the outputs (centring f − f_0). ``progress(step,
+    active)`` is called every few steps.
+    """
+    n_net = x.shape[0]
+    offset = torch.zeros_like(y) if offset is None else offset
+    params = [p.clone() for p in params]
+    final: Params = [p.clone() for p in params]
+    active = torch.arange(n_net, device=x.device)
+    eta = torch.full((n_net,), config.lr, dtype=x.dtype, device=x.device)
+    steps = np.zeros(n_net, dtype=np.int64)
+    reasons = [""] * n_net
+    seconds = np.zeros(n_net)
+    out_last = {k: np.full(n_net, math.nan) for k in ("loss", "train_error", "min_margin", "gamma")}
+    history: list[dict[str, list[float]]] = [{k: [] for k in HISTORY_KEYS} for _ in range(n_net)]
+    record_at = _record_steps(config.max_steps)
+    normalised = config.step_rule == "normalised"
+
+    def evaluate(ps: Params, xs: Tensor, ys: Tensor, off: Tensor):
+        out, cache = net.forward(ps, xs)
+        q = ys * (out - off)
+        log_loss, dq = loss_terms(q, config.loss)
+        return q, log_loss, dq, cache
+
+    q, log_loss, dq, cache = evaluate(params, x, y, offset)
+    t0 = time.perf_counter()
+    step = 0
+    while active.numel() > 0:
+        # ---- bookkeeping on the current iterate of every active network ----
+        err = (q <= 0).double().mean(-1)
+        gamma = normalised_margin(q, params, net.degree)
+        finite = torch.isfinite(log_loss) & torch.stack(
+            [torch.isfinite(p.reshape(p.shape[0], -1)).all(1) for p in params]).all(0)
+        elapsed = time.perf_counter() - t0
+        causes = {
+            "diverged": ~finite,
+            "converged": (err == 0) & (log_loss <= math.log(config.loss_tol)),
+            "step_budget": torch.full_like(finite, step >= config.max_steps),
+            "time_budget": torch.full_like(finite, elapsed >= config.max_seconds),
+            "stalled": eta < 1e-12 * config.lr,
+        }
+        stop = torch.stack(list(causes.values())).any(0)
+        why = [""] * active.numel()
+        if bool(stop.any()):
+            for cause, mask in reversed(causes.items()):  # the first listed cause wins
+                for k in torch.nonzero(mask).squeeze(1).tolist():
+                    why[k] = cause
+        if step in record_at or bool(stop.any()):
+            rows = zip(torch.exp(log_loss).tolist(), err.tolist(), q.min(-1).values.tolist(),
+                       gamma.tolist(), strict=True)
+            for k, (lv, ev, mv, gv) in enumerate(rows):
+                if step in record_at or why[k]:
+                    h = history[int(active[k])]
+                    if h["step"] and h["step"][-1] == step:
+                        continue
+                    for key, val in zip(HISTORY_KEYS, (step, lv, ev, mv, gv), strict=True):
+                        h[key].append(val)
+        if bool(stop.any()):
+            idx = torch.nonzero(stop).squeeze(1)
+            for k in idx.tolist():
+                e = int(active[k])
+                reasons[e] = why[k]
+                steps[e] = step
+                seconds[e] = elapsed
+                out_last["loss"][e] = math.exp(float(log_loss[k]))
+                out_last["train_error"][e] = float(err[k])
+                out_last["min_margin"][e] = float(q[k].min())
+                out_last["gamma"][e] = float(gamma[k])
+            for f, p in zip(final, params, strict=True):
+                f[active[idx]] = p[idx]
+            keep = torch.nonzero(~stop).squeeze(1)
+            active, eta = active[keep], eta[keep]
+            params = [p[keep] for p in params]
+            q, log_loss, dq = q[keep], log_loss[keep], dq[keep]
+            cache = [c[keep] for c in cache]
+            if active.numel() == 0:
+                break
+        xs, ys, off = x[active], y[active], offset[active]
+
+        # ---- one step ----
+        # gradient of L (constant rule) or of L / L(θ) (normalised rule) w.r.t. the outputs
+        g = ys * dq if normalised else ys * dq * torch.exp(log_loss).unsqueeze(-1)
+        grads = net.vjp(params, cache, g)
+        trial = [p - _per_net(eta, p) * gr for p, gr in zip(params, grads, strict=True)]
+        q_t, log_loss_t, dq_t, cache_t = evaluate(trial, xs, ys, off)
+        if normalised:
+            accept = torch.isfinite(log_loss_t) & (log_loss_t < log_loss)
+            eta = torch.where(accept, torch.clamp(2 * eta, max=config.lr), eta / 2)
+
+            def pick(a: Tensor, b: Tensor, acc: Tensor = accept) -> Tensor:
+                return torch.where(_per_net(acc, a), a, b)
+
+            params = [pick(a, b) for a, b in zip(trial, params, strict=True)]
+            cache = [pick(a, b) for a, b in zip(cache_t, cache, strict=True)]
+            q, log_loss, dq = pick(q_t, q), pick(log_loss_t, log_loss), pick(dq_t, dq)
+        else:
+            params, cache, q, log_loss, dq = trial, cache_t, q_t, log_loss_t, dq_t
+        step += 1
+        if progress is not None and step % 50 == 0:
+            progress(step, int(active.numel()))
+
+    if progress is not None:
+        progress(step, 0)
+    return TrainResult(
+        params=final,
+        steps=steps,
+        stop_reason=reasons,
+        seconds=seconds,
+        loss=out_last["loss"],
+        train_error=out_last["train_error"],
+        min_margin=out_last["min_margin"],
+        normalised_margin=out_last["gamma"],
+        history=[{k: np.asarray(v) for k, v in h.items()} for h in history],
+    )
