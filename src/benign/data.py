@@ -26,8 +26,9 @@ class Distribution:
 
     def __post_init__(self) -> None:
         if self.name not in DISTRIBUTIONS:
-            raise ValueError(f"dist: unknown distribution {self.name!r}; allowed: "
-                             + ", ".join(DISTRIBUTIONS))
+            raise ValueError(
+                f"dist: unknown distribution {self.name!r}; allowed: " + ", ".join(DISTRIBUTIONS)
+            )
         if self.d < 1:
             raise ValueError(f"d: must be >= 1, got {self.d}")
         if self.name == "interval":

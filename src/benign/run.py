@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benign import __version__
-from benign.data import Distribution, DistName, Sample, noisy_sample
+from benign.data import DistName, Distribution, Sample, noisy_sample
 from benign.measures import CleanError, exact_clean_error_1d, mc_clean_error, mc_sample_size
 from benign.nets import Init, Param, Params, ReLUNet, predict, two_layer
 from benign.seeding import rng_for
@@ -73,13 +73,19 @@ class RunConfig(BaseModel):
         return Distribution(self.dist, self.d, a=self.a, b=self.b, radius=self.radius)
 
     def network(self) -> ReLUNet:
-        return ReLUNet(self.d, self.width, self.depth, self.bias, self.param, self.init,
-                       self.init_scale)
+        return ReLUNet(
+            self.d, self.width, self.depth, self.bias, self.param, self.init, self.init_scale
+        )
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(self.loss, self.step_rule, self.lr, self.steps,
-                           math.inf if self.max_seconds is None else self.max_seconds,
-                           self.loss_tol)
+        return TrainConfig(
+            self.loss,
+            self.step_rule,
+            self.lr,
+            self.steps,
+            math.inf if self.max_seconds is None else self.max_seconds,
+            self.loss_tol,
+        )
 
     @property
     def exact_clean_error(self) -> bool:
@@ -109,8 +115,10 @@ class NetworkRecord:
     normalised_margin: float
 
     def to_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in asdict(self).items()
+        }
 
 
 @dataclass
@@ -207,24 +215,26 @@ def run_experiment(
     records = []
     for res, err, idx in zip(results, errors, blocks, strict=True):
         for k, i in enumerate(idx):
-            records.append(NetworkRecord(
-                seed=seeds[i],
-                flips=samples[i].flips,
-                flip_rate=samples[i].flip_rate,
-                train_error=float(res.train_error[k]),
-                interpolated=bool(res.interpolated[k]),
-                clean_error=float(err.value[k]),
-                clean_lo=float(err.lo[k]),
-                clean_hi=float(err.hi[k]),
-                clean_method=err.method,
-                n_test=err.n_test,
-                steps=int(res.steps[k]),
-                stop_reason=res.stop_reason[k],
-                seconds=float(res.seconds[k]),
-                loss=float(res.loss[k]),
-                min_margin=float(res.min_margin[k]),
-                normalised_margin=float(res.normalised_margin[k]),
-            ))
+            records.append(
+                NetworkRecord(
+                    seed=seeds[i],
+                    flips=samples[i].flips,
+                    flip_rate=samples[i].flip_rate,
+                    train_error=float(res.train_error[k]),
+                    interpolated=bool(res.interpolated[k]),
+                    clean_error=float(err.value[k]),
+                    clean_lo=float(err.lo[k]),
+                    clean_hi=float(err.hi[k]),
+                    clean_method=err.method,
+                    n_test=err.n_test,
+                    steps=int(res.steps[k]),
+                    stop_reason=res.stop_reason[k],
+                    seconds=float(res.seconds[k]),
+                    loss=float(res.loss[k]),
+                    min_margin=float(res.min_margin[k]),
+                    normalised_margin=float(res.normalised_margin[k]),
+                )
+            )
     return Experiment(
         config=config,
         seeds=list(seeds),

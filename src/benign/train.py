@@ -40,8 +40,9 @@ def loss_terms(q: Tensor, loss: Loss) -> tuple[Tensor, Tensor]:
         log_slopes = -q
     elif loss == "logistic":
         # log softplus(-q), with log log1p(t) = log t - t/2 + O(t^2) for t = e^{-q} tiny
-        log_terms = torch.where(q > 30.0, -q - 0.5 * torch.exp(-q),
-                                torch.log(torch.nn.functional.softplus(-q)))
+        log_terms = torch.where(
+            q > 30.0, -q - 0.5 * torch.exp(-q), torch.log(torch.nn.functional.softplus(-q))
+        )
         log_slopes = -torch.nn.functional.softplus(q)  # log sigmoid(-q) = log |ℓ'(q)|
     else:
         raise ValueError(f"loss: must be one of {', '.join(LOSSES)}, got {loss!r}")
@@ -149,7 +150,7 @@ def train(
     steps = np.zeros(n_net, dtype=np.int64)
     reasons = [""] * n_net
     seconds = np.zeros(n_net)
-    out_last = {k: np.full(n_net, math.nan) for k in ("loss", "train_error", "min_margin", "gamma")}
+    last = {k: np.full(n_net, math.nan) for k in ("loss", "train_error", "min_margin", "gamma")}
     history: list[dict[str, list[float]]] = [{k: [] for k in HISTORY_KEYS} for _ in range(n_net)]
     record_at = _record_steps(config.max_steps)
     normalised = config.step_rule == "normalised"
@@ -160,63 +161,61 @@ def train(
         log_loss, dq = loss_terms(q, config.loss)
         return q, log_loss, dq, cache
 
-    q, log_loss, dq, cache = evaluate(params, x, y, offset)
+    xs, ys, off = x, y, offset
+    q, log_loss, dq, cache = evaluate(params, xs, ys, off)
     t0 = time.perf_counter()
     step = 0
-    while active.numel() > 0:
-        # ---- bookkeeping on the current iterate of every active network ----
+    while True:
+        # ---- stopping rules and history, on the current iterate of every active network ----
         err = (q <= 0).double().mean(-1)
-        gamma = normalised_margin(q, params, net.degree)
-        finite = torch.isfinite(log_loss) & torch.stack(
-            [torch.isfinite(p.reshape(p.shape[0], -1)).all(1) for p in params]).all(0)
         elapsed = time.perf_counter() - t0
-        causes = {
-            "diverged": ~finite,
+        causes = {  # the first listed cause wins
+            "diverged": ~torch.isfinite(log_loss),
             "converged": (err == 0) & (log_loss <= math.log(config.loss_tol)),
-            "step_budget": torch.full_like(finite, step >= config.max_steps),
-            "time_budget": torch.full_like(finite, elapsed >= config.max_seconds),
+            "step_budget": torch.full_like(err, step >= config.max_steps, dtype=torch.bool),
+            "time_budget": torch.full_like(err, elapsed >= config.max_seconds, dtype=torch.bool),
             "stalled": eta < 1e-12 * config.lr,
         }
         stop = torch.stack(list(causes.values())).any(0)
-        why = [""] * active.numel()
-        if bool(stop.any()):
-            for cause, mask in reversed(causes.items()):  # the first listed cause wins
-                for k in torch.nonzero(mask).squeeze(1).tolist():
-                    why[k] = cause
-        if step in record_at or bool(stop.any()):
-            rows = zip(torch.exp(log_loss).tolist(), err.tolist(), q.min(-1).values.tolist(),
-                       gamma.tolist(), strict=True)
-            for k, (lv, ev, mv, gv) in enumerate(rows):
-                if step in record_at or why[k]:
-                    h = history[int(active[k])]
-                    if h["step"] and h["step"][-1] == step:
-                        continue
-                    for key, val in zip(HISTORY_KEYS, (step, lv, ev, mv, gv), strict=True):
-                        h[key].append(val)
-        if bool(stop.any()):
+        any_stop = bool(stop.any())
+        if step in record_at or any_stop:
+            gamma = normalised_margin(q, params, net.degree)
+            rows = zip(
+                active.tolist(),
+                stop.tolist(),
+                torch.exp(log_loss).tolist(),
+                err.tolist(),
+                q.min(-1).values.tolist(),
+                gamma.tolist(),
+                strict=True,
+            )
+            for k, (e, stops, *values) in enumerate(rows):
+                if step in record_at or stops:
+                    for key, val in zip(HISTORY_KEYS, (step, *values), strict=True):
+                        history[e][key].append(val)
+                if stops:
+                    (
+                        last["loss"][e],
+                        last["train_error"][e],
+                        last["min_margin"][e],
+                        last["gamma"][e],
+                    ) = values
+                    reasons[e] = next(c for c, mask in causes.items() if mask[k])
+                    steps[e], seconds[e] = step, elapsed
+        if any_stop:
             idx = torch.nonzero(stop).squeeze(1)
-            for k in idx.tolist():
-                e = int(active[k])
-                reasons[e] = why[k]
-                steps[e] = step
-                seconds[e] = elapsed
-                out_last["loss"][e] = math.exp(float(log_loss[k]))
-                out_last["train_error"][e] = float(err[k])
-                out_last["min_margin"][e] = float(q[k].min())
-                out_last["gamma"][e] = float(gamma[k])
             for f, p in zip(final, params, strict=True):
                 f[active[idx]] = p[idx]
             keep = torch.nonzero(~stop).squeeze(1)
+            if keep.numel() == 0:
+                break
             active, eta = active[keep], eta[keep]
             params = [p[keep] for p in params]
-            q, log_loss, dq = q[keep], log_loss[keep], dq[keep]
             cache = [c[keep] for c in cache]
-            if active.numel() == 0:
-                break
-        xs, ys, off = x[active], y[active], offset[active]
+            q, log_loss, dq = q[keep], log_loss[keep], dq[keep]
+            xs, ys, off = x[active], y[active], offset[active]
 
-        # ---- one step ----
-        # gradient of L (constant rule) or of L / L(θ) (normalised rule) w.r.t. the outputs
+        # ---- one step: gradient of L (constant rule) or of L / L(θ) (normalised rule) ----
         g = ys * dq if normalised else ys * dq * torch.exp(log_loss).unsqueeze(-1)
         grads = net.vjp(params, cache, g)
         trial = [p - _per_net(eta, p) * gr for p, gr in zip(params, grads, strict=True)]
@@ -224,13 +223,15 @@ def train(
         if normalised:
             accept = torch.isfinite(log_loss_t) & (log_loss_t < log_loss)
             eta = torch.where(accept, torch.clamp(2 * eta, max=config.lr), eta / 2)
-
-            def pick(a: Tensor, b: Tensor, acc: Tensor = accept) -> Tensor:
-                return torch.where(_per_net(acc, a), a, b)
-
-            params = [pick(a, b) for a, b in zip(trial, params, strict=True)]
-            cache = [pick(a, b) for a, b in zip(cache_t, cache, strict=True)]
-            q, log_loss, dq = pick(q_t, q), pick(log_loss_t, log_loss), pick(dq_t, dq)
+            new = (trial, cache_t, [q_t, log_loss_t, dq_t])
+            old = (params, cache, [q, log_loss, dq])
+            if bool(accept.all()):
+                params, cache, (q, log_loss, dq) = new
+            elif bool(accept.any()):
+                params, cache, (q, log_loss, dq) = (
+                    [torch.where(_per_net(accept, a), a, b) for a, b in zip(*pair, strict=True)]
+                    for pair in zip(new, old, strict=True)
+                )
         else:
             params, cache, q, log_loss, dq = trial, cache_t, q_t, log_loss_t, dq_t
         step += 1
@@ -244,9 +245,9 @@ def train(
         steps=steps,
         stop_reason=reasons,
         seconds=seconds,
-        loss=out_last["loss"],
-        train_error=out_last["train_error"],
-        min_margin=out_last["min_margin"],
-        normalised_margin=out_last["gamma"],
+        loss=last["loss"],
+        train_error=last["train_error"],
+        min_margin=last["min_margin"],
+        normalised_margin=last["gamma"],
         history=[{k: np.asarray(v) for k, v in h.items()} for h in history],
     )

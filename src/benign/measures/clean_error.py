@@ -22,7 +22,9 @@ class CleanError:
     n_test: int = 0
 
 
-def exact_clean_error_1d(v: Tensor, w: Tensor, b: Tensor | None, a: float, b_end: float) -> np.ndarray:
+def exact_clean_error_1d(
+    v: Tensor, w: Tensor, b: Tensor | None, a: float, b_end: float
+) -> np.ndarray:
     """Exact L(N) of two-layer nets N(x) = Σ_j v_j relu(w_j x + b_j) under x ~ U[a, b_end].
 
     N is linear between consecutive kinks t_j = −b_j / w_j (clipped to [a, b_end]); on a
@@ -42,7 +44,7 @@ def exact_clean_error_1d(v: Tensor, w: Tensor, b: Tensor | None, a: float, b_end
     sign = torch.sign(torch.where(flat, torch.zeros_like(w), w))  # +1 switches on, −1 off
     dA = torch.gather(sign * v * w, 1, order)
     dB = torch.gather(sign * v * b, 1, order)
-    # active just right of a, before any kink is passed: the neurons with w_j < 0, and w_j = 0, b_j > 0
+    # active just right of a, before any kink is passed: w_j < 0, and w_j = 0 with b_j > 0
     off_at_start = (w < 0).double()
     A0 = (off_at_start * v * w).sum(1, keepdim=True)
     B0 = (off_at_start * v * b + flat * v * torch.relu(b)).sum(1, keepdim=True)
@@ -57,13 +59,15 @@ def exact_clean_error_1d(v: Tensor, w: Tensor, b: Tensor | None, a: float, b_end
     both_bad = (y0 <= 0) & (y1 <= 0)
     crossing = (y0 > 0) != (y1 > 0)
     denom = torch.where(crossing, y0 - y1, torch.ones_like(y0))
-    # y0 > 0 ≥ y1: bad part is the right piece, share −y1 / (y0 − y1); y0 ≤ 0 < y1: share −y0 / (y1 − y0)
+    # share with N ≤ 0: −y1 / (y0 − y1) when y0 > 0 ≥ y1, −y0 / (y1 − y0) when y0 ≤ 0 < y1
     frac_cross = torch.where(y0 > 0, -y1 / denom, y0 / denom)
     bad = torch.where(both_bad, length, torch.where(crossing, frac_cross * length, 0.0))
     return (bad.sum(1) / (b_end - a)).numpy()
 
 
-def wilson_interval(errors: np.ndarray, n: int, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    errors: np.ndarray, n: int, z: float = 1.959963984540054
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for a binomial proportion k/n: centre (k + z²/2)/(n + z²),
     half-width z·sqrt(k(n − k)/n + z²/4)/(n + z²)."""
     k = np.asarray(errors, dtype=float)

@@ -1,0 +1,224 @@
+"""The `benign` command line: a thin face over run configuration, training and measures."""
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benign import __version__
+from benign.run import Experiment, RunConfig, run_experiment
+
+app = typer.Typer(
+    help="Measure, certify and explain how interpolating ReLU networks overfit noisy data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console() if sys.stdout.isatty() else Console(width=120)
+err = Console(stderr=True)
+
+
+class InputError(Exception):
+    """Bad input: reported as one line naming the flag, exit code 2."""
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _config_error(exc: ValidationError) -> InputError:
+    """First pydantic error as 'FLAG: what is allowed'."""
+    e = exc.errors()[0]
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["loc"]:
+        return InputError(f"{_flag(str(e['loc'][0]))}: {msg}")
+    field, sep, rest = msg.partition(": ")
+    if sep and field.isidentifier():
+        return InputError(f"{_flag(field)}: {rest}")
+    return InputError(msg)
+
+
+def _default(field: str):
+    return RunConfig.model_fields[field].default
+
+
+def _help(field: str) -> str:
+    return RunConfig.model_fields[field].description or ""
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"benign {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """benign: benign, tempered or catastrophic overfitting of interpolating ReLU networks."""
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "—" if x != x else f"{x:.{digits}f}"
+
+
+def _table(exp: Experiment, wall: float) -> Table:
+    c = exp.config
+    title = (
+        f"{c.dist} d={c.d} m={c.m} p={c.p} · depth {c.depth}, width {c.width}, "
+        f"{'bias' if c.bias else 'no bias'} · {c.loss} loss, {c.step_rule} steps η={c.lr}"
+    )
+    table = Table(
+        title=title, caption=f"{len(exp.records)} networks in {wall:.1f} s", box=box.SIMPLE_HEAD
+    )
+    for name in (
+        "seed",
+        "flipped",
+        "train err",
+        "clean err",
+        "95% interval",
+        "min q",
+        "γ",
+        "steps",
+        "stop",
+        "time s",
+    ):
+        table.add_column(name, justify="left" if name in ("stop", "95% interval") else "right")
+    for r in exp.records:
+        interval = "exact" if r.clean_method == "exact" else f"{r.clean_lo:.3f}–{r.clean_hi:.3f}"
+        table.add_row(
+            str(r.seed),
+            f"{r.flip_rate:.3f}",
+            _fmt(r.train_error),
+            _fmt(r.clean_error),
+            interval,
+            _fmt(r.min_margin, 2),
+            f"{r.normalised_margin:.3g}",
+            str(r.steps),
+            r.stop_reason,
+            f"{r.seconds:.2f}",
+        )
+    return table
+
+
+@app.command()
+def run(
+    dist: Annotated[
+        str, typer.Option(help="Input law: interval (d = 1), sphere or gaussian.")
+    ] = _default("dist"),
+    d: Annotated[int, typer.Option("--d", help=_help("d"))] = _default("d"),
+    m: Annotated[int, typer.Option("--m", help=_help("m"))] = _default("m"),
+    p: Annotated[
+        float, typer.Option("--p", help="Label-flip probability, in [0, 0.5).")
+    ] = _default("p"),
+    a: Annotated[float, typer.Option("--a", help=_help("a"))] = _default("a"),
+    b: Annotated[float, typer.Option("--b", help=_help("b"))] = _default("b"),
+    width: Annotated[int, typer.Option(help=_help("width"))] = _default("width"),
+    depth: Annotated[int, typer.Option(help=_help("depth"))] = _default("depth"),
+    bias: Annotated[bool, typer.Option("--bias/--no-bias", help=_help("bias"))] = _default("bias"),
+    param: Annotated[str, typer.Option(help="Parametrisation: standard or ntk.")] = _default(
+        "param"
+    ),
+    init: Annotated[str, typer.Option(help="Initialisation: lecun, he or ntk.")] = _default("init"),
+    init_scale: Annotated[float, typer.Option(help=_help("init_scale"))] = _default("init_scale"),
+    center: Annotated[bool, typer.Option("--center/--no-center", help=_help("center"))] = _default(
+        "center"
+    ),
+    loss: Annotated[str, typer.Option(help="logistic, exponential or square.")] = _default("loss"),
+    step_rule: Annotated[
+        str, typer.Option(help="constant (θ ← θ − η∇L) or normalised (η/L(θ) with backtracking).")
+    ] = _default("step_rule"),
+    lr: Annotated[float, typer.Option(help=_help("lr"))] = _default("lr"),
+    steps: Annotated[int, typer.Option(help=_help("steps"))] = _default("steps"),
+    max_seconds: Annotated[float | None, typer.Option(help=_help("max_seconds"))] = None,
+    loss_tol: Annotated[float, typer.Option(help=_help("loss_tol"))] = _default("loss_tol"),
+    test_half_width: Annotated[float, typer.Option(help=_help("test_half_width"))] = _default(
+        "test_half_width"
+    ),
+    seeds: Annotated[int, typer.Option(help="Number of networks (seeds seed … seed+N−1).")] = 4,
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    block: Annotated[int, typer.Option(help="Networks trained together in one ensemble.")] = 8,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = _default("device"),
+    dtype: Annotated[str, typer.Option(help="float64 or float32.")] = _default("dtype"),
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of a table.")
+    ] = False,
+    save: Annotated[
+        Path | None,
+        typer.Option(help="Write parameters and data to this .npz (see docs/npz-format.md)."),
+    ] = None,
+) -> None:
+    """Train one interpolating ReLU network per seed and measure how it overfits."""
+    settings = {k: v for k, v in locals().items() if k in RunConfig.model_fields and v is not None}
+    try:
+        config = RunConfig(**settings)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    for name, value, low in (("seeds", seeds, 1), ("seed", seed, 0), ("block", block, 1)):
+        if value < low:
+            raise InputError(f"{_flag(name)}: must be >= {low}, got {value}")
+    if save is not None and not save.parent.is_dir():
+        raise InputError(f"--save: directory {str(save.parent)!r} does not exist")
+
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("training", total=max(config.steps, 1))
+
+        def progress(bi: int, nb: int, step: int, active: int) -> None:
+            bar.update(
+                task,
+                completed=step,
+                description=f"block {bi + 1}/{nb} · {active} networks training",
+            )
+
+        exp = run_experiment(config, list(range(seed, seed + seeds)), block, progress)
+    wall = time.perf_counter() - start
+    if save is not None:
+        exp.save(save)
+    if json_out:
+        doc = {
+            "version": __version__,
+            "config": config.model_dump(),
+            "seconds": wall,
+            "records": [r.to_dict() for r in exp.records],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        out.print(_table(exp, wall))
+        if save is not None:
+            out.print(f"saved {save}")
+
+
+def main() -> None:
+    """Console entry point: one-line errors with exit code 2 for bad input."""
+    try:
+        rv = app(standalone_mode=False)
+    except (typer.TyperException, InputError) as exc:
+        msg = exc.format_message() if isinstance(exc, typer.TyperException) else str(exc)
+        if msg:  # an empty message: the help was shown for a bare `benign`
+            print(f"benign: error: {msg}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
