@@ -1,0 +1,24 @@
+# The README's two commands, spelled out. `make run` runs the main job, `make test` the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+run: $(BIN)/python
+	$(BIN)/pip install -q -e .
+	$(BIN)/benign run
+
+test: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/python
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(BIN)/python
+	$(BIN)/python benchmarks/bench_train.py
