@@ -1,0 +1,146 @@
+"""Training: losses against formulas and finite differences, batching, stopping rules."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benign.nets import ReLUNet
+from benign.run import RunConfig, run_experiment
+from benign.train import HISTORY_KEYS, LOSSES, TrainConfig, loss_terms, loss_value, train
+
+ELL = {  # ℓ(q), written independently in NumPy
+    "logistic": lambda q: np.log1p(np.exp(-q)),
+    "exponential": lambda q: np.exp(-q),
+    "square": lambda q: 0.5 * (1 - q) ** 2,
+}
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_loss_value_matches_formula(loss):
+    q = np.random.default_rng(0).normal(0, 3, size=(3, 17))
+    got = loss_value(torch.as_tensor(q), loss).numpy()
+    np.testing.assert_allclose(got, ELL[loss](q).mean(1), rtol=1e-13)
+
+
+def test_losses_stay_finite_in_the_log_domain():
+    q = torch.tensor([[800.0, 900.0]], dtype=torch.float64)  # e^{-q} underflows to 0
+    for loss in ("logistic", "exponential"):
+        log_l, dq = loss_terms(q, loss)
+        assert log_l.item() == pytest.approx(
+            -800.0 + math.log((1 + math.exp(-100.0)) / 2), abs=1e-9
+        )
+        assert torch.isfinite(dq).all()
+        assert dq[0, 0].item() == pytest.approx(-1 / (1 + math.exp(-100.0)), rel=1e-9)
+
+
+def sample(e=2, m=15, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = torch.as_tensor(rng.standard_normal((e, m, d)))
+    y = torch.as_tensor(np.where(rng.random((e, m)) < 0.2, -1.0, 1.0))
+    return x, y
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("depth", [2, 3])
+def test_gradient_matches_finite_differences(loss, depth):
+    """∂L/∂θ from loss_terms + the hand-written backward pass, against central differences."""
+    net = ReLUNet(d=3, width=6, depth=depth, bias=True)
+    params = net.init_params([0, 1])
+    x, y = sample()
+
+    def full_loss(ps):
+        return loss_value(y * net.forward(ps, x)[0], loss)
+
+    out, cache = net.forward(params, x)
+    log_l, dq = loss_terms(y * out, loss)
+    grads = net.vjp(params, cache, y * dq * torch.exp(log_l)[:, None])
+    rng = np.random.default_rng(1)
+    h = 1e-6
+    for k, p in enumerate(params):
+        for _ in range(4):
+            idx = tuple(int(rng.integers(s)) for s in p.shape[1:])
+            for e in range(2):
+                plus = [q.clone() for q in params]
+                minus = [q.clone() for q in params]
+                plus[k][(e, *idx)] += h
+                minus[k][(e, *idx)] -= h
+                fd = (full_loss(plus)[e] - full_loss(minus)[e]).item() / (2 * h)
+                assert grads[k][(e, *idx)].item() == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("rule", ["constant", "normalised"])
+def test_batched_training_equals_separate_runs(rule):
+    net = ReLUNet(d=5, width=20, depth=2)
+    seeds = [0, 1, 2]
+    x, y = sample(e=3, m=12, d=5)
+    cfg = TrainConfig(step_rule=rule, lr=0.2, max_steps=400, loss_tol=0.05)
+    together = train(net, net.init_params(seeds), x, y, cfg)
+    assert len(set(together.steps.tolist())) > 1, "networks should stop at different steps"
+    for e, s in enumerate(seeds):
+        alone = train(net, net.init_params([s]), x[e : e + 1], y[e : e + 1], cfg)
+        assert together.steps[e] == alone.steps[0]
+        assert together.stop_reason[e] == alone.stop_reason[0]
+        for a, b in zip(together.params, alone.params, strict=True):
+            torch.testing.assert_close(a[e], b[0], rtol=1e-12, atol=1e-13)
+        for key in HISTORY_KEYS:
+            np.testing.assert_allclose(together.history[e][key], alone.history[0][key], rtol=1e-10)
+
+
+def test_experiment_is_the_same_whatever_the_block_size():
+    cfg = RunConfig(dist="gaussian", d=10, m=20, width=30, steps=300)
+    a = run_experiment(cfg, [0, 1, 2, 3], block=4)
+    b = run_experiment(cfg, [0, 1, 2, 3], block=1)
+    for ra, rb in zip(a.records, b.records, strict=True):
+        assert ra.steps == rb.steps and ra.stop_reason == rb.stop_reason
+        assert ra.clean_error == rb.clean_error
+        assert ra.min_margin == pytest.approx(rb.min_margin, rel=1e-10)
+
+
+def test_sphere_high_dimension_interpolates_noisy_labels_with_defaults():
+    cfg = RunConfig(dist="sphere", d=200, m=40, p=0.2, width=100)
+    exp = run_experiment(cfg, [0, 1, 2])
+    assert sum(r.flips for r in exp.records) > 0
+    for r in exp.records:
+        assert r.train_error == 0 and r.interpolated
+        assert r.stop_reason == "converged"
+        assert r.loss <= cfg.loss_tol
+        assert r.min_margin > 0 and r.normalised_margin > 0
+
+
+def test_stop_reasons():
+    net = ReLUNet(d=3, width=10)
+    x, y = sample(e=2, m=10, d=3)
+    params = net.init_params([0, 1])
+    res = train(net, params, x, y, TrainConfig(max_steps=3, loss_tol=1e-9))
+    assert res.stop_reason == ["step_budget"] * 2 and res.steps.tolist() == [3, 3]
+    res = train(net, params, x, y, TrainConfig(max_seconds=1e-9, loss_tol=1e-9))
+    assert res.stop_reason == ["time_budget"] * 2
+    res = train(net, params, x, y, TrainConfig(loss="square", step_rule="constant", lr=1e3))
+    assert res.stop_reason == ["diverged"] * 2
+    assert not np.isfinite(res.loss).any()
+
+
+def test_history_is_thinned_and_ends_at_the_final_state():
+    net = ReLUNet(d=3, width=10)
+    x, y = sample(e=1, m=10, d=3)
+    res = train(net, net.init_params([0]), x, y, TrainConfig(max_steps=2000, loss_tol=1e-300))
+    h = res.history[0]
+    assert h["step"][0] == 0 and h["step"][-1] == res.steps[0] == 2000
+    assert np.all(np.diff(h["step"]) > 0) and len(h["step"]) < 200
+    assert h["loss"][-1] == pytest.approx(res.loss[0])
+    assert h["min_margin"][-1] == pytest.approx(res.min_margin[0])
+    # γ = min q / ‖θ‖², recomputed from the final parameters
+    out = net.forward(res.params, x)[0]
+    q_min = (y * out).min().item()
+    norm2 = sum(float((p**2).sum()) for p in res.params)
+    assert res.normalised_margin[0] == pytest.approx(q_min / norm2, rel=1e-10)
+
+
+def test_normalised_rule_decreases_the_loss_monotonically():
+    net = ReLUNet(d=3, width=10)
+    x, y = sample(e=2, m=10, d=3)
+    res = train(net, net.init_params([0, 1]), x, y, TrainConfig(max_steps=500, loss_tol=1e-12))
+    for h in res.history:
+        assert np.all(np.diff(h["loss"]) <= 0)
