@@ -92,6 +92,7 @@ def test_initial_variances():
         assert w1.var().item() == pytest.approx(4 * c_hidden / (d + 1), rel=0.03)
         assert b1.var().item() == pytest.approx(4 * c_hidden / (d + 1), rel=0.3)
         assert w2.var().item() == pytest.approx(4 * c_hidden / (width + 1), rel=0.03)
+        assert b2.var().item() == pytest.approx(4 * c_hidden / (width + 1), rel=0.3)
         assert w3.var().item() == pytest.approx(4 * c_out / width, rel=0.3)
 
 
