@@ -1,0 +1,131 @@
+"""The `benign run` command: output, --json, --save, and one-line errors for bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from benign.measures import exact_clean_error_1d
+
+
+def benign(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "benign", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+QUICK = ["--width", "60", "--steps", "3000"]
+
+
+def test_json_records():
+    r = benign(
+        "run",
+        "--dist",
+        "sphere",
+        "--d",
+        "60",
+        "--m",
+        "30",
+        "--p",
+        "0.2",
+        "--seeds",
+        "3",
+        "--json",
+        *QUICK,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["config"]["d"] == 60 and len(doc["records"]) == 3
+    assert [rec["seed"] for rec in doc["records"]] == [0, 1, 2]
+    for rec in doc["records"]:
+        assert rec["interpolated"] and rec["train_error"] == 0 and rec["stop_reason"] == "converged"
+        assert rec["clean_method"] == "monte-carlo" and rec["n_test"] == 9604
+        assert rec["clean_lo"] <= rec["clean_error"] <= rec["clean_hi"]
+
+
+def test_table_and_save_in_one_dimension(tmp_path):
+    path = tmp_path / "out.npz"
+    r = benign(
+        "run",
+        "--dist",
+        "interval",
+        "--d",
+        "1",
+        "--m",
+        "20",
+        "--p",
+        "0.1",
+        "--seeds",
+        "2",
+        "--save",
+        str(path),
+        *QUICK,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "exact" in r.stdout and "seed" in r.stdout and f"saved {path}" in r.stdout
+    z = np.load(path)
+    assert int(z["format"]) == 1
+    assert z["x"].shape == (2, 20, 1) and z["y"].shape == (2, 20) and z["flipped"].shape == (2, 20)
+    assert np.array_equal(z["y"] == -1, z["flipped"])
+    w, b, v = z["layer1.weight"], z["layer1.bias"], z["layer2.weight"]
+    assert w.shape == (2, 60, 1) and b.shape == (2, 60) and v.shape == (2, 1, 60)
+    # the saved net reproduces the reported numbers: train error and exact clean error
+    records = json.loads(str(z["records"]))
+    out = (np.maximum(z["x"] @ w.transpose(0, 2, 1) + b[:, None, :], 0) @ v.transpose(0, 2, 1))[
+        ..., 0
+    ]
+    for e, rec in enumerate(records):
+        assert rec["train_error"] == pytest.approx(np.mean(z["y"][e] * out[e] <= 0))
+        exact = exact_clean_error_1d(
+            *(torch.as_tensor(t[e : e + 1]) for t in (v[:, 0], w, b)), 0.0, 1.0
+        )
+        assert rec["clean_error"] == pytest.approx(float(exact[0]), abs=1e-12)
+    # the initial parameters are saved too, and differ from the trained ones
+    assert not np.array_equal(z["init.layer1.weight"], w)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--p", "0.5"], "--p"),
+        (["--p", "-0.1"], "--p"),
+        (["--p", "nan"], "--p"),
+        (["--d", "0"], "--d"),
+        (["--m", "0"], "--m"),
+        (["--width", "0"], "--width"),
+        (["--dist", "cube"], "--dist"),
+        (["--dist", "interval", "--d", "3"], "--d"),
+        (["--lr", "nan"], "--lr"),
+        (["--m", "ten"], "--m"),
+        (["--seeds", "0"], "--seeds"),
+        (["--loss", "hinge"], "--loss"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, flag):
+    path = tmp_path / "never.npz"
+    r = benign("run", *args, "--save", str(path), cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0] and lines[0].startswith("benign: error:")
+    assert r.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_into_a_missing_directory_is_refused(tmp_path):
+    r = benign("run", "--save", str(tmp_path / "no" / "out.npz"))
+    assert r.returncode == 2 and "--save" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_and_version():
+    r = benign("run", "--help")
+    assert r.returncode == 0 and "--dist" in r.stdout and "--save" in r.stdout
+    r = benign("--version")
+    assert r.returncode == 0 and r.stdout.startswith("benign ")
