@@ -48,6 +48,8 @@ def test_json_records():
         assert rec["interpolated"] and rec["train_error"] == 0 and rec["stop_reason"] == "converged"
         assert rec["clean_method"] == "monte-carlo" and rec["n_test"] == 9604
         assert rec["clean_lo"] <= rec["clean_error"] <= rec["clean_hi"]
+        assert rec["history"]["step"][-1] == rec["steps"]
+        assert rec["history"]["loss"][-1] == pytest.approx(rec["loss"])
 
 
 def test_table_and_save_in_one_dimension(tmp_path):

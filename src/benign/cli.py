@@ -201,7 +201,7 @@ def run(
             "version": __version__,
             "config": config.model_dump(),
             "seconds": wall,
-            "records": [r.to_dict() for r in exp.records],
+            "records": exp.to_dicts(),
         }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:

@@ -115,10 +115,12 @@ class NetworkRecord:
     normalised_margin: float
 
     def to_dict(self) -> dict:
-        return {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in asdict(self).items()
-        }
+        return {k: _json_number(v) for k, v in asdict(self).items()}
+
+
+def _json_number(v):
+    """NaN and ±inf have no JSON form: they become null."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 @dataclass
@@ -133,6 +135,14 @@ class Experiment:
     records: list[NetworkRecord]
     histories: list[dict[str, np.ndarray]]
 
+    def to_dicts(self) -> list[dict]:
+        """One JSON-ready dict per network: its record and its thinned training history."""
+        return [
+            r.to_dict()
+            | {"history": {k: [_json_number(x) for x in v.tolist()] for k, v in h.items()}}
+            for r, h in zip(self.records, self.histories, strict=True)
+        ]
+
     def save(self, path: Path) -> None:
         """Write the documented .npz (docs/npz-format.md) atomically: all of it or nothing."""
         net = self.config.network()
@@ -140,7 +150,7 @@ class Experiment:
             "format": np.array(NPZ_FORMAT),
             "version": np.array(__version__),
             "config": np.array(self.config.model_dump_json()),
-            "records": np.array(json.dumps([r.to_dict() for r in self.records])),
+            "records": np.array(json.dumps(self.to_dicts())),
             "seeds": np.array(self.seeds),
             "x": np.stack([s.x for s in self.samples]),
             "y": np.stack([s.y for s in self.samples]),
