@@ -54,7 +54,7 @@ class Settings:
     ensembles: tuple[int, ...]
 
 
-FULL = Settings(steps=40, repeats=5, warmup_steps=5, ensembles=ENSEMBLES)
+FULL = Settings(steps=30, repeats=5, warmup_steps=5, ensembles=ENSEMBLES)
 QUICK = Settings(steps=10, repeats=3, warmup_steps=2, ensembles=(1, 4))
 
 
@@ -120,11 +120,11 @@ def run_benign(
     return result.params
 
 
-def time_call(fn: Callable[[], object]) -> float:
-    """Wall-clock seconds of one call."""
-    t0 = time.perf_counter()
+def time_call(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of one call (CPU time counts every thread)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def check_equivalence(d: int, m: int, width: int, steps: int) -> float:
@@ -163,19 +163,24 @@ def bench_case(d: int, m: int, width: int, n_net: int, s: Settings) -> dict[str,
     for impl in IMPLS:  # warm-up
         call(impl, s.warmup_steps)()
     samples: dict[str, list[float]] = {impl: [] for impl in IMPLS}
+    cpu: dict[str, list[float]] = {impl: [] for impl in IMPLS}
+    per = 1e6 / (s.steps * n_net)
     for r in range(s.repeats):
         order = IMPLS[r % len(IMPLS) :] + IMPLS[: r % len(IMPLS)]  # rotate: spread out noise
         for impl in order:
-            fn = call(impl, s.steps)
-            samples[impl].append(time_call(fn) / (s.steps * n_net) * 1e6)
+            wall, cpu_s = time_call(call(impl, s.steps))
+            samples[impl].append(wall * per)
+            cpu[impl].append(cpu_s * per)
     med = {impl: statistics.median(samples[impl]) for impl in IMPLS}
     row: dict[str, object] = {"d": d, "m": m, "width": width, "E": n_net}
     for impl in IMPLS:
         row[f"{impl}_us"] = med[impl]
         row[f"{impl}_min_us"] = min(samples[impl])
-        row[f"{impl}_samples_us"] = samples[impl]
+        row[f"{impl}_cpu_us"] = statistics.median(cpu[impl])
+        row[f"{impl}_samples_us"] = [round(t, 1) for t in samples[impl]]
     row["speedup_constant"] = med["baseline"] / med["benign_constant"]
     row["speedup_normalised"] = med["baseline"] / med["benign_normalised"]
+    row["speedup_constant_min"] = min(samples["baseline"]) / min(samples["benign_constant"])
     return row
 
 
@@ -217,7 +222,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
     """Median µs per network-step and speed-up baseline / benign."""
     head = (
         f"{'d':>3} {'m':>4} {'width':>5} {'E':>3} | {'baseline':>9} {'constant':>9} "
-        f"{'normalised':>10} | {'x const':>7} {'x norm':>7}"
+        f"{'normalised':>10} | {'x const':>7} {'x norm':>7} | {'x const(min)':>12}"
     )
     print(head)
     print("-" * len(head))
@@ -226,7 +231,8 @@ def print_table(rows: list[dict[str, object]]) -> None:
             f"{r['d']:>3} {r['m']:>4} {r['width']:>5} {r['E']:>3} | "
             f"{r['baseline_us']:>9.0f} {r['benign_constant_us']:>9.0f} "
             f"{r['benign_normalised_us']:>10.0f} | "
-            f"{r['speedup_constant']:>7.2f} {r['speedup_normalised']:>7.2f}"
+            f"{r['speedup_constant']:>7.2f} {r['speedup_normalised']:>7.2f} | "
+            f"{r['speedup_constant_min']:>12.2f}"
         )
 
 

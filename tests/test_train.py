@@ -144,3 +144,13 @@ def test_normalised_rule_decreases_the_loss_monotonically():
     res = train(net, net.init_params([0, 1]), x, y, TrainConfig(max_steps=500, loss_tol=1e-12))
     for h in res.history:
         assert np.all(np.diff(h["loss"]) <= 0)
+
+
+def test_a_dead_network_stops_with_zero_gradient():
+    """All first-layer units inactive on every training point: ∇L = 0 exactly."""
+    net = ReLUNet(d=3, width=4)
+    x, y = sample(e=1, m=10, d=3)
+    w, b, v = net.init_params([0])
+    res = train(net, [w, torch.full_like(b, -1e3), v], x, y, TrainConfig(loss_tol=1e-9))
+    assert res.stop_reason == ["zero_gradient"] and res.steps[0] == 0
+    assert res.loss[0] == pytest.approx(math.log(2)) and res.train_error[0] == 1.0

@@ -20,7 +20,15 @@ Loss = Literal["logistic", "exponential", "square"]
 StepRule = Literal["constant", "normalised"]
 LOSSES: tuple[str, ...] = ("logistic", "exponential", "square")
 STEP_RULES: tuple[str, ...] = ("constant", "normalised")
-STOP_REASONS: tuple[str, ...] = ("converged", "step_budget", "time_budget", "diverged", "stalled")
+STOP_REASONS: tuple[str, ...] = (
+    "diverged",
+    "converged",
+    "step_budget",
+    "time_budget",
+    "stalled",
+    "zero_gradient",
+)
+GROWTH = 1.2  # normalised rule: η_t ← min(GROWTH·η_t, η) after an accepted step
 HISTORY_KEYS: tuple[str, ...] = ("step", "loss", "train_error", "min_margin", "normalised_margin")
 
 
@@ -60,10 +68,12 @@ class TrainConfig:
     """How to train: loss, step-size rule and stopping rules.
 
     ``constant``: θ ← θ − η ∇L. ``normalised``: θ ← θ − η_t ∇L / L(θ) (Lyu & Li 2020); a step
-    whose loss is not lower is rejected and η_t halved, an accepted step doubles η_t up to η.
-    A network stops when it interpolates (all q_i > 0) with L ≤ ``loss_tol`` (converged), after
-    ``max_steps`` steps, after ``max_seconds``, when its loss or parameters become non-finite
-    (diverged), or when η_t falls below 1e-12·η (stalled).
+    whose loss is not lower is rejected and η_t halved, an accepted step grows η_t by 1.2, up
+    to η. Every trial counts as a step. A network stops, the first of these that holds: its
+    loss is non-finite (diverged); it interpolates (all q_i > 0) with L ≤ ``loss_tol``
+    (converged); ``max_steps`` steps; ``max_seconds``; η_t < 1e-12·η (stalled: no step along
+    −∇L lowers the loss, typically with pre-activations pinned at a ReLU kink); ∇L = 0 exactly
+    (zero_gradient: e.g. every unit inactive on every training point).
     """
 
     loss: Loss = "logistic"
@@ -166,15 +176,19 @@ def train(
     t0 = time.perf_counter()
     step = 0
     while True:
+        # gradient of L (constant rule) or of L / L(θ) (normalised rule) at the current iterate
+        g = ys * dq if normalised else ys * dq * torch.exp(log_loss).unsqueeze(-1)
+        grads = net.vjp(params, cache, g)
         # ---- stopping rules and history, on the current iterate of every active network ----
         err = (q <= 0).double().mean(-1)
         elapsed = time.perf_counter() - t0
-        causes = {  # the first listed cause wins
+        causes = {  # in the order of STOP_REASONS: the first that holds wins
             "diverged": ~torch.isfinite(log_loss),
             "converged": (err == 0) & (log_loss <= math.log(config.loss_tol)),
             "step_budget": torch.full_like(err, step >= config.max_steps, dtype=torch.bool),
             "time_budget": torch.full_like(err, elapsed >= config.max_seconds, dtype=torch.bool),
             "stalled": eta < 1e-12 * config.lr,
+            "zero_gradient": sq_norm(grads) == 0,
         }
         stop = torch.stack(list(causes.values())).any(0)
         any_stop = bool(stop.any())
@@ -212,17 +226,16 @@ def train(
             active, eta = active[keep], eta[keep]
             params = [p[keep] for p in params]
             cache = [c[keep] for c in cache]
+            grads = [gr[keep] for gr in grads]
             q, log_loss, dq = q[keep], log_loss[keep], dq[keep]
             xs, ys, off = x[active], y[active], offset[active]
 
-        # ---- one step: gradient of L (constant rule) or of L / L(θ) (normalised rule) ----
-        g = ys * dq if normalised else ys * dq * torch.exp(log_loss).unsqueeze(-1)
-        grads = net.vjp(params, cache, g)
+        # ---- one step ----
         trial = [p - _per_net(eta, p) * gr for p, gr in zip(params, grads, strict=True)]
         q_t, log_loss_t, dq_t, cache_t = evaluate(trial, xs, ys, off)
         if normalised:
             accept = torch.isfinite(log_loss_t) & (log_loss_t < log_loss)
-            eta = torch.where(accept, torch.clamp(2 * eta, max=config.lr), eta / 2)
+            eta = torch.where(accept, torch.clamp(GROWTH * eta, max=config.lr), eta / 2)
             new = (trial, cache_t, [q_t, log_loss_t, dq_t])
             old = (params, cache, [q, log_loss, dq])
             if bool(accept.all()):
