@@ -108,6 +108,7 @@ def test_table_and_save_in_one_dimension(tmp_path):
         (["--m", "ten"], "--m"),
         (["--seeds", "0"], "--seeds"),
         (["--loss", "hinge"], "--loss"),
+        (["--threads", "0"], "--threads"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, flag):

@@ -154,3 +154,18 @@ def test_a_dead_network_stops_with_zero_gradient():
     res = train(net, [w, torch.full_like(b, -1e3), v], x, y, TrainConfig(loss_tol=1e-9))
     assert res.stop_reason == ["zero_gradient"] and res.steps[0] == 0
     assert res.loss[0] == pytest.approx(math.log(2)) and res.train_error[0] == 1.0
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    cfg = RunConfig(d=20, m=60, width=100, steps=300)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = run_experiment(cfg, [0, 1])
+        torch.set_num_threads(2)
+        two = run_experiment(cfg, [0, 1])
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(one.params, two.params, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-14)
+    assert [r.steps for r in one.records] == [r.steps for r in two.records]

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 from pydantic import ValidationError
 from rich import box
@@ -152,6 +153,13 @@ def run(
     seeds: Annotated[int, typer.Option(help="Number of networks (seeds seed … seed+N−1).")] = 4,
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     block: Annotated[int, typer.Option(help="Networks trained together in one ensemble.")] = 8,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads for PyTorch (default: all cores). Use 1 when running several "
+            "benign processes at once: oversubscribed threads slow training down many times."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = _default("device"),
     dtype: Annotated[str, typer.Option(help="float64 or float32.")] = _default("dtype"),
     json_out: Annotated[
@@ -168,12 +176,17 @@ def run(
         config = RunConfig(**settings)
     except ValidationError as exc:
         raise _config_error(exc) from None
-    for name, value, low in (("seeds", seeds, 1), ("seed", seed, 0), ("block", block, 1)):
+    checks = (("seeds", seeds, 1), ("seed", seed, 0), ("block", block, 1), ("threads", threads, 1))
+    for name, value, low in checks:
+        if value is None:
+            continue
         if value < low:
             raise InputError(f"{_flag(name)}: must be >= {low}, got {value}")
     if save is not None and not save.parent.is_dir():
         raise InputError(f"--save: directory {str(save.parent)!r} does not exist")
 
+    if threads is not None:
+        torch.set_num_threads(threads)
     start = time.perf_counter()
     with Progress(
         TextColumn("[progress.description]{task.description}"),
