@@ -152,7 +152,13 @@ def run(
     ),
     seeds: Annotated[int, typer.Option(help="Number of networks (seeds seed … seed+N−1).")] = 4,
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
-    block: Annotated[int, typer.Option(help="Networks trained together in one ensemble.")] = 8,
+    block: Annotated[
+        int | None,
+        typer.Option(
+            help="Networks trained together in one ensemble "
+            "(default: as many as keep ensemble·m·width ≤ 2^18, at most 16)."
+        ),
+    ] = None,
     threads: Annotated[
         int | None,
         typer.Option(

@@ -158,8 +158,8 @@ class ReLUNet:
             wt = w.transpose(1, 2)
             z = torch.bmm(hs[-1], wt) if b is None else torch.baddbmm(b.unsqueeze(1), hs[-1], wt)
             if s != 1.0:
-                z = z * s
-            hs.append(torch.relu(z))
+                z.mul_(s)
+            hs.append(z.clamp_(min=0))  # in place: one pass less over (E, m, n)
         w, _, s = layers[-1]
         out = torch.bmm(hs[-1], w.transpose(1, 2)).squeeze(-1)
         return (out * s if s != 1.0 else out), hs

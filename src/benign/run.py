@@ -190,18 +190,30 @@ def clean_error(config: RunConfig, params: Params, params0: Params, seeds: list[
 
 
 ProgressFn = Callable[[int, int, int, int], None]
+BLOCK_ELEMENTS = 2**18  # hidden activations per ensemble block, see docs/performance.md
+
+
+def ensemble_block(config: RunConfig) -> int:
+    """Networks per batched ensemble: as many as keep E·m·width ≤ 2^18 hidden activations
+    (2 MiB in float64), between 1 and 16. Wider ensembles leave the cache and get slower."""
+    return max(1, min(16, BLOCK_ELEMENTS // (config.m * config.width)))
 
 
 def run_experiment(
-    config: RunConfig, seeds: list[int], block: int = 8, progress: ProgressFn | None = None
+    config: RunConfig,
+    seeds: list[int],
+    block: int | None = None,
+    progress: ProgressFn | None = None,
 ) -> Experiment:
-    """Train one network per seed, ``block`` networks per batched ensemble, and measure them.
+    """Train one network per seed, ``block`` networks per batched ensemble (default:
+    :func:`ensemble_block`), and measure them.
 
     ``progress(block_index, n_blocks, step, active)`` reports training progress.
     """
     if not seeds:
         raise ValueError("seeds: need at least one seed")
     dist, net = config.distribution(), config.network()
+    block = block or ensemble_block(config)
     dtype, device = DTYPES[config.dtype], config.device
     samples = [noisy_sample(dist, config.m, config.p, rng_for(s, "data")) for s in seeds]
     blocks = [list(range(i, min(i + block, len(seeds)))) for i in range(0, len(seeds), block)]

@@ -73,7 +73,7 @@ class TrainConfig:
     loss is non-finite (diverged); it interpolates (all q_i > 0) with L ≤ ``loss_tol``
     (converged); ``max_steps`` steps; ``max_seconds``; η_t < 1e-12·η (stalled: no step along
     −∇L lowers the loss, typically with pre-activations pinned at a ReLU kink); ∇L = 0 exactly
-    (zero_gradient: e.g. every unit inactive on every training point).
+    (zero_gradient, looked for every 16 steps: e.g. every unit inactive on every training point).
     """
 
     loss: Loss = "logistic"
@@ -126,6 +126,12 @@ def normalised_margin(q: Tensor, params: Params, degree: int | None) -> Tensor:
 def _per_net(values: Tensor, like: Tensor) -> Tensor:
     """values (E,) shaped to broadcast against a tensor with leading axis E."""
     return values.view((-1,) + (1,) * (like.dim() - 1))
+
+
+def _reason(causes: dict[str, Tensor], k: int, budget: str | None) -> str:
+    """Why network k stopped: the first cause in STOP_REASONS that holds."""
+    held = {c for c, mask in causes.items() if mask[k]} | {budget}
+    return next(c for c in STOP_REASONS if c in held)
 
 
 def _record_steps(max_steps: int) -> set[int]:
@@ -182,15 +188,21 @@ def train(
         # ---- stopping rules and history, on the current iterate of every active network ----
         err = (q <= 0).double().mean(-1)
         elapsed = time.perf_counter() - t0
+        budget = (
+            "step_budget"
+            if step >= config.max_steps
+            else "time_budget"
+            if elapsed >= config.max_seconds
+            else None
+        )
         causes = {  # in the order of STOP_REASONS: the first that holds wins
             "diverged": ~torch.isfinite(log_loss),
             "converged": (err == 0) & (log_loss <= math.log(config.loss_tol)),
-            "step_budget": torch.full_like(err, step >= config.max_steps, dtype=torch.bool),
-            "time_budget": torch.full_like(err, elapsed >= config.max_seconds, dtype=torch.bool),
             "stalled": eta < 1e-12 * config.lr,
-            "zero_gradient": sq_norm(grads) == 0,
         }
-        stop = torch.stack(list(causes.values())).any(0)
+        if step % 16 == 0 or budget is not None:  # ∇L = 0 is rare and persistent: look now and then
+            causes["zero_gradient"] = sq_norm(grads) == 0
+        stop = torch.stack(list(causes.values())).any(0) | (budget is not None)
         any_stop = bool(stop.any())
         if step in record_at or any_stop:
             gamma = normalised_margin(q, params, net.degree)
@@ -214,7 +226,7 @@ def train(
                         last["min_margin"][e],
                         last["gamma"][e],
                     ) = values
-                    reasons[e] = next(c for c, mask in causes.items() if mask[k])
+                    reasons[e] = _reason(causes, k, budget)
                     steps[e], seconds[e] = step, elapsed
         if any_stop:
             idx = torch.nonzero(stop).squeeze(1)
