@@ -6,9 +6,12 @@ For a k-homogeneous net f_θ and a sample {(x_i, y_i)} it can separate, the marg
 
 Gradient descent on exponential-type losses converges in direction to its KKT points (Lyu & Li
 2020). To check how close θ is to one: rescale θ̃ = θ / q_min^{1/k} so that min_i q̃_i = 1, and find
-multipliers λ ≥ 0 minimising the stationarity residual
+multipliers λ ≥ 0 that make both the stationarity residual and the complementarity gap
 
-    ε = ‖θ̃ − Σ_i λ_i y_i ∂f_θ̃(x_i)‖,   δ = Σ_i λ_i (q̃_i − 1),
+    ε = ‖θ̃ − Σ_i λ_i y_i ∂f_θ̃(x_i)‖,   δ = Σ_i λ_i (q̃_i − 1)
+
+small, by minimising ε² / ‖θ̃‖² + δ² / ‖θ̃‖⁴ (both terms scale-free; at a KKT point
+Σ_i λ_i q̃_i = ‖θ̃‖² / k, so δ / ‖θ̃‖² = δ_rel / k),
 
 where ∂f is the Clarke subdifferential: a ReLU whose pre-activation at a training point is zero
 (within ``kink_tol``) may have any derivative s_ij ∈ [0, 1] there. With μ_ij = λ_i s_ij the
@@ -23,7 +26,7 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.optimize import nnls
+from scipy.optimize import lsq_linear, nnls
 from torch import Tensor
 
 from benign.nets import Params, ReLUNet, sq_norm, two_layer
@@ -115,29 +118,85 @@ def _nnls(a: np.ndarray, t: np.ndarray) -> np.ndarray:
     return nnls(a, t, maxiter=50 * a.shape[1])[0]
 
 
-def _clarke_qp(a: np.ndarray, kink: np.ndarray, owner: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """argmin ‖t − A λ − B μ‖ over λ ≥ 0, 0 ≤ μ_k ≤ λ_owner(k), by Clarabel; returns (λ, μ)."""
+def _clarke_qp(
+    a: np.ndarray, kink: np.ndarray, owner: np.ndarray, t: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """argmin ‖t − A λ − B μ‖ over λ ≥ 0, 0 ≤ μ_k ≤ λ_owner(k); returns (λ, μ).
+
+    Solved by Clarabel as the second-order cone program min r s.t. ‖t − M z‖ ≤ r, which keeps
+    M itself (a Gram matrix MᵀM would square its condition number, large when the net's slopes
+    span orders of magnitude). For conditioning, rows are weighted by ``rows`` (one weight per
+    neuron: the solve then targets relative per-neuron residuals, and the caller reports the
+    unweighted residual of the multipliers found) and columns scaled to unit norm (z = D z',
+    so μ_k ≤ λ_i becomes D_k z'_k ≤ D_i z'_i)."""
     m, k = a.shape[1], kink.shape[1]
-    mat = np.hstack([a, kink])
-    gram = mat.T @ mat
-    rows = [-sp.eye(m + k, format="csc")]
-    couple = sp.csc_matrix((np.ones(k), (np.arange(k), owner)), shape=(k, m))
-    rows.append(sp.hstack([-couple, sp.eye(k)], format="csc"))
+    mat = np.hstack([a, kink]) * rows[:, None]
+    t = t * rows
+    norms = np.linalg.norm(mat, axis=0)
+    dscale = 1.0 / np.where(norms > 0, norms, 1.0)
+    n_var = m + k + 1  # z' and r
+    rows_nonneg = sp.hstack([-sp.eye(m + k), sp.csc_matrix((m + k, 1))])
+    couple = sp.csc_matrix(
+        (
+            np.r_[-dscale[owner], dscale[m:]],
+            (np.r_[np.arange(k), np.arange(k)], np.r_[owner, m + np.arange(k)]),
+        ),
+        shape=(k, n_var),
+    )
+    # cone rows: (r, t − M D z') ∈ SOC, written as b − A x with x = (z', r)
+    cone_r = sp.csc_matrix(([-1.0], ([0], [m + k])), shape=(1, n_var))
+    cone_res = sp.hstack([sp.csc_matrix(mat * dscale), sp.csc_matrix((len(t), 1))])
     settings = clarabel.DefaultSettings()
     settings.verbose = False
-    settings.tol_gap_abs = settings.tol_gap_rel = 1e-12
-    settings.tol_feas = 1e-12
     solver = clarabel.DefaultSolver(
-        sp.triu(sp.csc_matrix(gram), format="csc"),
-        -(mat.T @ t),
-        sp.vstack(rows, format="csc"),
-        np.zeros(m + 2 * k),
-        [clarabel.NonnegativeConeT(m + 2 * k)],
+        sp.csc_matrix((n_var, n_var)),
+        np.r_[np.zeros(m + k), 1.0],
+        sp.vstack([rows_nonneg, couple, cone_r, cone_res], format="csc"),
+        np.r_[np.zeros(m + 2 * k), 0.0, t],
+        [clarabel.NonnegativeConeT(m + 2 * k), clarabel.SecondOrderConeT(len(t) + 1)],
         settings,
     )
-    z = np.asarray(solver.solve().x)
+    sol = solver.solve()
+    z = np.asarray(sol.x)[: m + k] * dscale
     lam = np.maximum(z[:m], 0.0)
     return np.concatenate([lam, np.clip(z[m:], 0.0, lam[owner])])
+
+
+def _neuron_weights(w: np.ndarray, b: np.ndarray | None, v: np.ndarray) -> np.ndarray:
+    """Per-parameter weight 1/‖(w_j, b_j, v_j)‖ of the neuron j that owns it (1 for zero
+    neurons), in the order W, b, v."""
+    size = np.sqrt((w**2).sum(1) + (0 if b is None else b**2) + v**2)
+    inv = 1.0 / np.where(size > 0, size, 1.0)
+    parts = [np.repeat(inv, w.shape[1])] + ([] if b is None else [inv]) + [inv]
+    return np.concatenate(parts)
+
+
+def _polish(
+    a: np.ndarray, kink: np.ndarray, owner: np.ndarray, t: np.ndarray, z: np.ndarray, rounds: int
+) -> np.ndarray:
+    """Improve (λ, μ) by alternating exact solves of the same problem: λ by non-negative least
+    squares with the slopes s_k = μ_k/λ_i fixed, then μ by box-constrained least squares
+    (0 ≤ μ_k ≤ λ_i) with λ fixed. Each solve is well conditioned where the joint QP may not be."""
+    m, k = a.shape[1], kink.shape[1]
+    onehot = np.eye(m)[owner]  # (K, m)
+    best, best_res = z, np.linalg.norm(t - np.hstack([a, kink]) @ z)
+    lam, mu = z[:m], z[m:]
+    for _ in range(rounds):
+        s = np.divide(mu, lam[owner], out=np.zeros(k), where=lam[owner] > 0)
+        lam = _nnls(a + (kink * s) @ onehot, t)
+        ub = lam[owner]
+        free = ub > 0
+        mu = np.zeros(k)
+        if free.any():
+            fit = lsq_linear(kink[:, free], t - a @ lam, bounds=(0.0, ub[free]), method="bvls")
+            mu[free] = np.clip(fit.x, 0.0, ub[free])
+        cand = np.concatenate([lam, mu])
+        res = np.linalg.norm(t - np.hstack([a, kink]) @ cand)
+        if res < best_res * (1 - 1e-6):
+            best, best_res = cand, res
+        else:
+            break
+    return best
 
 
 def certify(
@@ -178,23 +237,26 @@ def certify(
             lams.append(np.full(m, math.nan))
             continue
         c = q_min[e] ** (-1.0 / k)  # θ̃ = c θ has min_i q̃_i = 1
-        # solve at unit scale: θ̃/‖θ̃‖ ≈ Σ_i λ_i y_i ∂f_θ̃(x_i)/‖θ̃‖, with ∂f_θ̃ = c^{k-1} ∂f_θ
+        q_t = q[e] / q_min[e]
+        # solve at unit scale: θ̃/‖θ̃‖ ≈ Σ_i λ_i y_i ∂f_θ̃(x_i)/‖θ̃‖, with ∂f_θ̃ = c^{k-1} ∂f_θ;
+        # the last row is δ/‖θ̃‖², so that min ε_rel² + (δ/‖θ̃‖²)² is one least-squares problem
         scale = c ** (k - 1) / (c * norm[e])
-        t = theta[e] / norm[e]
-        a = scale * (jac[e] * ys[e][:, None]).T
+        t = np.append(theta[e] / norm[e], 0.0)
+        a = np.vstack([scale * (jac[e] * ys[e][:, None]).T, (q_t - 1) / (c * norm[e]) ** 2])
         lam = _nnls(a, t)
-        eps_rel = res["eps_fixed_rel"][e] = np.linalg.norm(t - a @ lam)
+        eps_rel = res["eps_fixed_rel"][e] = np.linalg.norm((t - a @ lam)[:-1])
         if layers is not None:
             v, w, b = (None if p is None else p[e] for p in layers)
             owner, active, cols = _kink_columns(w, b, v, xs[e], ys[e], kink_tol)
             kinks[e] = len(owner)
             if len(owner):
-                cols = scale * cols
+                cols = np.vstack([scale * cols, np.zeros(len(owner))])
                 base = a - cols[:, active] @ np.eye(m)[owner[active]]  # s_ij = 0 on every kink
-                z = _clarke_qp(base, cols, owner, t)
+                rows = np.append(_neuron_weights(w, b, v), 1.0)
+                z = _clarke_qp(base, cols, owner, t, rows)
+                z = _polish(base, cols, owner, t, z, rounds=50)
                 lam = z[:m]
-                eps_rel = np.linalg.norm(t - np.hstack([base, cols]) @ z)
-        q_t = q[e] / q_min[e]
+                eps_rel = np.linalg.norm((t - np.hstack([base, cols]) @ z)[:-1])
         res["eps_rel"][e] = eps_rel
         res["eps"][e] = eps_rel * c * norm[e]
         res["delta"][e] = float(lam @ (q_t - 1))
