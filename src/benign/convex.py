@@ -37,6 +37,7 @@ class MinNormSolution:
     v: np.ndarray  # (width,)
     active: int
     norm_sq: float  # ‖θ‖² = 2 Σ_j |c_j|
+    multipliers: np.ndarray  # the LP's dual: candidate KKT multipliers λ (m,)
 
 
 def min_norm_interpolant(
@@ -55,15 +56,19 @@ def min_norm_interpolant(
         method="highs",
     )
     zeros = (np.zeros((width, 1)), np.zeros(width), np.zeros(width))
+    none = np.full(len(x), np.nan)
     if res.status != 0:
-        return MinNormSolution(False, f"lp_{res.message.split('.')[0].lower()}", *zeros, 0, np.nan)
+        return MinNormSolution(False, "lp_failed", *zeros, 0, np.nan, none)
     c = res.x[:n_atoms] - res.x[n_atoms:]
     idx = np.nonzero(np.abs(c) > 1e-12 * np.abs(c).max())[0]
     if len(idx) > width:
-        return MinNormSolution(False, "width_too_small", *zeros, len(idx), np.nan)
+        return MinNormSolution(False, "width_too_small", *zeros, len(idx), np.nan, none)
     w, bias, v = zeros
     root = np.sqrt(np.abs(c[idx]))
     w[: len(idx), 0] = root * u[idx, 0]
     bias[: len(idx)] = root * u[idx, 1]
     v[: len(idx)] = np.sign(c[idx]) * root
-    return MinNormSolution(True, "lp_optimal", w, bias, v, len(idx), 2 * float(np.abs(c).sum()))
+    lam = -np.asarray(res.ineqlin.marginals)  # HiGHS: ∂(objective)/∂b_ub ≤ 0
+    return MinNormSolution(
+        True, "lp_optimal", w, bias, v, len(idx), 2 * float(np.abs(c).sum()), lam
+    )
