@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console() if sys.stdout.isatty() else Console(width=120)
+out = Console() if sys.stdout.isatty() else Console(width=150)
 err = Console(stderr=True)
 
 
@@ -81,10 +81,15 @@ def _table(exp: Experiment, wall: float) -> Table:
     c = exp.config
     title = (
         f"{c.dist} d={c.d} m={c.m} p={c.p} · depth {c.depth}, width {c.width}, "
-        f"{'bias' if c.bias else 'no bias'} · {c.loss} loss, {c.step_rule} steps η={c.lr}"
+        f"{'bias' if c.bias else 'no bias'} · method {c.resolved_method}"
+        + (f", {c.loss} loss, {c.step_rule} steps η={c.lr}" if c.resolved_method == "gd" else "")
     )
+    certified = sum(r.certified for r in exp.records)
     table = Table(
-        title=title, caption=f"{len(exp.records)} networks in {wall:.1f} s", box=box.SIMPLE_HEAD
+        title=title,
+        caption=f"{len(exp.records)} networks in {wall:.1f} s · {certified} certified KKT "
+        f"(ε_rel ≤ {c.cert_eps}, δ_rel ≤ {c.cert_delta})",
+        box=box.SIMPLE_HEAD,
     )
     for name in (
         "seed",
@@ -94,6 +99,9 @@ def _table(exp: Experiment, wall: float) -> Table:
         "95% interval",
         "min q",
         "γ",
+        "ε_rel",
+        "δ_rel",
+        "KKT",
         "steps",
         "stop",
         "time s",
@@ -107,8 +115,11 @@ def _table(exp: Experiment, wall: float) -> Table:
             _fmt(r.train_error),
             _fmt(r.clean_error),
             interval,
-            _fmt(r.min_margin, 2),
+            f"{r.min_margin:.3g}",
             f"{r.normalised_margin:.3g}",
+            f"{r.eps_rel:.2g}",
+            f"{r.delta_rel:.2g}",
+            "yes" if r.certified else "no",
             str(r.steps),
             r.stop_reason,
             f"{r.seconds:.2f}",
@@ -150,6 +161,17 @@ def run(
     test_half_width: Annotated[float, typer.Option(help=_help("test_half_width"))] = _default(
         "test_half_width"
     ),
+    method: Annotated[
+        str,
+        typer.Option(
+            help="auto (lp where it applies, else gd), gd (gradient descent from a random "
+            "initialisation) or lp (minimum-norm interpolant over a kink dictionary: "
+            "two-layer nets with bias on the interval)."
+        ),
+    ] = _default("method"),
+    lp_grid: Annotated[int, typer.Option(help=_help("lp_grid"))] = _default("lp_grid"),
+    cert_eps: Annotated[float, typer.Option(help=_help("cert_eps"))] = _default("cert_eps"),
+    cert_delta: Annotated[float, typer.Option(help=_help("cert_delta"))] = _default("cert_delta"),
     seeds: Annotated[int, typer.Option(help="Number of networks (seeds seed … seed+N−1).")] = 4,
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     block: Annotated[

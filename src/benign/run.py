@@ -8,6 +8,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,11 +19,13 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benign import __version__
+from benign.certify import Certificate, Tolerances, certify
+from benign.convex import min_norm_interpolant
 from benign.data import DistName, Distribution, Sample, noisy_sample
 from benign.measures import CleanError, exact_clean_error_1d, mc_clean_error, mc_sample_size
-from benign.nets import Init, Param, Params, ReLUNet, predict, two_layer
+from benign.nets import Init, Param, Params, ReLUNet, predict, sq_norm, two_layer
 from benign.seeding import rng_for
-from benign.train import Loss, StepRule, TrainConfig, TrainResult, train
+from benign.train import Loss, StepRule, TrainConfig, TrainResult, loss_value, train
 
 NPZ_FORMAT = 1
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -56,6 +59,15 @@ class RunConfig(BaseModel):
     test_half_width: float = Field(
         0.01, gt=0, lt=0.5, description="Monte Carlo clean error: 95% half-width at worst"
     )
+    method: Literal["auto", "gd", "lp"] = Field(
+        "auto",
+        description="gd: gradient descent from a random initialisation; lp: the minimum-norm "
+        "interpolant over a kink dictionary (two-layer nets with bias on the interval); "
+        "auto: lp where it applies, else gd",
+    )
+    lp_grid: int = Field(2000, ge=2, description="lp: dictionary kinks on a grid of [a, b]")
+    cert_eps: float = Field(0.05, gt=0, description="certified if ε_rel ≤ this (and δ_rel)")
+    cert_delta: float = Field(0.05, gt=0, description="certified if δ_rel ≤ this (and ε_rel)")
     dtype: Literal["float64", "float32"] = "float64"
     device: str = "cpu"
 
@@ -67,7 +79,25 @@ class RunConfig(BaseModel):
             raise ValueError(f"device: must be cpu or cuda[:N], got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device: cuda was asked for but no CUDA device is available")
+        if self.method == "lp" and not self.lp_applies:
+            raise ValueError(
+                "method: lp needs a two-layer net (depth 2) with bias, uncentred, on the interval"
+            )
         return self
+
+    @property
+    def lp_applies(self) -> bool:
+        return self.dist == "interval" and self.depth == 2 and self.bias and not self.center
+
+    @property
+    def resolved_method(self) -> str:
+        """The method that runs: ``auto`` is lp where it applies, gd elsewhere."""
+        if self.method == "auto":
+            return "lp" if self.lp_applies else "gd"
+        return self.method
+
+    def tolerances(self) -> Tolerances:
+        return Tolerances(self.cert_eps, self.cert_delta)
 
     def distribution(self) -> Distribution:
         return Distribution(self.dist, self.d, a=self.a, b=self.b, radius=self.radius)
@@ -98,6 +128,7 @@ class NetworkRecord:
     """What one trained network measured."""
 
     seed: int
+    method: str
     flips: int
     flip_rate: float
     train_error: float
@@ -113,6 +144,12 @@ class NetworkRecord:
     loss: float
     min_margin: float
     normalised_margin: float
+    eps_rel: float
+    delta_rel: float
+    eps_fixed_rel: float
+    support: int
+    kinks: int
+    certified: bool
 
     def to_dict(self) -> dict:
         return {k: _json_number(v) for k, v in asdict(self).items()}
@@ -189,6 +226,43 @@ def clean_error(config: RunConfig, params: Params, params0: Params, seeds: list[
     )
 
 
+def solve_min_norm(
+    config: RunConfig, samples: list[Sample], params0: Params
+) -> tuple[TrainResult, list[np.ndarray]]:
+    """The ``lp`` method: each network's parameters become the minimum-norm interpolant of its
+    sample over the kink dictionary (benign.convex); returns the result and the LP duals."""
+    net = config.network()
+    dtype, device = params0[0].dtype, params0[0].device
+    sols, seconds = [], []
+    for s in samples:
+        t0 = time.perf_counter()
+        sols.append(
+            min_norm_interpolant(s.x, s.y, config.a, config.b, config.width, config.lp_grid)
+        )
+        seconds.append(time.perf_counter() - t0)
+    params = [
+        torch.as_tensor(np.stack(arrs), dtype=dtype, device=device)
+        for arrs in zip(*[(s.w, s.b, s.v[None, :]) for s in sols], strict=True)
+    ]
+    x = torch.as_tensor(np.stack([s.x for s in samples]), dtype=dtype, device=device)
+    y = torch.as_tensor(np.stack([s.y for s in samples]), dtype=dtype, device=device)
+    q = y * net.forward(params, x)[0]
+    solved = torch.tensor([s.ok for s in sols], device=device)
+    q_min = q.min(1).values
+    result = TrainResult(
+        params=params,
+        steps=np.zeros(len(samples), dtype=np.int64),
+        stop_reason=[s.reason for s in sols],
+        seconds=np.array(seconds),
+        loss=loss_value(q, config.loss).cpu().numpy(),
+        train_error=(q <= 0).double().mean(1).cpu().numpy(),
+        min_margin=q_min.cpu().numpy(),
+        normalised_margin=torch.where(solved, q_min / sq_norm(params), torch.nan).cpu().numpy(),
+        history=[{} for _ in samples],
+    )
+    return result, [s.multipliers for s in sols]
+
+
 ProgressFn = Callable[[int, int, int, int], None]
 BLOCK_ELEMENTS = 2**18  # hidden activations per ensemble block, see docs/performance.md
 
@@ -221,25 +295,34 @@ def run_experiment(
     params0_all: list[Params] = []
     results: list[TrainResult] = []
     errors: list[CleanError] = []
+    certs: list[Certificate] = []
     for bi, idx in enumerate(blocks):
         block_seeds = [seeds[i] for i in idx]
         x = torch.as_tensor(np.stack([samples[i].x for i in idx]), dtype=dtype, device=device)
         y = torch.as_tensor(np.stack([samples[i].y for i in idx]), dtype=dtype, device=device)
         params0 = net.init_params(block_seeds, dtype, device)
-        offset = predict(net, params0, x) if config.center else None
-        cb = None if progress is None else (lambda s, a, bi=bi: progress(bi, len(blocks), s, a))
-        res = train(net, params0, x, y, config.train_config(), offset=offset, progress=cb)
+        hint = None
+        if config.resolved_method == "lp":
+            res, hint = solve_min_norm(config, [samples[i] for i in idx], params0)
+        else:
+            offset = predict(net, params0, x) if config.center else None
+            cb = None if progress is None else (lambda s, a, bi=bi: progress(bi, len(blocks), s, a))
+            res = train(net, params0, x, y, config.train_config(), offset=offset, progress=cb)
         results.append(res)
+        certs.append(certify(net, res.params, x, y, hint=hint))
         params_all.append(res.params)
         params0_all.append(params0)
         errors.append(clean_error(config, res.params, params0, block_seeds))
 
     records = []
-    for res, err, idx in zip(results, errors, blocks, strict=True):
+    tol = config.tolerances()
+    for res, err, cert, idx in zip(results, errors, certs, blocks, strict=True):
+        certified = cert.certified(tol)
         for k, i in enumerate(idx):
             records.append(
                 NetworkRecord(
                     seed=seeds[i],
+                    method=config.resolved_method,
                     flips=samples[i].flips,
                     flip_rate=samples[i].flip_rate,
                     train_error=float(res.train_error[k]),
@@ -255,6 +338,12 @@ def run_experiment(
                     loss=float(res.loss[k]),
                     min_margin=float(res.min_margin[k]),
                     normalised_margin=float(res.normalised_margin[k]),
+                    eps_rel=float(cert.eps_rel[k]),
+                    delta_rel=float(cert.delta_rel[k]),
+                    eps_fixed_rel=float(cert.eps_fixed_rel[k]),
+                    support=int(cert.support[k]) if cert.applies else 0,
+                    kinks=int(cert.kinks[k]) if cert.applies else 0,
+                    certified=bool(certified[k]),
                 )
             )
     return Experiment(
