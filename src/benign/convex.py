@@ -20,10 +20,15 @@ from scipy.optimize import linprog
 
 def kink_dictionary(x: np.ndarray, a: float, b: float, grid: int) -> np.ndarray:
     """Unit directions u (D, 2) acting on (x, 1): relu(±(x − t)) / sqrt(1 + t²) for kinks t at
-    the training points and at ``grid`` equispaced points of [a, b], and the constant (0, 1)."""
+    the training points and at ``grid`` equispaced points of [a, b]; and, for kinks outside
+    [a, b], where a neuron is affine and positive on all of [a, b], directions on that arc of
+    the circle at 0.25° steps (the constant (0, 1) among them)."""
     kinks = np.unique(np.concatenate([x.ravel(), np.linspace(a, b, grid)]))
     up = np.stack([np.ones_like(kinks), -kinks], 1) / np.sqrt(1 + kinks**2)[:, None]
-    return np.concatenate([up, -up, [[0.0, 1.0]]])
+    phi = np.deg2rad(np.arange(0.0, 360.0, 0.25))
+    arc = np.stack([np.cos(phi), np.sin(phi)], 1)
+    arc = arc[(arc @ [a, 1.0] > 0) & (arc @ [b, 1.0] > 0)]
+    return np.concatenate([up, -up, arc])
 
 
 @dataclass(frozen=True)
