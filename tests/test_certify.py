@@ -115,3 +115,32 @@ def test_not_homogeneous_or_not_interpolating():
     params, x, y = v_shape_kkt()
     cert = certify(NET, params, x, -y)  # every margin negative
     assert cert.applies and np.isnan(cert.eps_rel[0]) and not cert.certified(Tolerances())[0]
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_gradient_descent_reaches_the_max_margin_direction(width):
+    """All labels +1 on x ∈ {0.2, 0.5, 0.7, 1}: the max normalised margin is ‖z*‖/2 with
+    z* = (0.2, 1) (a balanced neuron along z*: q_min = r² u·z*, ‖θ‖² = 2r²). Normalised GD on
+    the exponential loss gets there, and the certificate says so; a perturbed θ fails it."""
+    from benign.train import TrainConfig, train
+
+    net = ReLUNet(d=1, width=width)
+    x = torch.tensor([[[0.2], [0.5], [0.7], [1.0]]], dtype=torch.float64)
+    y = torch.ones(1, 4, dtype=torch.float64)
+    w0, b0, v0 = net.init_params([0])
+    res = train(
+        net, [w0, b0.abs(), v0.abs()], x, y, TrainConfig(loss="exponential", loss_tol=1e-300)
+    )
+    cert = certify(net, res.params, x, y)
+    assert cert.gamma[0] == pytest.approx(math.hypot(0.2, 1.0) / 2, rel=1e-3)
+    w, b, v = res.params
+    big = v[0, 0].abs().argmax()
+    assert (w[0, big, 0] / b[0, big]).item() == pytest.approx(0.2, abs=0.05)
+    assert cert.eps_rel[0] < 0.05 and cert.certified(Tolerances())[0]
+    g = torch.Generator().manual_seed(1)
+    noisy = [
+        p + 0.3 * p.abs().max() * torch.randn(p.shape, generator=g, dtype=p.dtype)
+        for p in res.params
+    ]
+    off = certify(net, noisy, x, y)
+    assert not off.certified(Tolerances())[0]
