@@ -169,3 +169,24 @@ def test_results_do_not_depend_on_the_thread_count():
     for a, b in zip(one.params, two.params, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-14)
     assert [r.steps for r in one.records] == [r.steps for r in two.records]
+
+
+def test_training_stops_on_the_certificate():
+    """All labels +1: normalised GD is certified quickly; it stops as `certified` at a check
+    step, with the checked certificates in its history."""
+    from benign.certify import Tolerances, certify
+
+    net = ReLUNet(d=1, width=2)
+    x = torch.tensor([[[0.2], [0.5], [0.7], [1.0]]], dtype=torch.float64).expand(2, 4, 1)
+    y = torch.ones(2, 4, dtype=torch.float64)
+    w, b, v = net.init_params([0, 1])
+    cfg = TrainConfig(loss="exponential", loss_tol=1e-300, certify_every=5, max_steps=5000)
+    res = train(net, [w, b.abs(), v.abs()], x, y, cfg)
+    assert res.stop_reason == ["certified"] * 2
+    for e, h in enumerate(res.certificate_history):
+        assert res.steps[e] % 5 == 0 and h["step"][-1] == res.steps[e]
+        assert h["eps_rel"][-1] <= 0.05 and h["delta_rel"][-1] <= 0.05
+        assert np.all(np.diff(h["step"]) == 5)
+    final = certify(net, res.params, x, y)
+    assert final.certified(Tolerances()).all()
+    np.testing.assert_allclose(final.eps_rel, [h["eps_rel"][-1] for h in res.certificate_history])

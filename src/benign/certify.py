@@ -242,6 +242,7 @@ def certify(
     kink_tol: float = KINK_TOL,
     multipliers: bool = False,
     hint: list[np.ndarray] | None = None,
+    offset: Tensor | None = None,
 ) -> Certificate:
     """The certificate of every network of the ensemble (see the module docstring).
 
@@ -249,12 +250,14 @@ def certify(
     used (eps_rel = eps_fixed_rel there). ``hint`` may give candidate multipliers per network
     (e.g. the dual of the margin LP); the better of the solver's and the hint's is kept, so a
     hint can only lower the reported residual, and the residual is always recomputed here.
+    A centred net (``offset`` = f_θ₀(x) given and nonzero) is not homogeneous: not certified.
     """
     n_net, m = x.shape[:2]
-    q = (y * net.forward(params, x)[0]).double().cpu().numpy()
+    out = net.forward(params, x)[0]
+    q = (y * (out if offset is None else out - offset)).double().cpu().numpy()
     q_min = q.min(1)
     nan = np.full(n_net, math.nan)
-    k = net.degree
+    k = None if offset is not None and bool(offset.any()) else net.degree
     if k is None:
         return Certificate(False, q_min, nan, nan, nan, nan, nan, nan, nan, nan)
     norm = np.sqrt(sq_norm(params).double().cpu().numpy())

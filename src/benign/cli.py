@@ -170,6 +170,9 @@ def run(
         ),
     ] = _default("method"),
     lp_grid: Annotated[int, typer.Option(help=_help("lp_grid"))] = _default("lp_grid"),
+    certify_every: Annotated[int, typer.Option(help=_help("certify_every"))] = _default(
+        "certify_every"
+    ),
     cert_eps: Annotated[float, typer.Option(help=_help("cert_eps"))] = _default("cert_eps"),
     cert_delta: Annotated[float, typer.Option(help=_help("cert_delta"))] = _default("cert_delta"),
     seeds: Annotated[int, typer.Option(help="Number of networks (seeds seed … seed+N−1).")] = 4,

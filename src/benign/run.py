@@ -66,6 +66,9 @@ class RunConfig(BaseModel):
         "auto: lp where it applies, else gd",
     )
     lp_grid: int = Field(2000, ge=2, description="lp: dictionary kinks on a grid of [a, b]")
+    certify_every: int = Field(
+        500, ge=0, description="gd: check the KKT certificate every this many steps (0: never)"
+    )
     cert_eps: float = Field(0.05, gt=0, description="certified if ε_rel ≤ this (and δ_rel)")
     cert_delta: float = Field(0.05, gt=0, description="certified if δ_rel ≤ this (and ε_rel)")
     dtype: Literal["float64", "float32"] = "float64"
@@ -115,6 +118,8 @@ class RunConfig(BaseModel):
             self.steps,
             math.inf if self.max_seconds is None else self.max_seconds,
             self.loss_tol,
+            self.certify_every,
+            self.tolerances(),
         )
 
     @property
@@ -171,13 +176,18 @@ class Experiment:
     params0: Params
     records: list[NetworkRecord]
     histories: list[dict[str, np.ndarray]]
+    cert_histories: list[dict[str, np.ndarray]]
 
     def to_dicts(self) -> list[dict]:
-        """One JSON-ready dict per network: its record and its thinned training history."""
+        """One JSON-ready dict per network: its record, its thinned training history and the
+        certificates checked during training."""
+
+        def lists(h: dict[str, np.ndarray]) -> dict[str, list]:
+            return {k: [_json_number(x) for x in v.tolist()] for k, v in h.items()}
+
         return [
-            r.to_dict()
-            | {"history": {k: [_json_number(x) for x in v.tolist()] for k, v in h.items()}}
-            for r, h in zip(self.records, self.histories, strict=True)
+            r.to_dict() | {"history": lists(h), "certificate_history": lists(c)}
+            for r, h, c in zip(self.records, self.histories, self.cert_histories, strict=True)
         ]
 
     def save(self, path: Path) -> None:
@@ -259,6 +269,7 @@ def solve_min_norm(
         min_margin=q_min.cpu().numpy(),
         normalised_margin=torch.where(solved, q_min / sq_norm(params), torch.nan).cpu().numpy(),
         history=[{} for _ in samples],
+        certificate_history=[{} for _ in samples],
     )
     return result, [s.multipliers for s in sols]
 
@@ -301,15 +312,15 @@ def run_experiment(
         x = torch.as_tensor(np.stack([samples[i].x for i in idx]), dtype=dtype, device=device)
         y = torch.as_tensor(np.stack([samples[i].y for i in idx]), dtype=dtype, device=device)
         params0 = net.init_params(block_seeds, dtype, device)
+        offset = predict(net, params0, x) if config.center else None
         hint = None
         if config.resolved_method == "lp":
             res, hint = solve_min_norm(config, [samples[i] for i in idx], params0)
         else:
-            offset = predict(net, params0, x) if config.center else None
             cb = None if progress is None else (lambda s, a, bi=bi: progress(bi, len(blocks), s, a))
             res = train(net, params0, x, y, config.train_config(), offset=offset, progress=cb)
         results.append(res)
-        certs.append(certify(net, res.params, x, y, hint=hint))
+        certs.append(certify(net, res.params, x, y, hint=hint, offset=offset))
         params_all.append(res.params)
         params0_all.append(params0)
         errors.append(clean_error(config, res.params, params0, block_seeds))
@@ -354,4 +365,5 @@ def run_experiment(
         params0=[torch.cat(group) for group in zip(*params0_all, strict=True)],
         records=records,
         histories=[h for res in results for h in res.history],
+        cert_histories=[h for res in results for h in res.certificate_history],
     )

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from benign.certify import Tolerances, certify
 from benign.nets import Params, ReLUNet, sq_norm
 
 Loss = Literal["logistic", "exponential", "square"]
@@ -22,6 +23,7 @@ LOSSES: tuple[str, ...] = ("logistic", "exponential", "square")
 STEP_RULES: tuple[str, ...] = ("constant", "normalised")
 STOP_REASONS: tuple[str, ...] = (
     "diverged",
+    "certified",
     "converged",
     "step_budget",
     "time_budget",
@@ -29,6 +31,7 @@ STOP_REASONS: tuple[str, ...] = (
     "zero_gradient",
 )
 GROWTH = 1.2  # normalised rule: η_t ← min(GROWTH·η_t, η) after an accepted step
+CERT_KEYS: tuple[str, ...] = ("step", "eps_rel", "delta_rel")
 HISTORY_KEYS: tuple[str, ...] = ("step", "loss", "train_error", "min_margin", "normalised_margin")
 
 
@@ -70,9 +73,11 @@ class TrainConfig:
     ``constant``: θ ← θ − η ∇L. ``normalised``: θ ← θ − η_t ∇L / L(θ) (Lyu & Li 2020); a step
     whose loss is not lower is rejected and η_t halved, an accepted step grows η_t by 1.2, up
     to η. Every trial counts as a step. A network stops, the first of these that holds: its
-    loss is non-finite (diverged); it interpolates (all q_i > 0) with L ≤ ``loss_tol``
-    (converged); ``max_steps`` steps; ``max_seconds``; η_t < 1e-12·η (stalled: no step along
-    −∇L lowers the loss, typically with pre-activations pinned at a ReLU kink); ∇L = 0 exactly
+    loss is non-finite (diverged); every ``certify_every`` steps (0: never), it interpolates and
+    its KKT certificate meets ``tolerances`` (certified); it interpolates (all q_i > 0) with
+    L ≤ ``loss_tol`` (converged); ``max_steps`` steps; ``max_seconds``; η_t < 1e-12·η
+    (stalled: no step along −∇L lowers the loss, typically with pre-activations pinned at a
+    ReLU kink); ∇L = 0 exactly
     (zero_gradient, looked for every 16 steps: e.g. every unit inactive on every training point).
     """
 
@@ -82,6 +87,8 @@ class TrainConfig:
     max_steps: int = 20_000
     max_seconds: float = math.inf
     loss_tol: float = 1e-3
+    certify_every: int = 0
+    tolerances: Tolerances = field(default_factory=Tolerances)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -92,6 +99,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name}: must be > 0, got {value}")
+        if self.certify_every < 0:
+            raise ValueError(f"certify_every: must be >= 0, got {self.certify_every}")
         if self.max_steps < 0:
             raise ValueError(f"max_steps: must be >= 0, got {self.max_steps}")
 
@@ -109,6 +118,7 @@ class TrainResult:
     min_margin: np.ndarray
     normalised_margin: np.ndarray
     history: list[dict[str, np.ndarray]] = field(default_factory=list)
+    certificate_history: list[dict[str, np.ndarray]] = field(default_factory=list)
 
     @property
     def interpolated(self) -> np.ndarray:
@@ -168,6 +178,7 @@ def train(
     seconds = np.zeros(n_net)
     last = {k: np.full(n_net, math.nan) for k in ("loss", "train_error", "min_margin", "gamma")}
     history: list[dict[str, list[float]]] = [{k: [] for k in HISTORY_KEYS} for _ in range(n_net)]
+    cert_history: list[dict[str, list[float]]] = [{k: [] for k in CERT_KEYS} for _ in range(n_net)]
     record_at = _record_steps(config.max_steps)
     normalised = config.step_rule == "normalised"
 
@@ -198,8 +209,20 @@ def train(
         causes = {  # in the order of STOP_REASONS: the first that holds wins
             "diverged": ~torch.isfinite(log_loss),
             "converged": (err == 0) & (log_loss <= math.log(config.loss_tol)),
+            "certified": torch.zeros_like(err, dtype=torch.bool),
             "stalled": eta < 1e-12 * config.lr,
         }
+        if config.certify_every and step % config.certify_every == 0 and bool((err == 0).any()):
+            interp = torch.nonzero(err == 0).squeeze(1)
+            cert = certify(
+                net, [p[interp] for p in params], xs[interp], ys[interp], offset=off[interp]
+            )
+            causes["certified"][interp] = torch.as_tensor(cert.certified(config.tolerances))
+            for k, e in enumerate(active[interp].tolist()):
+                for key, val in zip(
+                    CERT_KEYS, (step, cert.eps_rel[k], cert.delta_rel[k]), strict=True
+                ):
+                    cert_history[e][key].append(float(val))
         if step % 16 == 0 or budget is not None:  # ∇L = 0 is rare and persistent: look now and then
             causes["zero_gradient"] = sq_norm(grads) == 0
         stop = torch.stack(list(causes.values())).any(0) | (budget is not None)
@@ -275,4 +298,5 @@ def train(
         min_margin=last["min_margin"],
         normalised_margin=last["gamma"],
         history=[{k: np.asarray(v) for k, v in h.items()} for h in history],
+        certificate_history=[{k: np.asarray(v) for k, v in h.items()} for h in cert_history],
     )
