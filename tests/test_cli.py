@@ -49,6 +49,8 @@ def test_json_records():
         assert rec["clean_method"] == "monte-carlo" and rec["n_test"] == 9604
         assert rec["clean_lo"] <= rec["clean_error"] <= rec["clean_hi"]
         assert rec["history"]["step"][-1] == rec["steps"]
+        assert rec["method"] == "gd" and isinstance(rec["certified"], bool)
+        assert rec["eps_rel"] is not None and rec["eps_rel"] >= 0
         assert rec["history"]["loss"][-1] == pytest.approx(rec["loss"])
 
 
@@ -72,6 +74,7 @@ def test_table_and_save_in_one_dimension(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert "exact" in r.stdout and "seed" in r.stdout and f"saved {path}" in r.stdout
+    assert "method lp" in r.stdout and "2 certified KKT" in r.stdout
     z = np.load(path)
     assert int(z["format"]) == 1
     assert z["x"].shape == (2, 20, 1) and z["y"].shape == (2, 20) and z["flipped"].shape == (2, 20)
@@ -109,6 +112,9 @@ def test_table_and_save_in_one_dimension(tmp_path):
         (["--seeds", "0"], "--seeds"),
         (["--loss", "hinge"], "--loss"),
         (["--threads", "0"], "--threads"),
+        (["--method", "lp"], "--method"),
+        (["--method", "newton"], "--method"),
+        (["--certify-every", "-1"], "--certify-every"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, flag):
