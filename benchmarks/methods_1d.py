@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/methods_1d.py           # full run, ~15-25 min on 2 cores
-    .venv/bin/python benchmarks/methods_1d.py --quick   # smoke run (fewer seeds), ~2-3 min
+    .venv/bin/python benchmarks/methods_1d.py           # full run, ~12 min on 2 cores
+    .venv/bin/python benchmarks/methods_1d.py --quick   # smoke run (fewer seeds), ~4 min
 
 Setting: ``--dist interval --d 1`` (x uniform on [0, 1], clean label +1, each label flipped
 with probability p), the two-layer ReLU net with bias (depth 2). Every configuration is one
@@ -98,19 +98,26 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_commit() -> str | None:
-    """HEAD of the checkout (the working tree may differ), or None."""
+def git(*args: str) -> str | None:
+    """Output of a git command in the checkout, or None."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        )
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip()
 
 
+def code_state() -> dict[str, object]:
+    """HEAD and the uncommitted changes under src/ (the code the CLI runs, installed editable)."""
+    dirty = git("status", "--porcelain", "--", "src")
+    return {
+        "git_commit": git("rev-parse", "HEAD"),
+        "src_changes": dirty.splitlines() if dirty else [],
+    }
+
+
 def machine_info() -> dict[str, object]:
-    """Date, torch and Python versions, CPU model and count, git commit, load average."""
+    """Date, torch and Python versions, CPU model and count, code state, load average."""
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "torch": torch.__version__,
@@ -118,7 +125,7 @@ def machine_info() -> dict[str, object]:
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
-        "git_commit": git_commit(),
+        "code_start": code_state(),
         "load_avg_start": list(os.getloadavg()),
     }
 
@@ -176,7 +183,7 @@ def summarise(out: dict, cmd: list[str], method: Method, m: int, p: float, wall:
         "flip_rate_mean": statistics.fmean(r["flip_rate"] for r in recs),
         "train_error_mean": statistics.fmean(r["train_error"] for r in recs),
         "stop_reasons": dict(Counter(r["stop_reason"] for r in recs)),
-        "records": [{k: v for k, v in r.items() if k != "history"} for r in recs],
+        "records": [{k: v for k, v in r.items() if not isinstance(v, dict)} for r in recs],
     }
 
 
@@ -244,6 +251,9 @@ def main() -> None:
                     flush=True,
                 )
     info["load_avg_end"] = list(os.getloadavg())
+    info["code_end"] = code_state()
+    if info["code_end"] != info["code_start"]:
+        print("warning: the code under src/ changed during the run", file=sys.stderr)
     info["total_seconds"] = time.perf_counter() - t_start
     result = {"machine": info, "quick": args.quick, "results": rows}
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ class RunConfig(BaseModel):
         "interpolant over a kink dictionary (two-layer nets with bias on the interval); "
         "auto: lp where it applies, else gd",
     )
-    lp_grid: int = Field(2000, ge=2, description="lp: dictionary kinks on a grid of [a, b]")
+    lp_grid: int = Field(2000, ge=2, description="lp: equispaced dictionary kinks between a and b")
     certify_every: int = Field(
         500, ge=0, description="gd: check the KKT certificate every this many steps (0: never)"
     )
