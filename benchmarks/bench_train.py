@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _machine import cpu_model
 from torch import Tensor, nn
 
 from benign.nets import Params, ReLUNet
@@ -185,17 +186,6 @@ def bench_case(d: int, m: int, width: int, n_net: int, s: Settings) -> dict[str,
     row["speedup_constant_min"] = best["baseline"] / best["benign_constant"]
     row["speedup_normalised_min"] = best["baseline"] / best["benign_normalised"]
     return row
-
-
-def cpu_model() -> str:
-    """The first ``model name`` of /proc/cpuinfo, or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load_average() -> list[float]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from _machine import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -85,17 +86,6 @@ METHODS: tuple[Method, ...] = (
         2,
     ),
 )
-
-
-def cpu_model() -> str:
-    """The CPU model from /proc/cpuinfo, else platform's guess."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git(*args: str) -> str | None:
