@@ -149,7 +149,9 @@ class NetworkRecord:
     loss: float
     min_margin: float
     normalised_margin: float
+    eps: float
     eps_rel: float
+    delta: float
     delta_rel: float
     eps_fixed_rel: float
     support: int
@@ -349,7 +351,9 @@ def run_experiment(
                     loss=float(res.loss[k]),
                     min_margin=float(res.min_margin[k]),
                     normalised_margin=float(res.normalised_margin[k]),
+                    eps=float(cert.eps[k]),
                     eps_rel=float(cert.eps_rel[k]),
+                    delta=float(cert.delta[k]),
                     delta_rel=float(cert.delta_rel[k]),
                     eps_fixed_rel=float(cert.eps_fixed_rel[k]),
                     support=int(cert.support[k]) if cert.applies else 0,
