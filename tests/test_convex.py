@@ -88,3 +88,16 @@ def test_one_dimension_end_to_end_with_the_default_recipe():
         assert r.clean_method == "exact"
         n = np.maximum(np.outer(grid, w[:, 0].numpy()) + b.numpy(), 0) @ v[0].numpy()
         assert r.clean_error == pytest.approx(float(np.mean(n <= 0)), abs=2 * 60 / 200_001)
+
+
+def test_float32_networks_are_certified_in_float64():
+    exp = run_experiment(RunConfig(dist="interval", d=1, m=30, width=40, dtype="float32"), [0, 1])
+    assert exp.params[0].dtype == torch.float32
+    assert all(r.certified and r.eps_rel < 1e-3 for r in exp.records)
+
+
+def test_a_failed_lp_is_reported_not_certified():
+    exp = run_experiment(RunConfig(dist="interval", d=1, m=60, p=0.3, width=3), [0])
+    r = exp.records[0]
+    assert r.stop_reason == "width_too_small" and not r.interpolated and not r.certified
+    assert math.isnan(r.normalised_margin) and math.isnan(r.eps_rel)

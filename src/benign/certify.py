@@ -246,13 +246,18 @@ def certify(
 ) -> Certificate:
     """The certificate of every network of the ensemble (see the module docstring).
 
-    Clarke kinks are handled for the two-layer net; for bias-free deep nets relu'(0) = 0 is
+    The kink tolerance is at least 64 ulp of the data's dtype. Clarke kinks are handled for
+    the two-layer net; for bias-free deep nets relu'(0) = 0 is
     used (eps_rel = eps_fixed_rel there). ``hint`` may give candidate multipliers per network
     (e.g. the dual of the margin LP); the better of the solver's and the hint's is kept, so a
     hint can only lower the reported residual, and the residual is always recomputed here.
     A centred net (``offset`` = f_θ₀(x) given and nonzero) is not homogeneous: not certified.
     """
     n_net, m = x.shape[:2]
+    kink_tol = max(kink_tol, 64 * torch.finfo(x.dtype).eps)  # float32: ≈ 7.6e-6
+    # the certificate is computed in float64 whatever the training dtype
+    params, x, y = [p.double() for p in params], x.double(), y.double()
+    offset = None if offset is None else offset.double()
     out = net.forward(params, x)[0]
     q = (y * (out if offset is None else out - offset)).double().cpu().numpy()
     q_min = q.min(1)
@@ -308,7 +313,7 @@ def certify(
     return Certificate(
         applies=True,
         min_margin=q_min,
-        gamma=q_min / norm**k,
+        gamma=np.divide(q_min, norm**k, out=np.full(n_net, math.nan), where=norm > 0),
         eps=res["eps"],
         eps_rel=res["eps_rel"],
         delta=res["delta"],
