@@ -144,3 +144,39 @@ def test_gradient_descent_reaches_the_max_margin_direction(width):
     ]
     off = certify(net, noisy, x, y)
     assert not off.certified(Tolerances())[0]
+
+
+def test_ntk_parametrisation_gets_the_same_certificate():
+    """The V-shape KKT point in the ntk parametrisation: N = s_1 s_2 Σ v_j relu(w_j x + b_j), so
+    entries divided by r = sqrt(s_1 s_2) give the same function, still balanced, hence again a
+    KKT point of min ½‖θ‖²; the Clarke columns must carry s_1 s_2."""
+    net = ReLUNet(d=1, width=4, depth=2, bias=True, param="ntk")
+    (w, b, v), x, y = v_shape_kkt()
+    r = math.sqrt(net.scale(1) * net.scale(2))
+    params = [w / r, b / r, v / r]
+    torch.testing.assert_close(net.forward(params, x)[0], NET.forward([w, b, v], x)[0])
+    std, ntk = certify(NET, [w, b, v], x, y), certify(net, params, x, y)
+    assert ntk.kinks[0] == std.kinks[0] == 2
+    assert ntk.eps_rel[0] < 1e-6 and ntk.certified(Tolerances())[0]
+    assert ntk.eps_fixed_rel[0] > 0.1
+
+
+@pytest.mark.parametrize("param", ["standard", "ntk"])
+def test_kink_columns_are_the_jump_of_the_jacobian(param):
+    """The Clarke column of a kinked pair (i, j) is the jump of y_i ∂f(x_i)/∂θ as unit j's
+    pre-activation at x_i crosses 0, measured with the Jacobian on both sides."""
+    from benign.certify import _kink_columns, jacobian
+
+    net = ReLUNet(d=1, width=4, depth=2, bias=True, param=param)
+    (w, b, v), x, y = v_shape_kkt()
+    gain = net.scale(1) * net.scale(2)
+    owner, _, cols = _kink_columns(
+        w[0].numpy(), b[0].numpy(), v[0, 0].numpy(), x[0].numpy(), y[0].numpy(), 1e-7, gain
+    )
+    for k, i in enumerate(owner):
+        j = int(np.nonzero(np.abs(cols[:, k]) > 0)[0][-1] - 4)  # row of b_j in (W, b, v)
+        hi, lo = b.clone(), b.clone()
+        hi[0, j] += 1e-9
+        lo[0, j] -= 1e-9
+        jump = (jacobian(net, [w, hi, v], x) - jacobian(net, [w, lo, v], x))[0, i] * y[0, i]
+        np.testing.assert_allclose(jump.numpy(), cols[:, k], atol=1e-6)

@@ -115,3 +115,29 @@ def test_monte_carlo_interval_covers_the_exact_value():
     )
     covered = (est.lo <= exact) & (exact <= est.hi)
     assert covered.mean() >= 0.90
+
+
+def test_exact_counts_dead_pieces_as_errors():
+    """Where every unit is off, N ≡ 0 exactly: an error, whatever the rounding of prefix sums."""
+    # bias-free, all w < 0 on [0, 1]: N ≡ 0, L = 1
+    rng = np.random.default_rng(5)
+    v = rng.standard_normal((5, 7))
+    w = -np.abs(rng.standard_normal((5, 7, 1)))
+    np.testing.assert_array_equal(exact_clean_error_1d(*as_t(v, w), None, 0.0, 1.0), 1.0)
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        v, w, b = rng.standard_normal(7), rng.standard_normal(7), rng.standard_normal(7)
+        exact = exact_clean_error_1d(*as_t(v[None], w[None, :, None], b[None]), -0.5, 2.0)[0]
+        assert abs(exact - brute_force(v, w, b, -0.5, 2.0)) <= 9 / 400_001
+
+
+def test_non_finite_networks_are_not_measured_as_perfect():
+    v, w, b = as_t([[1.0, np.nan]], [[[1.0], [1.0]]], [[0.5, 0.5]])
+    assert np.isnan(exact_clean_error_1d(v, w, b, 0.0, 1.0)[0])
+    est = mc_clean_error(
+        lambda x: torch.full(x.shape[:2], torch.nan, dtype=x.dtype),
+        Distribution("sphere", 3),
+        100,
+        [np.random.default_rng(0)],
+    )
+    assert est.value[0] == 1.0  # a NaN output is an error, not a correct prediction

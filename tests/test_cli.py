@@ -115,6 +115,8 @@ def test_table_and_save_in_one_dimension(tmp_path):
         (["--method", "lp"], "--method"),
         (["--method", "newton"], "--method"),
         (["--certify-every", "-1"], "--certify-every"),
+        (["--dist", "interval", "--d", "1", "--a", "1", "--b", "0"], "--b"),
+        (["--dist", "interval", "--d", "1", "--a", "-1e308", "--b", "1e308"], "--b"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, flag):
@@ -130,6 +132,9 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, flag):
 def test_save_into_a_missing_directory_is_refused(tmp_path):
     r = benign("run", "--save", str(tmp_path / "no" / "out.npz"))
     assert r.returncode == 2 and "--save" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+    r = benign("run", "--save", str(tmp_path))
+    assert r.returncode == 2 and "--save" in r.stderr and "directory" in r.stderr
     assert list(tmp_path.iterdir()) == []
 
 

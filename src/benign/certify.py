@@ -94,10 +94,17 @@ def jacobian(net: ReLUNet, params: Params, x: Tensor) -> Tensor:
 
 
 def _kink_columns(
-    w: np.ndarray, b: np.ndarray | None, v: np.ndarray, x: np.ndarray, y: np.ndarray, tol: float
+    w: np.ndarray,
+    b: np.ndarray | None,
+    v: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    tol: float,
+    gain: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two-layer net: the kinked pairs (i, j), whether z_ij > 0, and for each the column
-    y_i v_j (x_i, 1) (in the (w_j, b_j) coordinates) that s_ij ∈ [0, 1] scales.
+    gain · y_i v_j (x_i, 1) (in the (w_j, b_j) coordinates) that s_ij ∈ [0, 1] scales, where
+    gain = s_1 s_2 is the product of the forward factors (1 in the standard parametrisation).
     Returns (owner i, z_ij > 0, columns of shape (P, K))."""
     bias = np.zeros(len(v)) if b is None else b
     z = x @ w.T + bias
@@ -107,7 +114,7 @@ def _kink_columns(
     n, d = w.shape
     cols = np.zeros((n * d + (0 if b is None else n) + n, len(owner)))
     k = np.arange(len(owner))
-    coef = y[owner] * v[neuron]
+    coef = gain * y[owner] * v[neuron]
     for c in range(d):  # W is stored row-major (n, d): entry (j, c) sits at j·d + c
         cols[neuron * d + c, k] = coef * x[owner, c]
     if b is not None:
@@ -270,7 +277,6 @@ def certify(
     support = np.zeros(n_net, dtype=np.int64)
     kinks = np.zeros(n_net, dtype=np.int64)
     lams: list[np.ndarray] = []
-    jac = jacobian(net, params, x).double().cpu().numpy()
     theta = torch.cat([p.reshape(n_net, -1) for p in params], 1).double().cpu().numpy()
     xs, ys = x.double().cpu().numpy(), y.double().cpu().numpy()
     layers = (
@@ -288,12 +294,14 @@ def certify(
         # the last row is δ/‖θ̃‖², so that min ε_rel² + (δ/‖θ̃‖²)² is one least-squares problem
         scale = c ** (k - 1) / (c * norm[e])
         t = np.append(theta[e] / norm[e], 0.0)
-        a = np.vstack([scale * (jac[e] * ys[e][:, None]).T, (q_t - 1) / (c * norm[e]) ** 2])
+        jac = jacobian(net, [p[e : e + 1] for p in params], x[e : e + 1])[0].cpu().numpy()
+        a = np.vstack([scale * (jac * ys[e][:, None]).T, (q_t - 1) / (c * norm[e]) ** 2])
         lam = _nnls(a, t)
         eps_rel = res["eps_fixed_rel"][e] = np.linalg.norm((t - a @ lam)[:-1])
         if layers is not None:
             v, w, b = (None if p is None else p[e] for p in layers)
-            owner, active, cols = _kink_columns(w, b, v, xs[e], ys[e], kink_tol)
+            gain = net.scale(1) * net.scale(2)
+            owner, active, cols = _kink_columns(w, b, v, xs[e], ys[e], kink_tol, gain)
             kinks[e] = len(owner)
             if len(owner):
                 cols = np.vstack([scale * cols, np.zeros(len(owner))])

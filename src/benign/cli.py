@@ -215,6 +215,8 @@ def run(
             raise InputError(f"{_flag(name)}: must be >= {low}, got {value}")
     if save is not None and not save.parent.is_dir():
         raise InputError(f"--save: directory {str(save.parent)!r} does not exist")
+    if save is not None and save.is_dir():
+        raise InputError(f"--save: {str(save)!r} is a directory; give a file name")
 
     if threads is not None:
         torch.set_num_threads(threads)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
+LP_FAILURES: tuple[str, ...] = ("lp_failed", "width_too_small")
+
 
 def kink_dictionary(x: np.ndarray, a: float, b: float, grid: int) -> np.ndarray:
     """Unit directions u (D, 2) acting on (x, 1): relu(±(x − t)) / sqrt(1 + t²) for kinks t at

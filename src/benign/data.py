@@ -34,8 +34,11 @@ class Distribution:
         if self.name == "interval":
             if self.d != 1:
                 raise ValueError(f"d: the interval distribution needs d = 1, got {self.d}")
-            if not self.a < self.b:
-                raise ValueError(f"a, b: the interval needs a < b, got [{self.a}, {self.b}]")
+            if not (self.a < self.b and np.isfinite(self.b - self.a)):
+                raise ValueError(
+                    f"b: the interval [a, b] needs a < b and a finite length, "
+                    f"got [{self.a}, {self.b}]"
+                )
         if self.name == "sphere" and not self.radius > 0:
             raise ValueError(f"radius: must be > 0, got {self.radius}")
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benign import __version__
 from benign.certify import Certificate, Tolerances, certify
-from benign.convex import min_norm_interpolant
+from benign.convex import LP_FAILURES, min_norm_interpolant
 from benign.data import DistName, Distribution, Sample, noisy_sample
 from benign.measures import CleanError, exact_clean_error_1d, mc_clean_error, mc_sample_size
 from benign.nets import Init, Param, Params, ReLUNet, predict, sq_norm, two_layer
@@ -259,17 +259,19 @@ def solve_min_norm(
     x = torch.as_tensor(np.stack([s.x for s in samples]), dtype=dtype, device=device)
     y = torch.as_tensor(np.stack([s.y for s in samples]), dtype=dtype, device=device)
     q = y * net.forward(params, x)[0]
-    solved = torch.tensor([s.ok for s in sols], device=device)
-    q_min = q.min(1).values
+    q = torch.where(torch.tensor([s.ok for s in sols], device=device)[:, None], q, torch.nan)
+    q_min = q.min(1).values  # NaN, like everything below, where the LP gave no network
     result = TrainResult(
         params=params,
         steps=np.zeros(len(samples), dtype=np.int64),
         stop_reason=[s.reason for s in sols],
         seconds=np.array(seconds),
         loss=loss_value(q, config.loss).cpu().numpy(),
-        train_error=(q <= 0).double().mean(1).cpu().numpy(),
+        train_error=torch.where(q.isnan().any(1), torch.nan, (q <= 0).double().mean(1))
+        .cpu()
+        .numpy(),
         min_margin=q_min.cpu().numpy(),
-        normalised_margin=torch.where(solved, q_min / sq_norm(params), torch.nan).cpu().numpy(),
+        normalised_margin=(q_min / sq_norm(params)).cpu().numpy(),
         history=[{} for _ in samples],
         certificate_history=[{} for _ in samples],
     )
@@ -323,9 +325,14 @@ def run_experiment(
             res = train(net, params0, x, y, config.train_config(), offset=offset, progress=cb)
         results.append(res)
         certs.append(certify(net, res.params, x, y, hint=hint, offset=offset))
+        failed = np.array([reason in LP_FAILURES for reason in res.stop_reason])
         params_all.append(res.params)
         params0_all.append(params0)
-        errors.append(clean_error(config, res.params, params0, block_seeds))
+        err = clean_error(config, res.params, params0, block_seeds)
+        nan = np.where(failed, np.nan, 0.0)  # no network to measure where the LP failed
+        errors.append(
+            CleanError(err.value + nan, err.lo + nan, err.hi + nan, err.method, err.n_test)
+        )
 
     records = []
     tol = config.tolerances()

@@ -44,7 +44,7 @@ def loss_terms(q: Tensor, loss: Loss) -> tuple[Tensor, Tensor]:
     m = q.shape[-1]
     if loss == "square":
         terms = 0.5 * (1.0 - q) ** 2
-        total = terms.sum(-1, keepdim=True)
+        total = terms.sum(-1, keepdim=True).clamp(min=torch.finfo(q.dtype).tiny)  # exact fit
         return torch.log(total.squeeze(-1) / m), (q - 1.0) / total
     if loss == "exponential":
         log_terms = -q
@@ -197,7 +197,7 @@ def train(
         g = ys * dq if normalised else ys * dq * torch.exp(log_loss).unsqueeze(-1)
         grads = net.vjp(params, cache, g)
         # ---- stopping rules and history, on the current iterate of every active network ----
-        err = (q <= 0).double().mean(-1)
+        err = (~(q > 0)).double().mean(-1)  # a NaN margin is an error
         elapsed = time.perf_counter() - t0
         budget = (
             "step_budget"

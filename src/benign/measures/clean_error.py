@@ -31,6 +31,8 @@ def exact_clean_error_1d(
     segment from s to s' it is A x + B, with (A, B) = Σ over the active neurons of v_j (w_j, b_j).
     Sweeping the sorted kinks, a neuron with w_j > 0 switches on and one with w_j < 0 switches
     off. The measure of {N ≤ 0} on a segment follows from N(s), N(s') by linear interpolation.
+    Where no unit with v_j ≠ 0 is active (counted exactly, not from the prefix sums), N ≡ 0
+    and the whole piece counts as an error. A network with a non-finite parameter gets NaN.
     Inputs: v (E, n), w (E, n, 1), b (E, n) or None. Returns L of shape (E,).
     """
     v = v.detach().double().cpu()
@@ -50,6 +52,11 @@ def exact_clean_error_1d(
     B0 = (off_at_start * v * b + flat * v * torch.relu(b)).sum(1, keepdim=True)
     A = torch.cat([A0, A0 + torch.cumsum(dA, 1)], 1)  # slope on segment k = 0..n
     B = torch.cat([B0, B0 + torch.cumsum(dB, 1)], 1)
+    live = v != 0
+    count0 = ((w < 0) & live).sum(1, keepdim=True) + (flat & (b > 0) & live).sum(1, keepdim=True)
+    dcount = torch.gather(torch.where(live, sign, torch.zeros_like(sign)), 1, order).long()
+    dead = torch.cat([count0, count0 + torch.cumsum(dcount, 1)], 1) == 0  # N ≡ 0 there
+    A, B = torch.where(dead, 0.0, A), torch.where(dead, 0.0, B)
     n_net = v.shape[0]
     left = torch.cat([torch.full((n_net, 1), float(a), dtype=v.dtype), kinks], 1)
     right = torch.cat([kinks, torch.full((n_net, 1), float(b_end), dtype=v.dtype)], 1)
@@ -62,7 +69,8 @@ def exact_clean_error_1d(
     # share with N ≤ 0: −y1 / (y0 − y1) when y0 > 0 ≥ y1, −y0 / (y1 − y0) when y0 ≤ 0 < y1
     frac_cross = torch.where(y0 > 0, -y1 / denom, y0 / denom)
     bad = torch.where(both_bad, length, torch.where(crossing, frac_cross * length, 0.0))
-    return (bad.sum(1) / (b_end - a)).numpy()
+    finite = torch.isfinite(v).all(1) & torch.isfinite(w).all(1) & torch.isfinite(b).all(1)
+    return torch.where(finite, bad.sum(1) / (b_end - a), torch.nan).numpy()
 
 
 def wilson_interval(
@@ -100,7 +108,7 @@ def mc_clean_error(
         k = min(block, n - done)
         xs = np.stack([dist.sample(k, r) for r in rngs])
         out = predict(torch.as_tensor(xs, dtype=dtype, device=device))
-        errors += (out <= 0).sum(1).cpu().numpy()
+        errors += (~(out > 0)).sum(1).cpu().numpy()  # N(x) ≤ 0 or NaN: an error
         done += k
     lo, hi = wilson_interval(errors, n)
     return CleanError(value=errors / n, lo=lo, hi=hi, method="monte-carlo", n_test=n)
