@@ -80,6 +80,15 @@ class Certificate:
         )
 
 
+def normalised_margin(q: Tensor, params: Params, degree: int | None) -> Tensor:
+    """γ = min_i q_i / ‖θ‖^k for a k-homogeneous net; NaN when the net is not homogeneous or
+    θ = 0."""
+    if degree is None:
+        return torch.full_like(q[:, 0], math.nan)
+    norm_k = sq_norm(params) ** (degree / 2)
+    return torch.where(norm_k > 0, q.min(-1).values / norm_k, torch.nan)
+
+
 def jacobian(net: ReLUNet, params: Params, x: Tensor) -> Tensor:
     """Per-sample gradients ∂f_θ(x_i)/∂θ (relu'(0) = 0) of every network: (E, m, P), with θ
     flattened in the order of ``params``. Memory E·m·P."""
@@ -321,7 +330,7 @@ def certify(
     return Certificate(
         applies=True,
         min_margin=q_min,
-        gamma=np.divide(q_min, norm**k, out=np.full(n_net, math.nan), where=norm > 0),
+        gamma=normalised_margin(torch.as_tensor(q, device=x.device), params, k).cpu().numpy(),
         eps=res["eps"],
         eps_rel=res["eps_rel"],
         delta=res["delta"],

@@ -19,11 +19,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benign import __version__
-from benign.certify import Certificate, Tolerances, certify
+from benign.certify import Certificate, Tolerances, certify, normalised_margin
 from benign.convex import LP_FAILURES, min_norm_interpolant
 from benign.data import DistName, Distribution, Sample, noisy_sample
 from benign.measures import CleanError, exact_clean_error_1d, mc_clean_error, mc_sample_size
-from benign.nets import Init, Param, Params, ReLUNet, predict, sq_norm, two_layer
+from benign.nets import Init, Param, Params, ReLUNet, predict, two_layer
 from benign.seeding import rng_for
 from benign.train import Loss, StepRule, TrainConfig, TrainResult, loss_value, train
 
@@ -271,7 +271,7 @@ def solve_min_norm(
         .cpu()
         .numpy(),
         min_margin=q_min.cpu().numpy(),
-        normalised_margin=(q_min / sq_norm(params)).cpu().numpy(),
+        normalised_margin=normalised_margin(q, params, net.degree).cpu().numpy(),
         history=[{} for _ in samples],
         certificate_history=[{} for _ in samples],
     )

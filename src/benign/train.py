@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benign.certify import Tolerances, certify
+from benign.certify import Tolerances, certify, normalised_margin
 from benign.nets import Params, ReLUNet, sq_norm
 
 Loss = Literal["logistic", "exponential", "square"]
@@ -124,13 +124,6 @@ class TrainResult:
     def interpolated(self) -> np.ndarray:
         """Train error 0, i.e. every margin q_i > 0."""
         return self.train_error == 0
-
-
-def normalised_margin(q: Tensor, params: Params, degree: int | None) -> Tensor:
-    """γ = min_i q_i / ‖θ‖^k for a k-homogeneous net; NaN when the net is not homogeneous."""
-    if degree is None:
-        return torch.full_like(q[:, 0], math.nan)
-    return q.min(-1).values / sq_norm(params) ** (degree / 2)
 
 
 def _per_net(values: Tensor, like: Tensor) -> Tensor:
