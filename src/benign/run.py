@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import Tensor
 
 from benign import __version__
 from benign.certify import Certificate, Tolerances, certify, normalised_margin
@@ -239,12 +240,13 @@ def clean_error(config: RunConfig, params: Params, params0: Params, seeds: list[
 
 
 def solve_min_norm(
-    config: RunConfig, samples: list[Sample], params0: Params
+    config: RunConfig, samples: list[Sample], x: Tensor, y: Tensor
 ) -> tuple[TrainResult, list[np.ndarray]]:
     """The ``lp`` method: each network's parameters become the minimum-norm interpolant of its
-    sample over the kink dictionary (benign.convex); returns the result and the LP duals."""
+    sample (x, y its tensors) over the kink dictionary (benign.convex); returns the result and
+    the LP duals."""
     net = config.network()
-    dtype, device = params0[0].dtype, params0[0].device
+    dtype, device = x.dtype, x.device
     sols, seconds = [], []
     for s in samples:
         t0 = time.perf_counter()
@@ -256,8 +258,6 @@ def solve_min_norm(
         torch.as_tensor(np.stack(arrs), dtype=dtype, device=device)
         for arrs in zip(*[(s.w, s.b, s.v[None, :]) for s in sols], strict=True)
     ]
-    x = torch.as_tensor(np.stack([s.x for s in samples]), dtype=dtype, device=device)
-    y = torch.as_tensor(np.stack([s.y for s in samples]), dtype=dtype, device=device)
     q = y * net.forward(params, x)[0]
     q = torch.where(torch.tensor([s.ok for s in sols], device=device)[:, None], q, torch.nan)
     q_min = q.min(1).values  # NaN, like everything below, where the LP gave no network
@@ -319,7 +319,7 @@ def run_experiment(
         offset = predict(net, params0, x) if config.center else None
         hint = None
         if config.resolved_method == "lp":
-            res, hint = solve_min_norm(config, [samples[i] for i in idx], params0)
+            res, hint = solve_min_norm(config, [samples[i] for i in idx], x, y)
         else:
             cb = None if progress is None else (lambda s, a, bi=bi: progress(bi, len(blocks), s, a))
             res = train(net, params0, x, y, config.train_config(), offset=offset, progress=cb)
