@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from benign import __version__
-from benign.certify import Certificate, Tolerances, certify, normalised_margin
+from benign.certify import Tolerances, certify, normalised_margin
 from benign.convex import LP_FAILURES, min_norm_interpolant
 from benign.data import DistName, Distribution, Sample, noisy_sample
 from benign.measures import CleanError, exact_clean_error_1d, mc_clean_error, mc_sample_size
@@ -123,6 +123,10 @@ class RunConfig(BaseModel):
             self.tolerances(),
         )
 
+    def sample(self, seed: int) -> Sample:
+        """The noisy training sample of the network with this seed."""
+        return noisy_sample(self.distribution(), self.m, self.p, rng_for(seed, "data"))
+
     @property
     def exact_clean_error(self) -> bool:
         """Exact 1-D error applies to uncentred two-layer nets on the interval."""
@@ -161,6 +165,16 @@ class NetworkRecord:
 
     def to_dict(self) -> dict:
         return {k: _json_number(v) for k, v in asdict(self).items()}
+
+    @property
+    def failure(self) -> str | None:
+        """Why this network counts as a failed run, or None: no network (an LP failure),
+        divergence, non-finite measures (``nan``), or no interpolation within the budget."""
+        if self.stop_reason in LP_FAILURES or self.stop_reason == "diverged":
+            return self.stop_reason
+        if not all(map(math.isfinite, (self.train_error, self.clean_error, self.min_margin))):
+            return "nan"
+        return None if self.interpolated else "no_interpolation"
 
 
 def _json_number(v):
@@ -288,6 +302,77 @@ def ensemble_block(config: RunConfig) -> int:
     return max(1, min(16, BLOCK_ELEMENTS // (config.m * config.width)))
 
 
+def run_block(
+    config: RunConfig,
+    seeds: list[int],
+    samples: list[Sample],
+    progress: Callable[[int, int], None] | None = None,
+) -> Experiment:
+    """Train one network per (seed, sample) together on the ensemble axis and measure them.
+
+    Every setting but the noise comes from ``config``; each sample carries its own flips, so
+    networks that differ only in p train together. ``progress(step, active)`` reports training.
+    """
+    net = config.network()
+    dtype, device = DTYPES[config.dtype], config.device
+    x = torch.as_tensor(np.stack([s.x for s in samples]), dtype=dtype, device=device)
+    y = torch.as_tensor(np.stack([s.y for s in samples]), dtype=dtype, device=device)
+    params0 = net.init_params(seeds, dtype, device)
+    offset = predict(net, params0, x) if config.center else None
+    hint = None
+    if config.resolved_method == "lp":
+        res, hint = solve_min_norm(config, samples, x, y)
+    else:
+        res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
+    cert = certify(net, res.params, x, y, hint=hint, offset=offset)
+    certified = cert.certified(config.tolerances())
+    err = clean_error(config, res.params, params0, seeds)
+    # no network to measure where the LP failed
+    failed = np.array([reason in LP_FAILURES for reason in res.stop_reason])
+    nan = np.where(failed, np.nan, 0.0)
+    err = CleanError(err.value + nan, err.lo + nan, err.hi + nan, err.method, err.n_test)
+    records = [
+        NetworkRecord(
+            seed=seed,
+            method=config.resolved_method,
+            flips=sample.flips,
+            flip_rate=sample.flip_rate,
+            train_error=float(res.train_error[k]),
+            interpolated=bool(res.interpolated[k]),
+            clean_error=float(err.value[k]),
+            clean_lo=float(err.lo[k]),
+            clean_hi=float(err.hi[k]),
+            clean_method=err.method,
+            n_test=err.n_test,
+            steps=int(res.steps[k]),
+            stop_reason=res.stop_reason[k],
+            seconds=float(res.seconds[k]),
+            loss=float(res.loss[k]),
+            min_margin=float(res.min_margin[k]),
+            normalised_margin=float(res.normalised_margin[k]),
+            eps=float(cert.eps[k]),
+            eps_rel=float(cert.eps_rel[k]),
+            delta=float(cert.delta[k]),
+            delta_rel=float(cert.delta_rel[k]),
+            eps_fixed_rel=float(cert.eps_fixed_rel[k]),
+            support=int(cert.support[k]) if cert.applies else 0,
+            kinks=int(cert.kinks[k]) if cert.applies else 0,
+            certified=bool(certified[k]),
+        )
+        for k, (seed, sample) in enumerate(zip(seeds, samples, strict=True))
+    ]
+    return Experiment(
+        config=config,
+        seeds=list(seeds),
+        samples=list(samples),
+        params=res.params,
+        params0=params0,
+        records=records,
+        histories=res.history,
+        cert_histories=res.certificate_history,
+    )
+
+
 def run_experiment(
     config: RunConfig,
     seeds: list[int],
@@ -301,80 +386,19 @@ def run_experiment(
     """
     if not seeds:
         raise ValueError("seeds: need at least one seed")
-    dist, net = config.distribution(), config.network()
     block = block or ensemble_block(config)
-    dtype, device = DTYPES[config.dtype], config.device
-    samples = [noisy_sample(dist, config.m, config.p, rng_for(s, "data")) for s in seeds]
-    blocks = [list(range(i, min(i + block, len(seeds)))) for i in range(0, len(seeds), block)]
-    params_all: list[Params] = []
-    params0_all: list[Params] = []
-    results: list[TrainResult] = []
-    errors: list[CleanError] = []
-    certs: list[Certificate] = []
-    for bi, idx in enumerate(blocks):
-        block_seeds = [seeds[i] for i in idx]
-        x = torch.as_tensor(np.stack([samples[i].x for i in idx]), dtype=dtype, device=device)
-        y = torch.as_tensor(np.stack([samples[i].y for i in idx]), dtype=dtype, device=device)
-        params0 = net.init_params(block_seeds, dtype, device)
-        offset = predict(net, params0, x) if config.center else None
-        hint = None
-        if config.resolved_method == "lp":
-            res, hint = solve_min_norm(config, [samples[i] for i in idx], x, y)
-        else:
-            cb = None if progress is None else (lambda s, a, bi=bi: progress(bi, len(blocks), s, a))
-            res = train(net, params0, x, y, config.train_config(), offset=offset, progress=cb)
-        results.append(res)
-        certs.append(certify(net, res.params, x, y, hint=hint, offset=offset))
-        failed = np.array([reason in LP_FAILURES for reason in res.stop_reason])
-        params_all.append(res.params)
-        params0_all.append(params0)
-        err = clean_error(config, res.params, params0, block_seeds)
-        nan = np.where(failed, np.nan, 0.0)  # no network to measure where the LP failed
-        errors.append(
-            CleanError(err.value + nan, err.lo + nan, err.hi + nan, err.method, err.n_test)
-        )
-
-    records = []
-    tol = config.tolerances()
-    for res, err, cert, idx in zip(results, errors, certs, blocks, strict=True):
-        certified = cert.certified(tol)
-        for k, i in enumerate(idx):
-            records.append(
-                NetworkRecord(
-                    seed=seeds[i],
-                    method=config.resolved_method,
-                    flips=samples[i].flips,
-                    flip_rate=samples[i].flip_rate,
-                    train_error=float(res.train_error[k]),
-                    interpolated=bool(res.interpolated[k]),
-                    clean_error=float(err.value[k]),
-                    clean_lo=float(err.lo[k]),
-                    clean_hi=float(err.hi[k]),
-                    clean_method=err.method,
-                    n_test=err.n_test,
-                    steps=int(res.steps[k]),
-                    stop_reason=res.stop_reason[k],
-                    seconds=float(res.seconds[k]),
-                    loss=float(res.loss[k]),
-                    min_margin=float(res.min_margin[k]),
-                    normalised_margin=float(res.normalised_margin[k]),
-                    eps=float(cert.eps[k]),
-                    eps_rel=float(cert.eps_rel[k]),
-                    delta=float(cert.delta[k]),
-                    delta_rel=float(cert.delta_rel[k]),
-                    eps_fixed_rel=float(cert.eps_fixed_rel[k]),
-                    support=int(cert.support[k]) if cert.applies else 0,
-                    kinks=int(cert.kinks[k]) if cert.applies else 0,
-                    certified=bool(certified[k]),
-                )
-            )
+    chunks = [seeds[i : i + block] for i in range(0, len(seeds), block)]
+    parts = []
+    for bi, chunk in enumerate(chunks):
+        cb = None if progress is None else (lambda s, a, bi=bi: progress(bi, len(chunks), s, a))
+        parts.append(run_block(config, chunk, [config.sample(s) for s in chunk], cb))
     return Experiment(
         config=config,
         seeds=list(seeds),
-        samples=samples,
-        params=[torch.cat(group) for group in zip(*params_all, strict=True)],
-        params0=[torch.cat(group) for group in zip(*params0_all, strict=True)],
-        records=records,
-        histories=[h for res in results for h in res.history],
-        cert_histories=[h for res in results for h in res.certificate_history],
+        samples=[s for e in parts for s in e.samples],
+        params=[torch.cat(group) for group in zip(*(e.params for e in parts), strict=True)],
+        params0=[torch.cat(group) for group in zip(*(e.params0 for e in parts), strict=True)],
+        records=[r for e in parts for r in e.records],
+        histories=[h for e in parts for h in e.histories],
+        cert_histories=[h for e in parts for h in e.cert_histories],
     )
