@@ -1,0 +1,215 @@
+"""Sweep files: fixed settings and grid axes in TOML → runs with ids → ensemble blocks.
+
+A sweep file has four top-level keys::
+
+    name = "quick"            # optional; default: the file's stem
+    seeds = 8                 # N (seeds 0 … N−1) or a list of seeds
+    [fixed]                   # settings shared by every run (any `benign run` setting)
+    m = 100
+    [grid]                    # axes: lists of values; the sweep is their product
+    p = [0.05, 0.1, 0.2]
+    d = [2, 5, 20]
+
+Several ``[[grid]]`` tables make the sweep the union of their products; a grid table may hold
+its own ``seeds``. Every run is one network: its settings (a :class:`RunConfig`) and a seed.
+"""
+
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from benign.run import RunConfig, ensemble_block
+
+TOP_KEYS: tuple[str, ...] = ("name", "seeds", "fixed", "grid")
+MAX_SEED = 2**63 - 1
+
+
+class ConfigError(ValueError):
+    """A bad sweep file; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One network of a sweep: its settings, its seed and the id hashed from both."""
+
+    config: RunConfig
+    seed: int
+    run_id: str
+
+
+def run_id(config: RunConfig, seed: int) -> str:
+    """First 20 hex digits of sha256 over the canonical JSON of every setting and the seed:
+    the same run always has the same id, whatever file or grid it came from."""
+    doc = {"settings": config.model_dump(mode="json"), "seed": seed}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def batch_key(config: RunConfig) -> str:
+    """Runs with equal keys (every setting but p) train together on one ensemble axis."""
+    return json.dumps(config.model_dump(mode="json", exclude={"p"}), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Runs trained together: equal settings but p, at most ``ensemble_block`` of them."""
+
+    runs: tuple[Run, ...]
+
+    @property
+    def block_id(self) -> str:
+        return hashlib.sha256(" ".join(r.run_id for r in self.runs).encode()).hexdigest()[:12]
+
+    def work(self) -> float:
+        """Floating-point operations of gradient descent at most: steps · 6 · m · parameters
+        per network (forward and backward passes); 0 for the lp method."""
+        c = self.runs[0].config
+        if c.resolved_method != "gd":
+            return 0.0
+        n_params = sum(math.prod(s) for s in c.network().shapes())
+        return len(self.runs) * c.steps * 6.0 * c.m * n_params
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep file: its name, its source text and its runs (no two with one id)."""
+
+    name: str
+    source: str
+    runs: tuple[Run, ...]
+
+    def blocks(self) -> list[Block]:
+        """The runs cut into ensemble blocks, as a function of the sweep alone (never of the
+        executor, the worker count or what is already stored), so that every run is computed
+        in the same ensemble whoever computes it: runs with one :func:`batch_key`, ordered by
+        (seed, p), in chunks of :func:`ensemble_block` networks."""
+        groups: dict[str, list[Run]] = {}
+        for r in self.runs:
+            groups.setdefault(batch_key(r.config), []).append(r)
+        blocks = []
+        for runs in groups.values():
+            runs.sort(key=lambda r: (r.seed, r.config.p))
+            size = ensemble_block(runs[0].config)
+            blocks += [Block(tuple(runs[i : i + size])) for i in range(0, len(runs), size)]
+        return blocks
+
+
+def load_sweep(path: Path) -> Sweep:
+    """Read and validate a sweep file; every problem is a :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    return parse_sweep(text, path.name, default_name=path.stem)
+
+
+def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep") -> Sweep:
+    """Validate a sweep file's text (``origin`` names it in errors) and expand its grid."""
+
+    def fail(key: str, msg: str) -> ConfigError:
+        return ConfigError(f"{origin}: {key}: {msg}")
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
+    for key in doc:
+        if key not in TOP_KEYS:
+            raise fail(key, f"unknown key; allowed: {', '.join(TOP_KEYS)}")
+    name = doc.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise fail("name", "must be a non-empty string")
+    if "seeds" not in doc:
+        raise fail("seeds", "missing; give a count (seeds 0 … N−1) or a list of seeds")
+    seeds = _seeds(doc["seeds"], "seeds", fail)
+    fixed = doc.get("fixed", {})
+    if not isinstance(fixed, dict):
+        raise fail("fixed", "must be a table of settings")
+    _check_fields(fixed, "fixed", fail)
+    grids = doc.get("grid", {})
+    if isinstance(grids, dict):
+        grids, labels = [grids], ["grid"]
+    elif isinstance(grids, list) and grids and all(isinstance(g, dict) for g in grids):
+        labels = [f"grid[{i}]" for i in range(len(grids))]
+    else:
+        raise fail("grid", "must be a table of axes or a non-empty array of tables ([[grid]])")
+
+    runs: dict[str, Run] = {}
+    for grid, label in zip(grids, labels, strict=True):
+        grid = dict(grid)
+        grid_seeds = _seeds(grid.pop("seeds"), f"{label}.seeds", fail) if "seeds" in grid else seeds
+        _check_fields(grid, label, fail)
+        for key, values in grid.items():
+            if key in fixed:
+                raise fail(f"{label}.{key}", "is also in [fixed]; give it in one place")
+            if not isinstance(values, list):
+                raise fail(f"{label}.{key}", "must be a list of values (an axis)")
+            if not values:
+                raise fail(f"{label}.{key}", "is empty; an axis needs at least one value")
+            for i, v in enumerate(values):
+                if any(u == v for u in values[:i]):
+                    raise fail(f"{label}.{key}", f"repeats the value {v!r}")
+        for point in itertools.product(*grid.values()):
+            settings = fixed | dict(zip(grid, point, strict=True))
+            config = _run_config(settings, fixed, grid, label, fail)
+            for seed in grid_seeds:
+                rid = run_id(config, seed)
+                runs.setdefault(rid, Run(config, seed, rid))
+    return Sweep(name=name, source=text, runs=tuple(runs.values()))
+
+
+def _seeds(value: Any, key: str, fail) -> list[int]:
+    """A count N (seeds 0 … N−1) or a non-empty list of distinct seeds in [0, 2^63)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise fail(key, f"must be >= 1 (a count of seeds), got {value}")
+        return list(range(value))
+    if isinstance(value, list) and value:
+        for s in value:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED:
+                raise fail(key, f"seeds must be integers in [0, 2^63), got {s!r}")
+        if len(set(value)) < len(value):
+            raise fail(key, "repeats a seed")
+        return list(value)
+    raise fail(key, "must be a count >= 1 or a non-empty list of integer seeds")
+
+
+def _check_fields(table: dict, label: str, fail) -> None:
+    for key in table:
+        if key not in RunConfig.model_fields:
+            allowed = ", ".join(RunConfig.model_fields)
+            raise fail(f"{label}.{key}", f"unknown setting; allowed: {allowed}")
+
+
+def _run_config(settings: dict, fixed: dict, grid: dict, label: str, fail) -> RunConfig:
+    """Validate one grid point; an error names the key it came from (and the grid point)."""
+    try:
+        return RunConfig.model_validate(settings, strict=True)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        msg = e["msg"].removeprefix("Value error, ")
+        field = str(e["loc"][0]) if e["loc"] else None
+        if field is None:  # a cross-field check: its message starts with "field: "
+            head, sep, rest = msg.partition(": ")
+            if sep and head in RunConfig.model_fields:
+                field, msg = head, rest
+        point = ", ".join(f"{k}={v!r}" for k, v in settings.items() if k in grid)
+        at = f" (at {point})" if point else ""
+        if field in grid:
+            return_key = f"{label}.{field}"
+        elif field in fixed:
+            return_key = f"fixed.{field}"
+        else:
+            return_key = field or label
+        got = f", got {e['input']!r}" if e["loc"] and "got" not in msg else ""
+        raise fail(return_key, f"{msg}{got}{at}") from None

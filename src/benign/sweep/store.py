@@ -1,0 +1,377 @@
+"""The sweep store: one SQLite file, one row per network, histories in child tables.
+
+Tables (schema version :data:`SCHEMA_VERSION`, docs/store.md):
+
+- ``meta(key, value)``: schema version and the run settings the columns were made for;
+- ``sweeps``: one row per ``benign sweep`` invocation (time, command, sweep file text);
+- ``runs``: one row per network — ``run_id``, ``status`` (pending | done | failed), ``failure``,
+  ``seed``, every run setting as a column, ``settings`` (canonical JSON), the ensemble block
+  it was computed in, every measured value of :class:`~benign.run.NetworkRecord`, ``versions``
+  and ``finished``;
+- ``history`` and ``certificate_history``: the thinned training and certificate histories,
+  one row per (run, step).
+
+The coordinator of a sweep is the only writer; every finished run is committed in its own
+transaction, so an interrupted sweep loses at most the runs still being computed.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import sqlite3
+import tempfile
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benign.run import NetworkRecord, RunConfig
+from benign.sweep.config import Run, Sweep
+from benign.train import CERT_KEYS, HISTORY_KEYS
+
+SCHEMA_VERSION = 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
+STATUSES: tuple[str, ...] = ("pending", "done", "failed")
+SETTINGS: tuple[str, ...] = tuple(RunConfig.model_fields)
+# NetworkRecord's fields as columns; the seed is the run's, and the three measured values whose
+# names are also settings get their own: the method that ran, the steps taken, the final loss
+RENAMED = {"method": "resolved_method", "steps": "steps_taken", "loss": "final_loss"}
+RECORD_COLUMNS: dict[str, str] = {
+    f.name: RENAMED.get(f.name, f.name)
+    for f in dataclasses.fields(NetworkRecord)
+    if f.name != "seed"
+}
+assert not set(RECORD_COLUMNS.values()) & set(SETTINGS), "a record column shadows a setting"
+# values that depend on the machine and the moment, not on the run: left out of comparisons
+TIMING_COLUMNS: tuple[str, ...] = ("seconds", "finished", "versions")
+TABLES: tuple[str, ...] = ("runs", "history", "certificate_history")
+
+
+class StoreError(ValueError):
+    """A store that cannot be used; the message names the file."""
+
+
+def _sql_type(annotation) -> str:
+    """SQLite column type of a setting or record field."""
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in args if a is not type(None))
+    if annotation is bool or annotation is int:
+        return "INTEGER"
+    if annotation is float:
+        return "REAL"
+    return "TEXT"
+
+
+def _schema() -> str:
+    settings = ",\n  ".join(
+        f"{name} {_sql_type(f.annotation)}" for name, f in RunConfig.model_fields.items()
+    )
+    hints = typing.get_type_hints(NetworkRecord)
+    record = ",\n  ".join(f"{col} {_sql_type(hints[f])}" for f, col in RECORD_COLUMNS.items())
+    history = ", ".join(f"{k} REAL" for k in HISTORY_KEYS if k != "step")
+    cert = ", ".join(f"{k} REAL" for k in CERT_KEYS if k != "step")
+    return f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sweeps (
+  id INTEGER PRIMARY KEY, started TEXT NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL,
+  source TEXT NOT NULL, runs INTEGER NOT NULL
+);
+CREATE TABLE runs (
+  run_id TEXT PRIMARY KEY,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+  failure TEXT,
+  seed INTEGER NOT NULL,
+  {settings},
+  settings TEXT NOT NULL,
+  block TEXT,
+  block_size INTEGER,
+  {record},
+  versions TEXT,
+  finished TEXT
+);
+CREATE TABLE history (
+  run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER NOT NULL, {history},
+  PRIMARY KEY (run_id, step)
+);
+CREATE TABLE certificate_history (
+  run_id TEXT NOT NULL REFERENCES runs(run_id), step INTEGER NOT NULL, {cert},
+  PRIMARY KEY (run_id, step)
+);
+"""
+
+
+@dataclass
+class RunResult:
+    """What a worker sends back for one run: its record (None if the block raised), why it
+    failed (None if it did not), its histories and the ensemble block it was computed in."""
+
+    run_id: str
+    block: str
+    block_size: int
+    record: NetworkRecord | None
+    failure: str | None
+    history: dict[str, list[float]]
+    certificate_history: dict[str, list[float]]
+    versions: str
+
+
+def check_store(path: Path) -> None:
+    """Refuse, without writing anything, a file that is not a store this version can use."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{path}: no such store")
+    with path.open("rb") as f:
+        if f.read(16) != SQLITE_MAGIC:
+            raise StoreError(f"{path}: not an SQLite database")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        raise StoreError(f"{path}: an SQLite database but not a benign store") from None
+    version = meta.get("schema_version")
+    if version != str(SCHEMA_VERSION):
+        raise StoreError(
+            f"{path}: store schema version {version}, this benign reads version "
+            f"{SCHEMA_VERSION}; use a new store (--store)"
+        )
+    settings = tuple(json.loads(meta.get("settings", "[]")))
+    if settings != SETTINGS:
+        missing = sorted(set(SETTINGS) - set(settings))
+        extra = sorted(set(settings) - set(SETTINGS))
+        raise StoreError(
+            f"{path}: store made for other run settings (missing: {', '.join(missing) or '—'}; "
+            f"unknown: {', '.join(extra) or '—'}); use a new store (--store)"
+        )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """An open store for writing (the coordinator of a sweep is its only writer)."""
+
+    def __init__(self, path: Path, create: bool = False):
+        self.path = Path(path)
+        if create and not self.path.exists():
+            if not self.path.parent.is_dir():
+                raise StoreError(f"{self.path}: directory {self.path.parent} does not exist")
+            self._create()
+        check_store(self.path)
+        self.conn = _connect(self.path)
+
+    def _create(self) -> None:
+        """Build the schema in a temporary file and move it into place: all or nothing."""
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        os.close(fd)
+        try:
+            conn = sqlite3.connect(tmp)
+            with conn:
+                conn.executescript(_schema())
+                conn.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("settings", json.dumps(SETTINGS)),
+                        ("created", _now()),
+                    ],
+                )
+            conn.close()
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def plan(self, sweep: Sweep, command: str) -> None:
+        """Record the sweep and make its runs the store's pending ones: new runs are added as
+        pending, pending runs of other sweeps are dropped, finished runs are kept."""
+        names = ("run_id", "status", "seed", *SETTINGS, "settings")
+        marks = ", ".join("?" * len(names))
+        sql = f"INSERT OR IGNORE INTO runs ({', '.join(names)}) VALUES ({marks})"
+        rows = [_plan_row(r) for r in sweep.runs]
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(
+                "INSERT INTO sweeps (started, name, command, source, runs) VALUES (?, ?, ?, ?, ?)",
+                (_now(), sweep.name, command, sweep.source, len(sweep.runs)),
+            )
+            self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS planned (run_id TEXT PRIMARY KEY)")
+            self.conn.execute("DELETE FROM planned")
+            self.conn.executemany("INSERT INTO planned VALUES (?)", ((r[0],) for r in rows))
+            self.conn.execute(
+                "DELETE FROM runs WHERE status = 'pending' "
+                "AND run_id NOT IN (SELECT run_id FROM planned)"
+            )
+            self.conn.executemany(sql, rows)
+
+    def statuses(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """Status of each of these runs that is in the store."""
+        ids = list(run_ids)
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT run_id, status FROM runs WHERE run_id IN ({marks})"
+            out |= dict(self.conn.execute(sql, chunk).fetchall())
+        return out
+
+    def put(self, result: RunResult) -> None:
+        """Store one finished run (and its histories) in one transaction."""
+        rec = result.record
+        values = {
+            "status": "failed" if result.failure else "done",
+            "failure": result.failure,
+            "block": result.block,
+            "block_size": result.block_size,
+            "versions": result.versions,
+            "finished": _now(),
+        }
+        for field, col in RECORD_COLUMNS.items():
+            values[col] = None if rec is None else getattr(rec, field)
+        assign = ", ".join(f"{k} = ?" for k in values)
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(
+                f"UPDATE runs SET {assign} WHERE run_id = ?", [*values.values(), result.run_id]
+            )
+            for table, keys, hist in (
+                ("history", HISTORY_KEYS, result.history),
+                ("certificate_history", CERT_KEYS, result.certificate_history),
+            ):
+                self.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (result.run_id,))
+                if not hist:
+                    continue
+                self.conn.executemany(
+                    f"INSERT INTO {table} (run_id, {', '.join(keys)}) "
+                    f"VALUES (?, {', '.join('?' * len(keys))})",
+                    [(result.run_id, *row) for row in zip(*(hist[k] for k in keys), strict=True)],
+                )
+
+
+def _plan_row(run: Run) -> tuple:
+    settings = run.config.model_dump(mode="json")
+    return (
+        run.run_id,
+        "pending",
+        run.seed,
+        *settings.values(),
+        json.dumps(settings, sort_keys=True),
+    )
+
+
+def read_table(path: Path, table: str = "runs") -> tuple[list[str], list[tuple]]:
+    """Column names and rows of one table of a store, opened read-only, ordered by run."""
+    check_store(path)
+    if table not in TABLES:
+        raise StoreError(f"table: must be one of {', '.join(TABLES)}, got {table!r}")
+    order = "run_id" if table == "runs" else "run_id, step"
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        cur = conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
+        return [c[0] for c in cur.description], cur.fetchall()
+    finally:
+        conn.close()
+
+
+@dataclass
+class StoreStatus:
+    """Counts of a store's runs: in all, and for each value of each setting that varies."""
+
+    name: str
+    command: str
+    totals: dict[str, int]
+    by_axis: dict[str, list[tuple[object, dict[str, int]]]]
+    failures: dict[str, int]
+    certified: int
+
+
+def store_status(path: Path) -> StoreStatus:
+    """done / failed / pending runs, in all and by axis (every setting with several values;
+    the seed as a count), and the failure reasons."""
+    check_store(path)
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+
+        def counts(where: str = "", args: tuple = ()) -> dict[str, int]:
+            c = dict(
+                conn.execute(f"SELECT status, count(*) FROM runs {where} GROUP BY status", args)
+            )
+            return {s: c.get(s, 0) for s in STATUSES}
+
+        last = conn.execute("SELECT name, command FROM sweeps ORDER BY id DESC LIMIT 1").fetchone()
+        by_axis = {}
+        for name in SETTINGS:
+            values = [v for (v,) in conn.execute(f"SELECT DISTINCT {name} FROM runs ORDER BY 1")]
+            if len(values) > 1:
+                by_axis[name] = [(v, counts(f"WHERE {name} IS ?", (v,))) for v in values]
+        failures = dict(
+            conn.execute(
+                "SELECT failure, count(*) FROM runs WHERE status = 'failed' "
+                "GROUP BY failure ORDER BY 2 DESC"
+            )
+        )
+        certified = conn.execute("SELECT count(*) FROM runs WHERE certified = 1").fetchone()[0]
+        return StoreStatus(
+            name=last[0] if last else "",
+            command=last[1] if last else "",
+            totals=counts(),
+            by_axis=by_axis,
+            failures=failures,
+            certified=certified,
+        )
+    finally:
+        conn.close()
+
+
+FORMATS: tuple[str, ...] = ("csv", "parquet")
+
+
+def export(path: Path, out: Path, fmt: str, table: str = "runs") -> int:
+    """Write one table of the store to ``out`` as CSV or Parquet, atomically; returns the
+    number of rows. NULL (a value that does not exist, e.g. NaN) is an empty CSV field."""
+    if fmt not in FORMATS:
+        raise StoreError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    columns, rows = read_table(path, table)
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    os.close(fd)
+    try:
+        if fmt == "csv":
+            with open(tmp, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(columns)
+                writer.writerows(rows)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrays = [pa.array([r[i] for r in rows]) for i in range(len(columns))]
+            pq.write_table(pa.Table.from_arrays(arrays, names=columns), tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(rows)
