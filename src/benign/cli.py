@@ -11,11 +11,35 @@ import typer
 from pydantic import ValidationError
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from benign import __version__
 from benign.run import Experiment, RunConfig, run_experiment
+from benign.sweep import (
+    ConfigError,
+    ExecutorError,
+    Store,
+    StoreError,
+    SweepProgress,
+    check_executor,
+    check_store,
+    export,
+    load_sweep,
+    open_executor,
+    run_sweep,
+    store_status,
+)
+from benign.sweep.store import FORMATS, TABLES
 
 app = typer.Typer(
     help="Measure, certify and explain how interpolating ReLU networks overfit noisy data.",
@@ -254,6 +278,227 @@ def run(
         out.print(_table(exp, wall))
         if save is not None:
             out.print(f"saved {save}")
+
+
+class _Rate(ProgressColumn):
+    """Runs per minute, over Rich's recent window."""
+
+    def render(self, task) -> Text:
+        return Text("– runs/min" if not task.speed else f"{60 * task.speed:.0f} runs/min")
+
+
+def _default_store(config: Path) -> Path:
+    return config.with_suffix(".sqlite")
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="Sweep file (TOML): fixed settings and grid.")],
+    store: Annotated[
+        Path | None,
+        typer.Option(help="SQLite store to fill (default: the config's name with .sqlite)."),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local (a process pool on this machine) or dask://HOST:PORT (a running "
+            "dask.distributed scheduler)."
+        ),
+    ] = "local",
+    workers: Annotated[
+        int | None,
+        typer.Option(help="local: worker processes (default: one per core; 1 runs in-process)."),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Compute the failed runs again too.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the runs and the work to do; compute nothing."),
+    ] = False,
+) -> None:
+    """Run a grid of networks from a sweep file into a store; run it again to resume.
+
+    Every run has an id hashed from its settings and seed: what the store holds is never
+    computed again, new grid points are added, and failed runs are kept (with their reason)
+    unless --retry-failed. Each worker uses one core, and the stored values do not depend on
+    the executor or the worker count.
+    """
+    try:
+        sw = load_sweep(config)
+        check_executor(executor)
+    except (ConfigError, ExecutorError) as exc:
+        raise InputError(str(exc)) from None
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: must be >= 1, got {workers}")
+    store = store or _default_store(config)
+    try:
+        if store.exists():
+            check_store(store)
+        elif not store.parent.is_dir():
+            raise InputError(f"--store: directory {str(store.parent)!r} does not exist")
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    if dry_run:
+        _print_plan(sw, store, retry_failed)
+        return
+    command = " ".join(["benign", "sweep", *sys.argv[2:]])
+    try:
+        ex = open_executor(executor, workers)
+    except ExecutorError as exc:
+        raise InputError(str(exc)) from None
+    start = time.perf_counter()
+    state = SweepProgress(0, 0, 0)
+    try:
+        with (
+            Store(store, create=True) as st,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _Rate(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[failed]} failed"),
+                console=err,
+                transient=True,
+            ) as bar,
+        ):
+            task = bar.add_task(f"sweep {sw.name}", total=None, failed=0)
+
+            def progress(s: SweepProgress) -> None:
+                nonlocal state
+                state = s
+                bar.update(task, completed=s.done, total=s.total, failed=s.failed)
+
+            run_sweep(sw, st, ex, retry_failed, command, progress)
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: {state.done} of {state.total} runs stored in {store}; "
+            "run the same command to resume"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        ex.close()
+    wall = time.perf_counter() - start
+    rate = f" ({60 * state.done / wall:.0f} runs/min)" if state.done else ""
+    out.print(
+        f"sweep {sw.name}: {state.done} runs computed, {state.failed} failed, in {wall:.1f} s"
+        f"{rate} → {store}"
+    )
+    out.print(f"benign status {store}")
+
+
+def _print_plan(sw, store: Path, retry_failed: bool) -> None:
+    """The dry run: runs, what the store already holds, blocks and work left."""
+    stored = {}
+    if store.exists():
+        with Store(store, readonly=True) as st:
+            stored = st.statuses(r.run_id for r in sw.runs)
+    wanted = ("pending", "failed") if retry_failed else ("pending",)
+    todo = {r.run_id for r in sw.runs if stored.get(r.run_id, "pending") in wanted}
+    blocks = sw.blocks()
+    left = [b for b in blocks if any(r.run_id in todo for r in b.runs)]
+    done = sum(s == "done" for s in stored.values())
+    failed = sum(s == "failed" for s in stored.values())
+    methods: dict[str, int] = {}
+    for r in sw.runs:
+        if r.run_id in todo:
+            methods[r.config.resolved_method] = methods.get(r.config.resolved_method, 0) + 1
+    out.print(
+        f"sweep {sw.name}: {len(sw.runs)} runs in {len(blocks)} ensemble blocks "
+        f"(up to {max(len(b.runs) for b in blocks)} networks each)"
+    )
+    for name, values in sw.axes().items():
+        shown = ", ".join(map(str, values[:8])) + (", …" if len(values) > 8 else "")
+        out.print(f"  axis {name}: {len(values)} values ({shown})")
+    out.print(
+        f"store {store}: {done} done, {failed} failed"
+        + ("" if store.exists() else " (new)")
+        + f" → {len(todo)} runs to compute in {len(left)} blocks"
+        + (f" ({', '.join(f'{k} {v}' for k, v in sorted(methods.items()))})" if methods else "")
+    )
+    work = sum(b.work() for b in left)
+    out.print(
+        f"work: at most {work:.3g} floating-point operations of gradient descent "
+        "(step budget · 6 · m · parameters, per network)"
+        + (" plus one linear program per lp run" if methods.get("lp") else "")
+    )
+
+
+@app.command()
+def status(
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Runs done / failed / left in a store, in all and by axis, and why runs failed."""
+    try:
+        st = store_status(store)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    if json_out:
+        doc = {
+            "name": st.name,
+            "command": st.command,
+            "totals": st.totals,
+            "certified": st.certified,
+            "failures": st.failures,
+            "by_axis": {k: [[v, c] for v, c in rows] for k, rows in st.by_axis.items()},
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    t = st.totals
+    out.print(
+        f"{store}: sweep {st.name or '—'} · {sum(t.values())} runs: {t['done']} done, "
+        f"{t['failed']} failed, {t['pending']} left · {st.certified} certified KKT"
+    )
+    if st.command:
+        out.print(f"last command: {st.command}")
+    if st.by_axis:
+        table = Table(box=box.SIMPLE_HEAD)
+        for name in ("axis", "value", "done", "failed", "left"):
+            table.add_column(name, justify="left" if name in ("axis", "value") else "right")
+        for name, rows in st.by_axis.items():
+            for i, (value, c) in enumerate(rows):
+                table.add_row(
+                    name if i == 0 else "",
+                    str(value),
+                    str(c["done"]),
+                    str(c["failed"]),
+                    str(c["pending"]),
+                )
+        out.print(table)
+    for reason, n in st.failures.items():
+        out.print(f"failed: {n} × {reason}")
+
+
+@app.command("export")
+def export_cmd(
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    table: Annotated[
+        str, typer.Option(help="runs (one row per network), history or certificate_history.")
+    ] = "runs",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: beside the store)."),
+    ] = None,
+) -> None:
+    """Write a table of a store to CSV or Parquet (NaN and missing values are empty/null)."""
+    if fmt not in FORMATS:
+        raise InputError(f"--format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if table not in TABLES:
+        raise InputError(f"--table: must be one of {', '.join(TABLES)}, got {table!r}")
+    suffix = f".{fmt}" if table == "runs" else f".{table}.{fmt}"
+    output = output or store.with_suffix(suffix)
+    if not output.parent.is_dir():
+        raise InputError(f"--output: directory {str(output.parent)!r} does not exist")
+    if output.is_dir():
+        raise InputError(f"--output: {str(output)!r} is a directory; give a file name")
+    try:
+        n = export(store, output, fmt, table)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    out.print(f"{n} rows of {table} → {output}")
 
 
 def main() -> None:

@@ -85,6 +85,18 @@ class Sweep:
     source: str
     runs: tuple[Run, ...]
 
+    def axes(self) -> dict[str, list]:
+        """The settings that vary across the runs (and the seed), with their values."""
+        values: dict[str, set] = {"seed": {r.seed for r in self.runs}}
+        for r in self.runs:
+            for k, v in r.config.model_dump().items():
+                values.setdefault(k, set()).add(v)
+        return {
+            k: sorted(v, key=repr) if None in v else sorted(v)
+            for k, v in values.items()
+            if len(v) > 1
+        }
+
     def blocks(self) -> list[Block]:
         """The runs cut into ensemble blocks, as a function of the sweep alone (never of the
         executor, the worker count or what is already stored), so that every run is computed

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from benign import __version__
 from benign.run import run_block
@@ -21,6 +22,11 @@ from benign.sweep.config import Block, Sweep
 from benign.sweep.store import RunResult, Store
 
 DASK_PREFIX = "dask://"
+# Every block is computed with one thread (PyTorch's and the BLAS under NumPy and SciPy),
+# wherever it runs: the thread count changes how long reductions are split, hence the last bits
+# of the results (seen: GD at d ≥ 320, the certificate's least squares), and a run's values must
+# not depend on the executor. Parallelism comes from workers.
+SWEEP_THREADS = 1
 
 
 class ExecutorError(RuntimeError):
@@ -32,21 +38,24 @@ def versions() -> str:
     return f"benign {__version__}; torch {torch.__version__}; numpy {np.__version__}"
 
 
-def compute_block(block: Block, threads: int | None = None) -> list[RunResult]:
-    """Train and measure one ensemble block (this runs on a worker). An exception fails every
-    run of the block with its message; it never stops the sweep."""
-    if threads:
-        torch.set_num_threads(threads)
+def compute_block(block: Block) -> list[RunResult]:
+    """Train and measure one ensemble block (this runs on a worker) with one thread. An
+    exception fails every run of the block with its message; it never stops the sweep."""
     runs = block.runs
     seeds = [r.seed for r in runs]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(SWEEP_THREADS)
     try:
-        exp = run_block(runs[0].config, seeds, [r.config.sample(r.seed) for r in runs])
+        with threadpool_limits(SWEEP_THREADS):
+            exp = run_block(runs[0].config, seeds, [r.config.sample(r.seed) for r in runs])
     except Exception as exc:  # the whole block failed: every run records why
         reason = f"error: {type(exc).__name__}: {exc}"
         return [
             RunResult(r.run_id, block.block_id, len(runs), None, reason, {}, {}, versions())
             for r in runs
         ]
+    finally:
+        torch.set_num_threads(threads)
     return [
         RunResult(
             run_id=r.run_id,
@@ -75,74 +84,86 @@ def check_executor(spec: str) -> str | None:
     raise ExecutorError(f"executor: must be local or dask://HOST:PORT, got {spec!r}")
 
 
-def _init_worker(threads: int) -> None:
-    """Pool workers: a share of the cores each (oversubscribed threads are many times slower),
-    and Ctrl-C is the coordinator's to handle."""
+def _init_worker() -> None:
+    """Pool workers leave Ctrl-C to the coordinator."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
 
 
-def _local(blocks: list[Block], workers: int, threads: int | None) -> Iterator[list[RunResult]]:
-    if workers == 1:
-        for b in blocks:
-            yield compute_block(b, threads)
-        return
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    pool = ProcessPoolExecutor(
-        workers, multiprocessing.get_context("spawn"), _init_worker, (threads,)
-    )
-    futures = [pool.submit(compute_block, b) for b in blocks]
-    finished = False
-    try:
-        for f in as_completed(futures):
-            yield f.result()
-        finished = True
-    finally:
-        if finished:
-            pool.shutdown()
-        else:  # interrupted: blocks in progress are recomputed on resume
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                proc.terminate()
+class LocalExecutor:
+    """One worker: blocks run in this process. More: a pool of spawned processes."""
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
+
+    def map(self, blocks: list[Block]) -> Iterator[list[RunResult]]:
+        """Each block's results, as blocks finish."""
+        if self.workers == 1:
+            for b in blocks:
+                yield compute_block(b)
+            return
+        spawn = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(self.workers, spawn, _init_worker)
+        futures = [pool.submit(compute_block, b) for b in blocks]
+        finished = False
+        try:
+            for f in as_completed(futures):
+                yield f.result()
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown()
+            else:  # interrupted: blocks in progress are recomputed on resume
+                procs = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in procs:
+                    proc.terminate()
+
+    def close(self) -> None:
+        pass
 
 
-def _dask(blocks: list[Block], address: str, threads: int | None) -> Iterator[list[RunResult]]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ExecutorError(
-            "executor: dask needs the distributed package (pip install distributed)"
-        ) from None
-    try:
-        client = Client(address, timeout="15s", set_as_default=False)
-    except OSError as exc:
-        raise ExecutorError(
-            f"executor: cannot reach the Dask scheduler at {address}: {exc}"
-        ) from None
-    futures = [
-        client.submit(compute_block, b, threads or 1, key=f"benign-block-{b.block_id}", pure=False)
-        for b in blocks
-    ]
-    try:
-        for f in as_completed(futures):
-            yield f.result()
-    finally:
-        client.cancel(futures)
-        client.close()
+class DaskExecutor:
+    """Blocks as tasks on a running ``dask.distributed`` scheduler (a task uses one core:
+    start workers with ``--nthreads 1``, as many as cores)."""
+
+    def __init__(self, address: str):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ExecutorError("executor: dask needs the distributed package") from None
+        try:
+            self.client = Client(address, timeout="15s", set_as_default=False)
+        except OSError as exc:
+            msg = f"executor: cannot reach the Dask scheduler at {address}: {exc}"
+            raise ExecutorError(msg) from None
+
+    def map(self, blocks: list[Block]) -> Iterator[list[RunResult]]:
+        """Each block's results, as blocks finish."""
+        from distributed import as_completed
+
+        futures = [
+            self.client.submit(compute_block, b, key=f"benign-block-{b.block_id}", pure=False)
+            for b in blocks
+        ]
+        try:
+            for f in as_completed(futures, loop=self.client.loop):
+                yield f.result()
+        finally:
+            self.client.cancel(futures)
+
+    def close(self) -> None:
+        self.client.close()
 
 
-def execute(
-    blocks: list[Block],
-    executor: str = "local",
-    workers: int | None = None,
-    threads: int | None = None,
-) -> Iterator[list[RunResult]]:
-    """Compute the blocks on the executor; yields each block's results as it finishes."""
-    address = check_executor(executor)
+Executor = LocalExecutor | DaskExecutor
+
+
+def open_executor(spec: str = "local", workers: int | None = None) -> Executor:
+    """``local`` or ``dask://HOST:PORT`` (connects now, so that a bad address fails early)."""
+    address = check_executor(spec)
     if address is None:
-        return _local(blocks, workers or os.cpu_count() or 1, threads)
-    return _dask(blocks, address, threads)
+        return LocalExecutor(workers)
+    return DaskExecutor(address)
 
 
 @dataclass
@@ -157,16 +178,13 @@ class SweepProgress:
 def run_sweep(
     sweep: Sweep,
     store: Store,
-    executor: str = "local",
-    workers: int | None = None,
-    threads: int | None = None,
+    executor: Executor,
     retry_failed: bool = False,
     command: str = "",
     progress: Callable[[SweepProgress], None] | None = None,
 ) -> SweepProgress:
     """Compute the sweep's runs that the store lacks (and its failed ones if ``retry_failed``),
     each block on the executor, storing every run as it arrives."""
-    check_executor(executor)
     store.plan(sweep, command)
     wanted = ("pending", "failed") if retry_failed else ("pending",)
     status = store.statuses(r.run_id for r in sweep.runs)
@@ -175,7 +193,7 @@ def run_sweep(
     state = SweepProgress(0, len(todo), 0)
     if progress:
         progress(state)
-    for results in execute(blocks, executor, workers, threads):
+    for results in executor.map(blocks):
         for res in results:
             if res.run_id in todo:  # a block recomputed for its missing runs: keep the others
                 store.put(res)

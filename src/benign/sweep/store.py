@@ -128,7 +128,7 @@ def check_store(path: Path) -> None:
         if f.read(16) != SQLITE_MAGIC:
             raise StoreError(f"{path}: not an SQLite database")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = _open_readonly(path)
         try:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         finally:
@@ -158,6 +158,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -165,14 +169,14 @@ def _now() -> str:
 class Store:
     """An open store for writing (the coordinator of a sweep is its only writer)."""
 
-    def __init__(self, path: Path, create: bool = False):
+    def __init__(self, path: Path, create: bool = False, readonly: bool = False):
         self.path = Path(path)
         if create and not self.path.exists():
             if not self.path.parent.is_dir():
                 raise StoreError(f"{self.path}: directory {self.path.parent} does not exist")
             self._create()
         check_store(self.path)
-        self.conn = _connect(self.path)
+        self.conn = _open_readonly(self.path) if readonly else _connect(self.path)
 
     def _create(self) -> None:
         """Build the schema in a temporary file and move it into place: all or nothing."""
@@ -288,7 +292,7 @@ def read_table(path: Path, table: str = "runs") -> tuple[list[str], list[tuple]]
     if table not in TABLES:
         raise StoreError(f"table: must be one of {', '.join(TABLES)}, got {table!r}")
     order = "run_id" if table == "runs" else "run_id, step"
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    conn = _open_readonly(path)
     try:
         cur = conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
         return [c[0] for c in cur.description], cur.fetchall()
@@ -312,7 +316,7 @@ def store_status(path: Path) -> StoreStatus:
     """done / failed / pending runs, in all and by axis (every setting with several values;
     the seed as a count), and the failure reasons."""
     check_store(path)
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    conn = _open_readonly(path)
     try:
 
         def counts(where: str = "", args: tuple = ()) -> dict[str, int]:
