@@ -1,25 +1,13 @@
 """The `benign run` command: output, --json, --save, and one-line errors for bad input."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from helpers import benign
 
 from benign.measures import exact_clean_error_1d
-
-
-def benign(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "benign", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-    )
-
 
 QUICK = ["--width", "60", "--steps", "3000"]
 

@@ -372,7 +372,16 @@ def export(path: Path, out: Path, fmt: str, table: str = "runs") -> int:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            arrays = [pa.array([r[i] for r in rows]) for i in range(len(columns))]
+            conn = _open_readonly(path)
+            try:
+                declared = {r[1]: r[2] for r in conn.execute(f"PRAGMA table_info({table})")}
+            finally:
+                conn.close()
+            kinds = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
+            arrays = [
+                pa.array([r[i] for r in rows], type=kinds[declared[c]])
+                for i, c in enumerate(columns)
+            ]
             pq.write_table(pa.Table.from_arrays(arrays, names=columns), tmp)
         os.replace(tmp, out)
     except BaseException:

@@ -1,0 +1,154 @@
+"""The SQLite store: schema checks, planning, one row per run, histories, export."""
+
+import csv
+import dataclasses
+import math
+import sqlite3
+
+import pyarrow.parquet as pq
+import pytest
+
+from benign.run import NetworkRecord
+from benign.sweep import Store, StoreError, check_store, export, parse_sweep, read_table
+from benign.sweep.store import RunResult
+
+SWEEP = "seeds = 2\n[fixed]\nm = 20\nwidth = 20\nsteps = 10\n[grid]\np = [0.0, 0.1]\n"
+
+
+def record(seed: int, **kw) -> NetworkRecord:
+    values = {f.name: 0.5 for f in dataclasses.fields(NetworkRecord)}
+    values |= dict(
+        seed=seed,
+        method="gd",
+        flips=1,
+        train_error=0.0,
+        interpolated=True,
+        clean_method="mc",
+        n_test=100,
+        steps=7,
+        stop_reason="converged",
+        support=3,
+        kinks=0,
+        certified=False,
+    )
+    return NetworkRecord(**(values | kw))
+
+
+def result(run_id: str, seed: int, failure=None, **kw) -> RunResult:
+    hist = {"step": [0, 1, 7], "loss": [0.7, 0.6, 0.1], "train_error": [0.5, 0.2, 0.0]}
+    hist |= {"min_margin": [-1.0, -0.5, 0.1], "normalised_margin": [math.nan, 0.0, 0.01]}
+    cert = {"step": [5], "eps_rel": [0.3], "delta_rel": [0.01]}
+    return RunResult(run_id, "b0", 2, record(seed, **kw), failure, hist, cert, "v")
+
+
+def rows(path, sql):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def test_plan_put_and_replan(tmp_path):
+    path = tmp_path / "s.sqlite"
+    sw = parse_sweep(SWEEP)
+    with Store(path, create=True) as st:
+        st.plan(sw, "benign sweep s.toml")
+        assert set(st.statuses(r.run_id for r in sw.runs).values()) == {"pending"}
+        first, second = sw.runs[0], sw.runs[1]
+        st.put(result(first.run_id, first.seed, clean_error=math.nan))
+        st.put(result(second.run_id, second.seed, failure="no_interpolation"))
+        st.put(result(second.run_id, second.seed, failure="no_interpolation"))  # idempotent
+    got = dict(rows(path, "SELECT run_id, status FROM runs"))
+    assert got[first.run_id] == "done" and got[second.run_id] == "failed"
+    assert list(got.values()).count("pending") == 2
+    (seed, p, steps, steps_taken, clean, failure) = rows(
+        path,
+        "SELECT seed, p, steps, steps_taken, clean_error, failure FROM runs "
+        f"WHERE run_id = '{first.run_id}'",
+    )[0]
+    assert (seed, p, steps, steps_taken, failure) == (first.seed, first.config.p, 10, 7, None)
+    assert clean is None  # NaN is stored as NULL
+    hist = rows(
+        path,
+        f"SELECT step, loss, normalised_margin FROM history WHERE run_id = "
+        f"'{second.run_id}' ORDER BY step",
+    )
+    assert hist == [(0, 0.7, None), (1, 0.6, 0.0), (7, 0.1, 0.01)]
+    assert rows(path, "SELECT count(*) FROM certificate_history") == [(2,)]
+
+    # a new sweep: its runs become the pending ones, finished runs stay
+    sw2 = parse_sweep(SWEEP.replace("p = [0.0, 0.1]", "p = [0.2]"))
+    with Store(path) as st:
+        st.plan(sw2, "benign sweep s2.toml")
+    got = dict(rows(path, "SELECT run_id, status FROM runs"))
+    assert got[first.run_id] == "done" and got[second.run_id] == "failed"
+    assert {rid for rid, s in got.items() if s == "pending"} == {r.run_id for r in sw2.runs}
+    assert [c for (c,) in rows(path, "SELECT command FROM sweeps ORDER BY id")] == [
+        "benign sweep s.toml",
+        "benign sweep s2.toml",
+    ]
+
+
+def test_unusable_files_are_refused_and_left_untouched(tmp_path):
+    with pytest.raises(StoreError, match="no such store"):
+        check_store(tmp_path / "missing.sqlite")
+    text = tmp_path / "text.sqlite"
+    text.write_text("not a database\n")
+    plain = tmp_path / "plain.sqlite"
+    conn = sqlite3.connect(plain)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    old = tmp_path / "old.sqlite"
+    Store(old, create=True).close()
+    conn = sqlite3.connect(old)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    other = tmp_path / "other.sqlite"
+    Store(other, create=True).close()
+    conn = sqlite3.connect(other)
+    conn.execute("UPDATE meta SET value = '[\"dist\", \"width2\"]' WHERE key = 'settings'")
+    conn.commit()
+    conn.close()
+    cases = [
+        (text, "not an SQLite database"),
+        (plain, "an SQLite database but not a benign store"),
+        (old, "store schema version 99, this benign reads version 1"),
+        (other, "store made for other run settings"),
+    ]
+    for path, msg in cases:
+        before = path.read_bytes()
+        with pytest.raises(StoreError, match=msg) as exc:
+            Store(path, create=True)
+        assert str(exc.value).startswith(str(path))
+        assert path.read_bytes() == before
+
+
+def test_export_csv_and_parquet_match_the_database(tmp_path):
+    path = tmp_path / "s.sqlite"
+    sw = parse_sweep(SWEEP)
+    with Store(path, create=True) as st:
+        st.plan(sw, "x")
+        st.put(result(sw.runs[0].run_id, sw.runs[0].seed, clean_error=math.nan))
+    want = rows(path, "SELECT * FROM runs ORDER BY run_id")
+    conn = sqlite3.connect(path)
+    names = [c[0] for c in conn.execute("SELECT * FROM runs").description]
+    conn.close()
+    assert read_table(path) == (names, want)
+
+    assert export(path, tmp_path / "r.csv", "csv") == len(want) == 4
+    with open(tmp_path / "r.csv", newline="") as f:
+        got = list(csv.reader(f))
+    assert got[0] == names
+    assert got[1:] == [["" if v is None else str(v) for v in row] for row in want]
+
+    assert export(path, tmp_path / "r.parquet", "parquet") == 4
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert table.column_names == names
+    assert [tuple(r.values()) for r in table.to_pylist()] == want
+
+    assert export(path, tmp_path / "h.csv", "csv", "history") == 3
+    with pytest.raises(StoreError, match="format: must be one of csv, parquet"):
+        export(path, tmp_path / "x.json", "json")

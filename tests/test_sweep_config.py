@@ -1,0 +1,109 @@
+"""Sweep files: expansion of the grid, run ids, blocks, and the refusal of bad files."""
+
+import hashlib
+import json
+
+import pytest
+
+from benign.run import RunConfig, ensemble_block
+from benign.sweep import ConfigError, parse_sweep, run_id
+
+BASE = """
+seeds = 3
+[fixed]
+m = 20
+width = 20
+steps = 10
+"""
+
+
+def test_grid_is_the_product_of_its_axes():
+    sw = parse_sweep(BASE + "[grid]\np = [0.0, 0.1]\nd = [2, 5, 7]\n")
+    assert len(sw.runs) == 2 * 3 * 3
+    points = {(r.config.p, r.config.d, r.seed) for r in sw.runs}
+    assert points == {(p, d, s) for p in (0.0, 0.1) for d in (2, 5, 7) for s in range(3)}
+    assert all(r.config.m == 20 and r.config.width == 20 for r in sw.runs)
+    assert sw.axes() == {"seed": [0, 1, 2], "d": [2, 5, 7], "p": [0.0, 0.1]}
+
+
+def test_several_grid_tables_are_a_union_with_their_own_seeds():
+    text = BASE + (
+        '[[grid]]\ndist = ["interval"]\nd = [1]\np = [0.1]\nseeds = [7, 9]\n'
+        '[[grid]]\ndist = ["sphere"]\nd = [3]\np = [0.1, 0.2]\n'
+    )
+    sw = parse_sweep(text)
+    got = sorted((r.config.dist, r.config.p, r.seed) for r in sw.runs)
+    want = sorted(
+        [("interval", 0.1, 7), ("interval", 0.1, 9)]
+        + [("sphere", p, s) for p in (0.1, 0.2) for s in range(3)]
+    )
+    assert got == want
+
+
+def test_no_grid_is_one_point_and_duplicates_are_one_run():
+    assert len(parse_sweep(BASE).runs) == 3
+    # the same run reached twice (p = 0.1 written as a setting and as an axis)
+    text = BASE + "[[grid]]\np = [0.1]\n[[grid]]\np = [0.1, 0.2]\n"
+    assert len(parse_sweep(text).runs) == 2 * 3
+
+
+def test_run_id_is_sha256_of_every_setting_and_the_seed():
+    config = RunConfig(m=20, width=20, steps=10, p=0.25)
+    doc = {"settings": config.model_dump(mode="json"), "seed": 4}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    assert run_id(config, 4) == hashlib.sha256(text.encode()).hexdigest()[:20]
+    # written differently, the same settings give the same id; any change gives another
+    sw = parse_sweep("seeds = [4]\n[fixed]\nwidth = 20\nsteps = 10\np = 0.25\nm = 20\n")
+    assert sw.runs[0].run_id == run_id(config, 4)
+    assert run_id(config, 5) != run_id(config, 4)
+    assert run_id(config.model_copy(update={"lr": 0.4}), 4) != run_id(config, 4)
+
+
+def test_blocks_group_runs_that_differ_only_in_p_and_do_not_depend_on_order():
+    text = BASE.replace("seeds = 3", "seeds = 10") + "[grid]\np = [0.0, 0.2]\nd = [2, 5]\n"
+    sw = parse_sweep(text)
+    blocks = sw.blocks()
+    assert sorted(r.run_id for b in blocks for r in b.runs) == sorted(r.run_id for r in sw.runs)
+    size = ensemble_block(sw.runs[0].config)
+    for b in blocks:
+        assert 1 <= len(b.runs) <= size
+        assert len({r.config.d for r in b.runs}) == 1  # one shape per block
+    assert {len({r.config.p for r in b.runs}) for b in blocks} == {2}  # p mixes in a block
+    # the same sweep written with its axes in another order cuts the same blocks
+    other = parse_sweep(
+        text.replace("p = [0.0, 0.2]\nd = [2, 5]", "d = [5, 2]\np = [0.2, 0.0]")
+    ).blocks()
+    assert {b.block_id for b in blocks} == {b.block_id for b in other}
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("seeds = 2\nbogus = 1\n", "bogus: unknown key"),
+        ("[fixed]\nm = 5\n", "seeds: missing"),
+        ("seeds = 0\n", "seeds: must be >= 1"),
+        ("seeds = [1, 1]\n", "seeds: repeats a seed"),
+        ("seeds = [-1]\n", "seeds: seeds must be integers"),
+        ("seeds = 2.5\n", "seeds: must be a count"),
+        ("seeds = 2\n[fixed]\nwidht = 5\n", "fixed.widht: unknown setting"),
+        ("seeds = 2\n[fixed]\nm = 2.5\n", "fixed.m: Input should be a valid integer"),
+        ("seeds = 2\n[fixed]\nm = '20'\n", "fixed.m: Input should be a valid integer"),
+        ("seeds = 2\n[fixed]\nbias = 1\n", "fixed.bias: Input should be a valid boolean"),
+        ("seeds = 2\n[fixed]\nm = 0\n", "fixed.m: Input should be greater than or equal to 1"),
+        ("seeds = 2\n[grid]\np = [0.1, 0.6]\n", "grid.p: Input should be less than 0.5"),
+        ("seeds = 2\n[grid]\np = []\n", "grid.p: is empty"),
+        ("seeds = 2\n[grid]\np = 0.1\n", "grid.p: must be a list"),
+        ("seeds = 2\n[grid]\np = [0.1, 0.1]\n", "grid.p: repeats the value 0.1"),
+        ("seeds = 2\ngrid = 3\n", "grid: must be a table"),
+        ("seeds = 2\n[fixed]\np = 0.1\n[grid]\np = [0.2]\n", "grid.p: is also in [fixed]"),
+        ("seeds = 2\n[[grid]]\nd = [1]\n[[grid]]\nloss = ['hinge']\n", "grid[1].loss: Input"),
+        ('seeds = 2\n[grid]\ndist = ["interval"]\nd = [1, 3]\n', "grid.d: the interval"),
+        ("seeds = 2\n[fixed\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_are_refused_naming_the_key(text, key):
+    with pytest.raises(ConfigError) as exc:
+        parse_sweep(text, origin="s.toml")
+    msg = str(exc.value)
+    assert msg.startswith("s.toml: ") and key in msg, msg
+    assert "\n" not in msg.removeprefix("s.toml: not valid TOML")
