@@ -1,0 +1,113 @@
+"""`benign sweep`, `status` and `export` from the command line, and their one-line errors."""
+
+import csv
+import json
+import sqlite3
+
+import pytest
+from helpers import benign
+
+SWEEP = """name = "tiny"
+seeds = 2
+[fixed]
+m = 12
+width = 10
+steps = 40
+test_half_width = 0.1
+[grid]
+p = [0.0, 0.2]
+d = [2, 4]
+"""
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("filled")
+    (directory / "tiny.toml").write_text(SWEEP)
+    r = benign("sweep", "tiny.toml", "--workers", "1", cwd=directory)
+    assert r.returncode == 0, r.stderr
+    return directory
+
+
+def test_dry_run_counts_and_writes_nothing(tmp_path, filled):
+    (tmp_path / "tiny.toml").write_text(SWEEP)
+    r = benign("sweep", "tiny.toml", "--dry-run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "sweep tiny: 8 runs" in r.stdout and "8 runs to compute" in r.stdout
+    assert "(new)" in r.stdout and list(tmp_path.iterdir()) == [tmp_path / "tiny.toml"]
+    # against a filled store: nothing left, one more p value leaves four
+    more = SWEEP.replace("p = [0.0, 0.2]", "p = [0.0, 0.2, 0.3]")
+    (tmp_path / "more.toml").write_text(more)
+    r = benign("sweep", "more.toml", "--dry-run", "--store", filled / "tiny.sqlite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "4 runs to compute" in r.stdout
+
+
+def test_status_counts_match_the_database(filled):
+    store = filled / "tiny.sqlite"
+    r = benign("status", store, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    conn = sqlite3.connect(store)
+    done, failed = (
+        conn.execute(f"SELECT count(*) FROM runs WHERE status = '{s}'").fetchone()[0]
+        for s in ("done", "failed")
+    )
+    assert doc["totals"] == {"pending": 0, "done": done, "failed": failed}
+    assert done + failed == 8 and doc["name"] == "tiny"
+    assert doc["command"] == "benign sweep tiny.toml --workers 1"
+    assert sorted(doc["by_axis"]) == ["d", "p"]
+    for value, counts in doc["by_axis"]["d"]:
+        n = conn.execute(f"SELECT count(*) FROM runs WHERE d = {value}").fetchone()[0]
+        assert sum(counts.values()) == n == 4
+    table = benign("status", store)
+    assert table.returncode == 0 and "8 runs" in table.stdout
+
+
+def test_export_csv_rows(filled, tmp_path):
+    r = benign("export", filled / "tiny.sqlite", "--format", "csv", "-o", tmp_path / "r.csv")
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "r.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and {r["p"] for r in rows} == {"0.0", "0.2"}
+    r = benign("export", filled / "tiny.sqlite", "--format", "parquet", "--table", "history")
+    assert r.returncode == 0, r.stderr
+    assert (filled / "tiny.history.parquet").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "missing.toml"], "missing.toml: cannot read"),
+        (["sweep", "bad.toml"], "bad.toml: grid.q: unknown setting"),
+        (["sweep", "ok.toml", "--executor", "ray"], "executor: must be local or dask://HOST:PORT"),
+        (["sweep", "ok.toml", "--executor", "dask://nohost"], "executor: must be local or dask"),
+        (["sweep", "ok.toml", "--workers", "0"], "--workers: must be >= 1"),
+        (["sweep", "ok.toml", "--store", "text.sqlite"], "text.sqlite: not an SQLite database"),
+        (["sweep", "ok.toml", "--store", "nodir/s.sqlite"], "--store: directory"),
+        (["status", "text.sqlite"], "text.sqlite: not an SQLite database"),
+        (["status", "none.sqlite"], "none.sqlite: no such store"),
+        (["export", "text.sqlite", "--format", "json"], "--format: must be one of csv, parquet"),
+        (["export", "text.sqlite", "--table", "x"], "--table: must be one of runs"),
+        (["export", "text.sqlite", "-o", "nodir/x.csv"], "--output: directory"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, message):
+    (tmp_path / "ok.toml").write_text(SWEEP)
+    (tmp_path / "bad.toml").write_text(SWEEP.replace("[grid]", "[grid]\nq = [1]"))
+    (tmp_path / "text.sqlite").write_text("hello\n")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    r = benign(*args, cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stderr.startswith("benign: error: ") and message in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_unreachable_scheduler_is_refused_before_the_store_is_made(tmp_path):
+    (tmp_path / "ok.toml").write_text(SWEEP)
+    r = benign("sweep", "ok.toml", "--executor", "dask://127.0.0.1:9", cwd=tmp_path)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in r.stderr
+    assert r.stderr.count("\n") == 1
+    assert not (tmp_path / "ok.sqlite").exists()
