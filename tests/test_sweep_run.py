@@ -92,6 +92,7 @@ def dask_cluster(tmp_path):
                         f"tcp://{address}",
                         "--nthreads",
                         "1",
+                        "--no-nanny",  # one process per worker: terminate() stops it all
                         "--host",
                         "127.0.0.1",
                         "--no-dashboard",

@@ -374,7 +374,8 @@ def sweep(
     except KeyboardInterrupt:
         err.print(
             f"interrupted: {state.done} of {state.total} runs stored in {store}; "
-            "run the same command to resume"
+            "run the same command to resume",
+            soft_wrap=True,
         )
         raise typer.Exit(130) from None
     finally:
