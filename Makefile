@@ -22,3 +22,4 @@ lint: $(BIN)/python
 
 bench: $(BIN)/python
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_sweep.py

@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from helpers import benign, stored_values
+from helpers import benign
 
 from benign.sweep import Store, load_sweep, open_executor, parse_sweep, read_table, run_sweep
 from benign.sweep import execute as execute_module
-from benign.sweep.store import TIMING_COLUMNS
+from benign.sweep.store import TIMING_COLUMNS, stored_values
 
 PRESET = resources.files("benign") / "presets" / "quick.toml"
 SMALL = "seeds = 3\n[fixed]\nm = 12\nwidth = 10\nsteps = 40\ntest_half_width = 0.1\n"
@@ -235,3 +235,41 @@ def test_an_exception_fails_its_block_and_the_sweep_goes_on(tmp_path, monkeypatc
             assert (status, failure, clean) == ("failed", "error: FloatingPointError: boom", None)
         else:  # computed and measured (failed only if it did not interpolate in 40 steps)
             assert failure in (None, "no_interpolation") and clean is not None
+
+
+def test_a_worker_killed_stops_the_sweep_with_a_message_and_resume_finishes(tmp_path):
+    import psutil
+
+    config = tmp_path / "slow.toml"  # four blocks of about two seconds each
+    config.write_text(
+        SMALL.replace(
+            "m = 12\nwidth = 10\nsteps = 40", "m = 100\nwidth = 100\nsteps = 3000"
+        ).replace("seeds = 3", "seeds = 8")
+        + "[grid]\np = [0.1, 0.2]\nd = [20, 30]\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benign", "sweep", str(config), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    workers = []
+    while len(workers) < 2:  # the pool is up: kill one of its processes
+        assert proc.poll() is None and time.monotonic() < deadline
+        workers = [
+            c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())
+        ]
+        time.sleep(0.05)
+    time.sleep(1.0)
+    workers[0].kill()
+    _, errs = proc.communicate(timeout=300)
+    assert proc.returncode == 1, errs
+    assert errs.startswith("benign: error: a worker process died") and "to resume" in errs
+    assert errs.count("\n") == 1
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)
+    stored = stored_count(tmp_path / "slow.sqlite")
+    assert stored < 32
+    r = benign("sweep", config, "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert f"{32 - stored} runs computed" in r.stdout

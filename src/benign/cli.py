@@ -252,6 +252,7 @@ def run(
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task("training", total=max(config.steps, 1))
 
@@ -361,6 +362,7 @@ def sweep(
                 TextColumn("{task.fields[failed]} failed"),
                 console=err,
                 transient=True,
+                disable=not err.is_terminal,
             ) as bar,
         ):
             task = bar.add_task(f"sweep {sw.name}", total=None, failed=0)
@@ -378,6 +380,14 @@ def sweep(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
+    except ExecutorError as exc:
+        err.print(
+            f"benign: error: {exc}; {state.done} of {state.total} runs stored in {store}; "
+            "run the same command to resume",
+            soft_wrap=True,
+            markup=False,
+        )
+        raise typer.Exit(1) from None
     finally:
         ex.close()
     wall = time.perf_counter() - start

@@ -10,6 +10,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,7 +91,8 @@ def _init_worker() -> None:
 
 
 class LocalExecutor:
-    """One worker: blocks run in this process. More: a pool of spawned processes."""
+    """One worker: blocks run in this process. More: a pool of spawned processes (a script
+    that uses it needs the ``if __name__ == "__main__":`` guard)."""
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
@@ -107,7 +109,12 @@ class LocalExecutor:
         finished = False
         try:
             for f in as_completed(futures):
-                yield f.result()
+                try:
+                    results = f.result()
+                except BrokenProcessPool:
+                    msg = "a worker process died (out of memory, or killed)"
+                    raise ExecutorError(msg) from None
+                yield results
             finished = True
         finally:
             if finished:
@@ -147,7 +154,12 @@ class DaskExecutor:
         ]
         try:
             for f in as_completed(futures, loop=self.client.loop):
-                yield f.result()
+                try:
+                    results = f.result()
+                except Exception as exc:  # compute_block catches its own: this is the cluster
+                    msg = f"the Dask cluster failed: {type(exc).__name__}: {exc}"
+                    raise ExecutorError(msg) from None
+                yield results
         finally:
             self.client.cancel(futures)
 

@@ -300,6 +300,17 @@ def read_table(path: Path, table: str = "runs") -> tuple[list[str], list[tuple]]
         conn.close()
 
 
+def stored_values(path: Path) -> dict[str, list[tuple]]:
+    """Every table of a store, rows ordered, without the columns that depend on the machine and
+    the moment (:data:`TIMING_COLUMNS`): what two computations of one sweep must agree on."""
+    values = {}
+    for table in TABLES:
+        columns, rows = read_table(path, table)
+        keep = [i for i, c in enumerate(columns) if c not in TIMING_COLUMNS]
+        values[table] = [tuple(row[i] for i in keep) for row in rows]
+    return values
+
+
 @dataclass
 class StoreStatus:
     """Counts of a store's runs: in all, and for each value of each setting that varies."""
