@@ -98,7 +98,7 @@ def main() -> None:
                 )
             print(f"{name:7s} stored values identical to local_1: {same}", flush=True)
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=HERE
     ).stdout.strip()
     doc = {
         "benchmark": "sweep throughput",
