@@ -111,3 +111,18 @@ def test_unreachable_scheduler_is_refused_before_the_store_is_made(tmp_path):
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in r.stderr
     assert r.stderr.count("\n") == 1
     assert not (tmp_path / "ok.sqlite").exists()
+
+
+def test_a_store_being_written_is_refused(tmp_path):
+    from benign.sweep import Store
+
+    (tmp_path / "ok.toml").write_text(SWEEP)
+    with Store(tmp_path / "ok.sqlite", create=True):  # another writer holds it
+        before = (tmp_path / "ok.sqlite").read_bytes()
+        r = benign("sweep", "ok.toml", cwd=tmp_path)
+        assert r.returncode == 2, (r.stdout, r.stderr)
+        assert "ok.sqlite: another benign sweep is writing this store" in r.stderr
+        assert r.stderr.count("\n") == 1
+        assert (tmp_path / "ok.sqlite").read_bytes() == before
+    r = benign("sweep", "ok.toml", "--workers", "1", cwd=tmp_path)  # released: it runs
+    assert r.returncode == 0, r.stderr

@@ -1,6 +1,7 @@
 """The `benign` command line: a thin face over run configuration, training and measures."""
 
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -343,7 +344,7 @@ def sweep(
     if dry_run:
         _print_plan(sw, store, retry_failed)
         return
-    command = " ".join(["benign", "sweep", *sys.argv[2:]])
+    command = shlex.join(["benign", "sweep", *sys.argv[2:]])
     try:
         ex = open_executor(executor, workers)
     except ExecutorError as exc:
@@ -380,6 +381,8 @@ def sweep(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
     except ExecutorError as exc:
         err.print(
             f"benign: error: {exc}; {state.done} of {state.total} runs stored in {store}; "
@@ -396,7 +399,7 @@ def sweep(
         f"sweep {sw.name}: {state.done} runs computed, {state.failed} failed, in {wall:.1f} s"
         f"{rate} → {store}"
     )
-    out.print(f"benign status {store}")
+    out.print(f"details: benign status {store}", soft_wrap=True)
 
 
 def _print_plan(sw, store: Path, retry_failed: bool) -> None:

@@ -17,6 +17,7 @@ transaction, so an interrupted sweep loses at most the runs still being computed
 
 import csv
 import dataclasses
+import fcntl
 import json
 import os
 import sqlite3
@@ -122,6 +123,8 @@ class RunResult:
 def check_store(path: Path) -> None:
     """Refuse, without writing anything, a file that is not a store this version can use."""
     path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a store")
     if not path.is_file():
         raise StoreError(f"{path}: no such store")
     with path.open("rb") as f:
@@ -158,6 +161,18 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _lock(path: Path):
+    """One writer per store: an exclusive flock on the file, released when the writer closes
+    it or dies (SQLite's own locks are fcntl locks, which flock does not touch)."""
+    f = open(path, "rb")  # noqa: SIM115 (held open as the lock)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise StoreError(f"{path}: another benign sweep is writing this store") from None
+    return f
+
+
 def _open_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
 
@@ -176,6 +191,7 @@ class Store:
                 raise StoreError(f"{self.path}: directory {self.path.parent} does not exist")
             self._create()
         check_store(self.path)
+        self._lock = None if readonly else _lock(self.path)
         self.conn = _open_readonly(self.path) if readonly else _connect(self.path)
 
     def _create(self) -> None:
@@ -202,6 +218,8 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
 
     def __enter__(self) -> "Store":
         return self
