@@ -1,0 +1,239 @@
+"""Figures of an analysis (Matplotlib, no display needed): each function returns a Figure, or
+None when the store holds nothing to draw; :func:`save` writes it as PNG and SVG."""
+
+import math
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from benign.regimes import Analysis, Group
+from benign.run import RunConfig, run_experiment
+from benign.sweep.store import check_store
+
+VERDICT_COLOURS = {
+    "benign": "tab:green",
+    "tempered": "tab:orange",
+    "catastrophic": "tab:red",
+    "undecided": "tab:gray",
+}
+
+
+def save(fig: Figure, directory: Path, name: str) -> tuple[Path, Path]:
+    """Write ``name.png`` (150 dpi) and ``name.svg`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    png, svg = directory / f"{name}.png", directory / f"{name}.svg"
+    fig.savefig(png, dpi=150, bbox_inches="tight")
+    fig.savefig(svg, bbox_inches="tight")
+    return png, svg
+
+
+def _noisy(g: Group):
+    return [pt for pt in g.points if pt.p > 0 and pt.n > 0]
+
+
+def error_vs_p(analysis: Analysis) -> Figure | None:
+    """Mean clean error L against p per group, 95% intervals, with the guides p^5, p (the noise
+    rate: L = p is the error of a predictor that copies the noise) and √p of the 1-D theorem."""
+    groups = [g for g in analysis.groups if _noisy(g)]
+    if not groups:
+        return None
+    fig = Figure(figsize=(7, 5))
+    ax = fig.add_subplot()
+    ps = sorted({pt.p for g in groups for pt in _noisy(g)})
+    grid = np.geomspace(min(ps) / 1.5, min(0.5, max(ps) * 1.5), 100)
+    for expo, name, style in ((5, "p⁵", ":"), (1, "p (noise rate)", "--"), (0.5, "√p", "-.")):
+        ax.plot(grid, grid**expo, style, color="black", lw=1, label=name)
+    for g in groups:
+        pts = _noisy(g)
+        x = np.array([pt.p for pt in pts])
+        y = np.array([pt.mean for pt in pts])
+        err = np.array([[pt.mean - pt.lo, pt.hi - pt.mean] for pt in pts]).T
+        err = np.where(np.isnan(err), 0, err)
+        ax.errorbar(
+            x,
+            np.maximum(y, 1e-4),
+            yerr=err,
+            marker="o",
+            capsize=3,
+            label=f"{g.label} ({g.verdict})",
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="label-flip probability p",
+        ylabel="clean test error L (mean, 95% CI)",
+        ylim=(1e-4, 1),
+    )
+    kept = "certified networks" if analysis.certified_only else "interpolating networks"
+    ax.set_title(f"Clean error against noise ({kept}; L = 0 drawn at 10⁻⁴)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def phase_diagram(analysis: Analysis) -> Figure | None:
+    """Groups × p, coloured by L/p (log scale, 1 = tempered like the noise), verdict per row."""
+    groups = [g for g in analysis.groups if _noisy(g)]
+    if not groups:
+        return None
+    ps = sorted({pt.p for g in groups for pt in _noisy(g)})
+    ratio = np.full((len(groups), len(ps)), np.nan)
+    for i, g in enumerate(groups):
+        for pt in _noisy(g):
+            ratio[i, ps.index(pt.p)] = pt.ratio
+    fig = Figure(figsize=(2 + 1.2 * len(ps), 1.2 + 0.5 * len(groups)))
+    ax = fig.add_subplot()
+    shown = np.clip(ratio, 1e-2, 1e2)
+    im = ax.imshow(shown, cmap="RdYlGn_r", norm=LogNorm(1e-2, 1e2), aspect="auto")
+    for i, j in np.ndindex(ratio.shape):
+        if not math.isnan(ratio[i, j]):
+            ax.text(j, i, f"{ratio[i, j]:.2g}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(ps)), [f"{p:g}" for p in ps])
+    ax.set_yticks(range(len(groups)), [f"{g.label}\n[{g.verdict}]" for g in groups], fontsize=7)
+    ax.set(xlabel="p", title="L / p: < 0.25 benign-like, ≈ 1 tempered, ≫ 1 catastrophic")
+    fig.colorbar(im, ax=ax, label="L / p")
+    return fig
+
+
+def error_vs_d(analysis: Analysis) -> Figure | None:
+    """L against d (log scale) for each p, over groups that differ only in d (and dist), with a
+    least-squares exponential fit L ≈ A·exp(−b·d) over the points with L > 0."""
+    groups = [g for g in analysis.groups if _noisy(g)]
+    ds = {g.settings["d"] for g in groups}
+    if len(ds) < 2:
+        return None
+    fig = Figure(figsize=(7, 5))
+    ax = fig.add_subplot()
+    for p in sorted({pt.p for g in groups for pt in _noisy(g)}):
+        pts = sorted((g.settings["d"], pt) for g in groups for pt in _noisy(g) if pt.p == p)
+        d = np.array([x for x, _ in pts], dtype=float)
+        y = np.array([pt.mean for _, pt in pts])
+        line = ax.plot(d, np.maximum(y, 1e-4), "o-", label=f"p = {p:g}")[0]
+        pos = y > 0
+        if pos.sum() >= 2:
+            b, loga = np.polyfit(d[pos], np.log(y[pos]), 1)
+            grid = np.linspace(d.min(), d.max(), 50)
+            ax.plot(
+                grid,
+                np.exp(loga + b * grid),
+                ":",
+                color=line.get_color(),
+                label=f"fit {math.exp(loga):.2g}·exp({b:+.2g}·d)",
+            )
+    ax.set(
+        yscale="log",
+        xlabel="input dimension d",
+        ylabel="clean test error L (mean)",
+        title="Clean error against dimension (L = 0 drawn at 10⁻⁴)",
+        ylim=(1e-4, 1),
+    )
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def network_1d(analysis: Analysis, store: Path) -> Figure | None:
+    """A trained d = 1 network over [a, b]: N(x), the training points (flipped ones marked) and
+    {N ≤ 0} shaded. The network is trained again from its stored settings and seed."""
+    for g in analysis.groups:
+        if g.settings["d"] == 1 and g.settings["dist"] == "interval" and _noisy(g):
+            p = _noisy(g)[len(_noisy(g)) // 2].p
+            break
+    else:
+        return None
+    conn = sqlite3.connect(f"{Path(store).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        check_store(store)
+        seed = conn.execute(
+            "SELECT min(seed) FROM runs WHERE status = 'done' AND p = ? AND settings LIKE ?",
+            (p, '%"d": 1,%'),
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    if seed is None:
+        return None
+    config = RunConfig(**(g.settings | {"p": p}))
+    exp = run_experiment(config, [seed])
+    sample, rec = exp.samples[0], exp.records[0]
+    x = torch.linspace(config.a, config.b, 4001, dtype=torch.float64)[:, None]
+    net = config.network()
+    params = [t.double() for t in exp.params]
+    out = net.forward(params, x[None].expand(1, -1, -1))[0][0].numpy()
+    xs = x[:, 0].numpy()
+    fig = Figure(figsize=(8, 4))
+    ax = fig.add_subplot()
+    ax.plot(xs, out, color="tab:blue", label="N(x)")
+    ax.fill_between(
+        xs,
+        0,
+        1,
+        where=out <= 0,
+        transform=ax.get_xaxis_transform(),
+        color="tab:red",
+        alpha=0.15,
+        label="{N ≤ 0}: clean error",
+    )
+    clean = ~sample.flipped
+    ax.scatter(sample.x[clean, 0], sample.y[clean], s=10, color="black", label="training label")
+    ax.scatter(
+        sample.x[~clean, 0],
+        sample.y[~clean],
+        s=40,
+        marker="x",
+        color="tab:red",
+        label="flipped label",
+    )
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.set(
+        xlabel="x",
+        ylabel="N(x)",
+        title=f"{g.label}, p = {p:g}, seed {seed}: clean error "
+        f"{rec.clean_error:.3f}, {rec.flips} flipped, certified: {rec.certified}",
+    )
+    ax.legend(fontsize=7)
+    return fig
+
+
+def certificate_history(store: Path, limit: int = 12) -> Figure | None:
+    """ε_rel of the KKT certificate over training steps, for up to ``limit`` runs that recorded
+    it (gradient descent checks it every ``certify_every`` steps)."""
+    check_store(store)
+    conn = sqlite3.connect(f"{Path(store).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        ids = [
+            r
+            for (r,) in conn.execute(
+                "SELECT DISTINCT run_id FROM certificate_history ORDER BY run_id LIMIT ?", (limit,)
+            )
+        ]
+        series = {
+            rid: conn.execute(
+                "SELECT h.step, h.eps_rel, r.d, r.p, r.seed FROM certificate_history h "
+                "JOIN runs r USING (run_id) WHERE run_id = ? ORDER BY step",
+                (rid,),
+            ).fetchall()
+            for rid in ids
+        }
+    finally:
+        conn.close()
+    if not series:
+        return None
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    for rows in series.values():
+        steps, eps = zip(*[(s, e) for s, e, *_ in rows if e is not None], strict=True)
+        _, _, d, p, seed = rows[0]
+        ax.plot(steps, eps, marker=".", label=f"d={d}, p={p:g}, seed {seed}")
+    ax.set(
+        yscale="log",
+        xlabel="training step",
+        ylabel="ε_rel of the KKT certificate",
+        title="Distance from a KKT point during gradient descent",
+    )
+    ax.legend(fontsize=6, ncol=2)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig

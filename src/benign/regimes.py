@@ -1,0 +1,237 @@
+"""Benign, tempered or catastrophic: clean error against noise, with intervals and a verdict.
+
+Networks of a store are grouped by every setting but p and the seed. Per group and p: the mean
+clean error L with a bootstrap 95% interval over seeds, L/p with its interval, the share of
+certified networks and the realised noise; per group a fit L ≈ c·p^α and a verdict by the
+written criteria of :func:`verdict` (docs/regimes.md), which use intervals only.
+"""
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benign.sweep.store import read_table
+
+N_BOOT = 2000
+BENIGN_RATIO = 0.25  # benign: upper 95% bound of L ≤ BENIGN_RATIO · p at every p > 0
+TEMPERED_RATIOS = (0.25, 4.0)  # tempered: the 95% interval of L/p inside this range at every p
+CATASTROPHIC_FLOOR = 0.25  # catastrophic: lower 95% bound of L ≥ this at every p > 0
+MIN_SEEDS = 2  # fewer networks at some p > 0: undecided
+VERDICTS: tuple[str, ...] = ("benign", "tempered", "catastrophic", "undecided")
+
+
+@dataclass
+class PointStats:
+    """One group at one noise level p: the networks that count and what they measured."""
+
+    p: float
+    n: int  # networks in the statistics
+    left_out: int  # interpolating networks left out for lacking a KKT certificate
+    failed: int  # failed runs (no network, no interpolation, NaN): never in the statistics
+    mean: float  # mean clean error L over the networks
+    lo: float  # bootstrap 95% interval of the mean, over seeds
+    hi: float
+    ratio: float  # L / p, NaN at p = 0
+    ratio_lo: float
+    ratio_hi: float
+    certified_share: float  # certified / interpolating
+    flip_rate: float  # mean realised noise
+
+
+@dataclass
+class PowerFit:
+    """L ≈ c·p^α, least squares in log–log over the p > 0 with L > 0, bootstrap 95% intervals;
+    NaN where fewer than two such p."""
+
+    c: float = math.nan
+    c_lo: float = math.nan
+    c_hi: float = math.nan
+    alpha: float = math.nan
+    alpha_lo: float = math.nan
+    alpha_hi: float = math.nan
+
+
+@dataclass
+class Group:
+    """Networks equal in every setting but p and the seed."""
+
+    label: str
+    settings: dict
+    points: list[PointStats]
+    fit: PowerFit
+    verdict: str
+    reason: str
+    values: dict[float, np.ndarray] = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class Analysis:
+    """A store's groups, and its counts of runs."""
+
+    groups: list[Group]
+    certified_only: bool
+    counts: dict[str, int]
+
+
+def bootstrap_mean(
+    values: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT
+) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap 95% interval of the mean (resampling networks, i.e. seeds)."""
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    means = rng.choice(values, size=(n_boot, len(values)), replace=True).mean(1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return mean, float(lo), float(hi)
+
+
+def power_fit(
+    values: dict[float, np.ndarray], rng: np.random.Generator, n_boot: int = N_BOOT
+) -> PowerFit:
+    """Fit log L̄_p = log c + α log p over the p > 0 with L̄_p > 0; bootstrap by resampling the
+    networks within each p."""
+    ps = sorted(p for p, v in values.items() if p > 0 and len(v))
+
+    def fit(means: dict[float, float]) -> tuple[float, float]:
+        pts = [(math.log(p), math.log(means[p])) for p in ps if means[p] > 0]
+        if len(pts) < 2:
+            return math.nan, math.nan
+        x, y = np.array(pts).T
+        alpha, logc = np.polyfit(x, y, 1)
+        return float(math.exp(logc)), float(alpha)
+
+    c, alpha = fit({p: float(values[p].mean()) for p in ps})
+    if math.isnan(alpha):
+        return PowerFit()
+    boot = np.array(
+        [
+            fit({p: float(rng.choice(values[p], len(values[p])).mean()) for p in ps})
+            for _ in range(n_boot)
+        ]
+    )
+    boot = boot[~np.isnan(boot).any(1)]
+    if len(boot) < n_boot // 2:
+        return PowerFit(c=c, alpha=alpha)
+    (c_lo, a_lo), (c_hi, a_hi) = np.quantile(boot, [0.025, 0.975], axis=0)
+    return PowerFit(c, float(c_lo), float(c_hi), alpha, float(a_lo), float(a_hi))
+
+
+def verdict(points: Sequence[PointStats]) -> tuple[str, str]:
+    """The verdict of a group and why, from the intervals at every p > 0 (never a point
+    estimate alone):
+
+    - undecided: no p > 0, or fewer than MIN_SEEDS networks at some p > 0;
+    - benign: the upper 95% bound of L is ≤ BENIGN_RATIO·p at every p > 0;
+    - catastrophic: the lower 95% bound of L is ≥ CATASTROPHIC_FLOOR at every p > 0 (the
+      error does not vanish as the noise does);
+    - tempered: the 95% interval of L/p lies inside TEMPERED_RATIOS at every p > 0;
+    - undecided otherwise (intervals too wide, or the p disagree).
+    """
+    noisy = [pt for pt in points if pt.p > 0]
+    if not noisy:
+        return "undecided", "no noisy runs (p > 0)"
+    thin = [pt for pt in noisy if pt.n < MIN_SEEDS]
+    if thin:
+        left_out = sum(pt.left_out for pt in thin)
+        why = f"fewer than {MIN_SEEDS} networks at p = {_ps([pt.p for pt in thin])}"
+        return "undecided", why + (f" ({left_out} uncertified left out)" if left_out else "")
+    if all(pt.hi <= BENIGN_RATIO * pt.p for pt in noisy):
+        return "benign", f"upper 95% bound of L ≤ {BENIGN_RATIO}·p at every p"
+    if all(pt.lo >= CATASTROPHIC_FLOOR for pt in noisy):
+        return "catastrophic", f"lower 95% bound of L ≥ {CATASTROPHIC_FLOOR} at every p"
+    low, high = TEMPERED_RATIOS
+    if all(low <= pt.ratio_lo and pt.ratio_hi <= high for pt in noisy):
+        return "tempered", f"95% interval of L/p inside [{low}, {high}] at every p"
+    return "undecided", "the intervals meet no criterion at every p"
+
+
+def _order(value) -> tuple:
+    """Numbers before text, each in its own order."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, 0, str(value))
+
+
+def _ps(ps: Sequence[float]) -> str:
+    return ", ".join(f"{p:g}" for p in ps)
+
+
+def analyse(
+    store: Path, certified_only: bool = True, n_boot: int = N_BOOT, seed: int = 0
+) -> Analysis:
+    """Group the store's networks and give each group its statistics, fit and verdict.
+
+    Failed runs never count; interpolating networks without a KKT certificate are left out
+    when ``certified_only`` (and counted). The bootstrap uses a fixed ``seed``: the same store
+    gives the same intervals."""
+    columns, rows = read_table(store)
+    col = {c: i for i, c in enumerate(columns)}
+    counts = {"runs": len(rows), "done": 0, "failed": 0, "pending": 0, "certified": 0}
+    grouped: dict[str, dict[float, list[tuple]]] = {}
+    settings_of: dict[str, dict] = {}
+    for r in rows:
+        counts[r[col["status"]]] += 1
+        counts["certified"] += bool(r[col["certified"]])
+        if r[col["status"]] == "pending":
+            continue
+        settings = json.loads(r[col["settings"]])
+        p = settings.pop("p")
+        key = json.dumps(settings, sort_keys=True)
+        settings_of[key] = settings
+        grouped.setdefault(key, {}).setdefault(p, []).append(r)
+
+    varying = [
+        k
+        for k in next(iter(settings_of.values()), {})
+        if len({json.dumps(s[k]) for s in settings_of.values()}) > 1
+    ]
+    groups = []
+    for key, by_p in grouped.items():
+        rng = np.random.default_rng(seed)
+        settings = settings_of[key]
+        points, values = [], {}
+        for p in sorted(by_p):
+            rs = by_p[p]
+            done = [r for r in rs if r[col["status"]] == "done"]
+            kept = [r for r in done if r[col["certified"]] or not certified_only]
+            v = np.array([r[col["clean_error"]] for r in kept], dtype=float)
+            values[p] = v
+            if len(v):
+                mean, lo, hi = bootstrap_mean(v, rng, n_boot)
+            else:
+                mean = lo = hi = math.nan
+            ratio = [x / p if p > 0 else math.nan for x in (mean, lo, hi)]
+            points.append(
+                PointStats(
+                    p=p,
+                    n=len(v),
+                    left_out=len(done) - len(kept),
+                    failed=len(rs) - len(done),
+                    mean=mean,
+                    lo=lo,
+                    hi=hi,
+                    ratio=ratio[0],
+                    ratio_lo=ratio[1],
+                    ratio_hi=ratio[2],
+                    certified_share=(
+                        sum(bool(r[col["certified"]]) for r in done) / len(done)
+                        if done
+                        else math.nan
+                    ),
+                    flip_rate=float(np.mean([r[col["flip_rate"]] for r in done]))
+                    if done
+                    else math.nan,
+                )
+            )
+        label = ", ".join(f"{k}={settings[k]}" for k in varying) or "all runs"
+        v, why = verdict(points)
+        groups.append(
+            Group(label, settings, points, power_fit(values, rng, n_boot), v, why, values)
+        )
+    groups.sort(key=lambda g: tuple(_order(g.settings[k]) for k in varying))
+    return Analysis(groups=groups, certified_only=certified_only, counts=counts)
