@@ -4,6 +4,7 @@ import json
 import shlex
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from benign import __version__
+from benign.report import write_report
 from benign.run import Experiment, RunConfig, run_experiment
 from benign.sweep import (
     ConfigError,
@@ -344,7 +346,13 @@ def sweep(
     if dry_run:
         _print_plan(sw, store, retry_failed)
         return
-    command = shlex.join(["benign", "sweep", *sys.argv[2:]])
+    _run_sweep(sw, store, executor, workers, retry_failed, shlex.join(["benign", *sys.argv[1:]]))
+
+
+def _run_sweep(
+    sw, store: Path, executor: str, workers: int | None, retry_failed: bool, command: str
+) -> None:
+    """Compute a validated sweep into a checked store, with a progress bar."""
     try:
         ex = open_executor(executor, workers)
     except ExecutorError as exc:
@@ -435,7 +443,8 @@ def _print_plan(sw, store: Path, retry_failed: bool) -> None:
     out.print(
         f"work: at most {work:.3g} floating-point operations of gradient descent "
         "(step budget · 6 · m · parameters, per network)"
-        + (" plus one linear program per lp run" if methods.get("lp") else "")
+        + (" plus one linear program per lp run" if methods.get("lp") else ""),
+        soft_wrap=True,
     )
 
 
@@ -513,6 +522,64 @@ def export_cmd(
     except StoreError as exc:
         raise InputError(str(exc)) from None
     out.print(f"{n} rows of {table} → {output}")
+
+
+@app.command()
+def report(
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep (may still be filling).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="HTML file to write (default: beside the store)."),
+    ] = None,
+    all_networks: Annotated[
+        bool,
+        typer.Option(
+            "--all-networks",
+            help="Base the verdicts on every interpolating network, not only the certified ones.",
+        ),
+    ] = False,
+) -> None:
+    """Write one self-contained HTML page: verdicts with their evidence, figures, and the
+    command that reproduces the store (figures also as PNG and SVG beside it)."""
+    output = output or store.with_suffix(".html")
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--output: must end in .html, got {str(output)!r}")
+    if not output.parent.is_dir():
+        raise InputError(f"--output: directory {str(output.parent)!r} does not exist")
+    try:
+        analysis, everyone = write_report(store, output, certified_only=not all_networks)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    others = {g.label: g for g in everyone.groups} if everyone else {}
+    for g in analysis.groups:
+        line = f"{g.label}: {g.verdict} ({g.reason})"
+        if g.label in others:
+            o = others[g.label]
+            line += f"; with uncertified networks: {o.verdict} ({o.reason})"
+        out.print(line, soft_wrap=True, markup=False)
+    out.print(f"report → {output}", soft_wrap=True)
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to put the store and the report.")
+    ] = Path("benign-demo"),
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core).")
+    ] = None,
+) -> None:
+    """The main job: the default sweep (d = 1 … 500, p = 0.05 … 0.3, 16 seeds; under a minute
+    on two cores) into DIR/default.sqlite, then its report, DIR/report.html."""
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: must be >= 1, got {workers}")
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"--dir: {str(directory)!r} is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "default.toml"
+    config.write_text((resources.files("benign") / "presets" / "default.toml").read_text())
+    sweep(config, store=None, executor="local", workers=workers, retry_failed=False, dry_run=False)
+    report(directory / "default.sqlite", directory / "report.html", all_networks=False)
 
 
 def main() -> None:

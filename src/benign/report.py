@@ -1,0 +1,243 @@
+"""The report: one static HTML page with the sweep, its counts, the verdicts with their
+evidence, every figure (embedded) and the command that reproduces the store."""
+
+import base64
+import html
+import json
+import math
+import os
+import sqlite3
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benign import __version__, plots
+from benign.regimes import (
+    BENIGN_RATIO,
+    CATASTROPHIC_FLOOR,
+    MIN_SEEDS,
+    N_BOOT,
+    TEMPERED_RATIOS,
+    Analysis,
+    analyse,
+)
+from benign.sweep.store import check_store
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }
+th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+.benign { color: #1a7f37; font-weight: bold; } .tempered { color: #b35900; font-weight: bold; }
+.catastrophic { color: #c62828; font-weight: bold; } .undecided { color: #666; font-weight: bold; }
+figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+"""
+# records, in the page itself, how many of its figures the browser decoded
+DECODE_CHECK = """
+window.addEventListener("load", () => {
+  const imgs = [...document.images];
+  const ok = imgs.filter((i) => i.complete && i.naturalWidth > 0).length;
+  document.documentElement.dataset.figures = imgs.length;
+  document.documentElement.dataset.figuresDecoded = ok;
+});
+"""
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
+
+
+def _interval(lo: float, hi: float) -> str:
+    return "—" if math.isnan(lo) else f"[{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def _verdict_table(analysis: Analysis, everyone: Analysis | None) -> str:
+    head = (
+        "<tr><th class=l>group</th><th>p</th><th>networks</th><th>left out (uncertified)</th>"
+        "<th>failed</th><th>realised noise</th><th>certified share</th><th>mean L</th>"
+        "<th>95% CI of L</th><th>L/p</th><th>95% CI of L/p</th></tr>"
+    )
+    rows = []
+    others = {g.label: g for g in everyone.groups} if everyone else {}
+    for g in analysis.groups:
+        fit = g.fit
+        fit_text = (
+            f"L ≈ {_fmt(fit.c)}·p^{_fmt(fit.alpha)}; α ∈ {_interval(fit.alpha_lo, fit.alpha_hi)}, "
+            f"c ∈ {_interval(fit.c_lo, fit.c_hi)}"
+            if not math.isnan(fit.alpha)
+            else "no fit (fewer than two p with L > 0)"
+        )
+        other = others.get(g.label)
+        also = (
+            f"; with the uncertified networks: <span class={other.verdict}>{other.verdict}"
+            f"</span> ({html.escape(other.reason)})"
+            if other
+            else ""
+        )
+        rows.append(
+            f"<tr><td class=l colspan=11><b>{html.escape(g.label)}</b>: "
+            f"<span class={g.verdict}>{g.verdict}</span> ({html.escape(g.reason)}){also}"
+            f"<br>{fit_text}</td></tr>"
+        )
+        for pt in g.points:
+            rows.append(
+                f"<tr><td></td><td>{pt.p:g}</td><td>{pt.n}</td><td>{pt.left_out}</td>"
+                f"<td>{pt.failed}</td><td>{_fmt(pt.flip_rate)}</td>"
+                f"<td>{_fmt(pt.certified_share)}</td><td>{_fmt(pt.mean)}</td>"
+                f"<td>{_interval(pt.lo, pt.hi)}</td><td>{_fmt(pt.ratio)}</td>"
+                f"<td>{_interval(pt.ratio_lo, pt.ratio_hi)}</td></tr>"
+            )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _criteria(certified_only: bool) -> str:
+    low, high = TEMPERED_RATIOS
+    kept = (
+        "interpolating networks with a KKT certificate (the others are counted as left out)"
+        if certified_only
+        else "every interpolating network, certified or not"
+    )
+    return f"""
+<p>L is the clean test error (exact in d = 1, Monte Carlo elsewhere), averaged over the {kept}
+of a group at one p; failed runs (no network, divergence, NaN, no interpolation within the
+budget) never count. Intervals are percentile bootstraps over seeds ({N_BOOT} resamples, fixed
+seed). A verdict holds only if its condition holds at <em>every</em> p &gt; 0 of the group:</p>
+<ul>
+<li><span class=undecided>undecided</span> first if some p &gt; 0 has fewer than {MIN_SEEDS}
+networks;</li>
+<li><span class=benign>benign</span>: the upper 95% bound of L is at most {BENIGN_RATIO}·p;</li>
+<li><span class=catastrophic>catastrophic</span>: the lower 95% bound of L is at least
+{CATASTROPHIC_FLOOR} (the error does not vanish with the noise);</li>
+<li><span class=tempered>tempered</span>: the 95% interval of L/p lies inside [{low}, {high}];</li>
+<li><span class=undecided>undecided</span> otherwise: the intervals are too wide or the p
+disagree.</li>
+</ul>"""
+
+
+def _figure(fig, directory: Path, name: str, caption: str) -> str:
+    if fig is None:
+        return f"<p><em>{html.escape(caption)}: nothing to draw in this store.</em></p>"
+    png, _ = plots.save(fig, directory, name)
+    data = base64.b64encode(png.read_bytes()).decode()
+    return (
+        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)} (also {name}.svg in {directory.name}/)"
+        f"</figcaption></figure>"
+    )
+
+
+def write_report(
+    store: Path, out: Path, certified_only: bool = True
+) -> tuple[Analysis, Analysis | None]:
+    """Write the report of ``store`` to ``out`` (atomically), its figures as PNG and SVG into
+    ``<out stem>_figures/`` beside it; returns the analysis of its verdicts and, when those are
+    on certified networks only, the analysis of every interpolating network."""
+    store, out = Path(store), Path(out)
+    check_store(store)
+    analysis = analyse(store, certified_only)
+    everyone = analyse(store, certified_only=False) if certified_only else None
+    conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        sweep = conn.execute(
+            "SELECT name, command, source, started FROM sweeps ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        versions = [v for (v,) in conn.execute("SELECT DISTINCT versions FROM runs")]
+    finally:
+        conn.close()
+    name, command, source, started = sweep or ("—", "", "", "")
+    c = analysis.counts
+    figdir = out.parent / f"{out.stem}_figures"
+    figures = [
+        _figure(
+            plots.error_vs_p(analysis),
+            figdir,
+            "error_vs_p",
+            "Clean error against p per group, with the guides p⁵, p and √p",
+        ),
+        _figure(
+            plots.phase_diagram(everyone or analysis),
+            figdir,
+            "phase_diagram",
+            "Phase diagram: L/p per group and p (all interpolating networks)",
+        ),
+        _figure(
+            plots.error_vs_d(everyone or analysis),
+            figdir,
+            "error_vs_d",
+            "Clean error against d with an exponential fit (all interpolating networks)",
+        ),
+        _figure(
+            plots.network_1d(analysis, store),
+            figdir,
+            "network_1d",
+            "A trained network in d = 1 with its training points",
+        ),
+        _figure(
+            plots.certificate_history(store),
+            figdir,
+            "certificate_history",
+            "KKT certificate ε_rel over training steps",
+        ),
+    ]
+    everyone_table = (
+        "<h3>Every interpolating network, certified or not</h3>"
+        "<p>The same statistics and criteria with the uncertified networks included.</p>"
+        + _verdict_table(everyone, None)
+        if everyone
+        else ""
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>benign report: {html.escape(name)}</title>
+<style>{CSS}</style><script>{DECODE_CHECK}</script></head><body>
+<h1>How these networks overfit: sweep <code>{html.escape(name)}</code></h1>
+<p>Store <code>{html.escape(str(store))}</code>, read {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
+by benign {__version__}. Runs: {c["runs"]} in all, {c["done"]} done, {c["failed"]} failed,
+{c["pending"]} not yet computed; {c["certified"]} certified KKT points.</p>
+<h2>Verdicts</h2>
+{_criteria(certified_only)}
+{_verdict_table(analysis, everyone)}
+{everyone_table}
+<h2>Figures</h2>
+{"".join(figures)}
+<h2>Reproduce</h2>
+<p>Last sweep into this store (started {html.escape(started)}), from the directory it ran in:</p>
+<pre>{html.escape(command)}</pre>
+<p>Its sweep file:</p>
+<pre>{html.escape(source)}</pre>
+<p>Computed with: {html.escape("; ".join(str(v) for v in versions if v) or "—")}.</p>
+<script type="application/json" id="analysis">{_json(_summary(analysis))}</script>
+</body></html>
+"""
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(page)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return analysis, everyone
+
+
+def _json(doc: dict) -> str:
+    """JSON safe inside a script element (NaN as null)."""
+    text = json.dumps(doc, allow_nan=True).replace("NaN", "null")
+    return text.replace("</", "<\\/")
+
+
+def _summary(analysis: Analysis) -> dict:
+    """The verdict table as data, for programs that read the page."""
+    return {
+        "certified_only": analysis.certified_only,
+        "counts": analysis.counts,
+        "groups": [
+            {
+                "label": g.label,
+                "verdict": g.verdict,
+                "reason": g.reason,
+                "points": [{"p": pt.p, "n": pt.n, "mean": pt.mean} for pt in g.points],
+            }
+            for g in analysis.groups
+        ],
+    }
