@@ -1,7 +1,12 @@
-"""Shared by the tests: the command line as a user runs it."""
+"""Shared by the tests: the command line as a user runs it, and stored results made by hand."""
 
+import dataclasses
+import math
 import subprocess
 import sys
+
+from benign.run import NetworkRecord
+from benign.sweep.store import RunResult
 
 
 def benign(*args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
@@ -13,3 +18,50 @@ def benign(*args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
         cwd=cwd,
         timeout=timeout,
     )
+
+
+def record(seed: int, **kw) -> NetworkRecord:
+    values = {f.name: 0.5 for f in dataclasses.fields(NetworkRecord)}
+    values |= dict(
+        seed=seed,
+        method="gd",
+        flips=1,
+        train_error=0.0,
+        interpolated=True,
+        clean_method="mc",
+        n_test=100,
+        steps=7,
+        stop_reason="converged",
+        support=3,
+        kinks=0,
+        certified=False,
+    )
+    return NetworkRecord(**(values | kw))
+
+
+def result(run_id: str, seed: int, failure=None, **kw) -> RunResult:
+    hist = {"step": [0, 1, 7], "loss": [0.7, 0.6, 0.1], "train_error": [0.5, 0.2, 0.0]}
+    hist |= {"min_margin": [-1.0, -0.5, 0.1], "normalised_margin": [math.nan, 0.0, 0.01]}
+    cert = {"step": [5], "eps_rel": [0.3], "delta_rel": [0.01]}
+    return RunResult(run_id, "b0", 2, record(seed, **kw), failure, hist, cert, "v")
+
+
+def synthetic_store(path, sweep_text: str, clean_error, certified=True, failure=None) -> None:
+    """A store whose runs are those of ``sweep_text``, with clean error ``clean_error(config,
+    seed)`` and realised noise p, written without training anything."""
+    from benign.sweep import Store, parse_sweep
+
+    sweep = parse_sweep(sweep_text)
+    with Store(path, create=True) as st:
+        st.plan(sweep, "benign sweep synthetic.toml")
+        for r in sweep.runs:
+            st.put(
+                result(
+                    r.run_id,
+                    r.seed,
+                    failure=failure(r.config, r.seed) if failure else None,
+                    clean_error=float(clean_error(r.config, r.seed)),
+                    flip_rate=r.config.p,
+                    certified=certified(r.config, r.seed) if callable(certified) else certified,
+                )
+            )

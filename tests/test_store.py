@@ -1,44 +1,16 @@
 """The SQLite store: schema checks, planning, one row per run, histories, export."""
 
 import csv
-import dataclasses
 import math
 import sqlite3
 
 import pyarrow.parquet as pq
 import pytest
+from helpers import result
 
-from benign.run import NetworkRecord
 from benign.sweep import Store, StoreError, check_store, export, parse_sweep, read_table
-from benign.sweep.store import RunResult
 
 SWEEP = "seeds = 2\n[fixed]\nm = 20\nwidth = 20\nsteps = 10\n[grid]\np = [0.0, 0.1]\n"
-
-
-def record(seed: int, **kw) -> NetworkRecord:
-    values = {f.name: 0.5 for f in dataclasses.fields(NetworkRecord)}
-    values |= dict(
-        seed=seed,
-        method="gd",
-        flips=1,
-        train_error=0.0,
-        interpolated=True,
-        clean_method="mc",
-        n_test=100,
-        steps=7,
-        stop_reason="converged",
-        support=3,
-        kinks=0,
-        certified=False,
-    )
-    return NetworkRecord(**(values | kw))
-
-
-def result(run_id: str, seed: int, failure=None, **kw) -> RunResult:
-    hist = {"step": [0, 1, 7], "loss": [0.7, 0.6, 0.1], "train_error": [0.5, 0.2, 0.0]}
-    hist |= {"min_margin": [-1.0, -0.5, 0.1], "normalised_margin": [math.nan, 0.0, 0.01]}
-    cert = {"step": [5], "eps_rel": [0.3], "delta_rel": [0.01]}
-    return RunResult(run_id, "b0", 2, record(seed, **kw), failure, hist, cert, "v")
 
 
 def rows(path, sql):

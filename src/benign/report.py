@@ -155,6 +155,18 @@ def write_report(
             "error_vs_p",
             "Clean error against p per group, with the guides p⁵, p and √p",
         ),
+        *(
+            [
+                _figure(
+                    plots.error_vs_p(everyone),
+                    figdir,
+                    "error_vs_p_all",
+                    "The same with every interpolating network, certified or not",
+                )
+            ]
+            if everyone
+            else []
+        ),
         _figure(
             plots.phase_diagram(everyone or analysis),
             figdir,

@@ -1,0 +1,98 @@
+"""Verdicts on synthetic stores with known answers; bootstrap and fit against closed forms."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import synthetic_store
+
+from benign.regimes import analyse, bootstrap_mean, power_fit
+
+PS = "[0.05, 0.1, 0.2, 0.3]"
+
+
+def sweep(seeds: int = 12, extra: str = "") -> str:
+    return f"seeds = {seeds}\n[fixed]\nm = 20\nwidth = 20\nsteps = 10\n[grid]\np = {PS}\n{extra}"
+
+
+def noise(seed: int, scale: float) -> float:
+    return scale * np.random.default_rng(seed).standard_normal()
+
+
+@pytest.mark.parametrize(
+    ("name", "clean_error", "want"),
+    [
+        ("L = 0", lambda c, s: 0.0, "benign"),
+        ("L = p", lambda c, s: c.p, "tempered"),
+        ("L = 0.4", lambda c, s: 0.4, "catastrophic"),
+        ("L = p/50, noisy", lambda c, s: max(0.0, c.p / 50 * (1 + noise(s, 0.3))), "benign"),
+        ("L = p, noisy", lambda c, s: c.p * (1 + noise(s, 0.2)), "tempered"),
+        ("L = 0.4, noisy", lambda c, s: 0.4 + noise(s, 0.03), "catastrophic"),
+        ("L = 0 or 0.5", lambda c, s: 0.5 * (s % 2), "undecided"),
+    ],
+)
+def test_verdicts_on_known_answers(tmp_path, name, clean_error, want):
+    store = tmp_path / "s.sqlite"
+    synthetic_store(store, sweep(), clean_error)
+    (group,) = analyse(store, n_boot=500).groups
+    assert group.verdict == want, (name, group.reason)
+    assert [pt.n for pt in group.points] == [12] * 4
+
+
+def test_too_few_seeds_and_uncertified_networks_are_undecided(tmp_path):
+    store = tmp_path / "one.sqlite"
+    synthetic_store(store, sweep(seeds=1), lambda c, s: c.p)
+    (group,) = analyse(store, n_boot=200).groups
+    assert group.verdict == "undecided" and "fewer than 2 networks" in group.reason
+
+    store = tmp_path / "uncertified.sqlite"
+    synthetic_store(store, sweep(), lambda c, s: c.p, certified=lambda c, s: s < 1)
+    (group,) = analyse(store, n_boot=200).groups
+    assert group.verdict == "undecided" and "(44 uncertified left out)" in group.reason
+    assert [(pt.n, pt.left_out) for pt in group.points] == [(1, 11)] * 4
+    (group,) = analyse(store, certified_only=False, n_boot=200).groups
+    assert group.verdict == "tempered" and [pt.n for pt in group.points] == [12] * 4
+
+
+def test_failed_runs_never_count(tmp_path):
+    store = tmp_path / "s.sqlite"
+    # the failed half would make the error 0.5 if it were averaged in
+    synthetic_store(
+        store,
+        sweep(),
+        lambda c, s: 0.5 if s % 2 else c.p,
+        failure=lambda c, s: "no_interpolation" if s % 2 else None,
+    )
+    (group,) = analyse(store, n_boot=200).groups
+    assert [(pt.n, pt.failed) for pt in group.points] == [(6, 6)] * 4
+    assert all(pt.mean == pytest.approx(pt.p) for pt in group.points)
+    assert group.verdict == "tempered"
+
+
+def test_groups_are_the_settings_but_p_and_seed(tmp_path):
+    store = tmp_path / "s.sqlite"
+    synthetic_store(store, sweep(extra="d = [3, 40]\n"), lambda c, s: c.p if c.d == 3 else 0.0)
+    groups = analyse(store, n_boot=200).groups
+    assert [(g.label, g.verdict) for g in groups] == [("d=3", "tempered"), ("d=40", "benign")]
+
+
+def test_bootstrap_interval_matches_the_normal_approximation():
+    rng = np.random.default_rng(1)
+    values = rng.exponential(0.2, size=400)
+    mean, lo, hi = bootstrap_mean(values, np.random.default_rng(2), n_boot=4000)
+    half = 1.959964 * values.std(ddof=1) / math.sqrt(len(values))
+    assert mean == pytest.approx(values.mean())
+    assert lo == pytest.approx(mean - half, abs=0.15 * half)
+    assert hi == pytest.approx(mean + half, abs=0.15 * half)
+
+
+def test_power_fit_recovers_a_power_law():
+    ps = [0.05, 0.1, 0.2, 0.3]
+    exact = {p: np.full(5, 0.5 * p**2) for p in ps}
+    fit = power_fit(exact, np.random.default_rng(0), n_boot=200)
+    assert fit.alpha == pytest.approx(2) and fit.c == pytest.approx(0.5)
+    assert fit.alpha_lo == pytest.approx(2) and fit.alpha_hi == pytest.approx(2)
+    rng = np.random.default_rng(3)
+    noisy = {p: 0.3 * p * np.exp(0.1 * rng.standard_normal(30)) for p in ps}
+    fit = power_fit(noisy, np.random.default_rng(0), n_boot=500)
+    assert fit.alpha_lo < 1 < fit.alpha_hi and fit.alpha_hi - fit.alpha_lo < 0.2

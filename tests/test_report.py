@@ -1,0 +1,120 @@
+"""The report in a real headless Chromium: it loads, every figure decodes, nothing is fetched."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from helpers import benign, synthetic_store
+from matplotlib.image import imread
+
+from benign.regimes import analyse
+from benign.report import write_report
+
+SWEEP = """seeds = 4
+[fixed]
+m = 20
+width = 20
+steps = 10
+lp_grid = 64
+[[grid]]
+dist = ["interval"]
+d = [1]
+p = [0.1, 0.2]
+[[grid]]
+d = [3, 40]
+p = [0.1, 0.2]
+"""
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("BENIGN_SKIP_BROWSER") == "1":
+            pytest.skip("BENIGN_SKIP_BROWSER=1 and no chromium")
+        pytest.fail("chromium is missing: run sh tests/setup-browser.sh (see the README)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("report")
+    store = directory / "s.sqlite"
+    synthetic_store(store, SWEEP, lambda c, s: c.p if c.d < 40 else 0.0)
+    write_report(store, directory / "report.html")
+    return directory
+
+
+def test_report_files_and_content(report):
+    page = (report / "report.html").read_text()
+    names = {p.name for p in (report / "report_figures").iterdir()}
+    figures = (
+        "error_vs_p",
+        "error_vs_p_all",
+        "phase_diagram",
+        "error_vs_d",
+        "network_1d",
+        "certificate_history",
+    )
+    assert names == {f"{f}.{ext}" for f in figures for ext in ("png", "svg")}
+    assert page.count('src="data:image/png;base64,') == len(figures)
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing to fetch
+    assert "benign sweep synthetic.toml" in page and "lp_grid = 64" in page
+    embedded = json.loads(re.search(r'id="analysis">(.*?)</script>', page, re.S)[1])
+    want = analyse(report / "s.sqlite")
+    assert [(g["label"], g["verdict"]) for g in embedded["groups"]] == [
+        (g.label, g.verdict) for g in want.groups
+    ]
+    assert [g["verdict"] for g in embedded["groups"]] == ["tempered", "tempered", "benign"]
+
+
+def test_report_opens_in_chromium_with_every_figure_decoded(report, tmp_path):
+    browser = chromium()
+    url = (report / "report.html").resolve().as_uri()
+    common = [browser, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(
+        [*common, "--virtual-time-budget=10000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html_tag = re.search(r"<html[^>]*>", dom.stdout)[0]
+    total = re.search(r'data-figures="(\d+)"', html_tag)
+    decoded = re.search(r'data-figures-decoded="(\d+)"', html_tag)
+    assert total and decoded, html_tag
+    assert int(total[1]) == int(decoded[1]) == 6
+
+    shot = tmp_path / "shot.png"
+    r = subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1200,2400", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (2400, 1200)
+    assert pixels[..., :3].std() > 0.05  # text, tables and plots, not a blank page
+
+
+def test_report_command(report, tmp_path):
+    r = benign("report", report / "s.sqlite", "-o", tmp_path / "r.html", "--all-networks")
+    assert r.returncode == 0, r.stderr
+    assert "d=1, dist=interval: tempered" in r.stdout and "d=40, dist=sphere: benign" in r.stdout
+    assert (tmp_path / "r.html").is_file() and (tmp_path / "r_figures").is_dir()
+    bad = benign("report", report / "s.sqlite", "-o", tmp_path / "r.pdf")
+    assert bad.returncode == 2 and "--output: must end in .html" in bad.stderr
+    bad = benign("report", tmp_path / "none.sqlite")
+    assert bad.returncode == 2 and "no such store" in bad.stderr
