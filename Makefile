@@ -10,9 +10,10 @@ $(BIN)/python:
 
 run: $(BIN)/python
 	$(BIN)/pip install -q -e .
-	$(BIN)/benign run
+	$(BIN)/benign demo
 
 test: $(BIN)/python
+	sh tests/setup-browser.sh
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q

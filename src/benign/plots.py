@@ -10,7 +10,7 @@ import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from benign.regimes import Analysis, Group
+from benign.regimes import MIN_SEEDS, Analysis, Group
 from benign.run import RunConfig, run_experiment
 from benign.sweep.store import check_store
 
@@ -32,7 +32,8 @@ def save(fig: Figure, directory: Path, name: str) -> tuple[Path, Path]:
 
 
 def _noisy(g: Group):
-    return [pt for pt in g.points if pt.p > 0 and pt.n > 0]
+    """The p > 0 with enough networks for an interval (as the verdicts require)."""
+    return [pt for pt in g.points if pt.p > 0 and pt.n >= MIN_SEEDS]
 
 
 def error_vs_p(analysis: Analysis) -> Figure | None:

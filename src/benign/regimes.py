@@ -130,7 +130,8 @@ def verdict(points: Sequence[PointStats]) -> tuple[str, str]:
     - catastrophic: the lower 95% bound of L is ≥ CATASTROPHIC_FLOOR at every p > 0 (the
       error does not vanish as the noise does);
     - tempered: the 95% interval of L/p lies inside TEMPERED_RATIOS at every p > 0;
-    - undecided otherwise (intervals too wide, or the p disagree).
+    - undecided otherwise (intervals too wide, or the p disagree); the reason then says which
+      criterion each p meets alone.
     """
     noisy = [pt for pt in points if pt.p > 0]
     if not noisy:
@@ -147,7 +148,22 @@ def verdict(points: Sequence[PointStats]) -> tuple[str, str]:
     low, high = TEMPERED_RATIOS
     if all(low <= pt.ratio_lo and pt.ratio_hi <= high for pt in noisy):
         return "tempered", f"95% interval of L/p inside [{low}, {high}] at every p"
-    return "undecided", "the intervals meet no criterion at every p"
+    by_p: dict[str, list[float]] = {}
+    for pt in noisy:
+        by_p.setdefault(_point_regime(pt), []).append(pt.p)
+    return "undecided", "; ".join(f"{k} at p = {_ps(v)}" for k, v in by_p.items())
+
+
+def _point_regime(pt: PointStats) -> str:
+    """Which criterion one p alone meets (for the reason of an undecided verdict)."""
+    low, high = TEMPERED_RATIOS
+    if pt.hi <= BENIGN_RATIO * pt.p:
+        return "benign"
+    if low <= pt.ratio_lo and pt.ratio_hi <= high:
+        return "tempered"
+    if pt.lo >= CATASTROPHIC_FLOOR:
+        return "catastrophic"
+    return "no criterion"
 
 
 def _order(value) -> tuple:
