@@ -118,3 +118,27 @@ def test_report_command(report, tmp_path):
     assert bad.returncode == 2 and "--output: must end in .html" in bad.stderr
     bad = benign("report", tmp_path / "none.sqlite")
     assert bad.returncode == 2 and "no such store" in bad.stderr
+
+
+def test_report_of_a_store_still_being_filled(tmp_path):
+    from benign.sweep import Store, parse_sweep
+
+    store = tmp_path / "s.sqlite"
+    synthetic_store(store, SWEEP, lambda c, s: c.p)
+    bigger = parse_sweep(SWEEP.replace("p = [0.1, 0.2]", "p = [0.1, 0.2, 0.3]"))
+    with Store(store) as st:
+        st.plan(bigger, "benign sweep bigger.toml")  # 12 runs at p = 0.3 not computed yet
+    analysis, _ = write_report(store, tmp_path / "r.html")
+    assert analysis.counts == {"runs": 36, "done": 24, "failed": 0, "pending": 12, "certified": 24}
+    assert "12 not yet computed" in (tmp_path / "r.html").read_text()
+    assert all(pt.p != 0.3 for g in analysis.groups for pt in g.points)
+
+
+def test_the_main_job(tmp_path):
+    r = benign("demo", "--dir", tmp_path / "demo", timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert "384 runs computed" in r.stdout
+    assert "d=1, dist=interval: tempered" in r.stdout
+    assert f"report → {tmp_path / 'demo' / 'report.html'}" in r.stdout.replace("\n", "")
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 6
