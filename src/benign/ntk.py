@@ -1,0 +1,155 @@
+"""Neural tangent kernels of the nets of :mod:`benign.nets`: analytic (infinite-width recursion
+at the net's own fan-ins) and empirical (per-sample gradients), and their smallest eigenvalue.
+
+Layer l computes z_l = s_l (W_l h_{l−1} + b_l) with weight variance σ_l²; v_l = s_l² σ_l² =
+α² c_l / fan_in_l in both parametrisations (docs/science.md, Networks). With β_l = 1 if layer l
+has a bias, n the width, ρ the correlation of K_{l−1} and
+
+    κ0(ρ) = (π − arccos ρ)/π,   κ1(ρ) = (ρ(π − arccos ρ) + √(1 − ρ²))/π,
+    E_hh = ½ √(K(x,x) K(x',x')) κ1(ρ),   E_dd = ½ κ0(ρ)   (Gaussian expectations of relu),
+
+the recursion is
+
+    K_1 = v_1 (x·x' + β_1),                 Θ_1 = s_1² (x·x' + β_1),
+    K_l = v_l (n E_hh + β_l),               Θ_l = s_l² (n E_hh + β_l) + v_l n E_dd Θ_{l−1},
+
+and Θ = Θ_L is E[Θ̂] of width-n nets in the Gaussian (infinite-width) approximation: for the
+``ntk`` parametrisation it tends to the width-independent NTK as n → ∞; for ``standard`` it
+grows like n, as the empirical kernel does.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import torch
+from torch import Tensor
+
+from benign.nets import Params, ReLUNet
+
+BLOCK_ROWS = 512  # analytic kernel: rows per block (memory ~ 8 · BLOCK_ROWS · n bytes per array)
+
+
+def kappa0(rho: Tensor) -> Tensor:
+    """κ0(ρ) = (π − arccos ρ)/π, ρ clipped to [−1, 1]."""
+    return (math.pi - torch.arccos(rho.clamp(-1.0, 1.0))) / math.pi
+
+
+def kappa1(rho: Tensor) -> Tensor:
+    """κ1(ρ) = (ρ(π − arccos ρ) + √(1 − ρ²))/π, ρ clipped to [−1, 1]."""
+    rho = rho.clamp(-1.0, 1.0)
+    return (rho * (math.pi - torch.arccos(rho)) + torch.sqrt(1.0 - rho * rho)) / math.pi
+
+
+def _factors(net: ReLUNet, layer: int) -> tuple[float, float, float]:
+    """(s_l², v_l, β_l) of the module docstring."""
+    s2 = net.scale(layer) ** 2
+    v = net.init_scale**2 * net.gain(layer) / net.fan_in(layer)
+    return s2, v, float(net.layer_has_bias(layer))
+
+
+def _diagonal(net: ReLUNet, x: Tensor) -> list[Tensor]:
+    """K_l(x, x) for l = 1..L−1 (the variances the correlations need)."""
+    _, v, beta = _factors(net, 1)
+    k = v * ((x * x).sum(1) + beta)
+    out = [k]
+    for layer in range(2, net.depth):
+        _, v, beta = _factors(net, layer)
+        k = v * (net.width * 0.5 * k + beta)  # κ1(1) = 1
+        out.append(k)
+    return out
+
+
+def analytic_ntk(
+    net: ReLUNet,
+    x: np.ndarray | Tensor,
+    x2: np.ndarray | Tensor | None = None,
+    block: int = BLOCK_ROWS,
+) -> np.ndarray:
+    """Θ(x_i, x2_j) of the module docstring in float64, computed ``block`` rows at a time."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    same = x2 is None
+    x2 = x if x2 is None else torch.as_tensor(x2, dtype=torch.float64)
+    if x.shape[1] != net.d or x2.shape[1] != net.d:
+        raise ValueError(f"x: points must have d = {net.d} coordinates")
+    diag1, diag2 = _diagonal(net, x), _diagonal(net, x2)
+    out = np.empty((len(x), len(x2)))
+    n = net.width
+    for start in range(0, len(x), block):
+        rows = slice(start, start + block)
+        s2, v, beta = _factors(net, 1)
+        dot = x[rows] @ x2.T + beta
+        k, theta = v * dot, s2 * dot
+        for layer in range(2, net.depth + 1):
+            a, b = diag1[layer - 2][rows], diag2[layer - 2]
+            norm = torch.sqrt(a[:, None] * b[None, :])
+            rho = k / norm
+            if same:  # exactly 1 on the diagonal: κ1 is not Lipschitz at ρ = 1 (√ of rounding)
+                rho[torch.arange(len(a)), torch.arange(start, start + len(a))] = 1.0
+            s2, v, beta = _factors(net, layer)
+            e_hh = 0.5 * norm * kappa1(rho)
+            theta = s2 * (n * e_hh + beta) + v * n * 0.5 * kappa0(rho) * theta
+            k = v * (n * e_hh + beta)
+        out[rows] = theta.numpy()
+    return out
+
+
+def per_sample_gradients(net: ReLUNet, params: Params, x: Tensor, e: int = 0) -> Tensor:
+    """∇_θ f(x_i) of network ``e`` for every row x_i, as a (len(x), P) matrix: the Jacobian of
+    the outputs by ``torch.func.jacrev`` (one forward pass, vmapped backward passes)."""
+    single = [p[e].detach() for p in params]
+
+    def f(ps: list[Tensor]) -> Tensor:
+        return net.forward([p.unsqueeze(0) for p in ps], x.unsqueeze(0))[0][0]
+
+    jac = torch.func.jacrev(f)(single)
+    return torch.cat([j.reshape(len(x), -1) for j in jac], dim=1)
+
+
+def empirical_ntk(
+    net: ReLUNet,
+    params: Params,
+    x: np.ndarray | Tensor,
+    x2: np.ndarray | Tensor | None = None,
+    e: int = 0,
+    block: int = 256,
+) -> np.ndarray:
+    """Θ̂(x_i, x2_j) = ⟨∇_θ f(x_i), ∇_θ f(x2_j)⟩ of network ``e``, in float64, gradients of
+    ``block`` points at a time (memory ~ block · P)."""
+    dtype, device = params[0].dtype, params[0].device
+    x = torch.as_tensor(x, dtype=dtype, device=device)
+    x2 = x if x2 is None else torch.as_tensor(x2, dtype=dtype, device=device)
+    out = np.empty((len(x), len(x2)))
+    right = [
+        per_sample_gradients(net, params, x2[j : j + block], e).double()
+        for j in range(0, len(x2), block)
+    ]
+    for i in range(0, len(x), block):
+        left = per_sample_gradients(net, params, x[i : i + block], e).double()
+        for jb, g in enumerate(right):
+            out[i : i + block, jb * block : jb * block + len(g)] = (left @ g.T).cpu().numpy()
+    return out
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Smallest eigenvalue of a symmetrised kernel matrix, with a PSD diagnostic."""
+
+    lambda_min: float
+    lambda_max: float
+    negative: int  # eigenvalues below −tol: a kernel matrix should have none
+    asymmetry: float  # ‖K − Kᵀ‖_F / ‖K‖_F before symmetrising
+
+
+def smallest_eigenvalue(k: np.ndarray) -> Spectrum:
+    """λ_min of (K + Kᵀ)/2 in float64 (LAPACK, all eigenvalues); ``negative`` counts those below
+    −n·ε·λ_max, i.e. beyond rounding."""
+    k = np.asarray(k, dtype=np.float64)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"kernel: must be a square matrix, got shape {k.shape}")
+    norm = np.linalg.norm(k)
+    asym = float(np.linalg.norm(k - k.T) / norm) if norm > 0 else 0.0
+    w = scipy.linalg.eigh(0.5 * (k + k.T), eigvals_only=True)
+    tol = len(k) * np.finfo(float).eps * max(abs(w[-1]), abs(w[0]))
+    return Spectrum(float(w[0]), float(w[-1]), int((w < -tol).sum()), asym)

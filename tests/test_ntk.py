@@ -1,0 +1,102 @@
+"""The NTK: analytic against a hand-written closed form and against Monte Carlo averages of
+empirical kernels; empirical kernels converge like 1/√width; λ_min against numpy."""
+
+import numpy as np
+import pytest
+import torch
+
+from benign.nets import ReLUNet
+from benign.ntk import analytic_ntk, empirical_ntk, per_sample_gradients, smallest_eigenvalue
+
+
+def sphere(n: int, d: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_depth_two_closed_form():
+    """ntk parametrisation, He gains, bias: with u = x·x' + 1, a = |x|² + 1, b = |x'|² + 1,
+    ρ = u/√(ab): Θ = 2/(d+1) · [√(ab) κ1(ρ) + u κ0(ρ)], for every width."""
+    d = 4
+    x = np.random.default_rng(1).standard_normal((7, d)) * 1.5
+    u = x @ x.T + 1
+    a = (x * x).sum(1) + 1
+    ab = np.sqrt(np.outer(a, a))
+    rho = np.clip(u / ab, -1, 1)
+    k0 = (np.pi - np.arccos(rho)) / np.pi
+    k1 = (rho * (np.pi - np.arccos(rho)) + np.sqrt(1 - rho**2)) / np.pi
+    want = 2 / (d + 1) * (ab * k1 + u * k0)
+    # κ1 has an infinite slope at ρ = 1: a rounding error ε in ρ moves it by √ε ≈ 1e-8
+    for width in (10, 1000):
+        got = analytic_ntk(ReLUNet(d, width, 2, True, "ntk", "he"), x)
+        np.testing.assert_allclose(got, want, rtol=1e-7)
+    # standard parametrisation (s_l = 1): Θ = n √(ab) κ1(ρ)/(d+1) + u κ0(ρ), growing with n
+    for width in (10, 1000):
+        got = analytic_ntk(ReLUNet(d, width, 2, True, "standard", "he"), x)
+        np.testing.assert_allclose(got, width * ab * k1 / (d + 1) + u * k0, rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("depth", "bias", "param", "init"),
+    [(3, True, "ntk", "he"), (4, False, "ntk", "ntk"), (3, True, "standard", "lecun")],
+)
+def test_analytic_is_the_mean_of_empirical_kernels(depth, bias, param, init):
+    x = sphere(5, 3)
+    net = ReLUNet(3, 1000, depth, bias, param, init)
+    mean = np.mean([empirical_ntk(net, net.init_params([s]), x) for s in range(24)], axis=0)
+    want = analytic_ntk(net, x)
+    assert np.linalg.norm(mean - want) / np.linalg.norm(want) < 0.03
+
+
+def test_empirical_kernel_converges_like_one_over_sqrt_width():
+    x = sphere(6, 3)
+    widths = [64, 256, 1024, 4096]
+    errors = []
+    for width in widths:
+        net = ReLUNet(3, width, 3, True, "ntk", "he")
+        want = analytic_ntk(net, x)
+        errs = [
+            np.linalg.norm(empirical_ntk(net, net.init_params([s]), x) - want)
+            / np.linalg.norm(want)
+            for s in range(8)
+        ]
+        errors.append(np.mean(errs))
+    slope = np.polyfit(np.log(widths), np.log(errors), 1)[0]
+    assert -0.7 < slope < -0.3, (errors, slope)
+
+
+def test_empirical_kernel_is_the_gram_of_per_sample_gradients_in_blocks():
+    net = ReLUNet(2, 30, 3, True, "standard", "he")
+    params = net.init_params([3, 4])
+    x, x2 = torch.randn(9, 2, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    g, g2 = per_sample_gradients(net, params, x, e=1), per_sample_gradients(net, params, x2, e=1)
+    np.testing.assert_allclose(
+        empirical_ntk(net, params, x, x2, e=1, block=4), (g @ g2.T).numpy(), rtol=1e-12
+    )
+
+
+def test_analytic_blocks_and_cross_kernels_agree():
+    net = ReLUNet(5, 64, 4, True, "ntk", "he")
+    x, x2 = sphere(13, 5, 1), sphere(6, 5, 2)
+    full = analytic_ntk(net, np.vstack([x, x2]))
+    np.testing.assert_allclose(analytic_ntk(net, x, x2, block=4), full[:13, 13:], rtol=1e-13)
+    np.testing.assert_allclose(full, full.T, rtol=1e-13)
+
+
+def test_smallest_eigenvalue_against_numpy():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((40, 40))
+    psd = a @ a.T
+    spec = smallest_eigenvalue(psd)
+    w = np.linalg.eigvalsh(psd)
+    assert spec.lambda_min == pytest.approx(w[0], rel=1e-10)
+    assert spec.lambda_max == pytest.approx(w[-1], rel=1e-12)
+    assert spec.negative == 0 and spec.asymmetry == 0
+    # an asymmetric, indefinite matrix: symmetrised, negatives counted
+    b = psd - 2 * w[3] * np.eye(40) + 1e-3 * rng.standard_normal((40, 40))
+    spec = smallest_eigenvalue(b)
+    wb = np.linalg.eigvalsh(0.5 * (b + b.T))
+    assert spec.lambda_min == pytest.approx(wb[0], rel=1e-10)
+    assert spec.negative == int((wb < 0).sum()) >= 3 and spec.asymmetry > 0
+    with pytest.raises(ValueError, match="kernel: must be a square matrix"):
+        smallest_eigenvalue(np.ones((3, 4)))
