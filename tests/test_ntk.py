@@ -100,3 +100,25 @@ def test_smallest_eigenvalue_against_numpy():
     assert spec.negative == int((wb < 0).sum()) >= 3 and spec.asymmetry > 0
     with pytest.raises(ValueError, match="kernel: must be a square matrix"):
         smallest_eigenvalue(np.ones((3, 4)))
+
+
+def test_ntk_command(tmp_path):
+    import json
+
+    from helpers import benign
+
+    from benign.data import Distribution
+    from benign.seeding import rng_for
+
+    r = benign("ntk", "--n", 300, "--d", 7, "--depth", 3, "--width", 64, "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    rows = {(row["n"], row["d"], row["depth"]): row for row in doc["rows"]}
+    x = Distribution("sphere", 7).sample(300, rng_for(0, "data"))
+    want = np.linalg.eigvalsh(analytic_ntk(ReLUNet(7, 64, 3, True, "ntk", "he"), x))
+    assert rows[(300, 7, 3)]["lambda_min"] == pytest.approx(want[0], rel=1e-8)
+    assert {k[2] for k in rows} == {2, 3, 4, 5} and {k[0] for k in rows} == {37, 75, 150, 300}
+    bad = benign("ntk", "--depth", 1)
+    assert bad.returncode == 2 and bad.stderr.startswith("benign: error: --depth: must be >= 2")
+    bad = benign("ntk", "--dist", "interval")
+    assert bad.returncode == 2 and "--dist: must be sphere or gaussian" in bad.stderr
