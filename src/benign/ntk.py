@@ -31,15 +31,13 @@ from benign.nets import Params, ReLUNet
 BLOCK_ROWS = 512  # analytic kernel: rows per block (memory ~ 8 · BLOCK_ROWS · n bytes per array)
 
 
-def kappa0(rho: Tensor) -> Tensor:
-    """κ0(ρ) = (π − arccos ρ)/π, ρ clipped to [−1, 1]."""
-    return (math.pi - torch.arccos(rho.clamp(-1.0, 1.0))) / math.pi
-
-
-def kappa1(rho: Tensor) -> Tensor:
-    """κ1(ρ) = (ρ(π − arccos ρ) + √(1 − ρ²))/π, ρ clipped to [−1, 1]."""
-    rho = rho.clamp(-1.0, 1.0)
-    return (rho * (math.pi - torch.arccos(rho)) + torch.sqrt(1.0 - rho * rho)) / math.pi
+def arccos_kernels(rho: Tensor) -> tuple[Tensor, Tensor]:
+    """(κ0(ρ), κ1(ρ)) with κ0 = (π − arccos ρ)/π and κ1 = (ρ(π − arccos ρ) + √(1 − ρ²))/π, ρ
+    clipped to [−1, 1] in place; one arccos serves both."""
+    rho = rho.clamp_(-1.0, 1.0)
+    angle = torch.arccos(rho).neg_().add_(math.pi)  # π − arccos ρ
+    k1 = torch.addcmul(torch.sqrt((1.0 - rho) * (1.0 + rho)), rho, angle).div_(math.pi)
+    return angle.div_(math.pi), k1
 
 
 def _factors(net: ReLUNet, layer: int) -> tuple[float, float, float]:
@@ -88,9 +86,10 @@ def analytic_ntk(
             if same:  # exactly 1 on the diagonal: κ1 is not Lipschitz at ρ = 1 (√ of rounding)
                 rho[torch.arange(len(a)), torch.arange(start, start + len(a))] = 1.0
             s2, v, beta = _factors(net, layer)
-            e_hh = 0.5 * norm * kappa1(rho)
-            theta = s2 * (n * e_hh + beta) + v * n * 0.5 * kappa0(rho) * theta
-            k = v * (n * e_hh + beta)
+            k0, k1 = arccos_kernels(rho)
+            k = k1.mul_(norm).mul_(0.5 * n).add_(beta)  # n E_hh + β
+            theta = theta.mul_(k0).mul_(0.5 * v * n).add_(k, alpha=s2)
+            k.mul_(v)
         out[rows] = theta.numpy()
     return out
 
