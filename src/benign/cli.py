@@ -26,7 +26,8 @@ from rich.table import Table
 from rich.text import Text
 
 from benign import __version__
-from benign.data import Distribution
+from benign.data import DATASETS, Distribution, load_dataset
+from benign.measures import separation
 from benign.nets import ReLUNet
 from benign.ntk import analytic_ntk, smallest_eigenvalue
 from benign.report import write_report
@@ -683,6 +684,77 @@ def ntk(
                 f"{r['seconds']:.2f}",
             )
         out.print(table)
+
+
+@app.command("separation")
+def separation_cmd(
+    dataset: Annotated[
+        str, typer.Option(help="mnist (5,000 images, bundled), digits, or separated (sampled).")
+    ] = "mnist",
+    train: Annotated[
+        int | None,
+        typer.Option(
+            help="Points in the training set (a seeded shuffle; default all); the "
+            "rest is the test set."
+        ),
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="separated: number of points.")] = 2000,
+    d: Annotated[int, typer.Option("--d", help="separated: dimension.")] = 20,
+    sep: Annotated[float, typer.Option(help="separated: the separation of the caps.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the shuffle (and of the sample).")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Smallest ℓ2 and ℓ∞ distance between points of different clean labels (images scaled to
+    unit norm; digits 0–4 against 5–9), train–train and test–train."""
+    if seed < 0:
+        raise InputError(f"--seed: must be >= 0, got {seed}")
+    if dataset not in (*DATASETS, "separated"):
+        allowed = ", ".join((*DATASETS, "separated"))
+        raise InputError(f"--dataset: must be one of {allowed}, got {dataset!r}")
+    try:
+        if dataset == "separated":
+            if n < 2:
+                raise InputError(f"--n: must be >= 2, got {n}")
+            dist = Distribution("separated", d, separation=sep)
+            x = dist.sample(n, rng_for(seed, "data"))
+            labels = dist.clean_label(x)
+        else:
+            x, labels = load_dataset(dataset)
+    except ValueError as exc:
+        raise _value_error(ValueError(str(exc).replace("separation:", "sep:"))) from None
+    if train is not None and not 1 <= train <= len(x):
+        raise InputError(f"--train: must lie in [1, {len(x)}], got {train}")
+    order = rng_for(seed, "test").permutation(len(x))
+    cut = len(x) if train is None else train
+    tr, te = order[:cut], order[cut:]
+    t0 = time.perf_counter()
+    within = separation(x[tr], labels[tr])
+    across = separation(x[tr], labels[tr], x[te], labels[te]) if len(te) else None
+    seconds = time.perf_counter() - t0
+    doc = {
+        "dataset": dataset,
+        "points": len(x),
+        "dimension": x.shape[1],
+        "train": len(tr),
+        "test": len(te),
+        "positive": int((labels > 0).sum()),
+        "negative": int((labels <= 0).sum()),
+        "train_train": {"l2": within.l2, "linf": within.linf},
+        "test_train": {"l2": across.l2, "linf": across.linf} if across else None,
+        "seconds": seconds,
+    }
+    if json_out:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    out.print(
+        f"{dataset}: {len(x)} points in R^{x.shape[1]} ({doc['positive']} labelled +1, "
+        f"{doc['negative']} labelled −1), train {len(tr)}, test {len(te)}",
+        soft_wrap=True,
+    )
+    out.print(f"train–train separation: ℓ2 {within.l2:.6g}, ℓ∞ {within.linf:.6g}")
+    if across:
+        out.print(f"test–train separation:  ℓ2 {across.l2:.6g}, ℓ∞ {across.linf:.6g}")
+    out.print(f"({seconds:.1f} s)")
 
 
 def main() -> None:

