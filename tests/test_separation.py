@@ -82,4 +82,5 @@ def test_separation_command_on_mnist():
     want = brute(x[te], labels[te], x[tr], labels[tr], "euclidean")
     assert doc["test_train"]["l2"] == pytest.approx(want, rel=1e-9)
     bad = benign("separation", "--dataset", "cifar")
-    assert bad.returncode == 2 and "--dataset: must be one of mnist, digits, separated" in bad.stderr
+    assert bad.returncode == 2
+    assert "--dataset: must be one of mnist, digits, separated" in bad.stderr
