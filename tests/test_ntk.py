@@ -122,3 +122,32 @@ def test_ntk_command(tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("benign: error: --depth: must be >= 2")
     bad = benign("ntk", "--dist", "interval")
     assert bad.returncode == 2 and "--dist: must be sphere or gaussian" in bad.stderr
+
+
+def test_lazy_diagnostics_see_the_lazy_regime():
+    """The same data and training; wide ntk-parametrised nets move little (lazy), narrow ones
+    move a lot. The diagnostics are checked against direct computations."""
+    from benign.ntk import lazy_diagnostics
+    from benign.train import TrainConfig, train
+
+    x = torch.as_tensor(sphere(20, 5, 3), dtype=torch.float64)[None].expand(2, -1, -1)
+    y = torch.where(x[..., 0] > 0, 1.0, -1.0).double()
+    moves = {}
+    for width in (16, 1024):
+        net = ReLUNet(5, width, 3, True, "ntk", "he")
+        p0 = net.init_params([0, 1])
+        res = train(net, p0, x, y, TrainConfig("square", "constant", 0.5, 200, 1e9, 1e-12))
+        diag = lazy_diagnostics(net, p0, res.params, x)
+        flat = torch.cat([(p - q).reshape(2, -1) for p, q in zip(res.params, p0, strict=True)], 1)
+        norm0 = torch.cat([q.reshape(2, -1) for q in p0], 1).norm(dim=1)
+        np.testing.assert_allclose(diag.param_move, (flat.norm(dim=1) / norm0).numpy(), rtol=1e-12)
+        k0, k1 = empirical_ntk(net, p0, x[0]), empirical_ntk(net, res.params, x[0])
+        assert diag.kernel_move[0] == pytest.approx(np.linalg.norm(k1 - k0) / np.linalg.norm(k0))
+        h0, h1 = net.forward(p0, x)[1][1:], net.forward(res.params, x)[1][1:]
+        changed = sum(((a[1] > 0) != (b[1] > 0)).sum().item() for a, b in zip(h0, h1, strict=True))
+        assert diag.pattern_flips[1] == pytest.approx(changed / (2 * 20 * width))
+        moves[width] = diag
+    lazy, rich = moves[1024], moves[16]
+    assert np.all(lazy.param_move < rich.param_move / 5)
+    assert np.all(lazy.kernel_move < rich.kernel_move / 5)
+    assert np.all(lazy.pattern_flips < rich.pattern_flips)

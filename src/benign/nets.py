@@ -111,7 +111,7 @@ class ReLUNet:
         """
         return self.depth if (self.depth == 2 or not self.bias) else None
 
-    def _layers(self, params: Params) -> list[tuple[Tensor, Tensor | None, float]]:
+    def layers(self, params: Params) -> list[tuple[Tensor, Tensor | None, float]]:
         """(W_l, b_l or None, s_l) for l = 1..L."""
         out, i = [], 0
         for layer in range(1, self.depth + 1):
@@ -153,7 +153,7 @@ class ReLUNet:
         """Outputs f(x) of shape (E, m) for inputs x of shape (E, m, d), and the cache
         (h_0 = x, h_1, …, h_{L-1}) that :meth:`vjp` needs."""
         hs = [x]
-        layers = self._layers(params)
+        layers = self.layers(params)
         for w, b, s in layers[:-1]:
             wt = w.transpose(1, 2)
             z = torch.bmm(hs[-1], wt) if b is None else torch.baddbmm(b.unsqueeze(1), hs[-1], wt)
@@ -166,7 +166,7 @@ class ReLUNet:
 
     def vjp(self, params: Params, cache: list[Tensor], g: Tensor) -> Params:
         """∇_θ Σ_i g_i f(x_i) for every network, g of shape (E, m); relu'(0) = 0."""
-        layers = self._layers(params)
+        layers = self.layers(params)
         grads: list[Tensor] = []
         w, _, s = layers[-1]
         dz = (g * s).unsqueeze(-1)  # (E, m, 1)

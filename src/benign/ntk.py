@@ -152,3 +152,39 @@ def smallest_eigenvalue(k: np.ndarray) -> Spectrum:
     w = scipy.linalg.eigh(0.5 * (k + k.T), eigvals_only=True)
     tol = len(k) * np.finfo(float).eps * max(abs(w[-1]), abs(w[0]))
     return Spectrum(float(w[0]), float(w[-1]), int((w < -tol).sum()), asym)
+
+
+@dataclass(frozen=True)
+class LazyDiagnostics:
+    """How far training moved each network from its initialisation (shape (E,) each):
+    ‖θ − θ_0‖/‖θ_0‖, ‖Θ̂ − Θ̂_0‖_F/‖Θ̂_0‖_F on the points, and the share of (unit, point)
+    ReLU activations whose sign changed. Small values: the lazy (kernel) regime."""
+
+    param_move: np.ndarray
+    kernel_move: np.ndarray
+    pattern_flips: np.ndarray
+
+
+def lazy_diagnostics(net: ReLUNet, params0: Params, params: Params, x: Tensor) -> LazyDiagnostics:
+    """The diagnostics of :class:`LazyDiagnostics` for networks trained from ``params0`` to
+    ``params`` on the points x of shape (E, m, d)."""
+    diff = sum(
+        ((p - p0) ** 2).reshape(len(p), -1).sum(1) for p, p0 in zip(params, params0, strict=True)
+    )
+    norm0 = sum((p0**2).reshape(len(p0), -1).sum(1) for p0 in params0)
+    kernel_move = []
+    for e in range(len(x)):
+        k0 = empirical_ntk(net, params0, x[e], e=e)
+        k1 = empirical_ntk(net, params, x[e], e=e)
+        kernel_move.append(np.linalg.norm(k1 - k0) / np.linalg.norm(k0))
+    h0, h1 = net.forward(params0, x)[1][1:], net.forward(params, x)[1][1:]
+    flips = sum(
+        ((a > 0) != (b > 0)).reshape(len(x), -1).double().sum(1)
+        for a, b in zip(h0, h1, strict=True)
+    )
+    total = sum(a[0].numel() for a in h0)
+    return LazyDiagnostics(
+        param_move=torch.sqrt(diff / norm0).double().cpu().numpy(),
+        kernel_move=np.array(kernel_move),
+        pattern_flips=(flips / total).cpu().numpy(),
+    )

@@ -1,4 +1,5 @@
-"""Measures: clean test error (exact in 1-D, Monte Carlo otherwise), data separation."""
+"""Measures: clean test error (exact in 1-D, Monte Carlo otherwise), Lipschitz constants, data
+separation."""
 
 from benign.measures.clean_error import (
     CleanError,
@@ -7,12 +8,16 @@ from benign.measures.clean_error import (
     mc_sample_size,
     wilson_interval,
 )
+from benign.measures.lipschitz import exact_lipschitz_1d, lipschitz_lower, lipschitz_upper
 from benign.measures.separation import Separation, separation
 
 __all__ = [
     "CleanError",
     "Separation",
     "exact_clean_error_1d",
+    "exact_lipschitz_1d",
+    "lipschitz_lower",
+    "lipschitz_upper",
     "mc_clean_error",
     "mc_sample_size",
     "separation",

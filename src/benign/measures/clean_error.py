@@ -1,4 +1,5 @@
-"""Clean test error L(N) = Pr_{x ~ D_x}[sign N(x) ≠ f*(x)] with f* ≡ +1 and N(x) = 0 an error."""
+"""Clean test error L(N) = Pr_{x ~ D_x}[sign N(x) ≠ f*(x)], f* of the distribution; N(x) = 0
+is an error."""
 
 import math
 from collections.abc import Callable
