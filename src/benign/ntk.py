@@ -59,20 +59,21 @@ def _diagonal(net: ReLUNet, x: Tensor) -> list[Tensor]:
     return out
 
 
-def analytic_ntk(
+def analytic_kernels(
     net: ReLUNet,
     x: np.ndarray | Tensor,
     x2: np.ndarray | Tensor | None = None,
     block: int = BLOCK_ROWS,
-) -> np.ndarray:
-    """Θ(x_i, x2_j) of the module docstring in float64, computed ``block`` rows at a time."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(K_L, Θ_L) of the module docstring in float64, ``block`` rows at a time: the output's
+    covariance at initialisation (the NNGP kernel) and the NTK."""
     x = torch.as_tensor(x, dtype=torch.float64)
     same = x2 is None
     x2 = x if x2 is None else torch.as_tensor(x2, dtype=torch.float64)
     if x.shape[1] != net.d or x2.shape[1] != net.d:
         raise ValueError(f"x: points must have d = {net.d} coordinates")
     diag1, diag2 = _diagonal(net, x), _diagonal(net, x2)
-    out = np.empty((len(x), len(x2)))
+    nngp, ntk = np.empty((len(x), len(x2))), np.empty((len(x), len(x2)))
     n = net.width
     for start in range(0, len(x), block):
         rows = slice(start, start + block)
@@ -90,8 +91,18 @@ def analytic_ntk(
             k = k1.mul_(norm).mul_(0.5 * n).add_(beta)  # n E_hh + β
             theta = theta.mul_(k0).mul_(0.5 * v * n).add_(k, alpha=s2)
             k.mul_(v)
-        out[rows] = theta.numpy()
-    return out
+        nngp[rows], ntk[rows] = k.numpy(), theta.numpy()
+    return nngp, ntk
+
+
+def analytic_ntk(
+    net: ReLUNet,
+    x: np.ndarray | Tensor,
+    x2: np.ndarray | Tensor | None = None,
+    block: int = BLOCK_ROWS,
+) -> np.ndarray:
+    """Θ_L(x_i, x2_j) of the module docstring (see :func:`analytic_kernels`)."""
+    return analytic_kernels(net, x, x2, block)[1]
 
 
 def per_sample_gradients(net: ReLUNet, params: Params, x: Tensor, e: int = 0) -> Tensor:
@@ -187,4 +198,95 @@ def lazy_diagnostics(net: ReLUNet, params0: Params, params: Params, x: Tensor) -
         param_move=torch.sqrt(diff / norm0).double().cpu().numpy(),
         kernel_move=np.array(kernel_move),
         pattern_flips=(flips / total).cpu().numpy(),
+    )
+
+
+@dataclass(frozen=True)
+class KernelRegression:
+    """Ridgeless NTK regression f(x) = f_0(x) + Θ(x, X) Θ(X, X)⁻¹ (y − f_0(X)) on test points,
+    with f_0 the network at initialisation (a Gaussian process with the NNGP kernel K).
+
+    f = f̄ + g with f̄(x) = Θ(x, X) Θ⁻¹ y (the mean over initialisations) and the
+    initialisation noise g(x) = f_0(x) − Θ(x, X) Θ⁻¹ f_0(X), independent of the labels.
+    Squared error against the clean labels, averaged over initialisations and test points:
+    mse = mean (f̄ − f*)² + init_noise; f̄ − f* = (Θ(x, X) Θ⁻¹ y* − f*) + Θ(x, X) Θ⁻¹ (y − y*)
+    splits into clean_fit and label_noise (plus twice their cross term, ``cross``)."""
+
+    prediction: np.ndarray  # f̄ on the test points
+    clean_error: float  # share of test points with f* f̄ ≤ 0
+    mse: float
+    clean_fit: float
+    label_noise: float
+    cross: float
+    init_noise: float  # mean over test points of E[g(x)²]
+
+
+def ntk_regression(
+    net: ReLUNet,
+    x: np.ndarray,
+    y: np.ndarray,
+    y_clean: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+) -> KernelRegression:
+    """The ridgeless NTK regressor of the training sample (x, noisy labels y, clean labels
+    y_clean) evaluated on (x_test, clean labels y_test); see :class:`KernelRegression`."""
+    k_xx, t_xx = analytic_kernels(net, x)
+    k_tx, t_tx = analytic_kernels(net, x_test, x)
+    k_tt = analytic_kernels(net, x_test, x_test)[0]
+    factor = scipy.linalg.cho_factor(0.5 * (t_xx + t_xx.T))
+    a = scipy.linalg.cho_solve(factor, t_tx.T).T  # Θ(x, X) Θ⁻¹, (n_test, m)
+    mean = a @ y
+    fit = a @ y_clean - y_test
+    noise = a @ (y - y_clean)
+    # E g² = K(x, x) − 2 A K(X, x) + A K(X, X) Aᵀ, row by row
+    init = np.diag(k_tt) - 2 * (a * k_tx).sum(1) + ((a @ k_xx) * a).sum(1)
+    return KernelRegression(
+        prediction=mean,
+        clean_error=float(np.mean(~(mean * y_test > 0))),
+        mse=float(np.mean((mean - y_test) ** 2) + np.mean(init)),
+        clean_fit=float(np.mean(fit**2)),
+        label_noise=float(np.mean(noise**2)),
+        cross=float(np.mean(fit * noise)),
+        init_noise=float(np.mean(init)),
+    )
+
+
+@dataclass(frozen=True)
+class KernelSVM:
+    """Hard-margin SVM with the NTK, no intercept (the nets have no output bias): the lazy
+    limit of logistic-loss training. f(x) = Σ_i α_i y_i Θ(x, x_i) with y_i f(x_i) ≥ 1."""
+
+    alpha: np.ndarray
+    prediction: np.ndarray  # f on the test points
+    train_margins: np.ndarray  # y_i f(x_i), ≥ 1 up to the solver's tolerance
+    norm: float  # ‖f‖ in the RKHS, √(Σ α_i); the normalised margin is 1/norm
+
+
+def ntk_svm(net: ReLUNet, x: np.ndarray, y: np.ndarray, x_test: np.ndarray) -> KernelSVM:
+    """Solve min ½ αᵀ Q α − Σ α subject to α ≥ 0, Q = (y yᵀ) ∘ Θ(X, X) (Clarabel)."""
+    import clarabel
+    import scipy.sparse as sp
+
+    t_xx = analytic_ntk(net, x)
+    q = np.outer(y, y) * 0.5 * (t_xx + t_xx.T)
+    m = len(y)
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-10
+    solver = clarabel.DefaultSolver(
+        sp.triu(sp.csc_matrix(q), format="csc"),
+        -np.ones(m),
+        -sp.eye(m, format="csc"),
+        np.zeros(m),
+        [clarabel.NonnegativeConeT(m)],
+        settings,
+    )
+    alpha = np.maximum(np.asarray(solver.solve().x), 0.0)
+    coef = alpha * y
+    return KernelSVM(
+        alpha=alpha,
+        prediction=analytic_ntk(net, x_test, x) @ coef,
+        train_margins=y * (t_xx @ coef),
+        norm=float(np.sqrt(max(coef @ t_xx @ coef, 0.0))),
     )
