@@ -54,8 +54,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 out = Console() if sys.stdout.isatty() else Console(width=150)
+MAX_KERNEL_POINTS = 20_000
 err = Console(stderr=True)
 
 
@@ -544,8 +546,11 @@ def report(
         ),
     ] = False,
 ) -> None:
-    """Write one self-contained HTML page: verdicts with their evidence, figures, and the
-    command that reproduces the store (figures also as PNG and SVG beside it)."""
+    """Write the HTML report of a store: verdicts with their evidence, and figures.
+
+    One self-contained page (figures embedded, also written as PNG and SVG beside it) with the
+    command that reproduces the store.
+    """
     output = output or store.with_suffix(".html")
     if output.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--output: must end in .html, got {str(output)!r}")
@@ -574,8 +579,11 @@ def demo(
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
 ) -> None:
-    """The main job: the default sweep (d = 1 … 500, p = 0.05 … 0.3, 16 seeds; under a minute
-    on two cores) into DIR/default.sqlite, then its report, DIR/report.html."""
+    """The main job: the default sweep and its report.
+
+    d = 1 … 500, p = 0.05 … 0.3, 16 seeds (under a minute on two cores) into
+    DIR/default.sqlite, then DIR/report.html.
+    """
     if workers is not None and workers < 1:
         raise InputError(f"--workers: must be >= 1, got {workers}")
     if directory.exists() and not directory.is_dir():
@@ -612,10 +620,16 @@ def ntk(
     ] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The analytic NTK of a deep ReLU net on n random points: its smallest eigenvalue λ_min
-    (float64, symmetrised; negative eigenvalues reported) and how λ_min scales."""
-    if n < 1:
-        raise InputError(f"--n: must be >= 1, got {n}")
+    """Smallest eigenvalue of the analytic NTK on n random points, and how it scales.
+
+    Float64, symmetrised; negative eigenvalues are reported. Tables of λ_min against n, d and
+    depth unless --no-scaling.
+    """
+    if not 1 <= n <= MAX_KERNEL_POINTS:
+        raise InputError(
+            f"--n: must lie in [1, {MAX_KERNEL_POINTS}] (the n×n kernel takes 8·n² bytes and "
+            f"its eigenvalues O(n³) time), got {n}"
+        )
     if seed < 0:
         raise InputError(f"--seed: must be >= 0, got {seed}")
     if dist not in ("sphere", "gaussian"):
@@ -704,8 +718,11 @@ def separation_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the shuffle (and of the sample).")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Smallest ℓ2 and ℓ∞ distance between points of different clean labels (images scaled to
-    unit norm; digits 0–4 against 5–9), train–train and test–train."""
+    """Smallest ℓ2 and ℓ∞ distance between points of different clean labels.
+
+    Images are scaled to unit norm; the classes are digits 0–4 against 5–9. Train–train, and
+    test–train when --train leaves a test set.
+    """
     if seed < 0:
         raise InputError(f"--seed: must be >= 0, got {seed}")
     if dataset not in (*DATASETS, "separated"):
