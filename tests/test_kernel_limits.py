@@ -79,3 +79,32 @@ def test_svm_two_points_closed_form_and_kkt():
     assert np.all(svm.alpha >= 0) and np.all(svm.train_margins >= 1 - 1e-6)
     assert np.abs(svm.alpha * (svm.train_margins - 1)).max() < 1e-6 * svm.alpha.max()
     assert svm.norm == pytest.approx(np.sqrt(svm.alpha.sum()), rel=1e-5)
+
+
+def test_a_wide_lazy_net_trained_with_the_logistic_loss_agrees_with_the_ntk_svm():
+    """Centred output (f − f_0), ntk parametrisation, width 1024, constant steps: after 2,000
+    steps the net's signs agree with the SVM's on ≥ 90% of 500 test points (measured 96–97%
+    at widths 256–2048; correlation 0.97–0.99)."""
+    from benign.nets import predict
+    from benign.ntk import agreement
+    from benign.train import TrainConfig, train
+
+    x, y, _ = data(30, 1, p=0.1)
+    xt, _, _ = data(500, 2)
+    net = ReLUNet(4, 1024, 2, True, "ntk", "he")
+    svm = ntk_svm(net, x, y, xt)
+    p0 = net.init_params([0])
+    xs, ys = torch.as_tensor(x)[None], torch.as_tensor(y)[None]
+    res = train(
+        net,
+        p0,
+        xs,
+        ys,
+        TrainConfig("logistic", "constant", 1.0, 2000, 1e9, 1e-300, 0),
+        offset=predict(net, p0, xs),
+    )
+    assert res.train_error[0] == 0
+    f = predict(net, res.params, torch.as_tensor(xt)[None], p0)[0].numpy()
+    share, corr = agreement(f, svm.prediction)
+    assert share >= 0.9 and corr >= 0.95, (share, corr)
+    assert agreement(svm.prediction, svm.prediction) == (1.0, pytest.approx(1.0))

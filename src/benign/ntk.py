@@ -290,3 +290,10 @@ def ntk_svm(net: ReLUNet, x: np.ndarray, y: np.ndarray, x_test: np.ndarray) -> K
         train_margins=y * (t_xx @ coef),
         norm=float(np.sqrt(max(coef @ t_xx @ coef, 0.0))),
     )
+
+
+def agreement(f: np.ndarray, g: np.ndarray) -> tuple[float, float]:
+    """(share of points where sign f = sign g, Pearson correlation of f and g): how close a
+    trained net's outputs f are to a kernel predictor's g on the same points."""
+    f, g = np.asarray(f, dtype=float), np.asarray(g, dtype=float)
+    return float(np.mean(np.sign(f) == np.sign(g))), float(np.corrcoef(f, g)[0, 1])
