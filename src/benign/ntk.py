@@ -19,6 +19,7 @@ grows like n, as the empirical kernel does.
 """
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,21 +60,16 @@ def _diagonal(net: ReLUNet, x: Tensor) -> list[Tensor]:
     return out
 
 
-def analytic_kernels(
-    net: ReLUNet,
-    x: np.ndarray | Tensor,
-    x2: np.ndarray | Tensor | None = None,
-    block: int = BLOCK_ROWS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(K_L, Θ_L) of the module docstring in float64, ``block`` rows at a time: the output's
-    covariance at initialisation (the NNGP kernel) and the NTK."""
+def _kernel_blocks(
+    net: ReLUNet, x: np.ndarray | Tensor, x2: np.ndarray | Tensor | None, block: int
+) -> Iterator[tuple[slice, Tensor, Tensor]]:
+    """(rows, K_L, Θ_L) of the module docstring, ``block`` rows of x at a time."""
     x = torch.as_tensor(x, dtype=torch.float64)
     same = x2 is None
     x2 = x if x2 is None else torch.as_tensor(x2, dtype=torch.float64)
     if x.shape[1] != net.d or x2.shape[1] != net.d:
         raise ValueError(f"x: points must have d = {net.d} coordinates")
     diag1, diag2 = _diagonal(net, x), _diagonal(net, x2)
-    nngp, ntk = np.empty((len(x), len(x2))), np.empty((len(x), len(x2)))
     n = net.width
     for start in range(0, len(x), block):
         rows = slice(start, start + block)
@@ -91,6 +87,20 @@ def analytic_kernels(
             k = k1.mul_(norm).mul_(0.5 * n).add_(beta)  # n E_hh + β
             theta = theta.mul_(k0).mul_(0.5 * v * n).add_(k, alpha=s2)
             k.mul_(v)
+        yield rows, k, theta
+
+
+def analytic_kernels(
+    net: ReLUNet,
+    x: np.ndarray | Tensor,
+    x2: np.ndarray | Tensor | None = None,
+    block: int = BLOCK_ROWS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(K_L, Θ_L) of the module docstring in float64: the output's covariance at
+    initialisation (the NNGP kernel) and the NTK."""
+    shape = (len(x), len(x if x2 is None else x2))
+    nngp, ntk = np.empty(shape), np.empty(shape)
+    for rows, k, theta in _kernel_blocks(net, x, x2, block):
         nngp[rows], ntk[rows] = k.numpy(), theta.numpy()
     return nngp, ntk
 
@@ -101,8 +111,11 @@ def analytic_ntk(
     x2: np.ndarray | Tensor | None = None,
     block: int = BLOCK_ROWS,
 ) -> np.ndarray:
-    """Θ_L(x_i, x2_j) of the module docstring (see :func:`analytic_kernels`)."""
-    return analytic_kernels(net, x, x2, block)[1]
+    """Θ_L(x_i, x2_j) of the module docstring in float64, ``block`` rows at a time."""
+    out = np.empty((len(x), len(x if x2 is None else x2)))
+    for rows, _, theta in _kernel_blocks(net, x, x2, block):
+        out[rows] = theta.numpy()
+    return out
 
 
 def per_sample_gradients(net: ReLUNet, params: Params, x: Tensor, e: int = 0) -> Tensor:
