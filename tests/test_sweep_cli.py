@@ -126,3 +126,26 @@ def test_a_store_being_written_is_refused(tmp_path):
         assert (tmp_path / "ok.sqlite").read_bytes() == before
     r = benign("sweep", "ok.toml", "--workers", "1", cwd=tmp_path)  # released: it runs
     assert r.returncode == 0, r.stderr
+
+
+def test_export_never_overwrites_a_store(filled, tmp_path):
+    store = filled / "tiny.sqlite"
+    before = store.read_bytes()
+    r = benign("export", store, "-o", store)
+    assert r.returncode == 2 and "is the store itself" in r.stderr
+    other = tmp_path / "other.sqlite"
+    other.write_bytes(before)
+    r = benign("export", store, "-o", other)
+    assert r.returncode == 2 and "an SQLite database; refusing to overwrite it" in r.stderr
+    assert store.read_bytes() == before and other.read_bytes() == before
+
+
+def test_new_files_get_the_umask_permissions(filled, tmp_path):
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    r = benign("export", filled / "tiny.sqlite", "-o", tmp_path / "r.csv")
+    assert r.returncode == 0
+    assert (tmp_path / "r.csv").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (filled / "tiny.sqlite").stat().st_mode & 0o777 == 0o666 & ~umask

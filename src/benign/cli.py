@@ -318,7 +318,10 @@ def sweep(
     ] = "local",
     workers: Annotated[
         int | None,
-        typer.Option(help="local: worker processes (default: one per core; 1 runs in-process)."),
+        typer.Option(
+            help="local: worker processes (default: one per core; 1 runs in-process). Not used "
+            "with dask: the cluster's workers compute."
+        ),
     ] = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Compute the failed runs again too.")

@@ -1,6 +1,7 @@
 """Figures of an analysis (Matplotlib, no display needed): each function returns a Figure, or
 None when the store holds nothing to draw; :func:`save` writes it as PNG and SVG."""
 
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -10,6 +11,7 @@ import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from benign.nets import predict
 from benign.regimes import MIN_SEEDS, Analysis, Group
 from benign.run import RunConfig, run_experiment
 from benign.sweep.store import check_store
@@ -101,30 +103,40 @@ def phase_diagram(analysis: Analysis) -> Figure | None:
 
 
 def error_vs_d(analysis: Analysis) -> Figure | None:
-    """L against d (log scale) for each p, over groups that differ only in d (and dist), with a
-    least-squares exponential fit L ≈ A·exp(−b·d) over the points with L > 0."""
-    groups = [g for g in analysis.groups if _noisy(g)]
-    ds = {g.settings["d"] for g in groups}
-    if len(ds) < 2:
+    """L against d (log scale), one line per p and per family of groups equal in every setting
+    but d and dist, with a least-squares exponential fit L ≈ A·exp(−b·d) over the points with
+    L > 0."""
+    families: dict[str, list[Group]] = {}
+    for g in analysis.groups:
+        if _noisy(g):
+            rest = {k: v for k, v in g.settings.items() if k not in ("d", "dist")}
+            families.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(g)
+    families = {k: gs for k, gs in families.items() if len({g.settings["d"] for g in gs}) > 1}
+    if not families:
         return None
     fig = Figure(figsize=(7, 5))
     ax = fig.add_subplot()
-    for p in sorted({pt.p for g in groups for pt in _noisy(g)}):
-        pts = sorted((g.settings["d"], pt) for g in groups for pt in _noisy(g) if pt.p == p)
-        d = np.array([x for x, _ in pts], dtype=float)
-        y = np.array([pt.mean for _, pt in pts])
-        line = ax.plot(d, np.maximum(y, 1e-4), "o-", label=f"p = {p:g}")[0]
-        pos = y > 0
-        if pos.sum() >= 2:
-            b, loga = np.polyfit(d[pos], np.log(y[pos]), 1)
-            grid = np.linspace(d.min(), d.max(), 50)
-            ax.plot(
-                grid,
-                np.exp(loga + b * grid),
-                ":",
-                color=line.get_color(),
-                label=f"fit {math.exp(loga):.2g}·exp({b:+.2g}·d)",
+    for i, groups in enumerate(families.values()):
+        tag = f"family {i + 1}, " if len(families) > 1 else ""
+        for p in sorted({pt.p for g in groups for pt in _noisy(g)}):
+            pts = sorted(
+                ((g.settings["d"], pt.mean) for g in groups for pt in _noisy(g) if pt.p == p),
+                key=lambda t: t[0],
             )
+            d = np.array([x for x, _ in pts], dtype=float)
+            y = np.array([m for _, m in pts])
+            line = ax.plot(d, np.maximum(y, 1e-4), "o-", label=f"{tag}p = {p:g}")[0]
+            pos = y > 0
+            if pos.sum() >= 2:
+                b, loga = np.polyfit(d[pos], np.log(y[pos]), 1)
+                grid = np.linspace(d.min(), d.max(), 50)
+                ax.plot(
+                    grid,
+                    np.exp(loga + b * grid),
+                    ":",
+                    color=line.get_color(),
+                    label=f"fit {math.exp(loga):.2g}·exp({b:+.2g}·d)",
+                )
     ax.set(
         yscale="log",
         xlabel="input dimension d",
@@ -138,33 +150,35 @@ def error_vs_d(analysis: Analysis) -> Figure | None:
 
 
 def network_1d(analysis: Analysis, store: Path) -> Figure | None:
-    """A trained d = 1 network over [a, b]: N(x), the training points (flipped ones marked) and
-    {N ≤ 0} shaded. The network is trained again from its stored settings and seed."""
+    """A trained d = 1 network over [a, b]: N(x) (centred, N − N_0, if the run trains the
+    centred output), the training points (flipped ones marked) and {N ≤ 0} shaded. The network
+    is trained again, on the CPU, from its stored settings and seed: its values can differ from
+    the stored ones by rounding (another ensemble)."""
     for g in analysis.groups:
         if g.settings["d"] == 1 and g.settings["dist"] == "interval" and _noisy(g):
             p = _noisy(g)[len(_noisy(g)) // 2].p
             break
     else:
         return None
+    config = RunConfig(**(g.settings | {"p": p, "device": "cpu"}))
+    check_store(store)
     conn = sqlite3.connect(f"{Path(store).resolve().as_uri()}?mode=ro", uri=True)
     try:
-        check_store(store)
         seed = conn.execute(
-            "SELECT min(seed) FROM runs WHERE status = 'done' AND p = ? AND settings LIKE ?",
-            (p, '%"d": 1,%'),
+            "SELECT min(seed) FROM runs WHERE status = 'done' AND settings = ?",
+            (json.dumps(g.settings | {"p": p}, sort_keys=True),),
         ).fetchone()[0]
     finally:
         conn.close()
     if seed is None:
         return None
-    config = RunConfig(**(g.settings | {"p": p}))
     exp = run_experiment(config, [seed])
     sample, rec = exp.samples[0], exp.records[0]
-    x = torch.linspace(config.a, config.b, 4001, dtype=torch.float64)[:, None]
+    x = torch.linspace(config.a, config.b, 4001, dtype=torch.float64)[None, :, None]
     net = config.network()
-    params = [t.double() for t in exp.params]
-    out = net.forward(params, x[None].expand(1, -1, -1))[0][0].numpy()
-    xs = x[:, 0].numpy()
+    base = [t.double() for t in exp.params0] if config.center else None
+    out = predict(net, [t.double() for t in exp.params], x, base)[0].numpy()
+    xs = x[0, :, 0].numpy()
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
     ax.plot(xs, out, color="tab:blue", label="N(x)")
@@ -208,13 +222,16 @@ def certificate_history(store: Path, limit: int = 12) -> Figure | None:
         ids = [
             r
             for (r,) in conn.execute(
-                "SELECT DISTINCT run_id FROM certificate_history ORDER BY run_id LIMIT ?", (limit,)
+                "SELECT DISTINCT run_id FROM certificate_history WHERE eps_rel IS NOT NULL "
+                "ORDER BY run_id LIMIT ?",
+                (limit,),
             )
         ]
         series = {
             rid: conn.execute(
                 "SELECT h.step, h.eps_rel, r.d, r.p, r.seed FROM certificate_history h "
-                "JOIN runs r USING (run_id) WHERE run_id = ? ORDER BY step",
+                "JOIN runs r USING (run_id) WHERE run_id = ? AND h.eps_rel IS NOT NULL "
+                "ORDER BY step",
                 (rid,),
             ).fetchall()
             for rid in ids
@@ -226,7 +243,7 @@ def certificate_history(store: Path, limit: int = 12) -> Figure | None:
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
     for rows in series.values():
-        steps, eps = zip(*[(s, e) for s, e, *_ in rows if e is not None], strict=True)
+        steps, eps = zip(*[(s, e) for s, e, *_ in rows], strict=True)
         _, _, d, p, seed = rows[0]
         ax.plot(steps, eps, marker=".", label=f"d={d}, p={p:g}, seed {seed}")
     ax.set(

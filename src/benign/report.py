@@ -5,13 +5,12 @@ import base64
 import html
 import json
 import math
-import os
 import sqlite3
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benign import __version__, plots
+from benign.files import atomic_path
 from benign.regimes import (
     BENIGN_RATIO,
     CATASTROPHIC_FLOOR,
@@ -101,8 +100,8 @@ def _criteria(certified_only: bool) -> str:
     return f"""
 <p>L is the clean test error (exact in d = 1, Monte Carlo elsewhere), averaged over the {kept}
 of a group at one p; failed runs (no network, divergence, NaN, no interpolation within the
-budget) never count. Intervals are percentile bootstraps over seeds ({N_BOOT} resamples, fixed
-seed). A verdict holds only if its condition holds at <em>every</em> p &gt; 0 of the group:</p>
+budget) never count. Intervals are expanded-percentile bootstraps over seeds ({N_BOOT}
+resamples, fixed seed). A verdict holds only if its condition holds at <em>every</em> p &gt; 0 of the group:</p>
 <ul>
 <li><span class=undecided>undecided</span> first if some p &gt; 0 has fewer than {MIN_SEEDS}
 networks;</li>
@@ -221,14 +220,8 @@ by benign {__version__}. Runs: {c["runs"]} in all, {c["done"]} done, {c["failed"
 <script type="application/json" id="analysis">{_json(_summary(analysis))}</script>
 </body></html>
 """
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(page)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        tmp.write_text(page)
     return analysis, everyone
 
 

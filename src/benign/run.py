@@ -6,8 +6,6 @@ its seed, and :func:`run_experiment` gives one :class:`NetworkRecord` per seed.
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,6 +21,7 @@ from benign import __version__
 from benign.certify import Tolerances, certify, normalised_margin
 from benign.convex import LP_FAILURES, min_norm_interpolant
 from benign.data import DistName, Distribution, Sample, noisy_sample
+from benign.files import atomic_path
 from benign.measures import CleanError, exact_clean_error_1d, mc_clean_error, mc_sample_size
 from benign.nets import Init, Param, Params, ReLUNet, predict, two_layer
 from benign.seeding import rng_for
@@ -223,15 +222,8 @@ class Experiment:
         for name, p, p0 in zip(net.names(), self.params, self.params0, strict=True):
             arrays[name] = p.cpu().numpy()
             arrays[f"init.{name}"] = p0.cpu().numpy()
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
 
 def clean_error(config: RunConfig, params: Params, params0: Params, seeds: list[int]) -> CleanError:

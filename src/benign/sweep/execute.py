@@ -121,10 +121,11 @@ class LocalExecutor:
             return
         spawn = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(self.workers, spawn, _init_worker)
-        futures = [pool.submit(compute_block, b) for b in blocks]
+        futures = {pool.submit(compute_block, b) for b in blocks}
         finished = False
         try:
             for f in as_completed(futures):
+                futures.discard(f)  # keep no finished block's results alive
                 try:
                     results = f.result()
                 except BrokenProcessPool:
@@ -175,6 +176,7 @@ class DaskExecutor:
                 except Exception as exc:  # compute_block catches its own: this is the cluster
                     msg = f"the Dask cluster failed: {type(exc).__name__}: {exc}"
                     raise ExecutorError(msg) from None
+                f.release()  # the workers may forget it
                 yield results
         finally:
             self.client.cancel(futures)

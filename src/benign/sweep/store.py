@@ -19,9 +19,7 @@ import csv
 import dataclasses
 import fcntl
 import json
-import os
 import sqlite3
-import tempfile
 import types
 import typing
 from collections.abc import Iterable
@@ -29,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benign.files import atomic_path
 from benign.run import NetworkRecord, RunConfig
 from benign.sweep.config import Run, Sweep
 from benign.train import CERT_KEYS, HISTORY_KEYS
@@ -195,26 +194,26 @@ class Store:
         self.conn = _open_readonly(self.path) if readonly else _connect(self.path)
 
     def _create(self) -> None:
-        """Build the schema in a temporary file and move it into place: all or nothing."""
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        os.close(fd)
+        """Build the schema in a temporary file and link it into place: all or nothing, and
+        of two processes creating the same store only one succeeds (the other opens it)."""
         try:
-            conn = sqlite3.connect(tmp)
-            with conn:
-                conn.executescript(_schema())
-                conn.executemany(
-                    "INSERT INTO meta VALUES (?, ?)",
-                    [
-                        ("schema_version", str(SCHEMA_VERSION)),
-                        ("settings", json.dumps(SETTINGS)),
-                        ("created", _now()),
-                    ],
-                )
-            conn.close()
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            with atomic_path(self.path, exclusive=True) as tmp:
+                conn = sqlite3.connect(tmp)
+                try:
+                    with conn:
+                        conn.executescript(_schema())
+                        conn.executemany(
+                            "INSERT INTO meta VALUES (?, ?)",
+                            [
+                                ("schema_version", str(SCHEMA_VERSION)),
+                                ("settings", json.dumps(SETTINGS)),
+                                ("created", _now()),
+                            ],
+                        )
+                finally:
+                    conn.close()
+        except FileExistsError:
+            pass  # created meanwhile by another process: check_store decides
 
     def close(self) -> None:
         self.conn.close()
@@ -342,8 +341,8 @@ class StoreStatus:
 
 
 def store_status(path: Path) -> StoreStatus:
-    """done / failed / pending runs, in all and by axis (every setting with several values;
-    the seed as a count), and the failure reasons."""
+    """done / failed / pending runs, in all and by axis (every setting with several values),
+    and the failure reasons."""
     check_store(path)
     conn = _open_readonly(path)
     try:
@@ -389,9 +388,13 @@ def export(path: Path, out: Path, fmt: str, table: str = "runs") -> int:
         raise StoreError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
     columns, rows = read_table(path, table)
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    os.close(fd)
-    try:
+    if out.exists() and out.resolve() == Path(path).resolve():
+        raise StoreError(f"{out}: is the store itself; choose another output")
+    if out.is_file():
+        with out.open("rb") as f:
+            if f.read(16) == SQLITE_MAGIC:
+                raise StoreError(f"{out}: an SQLite database; refusing to overwrite it")
+    with atomic_path(out) as tmp:
         if fmt == "csv":
             with open(tmp, "w", newline="") as f:
                 writer = csv.writer(f)
@@ -412,8 +415,4 @@ def export(path: Path, out: Path, fmt: str, table: str = "runs") -> int:
                 for i, c in enumerate(columns)
             ]
             pq.write_table(pa.Table.from_arrays(arrays, names=columns), tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return len(rows)
