@@ -101,7 +101,8 @@ def _criteria(certified_only: bool) -> str:
 <p>L is the clean test error (exact in d = 1, Monte Carlo elsewhere), averaged over the {kept}
 of a group at one p; failed runs (no network, divergence, NaN, no interpolation within the
 budget) never count. Intervals are expanded-percentile bootstraps over seeds ({N_BOOT}
-resamples, fixed seed). A verdict holds only if its condition holds at <em>every</em> p &gt; 0 of the group:</p>
+resamples, fixed seed). A verdict holds only if its condition holds at <em>every</em> p &gt; 0
+of the group:</p>
 <ul>
 <li><span class=undecided>undecided</span> first if some p &gt; 0 has fewer than {MIN_SEEDS}
 networks;</li>
