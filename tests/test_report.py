@@ -142,3 +142,25 @@ def test_the_main_job(tmp_path):
     assert f"report → {tmp_path / 'demo' / 'report.html'}" in r.stdout.replace("\n", "")
     page = (tmp_path / "demo" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 6
+
+
+def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):
+    import sqlite3
+
+    from benign.plots import error_vs_d
+
+    store = tmp_path / "s.sqlite"
+    text = "seeds = 4\n[fixed]\nm = 20\nsteps = 10\n[grid]\np = [0.1, 0.2]\nd = [3, 40]\n"
+    text += "width = [20, 30]\n"
+    synthetic_store(store, text, lambda c, s: c.p * (1 + (c.width == 30)) / (1 + (c.d == 40)))
+    conn = sqlite3.connect(store)
+    with conn:
+        conn.execute("UPDATE certificate_history SET eps_rel = NULL")  # e.g. centred nets
+    conn.close()
+    analysis, _ = write_report(store, tmp_path / "r.html")
+    assert len(analysis.groups) == 4
+    fig = error_vs_d(analysis)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert sum(lab.startswith("family") and "fit" not in lab for lab in labels) == 4
+    page = (tmp_path / "r.html").read_text()
+    assert "KKT certificate ε_rel over training steps: nothing to draw" in page
