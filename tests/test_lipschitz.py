@@ -51,3 +51,32 @@ def test_deep_bounds_are_ordered_and_exact_for_a_linear_net():
     s = np.prod([net.scale(layer) for layer in (1, 2, 3, 4)])
     w = pos[3][0] @ pos[2][0] @ pos[1][0] @ pos[0][0]
     assert grad_norm[0] == pytest.approx(s * torch.linalg.vector_norm(w).item(), rel=1e-12)
+
+
+def test_runs_record_lipschitz_bounds_and_lazy_diagnostics():
+    from benign.run import RunConfig, run_experiment
+
+    config = RunConfig(d=4, m=25, width=30, steps=200)
+    exp = run_experiment(config, [0, 1])
+    x = torch.stack([torch.as_tensor(s.x) for s in exp.samples])
+    for e, rec in enumerate(exp.records):
+        w, b, v = exp.params[0][e], exp.params[1][e], exp.params[2][e, 0]
+        xe = x[e].clone().requires_grad_(True)
+        out = (torch.relu(xe @ w.T + b) * v).sum(1)
+        (grad,) = torch.autograd.grad(out.sum(), xe)
+        assert rec.lipschitz_lower == pytest.approx(grad.norm(dim=1).max().item(), rel=1e-12)
+        assert rec.lipschitz_upper == pytest.approx((v.abs() * w.norm(dim=1)).sum().item())
+        flat = torch.cat(
+            [(p[e] - q[e]).reshape(-1) for p, q in zip(exp.params, exp.params0, strict=True)]
+        )
+        norm0 = torch.cat([q[e].reshape(-1) for q in exp.params0]).norm()
+        assert rec.param_move == pytest.approx((flat.norm() / norm0).item(), rel=1e-12)
+        w0, b0 = exp.params0[0][e], exp.params0[1][e]
+        flips = ((x[e] @ w.T + b > 0) != (x[e] @ w0.T + b0 > 0)).double().mean().item()
+        assert rec.pattern_flips == pytest.approx(flips)
+    lp = run_experiment(RunConfig(dist="interval", d=1, m=20, width=40, lp_grid=64), [0])
+    rec = lp.records[0]
+    assert np.isnan(rec.param_move) and np.isnan(rec.pattern_flips)
+    lp_net = RunConfig(dist="interval", d=1, m=20, width=40, lp_grid=64).network()
+    exact = exact_lipschitz_1d(lp_net, lp.params)[0]
+    assert rec.lipschitz_lower <= exact * (1 + 1e-9) <= rec.lipschitz_upper * (1 + 1e-9)

@@ -87,7 +87,7 @@ def test_unusable_files_are_refused_and_left_untouched(tmp_path):
     cases = [
         (text, "not an SQLite database"),
         (plain, "an SQLite database but not a benign store"),
-        (old, "store schema version 99, this benign reads version 1"),
+        (old, "store schema version 99, this benign reads version 2"),
         (other, "store made for other run settings"),
     ]
     for path, msg in cases:

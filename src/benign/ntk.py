@@ -189,15 +189,18 @@ class LazyDiagnostics:
     pattern_flips: np.ndarray
 
 
-def lazy_diagnostics(net: ReLUNet, params0: Params, params: Params, x: Tensor) -> LazyDiagnostics:
+def lazy_diagnostics(
+    net: ReLUNet, params0: Params, params: Params, x: Tensor, kernel: bool = True
+) -> LazyDiagnostics:
     """The diagnostics of :class:`LazyDiagnostics` for networks trained from ``params0`` to
-    ``params`` on the points x of shape (E, m, d)."""
+    ``params`` on the points x of shape (E, m, d); ``kernel=False`` skips the kernel movement
+    (NaN), which needs the (m × parameters) Jacobians."""
     diff = sum(
         ((p - p0) ** 2).reshape(len(p), -1).sum(1) for p, p0 in zip(params, params0, strict=True)
     )
     norm0 = sum((p0**2).reshape(len(p0), -1).sum(1) for p0 in params0)
-    kernel_move = []
-    for e in range(len(x)):
+    kernel_move = [] if kernel else [math.nan] * len(x)
+    for e in range(len(x) if kernel else 0):
         k0 = empirical_ntk(net, params0, x[e], e=e)
         k1 = empirical_ntk(net, params, x[e], e=e)
         kernel_move.append(np.linalg.norm(k1 - k0) / np.linalg.norm(k0))

@@ -22,8 +22,16 @@ from benign.certify import Tolerances, certify, normalised_margin
 from benign.convex import LP_FAILURES, min_norm_interpolant
 from benign.data import DistName, Distribution, Sample, noisy_sample
 from benign.files import atomic_path
-from benign.measures import CleanError, exact_clean_error_1d, mc_clean_error, mc_sample_size
+from benign.measures import (
+    CleanError,
+    exact_clean_error_1d,
+    lipschitz_lower,
+    lipschitz_upper,
+    mc_clean_error,
+    mc_sample_size,
+)
 from benign.nets import Init, Param, Params, ReLUNet, predict, two_layer
+from benign.ntk import lazy_diagnostics
 from benign.seeding import rng_for
 from benign.train import Loss, StepRule, TrainConfig, TrainResult, loss_value, train
 
@@ -161,6 +169,10 @@ class NetworkRecord:
     support: int
     kinks: int
     certified: bool
+    lipschitz_lower: float  # max over the training points of ‖∇_x f‖ (f − f_0 if centred)
+    lipschitz_upper: float  # Σ|v_j|‖w_j‖ (two-layer) or Π_l s_l ‖W_l‖_2 (deep); + f_0's
+    param_move: float  # ‖θ − θ_0‖/‖θ_0‖ (gd; NaN for lp)
+    pattern_flips: float  # share of ReLU activations on the training points that changed (gd)
 
     def to_dict(self) -> dict:
         return {k: _json_number(v) for k, v in asdict(self).items()}
@@ -323,6 +335,17 @@ def run_block(
     failed = np.array([reason in LP_FAILURES for reason in res.stop_reason])
     nan = np.where(failed, np.nan, 0.0)
     err = CleanError(err.value + nan, err.lo + nan, err.hi + nan, err.method, err.n_test)
+    # of the function trained: f, or f − f_0 (bounded above by L(f) + L(f_0)) when centred
+    base = params0 if config.center else None
+    lip_lo = lipschitz_lower(net, res.params, x, params0=base) + nan
+    lip_hi = lipschitz_upper(net, res.params) + nan
+    if config.center:
+        lip_hi = lip_hi + lipschitz_upper(net, params0)
+    if config.resolved_method == "gd":
+        lazy = lazy_diagnostics(net, params0, res.params, x, kernel=False)
+        move, flips = lazy.param_move, lazy.pattern_flips
+    else:  # the lp network does not come from the initialisation
+        move = flips = np.full(len(seeds), np.nan)
     records = [
         NetworkRecord(
             seed=seed,
@@ -350,6 +373,10 @@ def run_block(
             support=int(cert.support[k]) if cert.applies else 0,
             kinks=int(cert.kinks[k]) if cert.applies else 0,
             certified=bool(certified[k]),
+            lipschitz_lower=float(lip_lo[k]),
+            lipschitz_upper=float(lip_hi[k]),
+            param_move=float(move[k]),
+            pattern_flips=float(flips[k]),
         )
         for k, (seed, sample) in enumerate(zip(seeds, samples, strict=True))
     ]

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benign.nets import Params, ReLUNet, two_layer
+from benign.nets import Params, ReLUNet, predict, two_layer
 
 
 def exact_lipschitz_1d(net: ReLUNet, params: Params) -> np.ndarray:
@@ -40,23 +40,39 @@ def lipschitz_upper(net: ReLUNet, params: Params) -> np.ndarray:
     return out.numpy()
 
 
-def input_gradients(net: ReLUNet, params: Params, x: Tensor) -> Tensor:
-    """∇_x f(x) for inputs x of shape (E, k, d) (relu'(0) = 0)."""
+def input_gradients(
+    net: ReLUNet, params: Params, x: Tensor, params0: Params | None = None
+) -> Tensor:
+    """∇_x f(x) for inputs x of shape (E, k, d) (relu'(0) = 0); of the centred output
+    f − f_0 when the initial parameters are given."""
     x = x.detach().clone().requires_grad_(True)
-    out = net.forward([p.detach() for p in params], x)[0]
+    out = predict(
+        net,
+        [p.detach() for p in params],
+        x,
+        None if params0 is None else [p.detach() for p in params0],
+    )
     return torch.autograd.grad(out.sum(), x)[0]
 
 
 def lipschitz_lower(
-    net: ReLUNet, params: Params, x: Tensor, ascent_steps: int = 0, lr: float = 0.05
+    net: ReLUNet,
+    params: Params,
+    x: Tensor,
+    ascent_steps: int = 0,
+    lr: float = 0.05,
+    params0: Params | None = None,
 ) -> np.ndarray:
-    """A lower bound per network: max_i ‖∇_x f(x_i)‖ over the points x (E, k, d), and, with
+    """A lower bound per network (of f − f_0 when ``params0`` is given): max_i ‖∇_x f(x_i)‖
+    over the points x (E, k, d), and, with
     ``ascent_steps``, the largest difference quotient |f(u) − f(u')| / ‖u − u'‖ met by gradient
     ascent on it from pairs (x_i, x_i + r·e) (r = 1% of the data's scale, e random); every
     quotient met is a valid lower bound. Shape (E,)."""
-    grad = input_gradients(net, params, x)
+    grad = input_gradients(net, params, x, params0)
     best = torch.linalg.vector_norm(grad, dim=-1).amax(1)
     if ascent_steps:
+        if params0 is not None:
+            raise ValueError("params0: the ascent bound is for uncentred nets")
         ps = [p.detach() for p in params]
         gen = torch.Generator().manual_seed(0)
         scale = 0.01 * x.detach().abs().amax().clamp(min=1e-12)

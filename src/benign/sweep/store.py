@@ -32,7 +32,7 @@ from benign.run import NetworkRecord, RunConfig
 from benign.sweep.config import Run, Sweep
 from benign.train import CERT_KEYS, HISTORY_KEYS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: Lipschitz bounds and lazy-training diagnostics per network
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 SETTINGS: tuple[str, ...] = tuple(RunConfig.model_fields)
