@@ -1,6 +1,7 @@
 """What the benchmark scripts record about the machine they ran on."""
 
 import platform
+import subprocess
 from pathlib import Path
 
 
@@ -13,3 +14,13 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def git_commit() -> str:
+    """The checkout's commit, with ``-dirty`` when the tree has uncommitted changes."""
+    return subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent,
+    ).stdout.strip()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _machine import cpu_model
+from _machine import cpu_model, git_commit
 
 from benign.data import Distribution
 from benign.nets import ReLUNet
@@ -139,13 +139,10 @@ def main() -> None:
     print(
         f"speed-up numpy / benign (best times): {speedup:.2f}; max relative difference {diff:.2e}"
     )
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
     doc = {
         "benchmark": "analytic NTK Gram matrix",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
+        "commit": git_commit(),
         "settings": {
             "n": args.n,
             "d": args.d,

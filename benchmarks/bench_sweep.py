@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from _machine import cpu_model
+from _machine import cpu_model, git_commit
 
 from benign.sweep import Store, load_sweep, open_executor, run_sweep
 from benign.sweep.store import stored_values
@@ -97,13 +96,10 @@ def main() -> None:
                     results[name][label]["runs_per_minute"] / base_rate
                 )
             print(f"{name:7s} stored values identical to local_1: {same}", flush=True)
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
     doc = {
         "benchmark": "sweep throughput",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
+        "commit": git_commit(),
         "machine": {
             "cpu": cpu_model(),
             "cores": os.cpu_count(),

@@ -13,6 +13,13 @@ from benign.sweep import Store, StoreError, check_store, export, parse_sweep, re
 SWEEP = "seeds = 2\n[fixed]\nm = 20\nwidth = 20\nsteps = 10\n[grid]\np = [0.0, 0.1]\n"
 
 
+def write(path, sql):
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(sql)
+    conn.close()
+
+
 def rows(path, sql):
     conn = sqlite3.connect(path)
     try:
@@ -68,22 +75,13 @@ def test_unusable_files_are_refused_and_left_untouched(tmp_path):
     text = tmp_path / "text.sqlite"
     text.write_text("not a database\n")
     plain = tmp_path / "plain.sqlite"
-    conn = sqlite3.connect(plain)
-    conn.execute("CREATE TABLE t (x)")
-    conn.commit()
-    conn.close()
+    write(plain, "CREATE TABLE t (x)")
     old = tmp_path / "old.sqlite"
     Store(old, create=True).close()
-    conn = sqlite3.connect(old)
-    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    conn.commit()
-    conn.close()
+    write(old, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     other = tmp_path / "other.sqlite"
     Store(other, create=True).close()
-    conn = sqlite3.connect(other)
-    conn.execute("UPDATE meta SET value = '[\"dist\", \"width2\"]' WHERE key = 'settings'")
-    conn.commit()
-    conn.close()
+    write(other, "UPDATE meta SET value = '[\"dist\", \"width2\"]' WHERE key = 'settings'")
     cases = [
         (text, "not an SQLite database"),
         (plain, "an SQLite database but not a benign store"),

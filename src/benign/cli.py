@@ -47,6 +47,7 @@ from benign.sweep import (
     run_sweep,
     store_status,
 )
+from benign.sweep.execute import work_left
 from benign.sweep.store import FORMATS, TABLES
 
 app = typer.Typer(
@@ -69,16 +70,19 @@ def _flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
+def _value_error(exc: ValueError) -> InputError:
+    """A 'field: message' ValueError as '--field: message'."""
+    field, sep, rest = str(exc).partition(": ")
+    return InputError(f"{_flag(field)}: {rest}" if sep and field.isidentifier() else str(exc))
+
+
 def _config_error(exc: ValidationError) -> InputError:
     """First pydantic error as 'FLAG: what is allowed'."""
     e = exc.errors()[0]
     msg = e["msg"].removeprefix("Value error, ")
     if e["loc"]:
         return InputError(f"{_flag(str(e['loc'][0]))}: {msg}")
-    field, sep, rest = msg.partition(": ")
-    if sep and field.isidentifier():
-        return InputError(f"{_flag(field)}: {rest}")
-    return InputError(msg)
+    return _value_error(ValueError(msg))
 
 
 def _default(field: str):
@@ -426,10 +430,8 @@ def _print_plan(sw, store: Path, retry_failed: bool) -> None:
     if store.exists():
         with Store(store, readonly=True) as st:
             stored = st.statuses(r.run_id for r in sw.runs)
-    wanted = ("pending", "failed") if retry_failed else ("pending",)
-    todo = {r.run_id for r in sw.runs if stored.get(r.run_id, "pending") in wanted}
+    todo, left = work_left(sw, stored, retry_failed)
     blocks = sw.blocks()
-    left = [b for b in blocks if any(r.run_id in todo for r in b.runs)]
     done = sum(s == "done" for s in stored.values())
     failed = sum(s == "failed" for s in stored.values())
     methods: dict[str, int] = {}
@@ -596,12 +598,6 @@ def demo(
     config.write_text((resources.files("benign") / "presets" / "default.toml").read_text())
     sweep(config, store=None, executor="local", workers=workers, retry_failed=False, dry_run=False)
     report(directory / "default.sqlite", directory / "report.html", all_networks=False)
-
-
-def _value_error(exc: ValueError) -> InputError:
-    """A 'field: message' ValueError as '--field: message'."""
-    field, sep, rest = str(exc).partition(": ")
-    return InputError(f"{_flag(field)}: {rest}" if sep and field.isidentifier() else str(exc))
 
 
 @app.command()

@@ -3,7 +3,6 @@ None when the store holds nothing to draw; :func:`save` writes it as PNG and SVG
 
 import json
 import math
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,9 @@ from matplotlib.figure import Figure
 from benign.nets import predict
 from benign.regimes import MIN_SEEDS, Analysis, Group
 from benign.run import RunConfig, run_experiment
-from benign.sweep.store import check_store
+from benign.sweep.store import Store
 
+L_FLOOR = 1e-4  # log-scale error plots draw L = 0 here (their titles say so)
 VERDICT_COLOURS = {
     "benign": "tab:green",
     "tempered": "tab:orange",
@@ -58,7 +58,7 @@ def error_vs_p(analysis: Analysis) -> Figure | None:
         err = np.where(np.isnan(err), 0, err)
         ax.errorbar(
             x,
-            np.maximum(y, 1e-4),
+            np.maximum(y, L_FLOOR),
             yerr=err,
             marker="o",
             capsize=3,
@@ -69,7 +69,7 @@ def error_vs_p(analysis: Analysis) -> Figure | None:
         yscale="log",
         xlabel="label-flip probability p",
         ylabel="clean test error L (mean, 95% CI)",
-        ylim=(1e-4, 1),
+        ylim=(L_FLOOR, 1),
     )
     kept = "certified networks" if analysis.certified_only else "interpolating networks"
     ax.set_title(f"Clean error against noise ({kept}; L = 0 drawn at 10⁻⁴)")
@@ -125,7 +125,7 @@ def error_vs_d(analysis: Analysis) -> Figure | None:
             )
             d = np.array([x for x, _ in pts], dtype=float)
             y = np.array([m for _, m in pts])
-            line = ax.plot(d, np.maximum(y, 1e-4), "o-", label=f"{tag}p = {p:g}")[0]
+            line = ax.plot(d, np.maximum(y, L_FLOOR), "o-", label=f"{tag}p = {p:g}")[0]
             pos = y > 0
             if pos.sum() >= 2:
                 b, loga = np.polyfit(d[pos], np.log(y[pos]), 1)
@@ -142,7 +142,7 @@ def error_vs_d(analysis: Analysis) -> Figure | None:
         xlabel="input dimension d",
         ylabel="clean test error L (mean)",
         title="Clean error against dimension (L = 0 drawn at 10⁻⁴)",
-        ylim=(1e-4, 1),
+        ylim=(L_FLOOR, 1),
     )
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
@@ -161,15 +161,11 @@ def network_1d(analysis: Analysis, store: Path) -> Figure | None:
     else:
         return None
     config = RunConfig(**(g.settings | {"p": p, "device": "cpu"}))
-    check_store(store)
-    conn = sqlite3.connect(f"{Path(store).resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        seed = conn.execute(
+    with Store(store, readonly=True) as st:
+        seed = st.conn.execute(
             "SELECT min(seed) FROM runs WHERE status = 'done' AND settings = ?",
             (json.dumps(g.settings | {"p": p}, sort_keys=True),),
         ).fetchone()[0]
-    finally:
-        conn.close()
     if seed is None:
         return None
     exp = run_experiment(config, [seed])
@@ -216,19 +212,17 @@ def network_1d(analysis: Analysis, store: Path) -> Figure | None:
 def certificate_history(store: Path, limit: int = 12) -> Figure | None:
     """ε_rel of the KKT certificate over training steps, for up to ``limit`` runs that recorded
     it (gradient descent checks it every ``certify_every`` steps)."""
-    check_store(store)
-    conn = sqlite3.connect(f"{Path(store).resolve().as_uri()}?mode=ro", uri=True)
-    try:
+    with Store(store, readonly=True) as st:
         ids = [
             r
-            for (r,) in conn.execute(
+            for (r,) in st.conn.execute(
                 "SELECT DISTINCT run_id FROM certificate_history WHERE eps_rel IS NOT NULL "
                 "ORDER BY run_id LIMIT ?",
                 (limit,),
             )
         ]
         series = {
-            rid: conn.execute(
+            rid: st.conn.execute(
                 "SELECT h.step, h.eps_rel, r.d, r.p, r.seed FROM certificate_history h "
                 "JOIN runs r USING (run_id) WHERE run_id = ? AND h.eps_rel IS NOT NULL "
                 "ORDER BY step",
@@ -236,8 +230,6 @@ def certificate_history(store: Path, limit: int = 12) -> Figure | None:
             ).fetchall()
             for rid in ids
         }
-    finally:
-        conn.close()
     if not series:
         return None
     fig = Figure(figsize=(7, 4.5))

@@ -9,7 +9,7 @@ written criteria of :func:`verdict` (docs/regimes.md), which use intervals only.
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,6 @@ class Group:
     fit: PowerFit
     verdict: str
     reason: str
-    values: dict[float, np.ndarray] = field(repr=False, default_factory=dict)
 
 
 @dataclass
@@ -252,8 +251,6 @@ def analyse(
             )
         label = ", ".join(f"{k}={settings[k]}" for k in varying) or "all runs"
         v, why = verdict(points)
-        groups.append(
-            Group(label, settings, points, power_fit(values, rng, n_boot), v, why, values)
-        )
+        groups.append(Group(label, settings, points, power_fit(values, rng, n_boot), v, why))
     groups.sort(key=lambda g: tuple(_order(g.settings[k]) for k in varying))
     return Analysis(groups=groups, certified_only=certified_only, counts=counts)

@@ -5,7 +5,6 @@ import base64
 import html
 import json
 import math
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from benign.regimes import (
     Analysis,
     analyse,
 )
-from benign.sweep.store import check_store
+from benign.sweep.store import Store
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -134,17 +133,13 @@ def write_report(
     ``<out stem>_figures/`` beside it; returns the analysis of its verdicts and, when those are
     on certified networks only, the analysis of every interpolating network."""
     store, out = Path(store), Path(out)
-    check_store(store)
     analysis = analyse(store, certified_only)
     everyone = analyse(store, certified_only=False) if certified_only else None
-    conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        sweep = conn.execute(
+    with Store(store, readonly=True) as st:
+        sweep = st.conn.execute(
             "SELECT name, command, source, started FROM sweeps ORDER BY id DESC LIMIT 1"
         ).fetchone()
-        versions = [v for (v,) in conn.execute("SELECT DISTINCT versions FROM runs")]
-    finally:
-        conn.close()
+        versions = [v for (v,) in st.conn.execute("SELECT DISTINCT versions FROM runs")]
     name, command, source, started = sweep or ("—", "", "", "")
     c = analysis.counts
     figdir = out.parent / f"{out.stem}_figures"

@@ -36,9 +36,8 @@ class ExecutorError(RuntimeError):
     """An executor that cannot be used (bad address, unreachable scheduler, missing package)."""
 
 
-def versions() -> str:
-    """The versions that computed a result."""
-    return f"benign {__version__}; torch {torch.__version__}; numpy {np.__version__}"
+# the versions that computed a result (a worker's own, recorded with every run it computes)
+VERSIONS = f"benign {__version__}; torch {torch.__version__}; numpy {np.__version__}"
 
 
 def keep_freed_memory() -> None:
@@ -68,7 +67,7 @@ def compute_block(block: Block) -> list[RunResult]:
     except Exception as exc:  # the whole block failed: every run records why
         reason = f"error: {type(exc).__name__}: {exc}"
         return [
-            RunResult(r.run_id, block.block_id, len(runs), None, reason, {}, {}, versions())
+            RunResult(r.run_id, block.block_id, len(runs), None, reason, {}, {}, VERSIONS)
             for r in runs
         ]
     finally:
@@ -82,7 +81,7 @@ def compute_block(block: Block) -> list[RunResult]:
             failure=rec.failure,
             history={k: v.tolist() for k, v in hist.items()},
             certificate_history={k: v.tolist() for k, v in cert.items()},
-            versions=versions(),
+            versions=VERSIONS,
         )
         for r, rec, hist, cert in zip(
             runs, exp.records, exp.histories, exp.cert_histories, strict=True
@@ -205,6 +204,16 @@ class SweepProgress:
     failed: int
 
 
+def work_left(
+    sweep: Sweep, statuses: dict[str, str], retry_failed: bool = False
+) -> tuple[set[str], list[Block]]:
+    """The runs to compute — pending (a run missing from ``statuses`` is pending) and, with
+    ``retry_failed``, failed — and the ensemble blocks that hold them."""
+    wanted = ("pending", "failed") if retry_failed else ("pending",)
+    todo = {r.run_id for r in sweep.runs if statuses.get(r.run_id, "pending") in wanted}
+    return todo, [b for b in sweep.blocks() if any(r.run_id in todo for r in b.runs)]
+
+
 def run_sweep(
     sweep: Sweep,
     store: Store,
@@ -216,10 +225,7 @@ def run_sweep(
     """Compute the sweep's runs that the store lacks (and its failed ones if ``retry_failed``),
     each block on the executor, storing every run as it arrives."""
     store.plan(sweep, command)
-    wanted = ("pending", "failed") if retry_failed else ("pending",)
-    status = store.statuses(r.run_id for r in sweep.runs)
-    todo = {rid for rid, s in status.items() if s in wanted}
-    blocks = [b for b in sweep.blocks() if any(r.run_id in todo for r in b.runs)]
+    todo, blocks = work_left(sweep, store.statuses(r.run_id for r in sweep.runs), retry_failed)
     state = SweepProgress(0, len(todo), 0)
     if progress:
         progress(state)
