@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benign.nets import ReLUNet
-from benign.ntk import analytic_ntk, empirical_ntk, per_sample_gradients, smallest_eigenvalue
+from benign.ntk import analytic_ntk, empirical_ntk, smallest_eigenvalue
 
 
 def sphere(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -65,14 +65,28 @@ def test_empirical_kernel_converges_like_one_over_sqrt_width():
     assert -0.7 < slope < -0.3, (errors, slope)
 
 
-def test_empirical_kernel_is_the_gram_of_per_sample_gradients_in_blocks():
-    net = ReLUNet(2, 30, 3, True, "standard", "he")
+def jacobian(net: ReLUNet, params, x: torch.Tensor, e: int) -> torch.Tensor:
+    """∇_θ f(x_i) of network e as rows of an (m, P) matrix, by torch.func.jacrev."""
+    single = [p[e].detach() for p in params]
+
+    def f(ps):
+        return net.forward([p.unsqueeze(0) for p in ps], x.unsqueeze(0))[0][0]
+
+    return torch.cat([j.reshape(len(x), -1) for j in torch.func.jacrev(f)(single)], dim=1)
+
+
+@pytest.mark.parametrize(
+    ("depth", "bias", "param"), [(2, True, "standard"), (3, True, "standard"), (4, False, "ntk")]
+)
+def test_empirical_kernel_is_the_gram_of_autograd_jacobians(depth, bias, param):
+    net = ReLUNet(2, 30, depth, bias, param, "he")
     params = net.init_params([3, 4])
     x, x2 = torch.randn(9, 2, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
-    g, g2 = per_sample_gradients(net, params, x, e=1), per_sample_gradients(net, params, x2, e=1)
+    g, g2 = jacobian(net, params, x, e=1), jacobian(net, params, x2, e=1)
     np.testing.assert_allclose(
-        empirical_ntk(net, params, x, x2, e=1, block=4), (g @ g2.T).numpy(), rtol=1e-12
+        empirical_ntk(net, params, x, x2, e=1), (g @ g2.T).numpy(), rtol=1e-12
     )
+    np.testing.assert_allclose(empirical_ntk(net, params, x, e=1), (g @ g.T).numpy(), rtol=1e-12)
 
 
 def test_analytic_blocks_and_cross_kernels_agree():

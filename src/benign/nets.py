@@ -164,25 +164,53 @@ class ReLUNet:
         out = torch.bmm(hs[-1], w.transpose(1, 2)).squeeze(-1)
         return (out * s if s != 1.0 else out), hs
 
-    def vjp(self, params: Params, cache: list[Tensor], g: Tensor) -> Params:
-        """∇_θ Σ_i g_i f(x_i) for every network, g of shape (E, m); relu'(0) = 0."""
+    def backward(self, params: Params, cache: list[Tensor], g: Tensor) -> list[Tensor]:
+        """δ_l = ∂(Σ_i g_i f(x_i)) / ∂(W_l h_{l-1} + b_l) at every point, for l = 1..L: shapes
+        (E, m, n_l), the layer's factor s_l included; relu'(0) = 0."""
         layers = self.layers(params)
-        grads: list[Tensor] = []
         w, _, s = layers[-1]
         dz = (g * s).unsqueeze(-1)  # (E, m, 1)
-        grads.append(_weight_grad(cache[-1], dz))
-        dh = torch.bmm(dz, w)
+        deltas = [dz]
         for layer in range(self.depth - 1, 0, -1):
-            w, b, s = layers[layer - 1]
+            dh = torch.bmm(dz, w)
+            w, _, s = layers[layer - 1]
             dz = torch.ops.aten.threshold_backward(dh, cache[layer], 0.0)  # dh · 1[z > 0]
             if s != 1.0:
                 dz = dz * s
-            if b is not None:
-                grads.append(dz.sum(1))
+            deltas.append(dz)
+        return deltas[::-1]
+
+    def vjp(self, params: Params, cache: list[Tensor], g: Tensor) -> Params:
+        """∇_θ Σ_i g_i f(x_i) for every network, g of shape (E, m): ∇_{W_l} = Σ_i δ_l,i h_{l-1,i}ᵀ,
+        ∇_{b_l} = Σ_i δ_l,i (δ of :meth:`backward`)."""
+        grads: list[Tensor] = []
+        for layer, dz in enumerate(self.backward(params, cache, g), start=1):
             grads.append(_weight_grad(cache[layer - 1], dz))
-            if layer > 1:
-                dh = torch.bmm(dz, w)
-        return grads[::-1]
+            if self.layer_has_bias(layer):
+                grads.append(dz.sum(1))
+        return grads
+
+    def tangent_kernel(self, params: Params, x: Tensor, x2: Tensor | None = None) -> Tensor:
+        """Empirical NTK Θ̂(x_i, x2_j) = ⟨∇_θ f(x_i), ∇_θ f(x2_j)⟩ of every network, (E, m, m2),
+        in float64, without forming a Jacobian: per layer, ∇_{W_l} f(x) = δ_l h_{l-1}ᵀ gives
+
+            Θ̂(x, x') = Σ_l ⟨δ_l(x), δ_l(x')⟩ (⟨h_{l-1}(x), h_{l-1}(x')⟩ + β_l),
+
+        β_l = 1 if layer l has a bias (δ of :meth:`backward` with g = 1; memory ~ E·m·width)."""
+
+        def features(xs: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+            out, cache = self.forward(params, xs)
+            return self.backward(params, cache, torch.ones_like(out)), cache
+
+        d1, h1 = features(x)
+        d2, h2 = (d1, h1) if x2 is None else features(x2)
+        gram = 0.0
+        for layer in range(1, self.depth + 1):
+            a, b = h1[layer - 1].double(), h2[layer - 1].double()
+            inputs = torch.bmm(a, b.transpose(1, 2)) + float(self.layer_has_bias(layer))
+            da, db = d1[layer - 1].double(), d2[layer - 1].double()
+            gram = gram + torch.bmm(da, db.transpose(1, 2)) * inputs
+        return gram
 
 
 def _weight_grad(h: Tensor, dz: Tensor) -> Tensor:
@@ -194,6 +222,22 @@ def predict(net: ReLUNet, params: Params, x: Tensor, params0: Params | None = No
     """f(x), or the centred output f(x; θ) − f(x; θ_0) when the initial parameters are given."""
     out = net.forward(params, x)[0]
     return out if params0 is None else out - net.forward(params0, x)[0]
+
+
+def relative_move(params0: Params, params: Params) -> Tensor:
+    """‖θ − θ_0‖ / ‖θ_0‖ of every network, shape (E,)."""
+    diff = [p - p0 for p, p0 in zip(params, params0, strict=True)]
+    return torch.sqrt(sq_norm(diff) / sq_norm(params0))
+
+
+def pattern_flips(hidden0: list[Tensor], hidden: list[Tensor]) -> Tensor:
+    """Share of (unit, point) ReLU activations whose sign changed, per network (E,): hidden
+    activations h_1..h_{L-1} (each (E, m, n)) at initialisation and now."""
+    flips = sum(
+        ((a > 0) != (b > 0)).reshape(len(a), -1).double().sum(1)
+        for a, b in zip(hidden0, hidden, strict=True)
+    )
+    return flips / sum(a[0].numel() for a in hidden0)
 
 
 def sq_norm(params: Params) -> Tensor:

@@ -27,7 +27,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from benign.nets import Params, ReLUNet
+from benign.nets import Params, ReLUNet, pattern_flips, relative_move
 
 BLOCK_ROWS = 512  # analytic kernel: rows per block (memory ~ 8 · BLOCK_ROWS · n bytes per array)
 
@@ -118,41 +118,20 @@ def analytic_ntk(
     return out
 
 
-def per_sample_gradients(net: ReLUNet, params: Params, x: Tensor, e: int = 0) -> Tensor:
-    """∇_θ f(x_i) of network ``e`` for every row x_i, as a (len(x), P) matrix: the Jacobian of
-    the outputs by ``torch.func.jacrev`` (one forward pass, vmapped backward passes)."""
-    single = [p[e].detach() for p in params]
-
-    def f(ps: list[Tensor]) -> Tensor:
-        return net.forward([p.unsqueeze(0) for p in ps], x.unsqueeze(0))[0][0]
-
-    jac = torch.func.jacrev(f)(single)
-    return torch.cat([j.reshape(len(x), -1) for j in jac], dim=1)
-
-
 def empirical_ntk(
     net: ReLUNet,
     params: Params,
     x: np.ndarray | Tensor,
     x2: np.ndarray | Tensor | None = None,
     e: int = 0,
-    block: int = 256,
 ) -> np.ndarray:
-    """Θ̂(x_i, x2_j) = ⟨∇_θ f(x_i), ∇_θ f(x2_j)⟩ of network ``e``, in float64, gradients of
-    ``block`` points at a time (memory ~ block · P)."""
+    """Θ̂(x_i, x2_j) = ⟨∇_θ f(x_i), ∇_θ f(x2_j)⟩ of network ``e``, in float64, by the layer
+    factorisation of :meth:`ReLUNet.tangent_kernel` (no m × P Jacobian)."""
     dtype, device = params[0].dtype, params[0].device
-    x = torch.as_tensor(x, dtype=dtype, device=device)
-    x2 = x if x2 is None else torch.as_tensor(x2, dtype=dtype, device=device)
-    out = np.empty((len(x), len(x2)))
-    right = [
-        per_sample_gradients(net, params, x2[j : j + block], e).double()
-        for j in range(0, len(x2), block)
-    ]
-    for i in range(0, len(x), block):
-        left = per_sample_gradients(net, params, x[i : i + block], e).double()
-        for jb, g in enumerate(right):
-            out[i : i + block, jb * block : jb * block + len(g)] = (left @ g.T).cpu().numpy()
-    return out
+    single = [p[e : e + 1] for p in params]
+    x = torch.as_tensor(x, dtype=dtype, device=device)[None]
+    x2 = None if x2 is None else torch.as_tensor(x2, dtype=dtype, device=device)[None]
+    return net.tangent_kernel(single, x, x2)[0].cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -189,31 +168,16 @@ class LazyDiagnostics:
     pattern_flips: np.ndarray
 
 
-def lazy_diagnostics(
-    net: ReLUNet, params0: Params, params: Params, x: Tensor, kernel: bool = True
-) -> LazyDiagnostics:
+def lazy_diagnostics(net: ReLUNet, params0: Params, params: Params, x: Tensor) -> LazyDiagnostics:
     """The diagnostics of :class:`LazyDiagnostics` for networks trained from ``params0`` to
-    ``params`` on the points x of shape (E, m, d); ``kernel=False`` skips the kernel movement
-    (NaN), which needs the (m × parameters) Jacobians."""
-    diff = sum(
-        ((p - p0) ** 2).reshape(len(p), -1).sum(1) for p, p0 in zip(params, params0, strict=True)
-    )
-    norm0 = sum((p0**2).reshape(len(p0), -1).sum(1) for p0 in params0)
-    kernel_move = [] if kernel else [math.nan] * len(x)
-    for e in range(len(x) if kernel else 0):
-        k0 = empirical_ntk(net, params0, x[e], e=e)
-        k1 = empirical_ntk(net, params, x[e], e=e)
-        kernel_move.append(np.linalg.norm(k1 - k0) / np.linalg.norm(k0))
+    ``params`` on the points x of shape (E, m, d)."""
+    k0, k1 = net.tangent_kernel(params0, x), net.tangent_kernel(params, x)
+    kernel_move = torch.linalg.matrix_norm(k1 - k0) / torch.linalg.matrix_norm(k0)
     h0, h1 = net.forward(params0, x)[1][1:], net.forward(params, x)[1][1:]
-    flips = sum(
-        ((a > 0) != (b > 0)).reshape(len(x), -1).double().sum(1)
-        for a, b in zip(h0, h1, strict=True)
-    )
-    total = sum(a[0].numel() for a in h0)
     return LazyDiagnostics(
-        param_move=torch.sqrt(diff / norm0).double().cpu().numpy(),
-        kernel_move=np.array(kernel_move),
-        pattern_flips=(flips / total).cpu().numpy(),
+        param_move=relative_move(params0, params).double().cpu().numpy(),
+        kernel_move=kernel_move.cpu().numpy(),
+        pattern_flips=pattern_flips(h0, h1).cpu().numpy(),
     )
 
 
