@@ -42,6 +42,8 @@ def record(seed: int, **kw) -> NetworkRecord:
 def result(run_id: str, seed: int, failure=None, **kw) -> RunResult:
     hist = {"step": [0, 1, 7], "loss": [0.7, 0.6, 0.1], "train_error": [0.5, 0.2, 0.0]}
     hist |= {"min_margin": [-1.0, -0.5, 0.1], "normalised_margin": [math.nan, 0.0, 0.01]}
+    hist |= {"param_move": [0.0, 0.01, 0.02], "kernel_move": [0.0, 0.1, 0.2]}
+    hist |= {"pattern_flips": [0.0, 0.05, 0.1]}
     cert = {"step": [5], "eps_rel": [0.3], "delta_rel": [0.01]}
     return RunResult(run_id, "b0", 2, record(seed, **kw), failure, hist, cert, "v")
 

@@ -9,6 +9,7 @@ import pytest
 from helpers import result
 
 from benign.sweep import Store, StoreError, check_store, export, parse_sweep, read_table
+from benign.sweep.store import SCHEMA_VERSION
 
 SWEEP = "seeds = 2\n[fixed]\nm = 20\nwidth = 20\nsteps = 10\n[grid]\np = [0.0, 0.1]\n"
 
@@ -85,7 +86,7 @@ def test_unusable_files_are_refused_and_left_untouched(tmp_path):
     cases = [
         (text, "not an SQLite database"),
         (plain, "an SQLite database but not a benign store"),
-        (old, "store schema version 99, this benign reads version 2"),
+        (old, f"store schema version 99, this benign reads version {SCHEMA_VERSION}"),
         (other, "store made for other run settings"),
     ]
     for path, msg in cases:

@@ -167,16 +167,19 @@ def _table(exp: Experiment, wall: float) -> Table:
 
 @app.command()
 def run(
-    dist: Annotated[
-        str, typer.Option(help="Input law: interval (d = 1), sphere or gaussian.")
-    ] = _default("dist"),
-    d: Annotated[int, typer.Option("--d", help=_help("d"))] = _default("d"),
+    dist: Annotated[str, typer.Option(help=_help("dist").capitalize() + ".")] = _default("dist"),
+    d: Annotated[
+        int | None,
+        typer.Option("--d", help=_help("d") + f"; default {_default('d')}.", show_default=False),
+    ] = None,
     m: Annotated[int, typer.Option("--m", help=_help("m"))] = _default("m"),
     p: Annotated[
         float, typer.Option("--p", help="Label-flip probability, in [0, 0.5).")
     ] = _default("p"),
     a: Annotated[float, typer.Option("--a", help=_help("a"))] = _default("a"),
     b: Annotated[float, typer.Option("--b", help=_help("b"))] = _default("b"),
+    radius: Annotated[float, typer.Option(help=_help("radius"))] = _default("radius"),
+    separation: Annotated[float, typer.Option(help=_help("separation"))] = _default("separation"),
     width: Annotated[int, typer.Option(help=_help("width"))] = _default("width"),
     depth: Annotated[int, typer.Option(help=_help("depth"))] = _default("depth"),
     bias: Annotated[bool, typer.Option("--bias/--no-bias", help=_help("bias"))] = _default("bias"),

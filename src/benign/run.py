@@ -20,18 +20,28 @@ from torch import Tensor
 from benign import __version__
 from benign.certify import Tolerances, certify, normalised_margin
 from benign.convex import LP_FAILURES, min_norm_interpolant
-from benign.data import DistName, Distribution, Sample, noisy_sample
+from benign.data import (
+    DATASET_SHAPES,
+    DATASETS,
+    DistName,
+    Distribution,
+    Sample,
+    dataset_sample,
+    load_dataset,
+    noisy_sample,
+)
 from benign.files import atomic_path
 from benign.measures import (
     CleanError,
     exact_clean_error_1d,
+    held_out_clean_error,
     lipschitz_lower,
     lipschitz_upper,
     mc_clean_error,
     mc_sample_size,
 )
 from benign.nets import Init, Param, Params, ReLUNet, predict, two_layer
-from benign.ntk import lazy_diagnostics
+from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
 from benign.seeding import rng_for
 from benign.train import Loss, StepRule, TrainConfig, TrainResult, loss_value, train
 
@@ -44,13 +54,21 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    dist: DistName = "sphere"
-    d: int = Field(20, ge=1, description="input dimension")
+    dist: DistName = Field(
+        "sphere",
+        description="input law: interval (d = 1), sphere, gaussian, separated (two caps, "
+        "f* = sign x_1), or the bundled datasets mnist / digits (d is theirs; training rows "
+        "drawn per seed, the rest test)",
+    )
+    d: int = Field(20, ge=1, description="input dimension (set by the dataset for mnist/digits)")
     m: int = Field(200, ge=1, description="training samples")
     p: float = Field(0.1, ge=0, lt=0.5, description="label-flip probability")
     a: float = Field(0.0, description="left end of the interval distribution")
     b: float = Field(1.0, description="right end of the interval distribution")
-    radius: float = Field(1.0, gt=0, description="radius of the sphere distribution")
+    radius: float = Field(1.0, gt=0, description="radius of the sphere and separated laws")
+    separation: float = Field(
+        0.5, gt=0, le=2, description="separated: least distance between the two classes / radius"
+    )
     width: int = Field(200, ge=1, description="hidden units per layer")
     depth: int = Field(2, ge=2, description="weight layers (2 = the two-layer net)")
     bias: bool = Field(True, description="hidden-layer biases")
@@ -82,9 +100,26 @@ class RunConfig(BaseModel):
     dtype: Literal["float64", "float32"] = "float64"
     device: str = "cpu"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dataset_dimension(cls, data):
+        """A dataset fixes d: fill it in when it is not given."""
+        if isinstance(data, dict) and data.get("dist") in DATASETS and "d" not in data:
+            data = dict(data, d=DATASET_SHAPES[data["dist"]][1])
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
-        self.distribution()
+        if self.dist in DATASETS:
+            size, dim = DATASET_SHAPES[self.dist]
+            if self.d != dim:
+                raise ValueError(f"d: the {self.dist} dataset has d = {dim}, got {self.d}")
+            if self.m >= size:
+                raise ValueError(
+                    f"m: the {self.dist} dataset has {size} points; at most {size - 1} train"
+                )
+        else:
+            self.distribution()
         self.network()
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise ValueError(f"device: must be cpu or cuda[:N], got {self.device!r}")
@@ -111,7 +146,10 @@ class RunConfig(BaseModel):
         return Tolerances(self.cert_eps, self.cert_delta)
 
     def distribution(self) -> Distribution:
-        return Distribution(self.dist, self.d, a=self.a, b=self.b, radius=self.radius)
+        """The generated input law (not for the datasets)."""
+        return Distribution(
+            self.dist, self.d, a=self.a, b=self.b, radius=self.radius, separation=self.separation
+        )
 
     def network(self) -> ReLUNet:
         return ReLUNet(
@@ -132,7 +170,10 @@ class RunConfig(BaseModel):
 
     def sample(self, seed: int) -> Sample:
         """The noisy training sample of the network with this seed."""
-        return noisy_sample(self.distribution(), self.m, self.p, rng_for(seed, "data"))
+        rng = rng_for(seed, "data")
+        if self.dist in DATASETS:
+            return dataset_sample(self.dist, self.m, self.p, rng)
+        return noisy_sample(self.distribution(), self.m, self.p, rng)
 
     @property
     def exact_clean_error(self) -> bool:
@@ -172,7 +213,11 @@ class NetworkRecord:
     lipschitz_lower: float  # max over the training points of ‖∇_x f‖ (f − f_0 if centred)
     lipschitz_upper: float  # Σ|v_j|‖w_j‖ (two-layer) or Π_l s_l ‖W_l‖_2 (deep); + f_0's
     param_move: float  # ‖θ − θ_0‖/‖θ_0‖ (gd; NaN for lp)
+    kernel_move: float  # ‖Θ̂ − Θ̂_0‖_F/‖Θ̂_0‖_F on the training points (gd; NaN for lp)
     pattern_flips: float  # share of ReLU activations on the training points that changed (gd)
+    ntk_min: float  # λ_min of the analytic (infinite-width) NTK Gram on the training points
+    entk_min_init: float  # λ_min of the empirical NTK Gram at initialisation (gd; NaN for lp)
+    entk_min: float  # λ_min of the trained network's empirical NTK Gram
 
     def to_dict(self) -> dict:
         return {k: _json_number(v) for k, v in asdict(self).items()}
@@ -238,17 +283,30 @@ class Experiment:
             np.savez(f, **arrays)
 
 
-def clean_error(config: RunConfig, params: Params, params0: Params, seeds: list[int]) -> CleanError:
-    """Clean test error of the trained nets: exact on the interval for two-layer nets, else
-    Monte Carlo on fresh points from each seed's test stream."""
+def clean_error(
+    config: RunConfig, params: Params, params0: Params, seeds: list[int], samples: list[Sample]
+) -> CleanError:
+    """Clean test error of the trained nets: exact on the interval for two-layer nets; on a
+    dataset, over the rows each network did not train on; else Monte Carlo on fresh points
+    from each seed's test stream."""
     if config.exact_clean_error:
         v, w, b = two_layer(params)
         value = exact_clean_error_1d(v, w, b, config.a, config.b)
         return CleanError(value=value, lo=value, hi=value, method="exact")
     net = config.network()
     base = params0 if config.center else None
+
+    def f(x: Tensor) -> Tensor:
+        return predict(net, params, x, base)
+
+    if config.dist in DATASETS:
+        x, labels = load_dataset(config.dist)
+        rows = [s.index for s in samples]
+        return held_out_clean_error(
+            f, x, labels, rows, dtype=DTYPES[config.dtype], device=config.device
+        )
     return mc_clean_error(
-        lambda x: predict(net, params, x, base),
+        f,
         config.distribution(),
         mc_sample_size(config.test_half_width),
         [rng_for(s, "test") for s in seeds],
@@ -296,6 +354,16 @@ def solve_min_norm(
     return result, [s.multipliers for s in sols]
 
 
+def _lambda_min(kernels: Tensor) -> np.ndarray:
+    """λ_min of each of E kernel matrices (E, m, m); NaN for a non-finite one."""
+    return np.array(
+        [
+            smallest_eigenvalue(k).lambda_min if np.isfinite(k).all() else math.nan
+            for k in kernels.cpu().numpy()
+        ]
+    )
+
+
 ProgressFn = Callable[[int, int, int, int], None]
 BLOCK_ELEMENTS = 2**18  # hidden activations per ensemble block, see docs/performance.md
 
@@ -330,7 +398,7 @@ def run_block(
         res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
     cert = certify(net, res.params, x, y, hint=hint, offset=offset)
     certified = cert.certified(config.tolerances())
-    err = clean_error(config, res.params, params0, seeds)
+    err = clean_error(config, res.params, params0, seeds, samples)
     # no network to measure where the LP failed
     failed = np.array([reason in LP_FAILURES for reason in res.stop_reason])
     nan = np.where(failed, np.nan, 0.0)
@@ -341,11 +409,14 @@ def run_block(
     lip_hi = lipschitz_upper(net, res.params) + nan
     if config.center:
         lip_hi = lip_hi + lipschitz_upper(net, params0)
+    ntk_min = [smallest_eigenvalue(analytic_ntk(net, s.x)).lambda_min for s in samples]
+    entk_min = _lambda_min(net.tangent_kernel(res.params, x)) + nan
     if config.resolved_method == "gd":
-        lazy = lazy_diagnostics(net, params0, res.params, x, kernel=False)
-        move, flips = lazy.param_move, lazy.pattern_flips
+        lazy = lazy_diagnostics(net, params0, res.params, x)
+        move, kernel_move, flips = lazy.param_move, lazy.kernel_move, lazy.pattern_flips
+        entk_min_init = _lambda_min(net.tangent_kernel(params0, x))
     else:  # the lp network does not come from the initialisation
-        move = flips = np.full(len(seeds), np.nan)
+        move = kernel_move = flips = entk_min_init = np.full(len(seeds), np.nan)
     records = [
         NetworkRecord(
             seed=seed,
@@ -376,7 +447,11 @@ def run_block(
             lipschitz_lower=float(lip_lo[k]),
             lipschitz_upper=float(lip_hi[k]),
             param_move=float(move[k]),
+            kernel_move=float(kernel_move[k]),
             pattern_flips=float(flips[k]),
+            ntk_min=float(ntk_min[k]),
+            entk_min_init=float(entk_min_init[k]),
+            entk_min=float(entk_min[k]),
         )
         for k, (seed, sample) in enumerate(zip(seeds, samples, strict=True))
     ]

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from benign.certify import Tolerances, certify, normalised_margin
-from benign.nets import Params, ReLUNet, sq_norm
+from benign.nets import Params, ReLUNet, pattern_flips, relative_move, sq_norm
 
 Loss = Literal["logistic", "exponential", "square"]
 StepRule = Literal["constant", "normalised"]
@@ -32,7 +32,16 @@ STOP_REASONS: tuple[str, ...] = (
 )
 GROWTH = 1.2  # normalised rule: η_t ← min(GROWTH·η_t, η) after an accepted step
 CERT_KEYS: tuple[str, ...] = ("step", "eps_rel", "delta_rel")
-HISTORY_KEYS: tuple[str, ...] = ("step", "loss", "train_error", "min_margin", "normalised_margin")
+HISTORY_KEYS: tuple[str, ...] = (
+    "step",
+    "loss",
+    "train_error",
+    "min_margin",
+    "normalised_margin",
+    "param_move",  # ‖θ_t − θ_0‖ / ‖θ_0‖
+    "kernel_move",  # ‖Θ̂_t − Θ̂_0‖_F / ‖Θ̂_0‖_F on the training points
+    "pattern_flips",  # share of (unit, point) ReLU activations changed since step 0
+)
 
 
 def loss_terms(q: Tensor, loss: Loss) -> tuple[Tensor, Tensor]:
@@ -158,10 +167,14 @@ def train(
     """Full-batch GD of E networks on their own samples x (E, m, d), y (E, m) ∈ {±1}.
 
     ``offset`` (E, m) is subtracted from the outputs (centring f − f_0). ``progress(step,
-    active)`` is called every few steps.
+    active)`` is called every few steps. The history (:data:`HISTORY_KEYS`) is kept at
+    0–10 steps, then about 5% apart, and at each network's last step.
     """
     n_net = x.shape[0]
     offset = torch.zeros_like(y) if offset is None else offset
+    params0 = params
+    kernel0 = net.tangent_kernel(params0, x)
+    kernel0_norm = torch.linalg.matrix_norm(kernel0)
     params = [p.clone() for p in params]
     final: Params = [p.clone() for p in params]
     active = torch.arange(n_net, device=x.device)
@@ -183,6 +196,17 @@ def train(
 
     xs, ys, off = x, y, offset
     q, log_loss, dq, cache = evaluate(params, xs, ys, off)
+    hidden0 = cache[1:]
+
+    def lazy(ps: Params, hidden: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """(param_move, kernel_move, pattern_flips) of the active networks."""
+        kernel_move = torch.linalg.matrix_norm(net.tangent_kernel(ps, xs) - kernel0[active])
+        return (
+            relative_move([p0[active] for p0 in params0], ps),
+            kernel_move / kernel0_norm[active],
+            pattern_flips([h[active] for h in hidden0], hidden),
+        )
+
     t0 = time.perf_counter()
     step = 0
     while True:
@@ -229,6 +253,7 @@ def train(
                 err.tolist(),
                 q.min(-1).values.tolist(),
                 gamma.tolist(),
+                *(v.tolist() for v in lazy(params, cache[1:])),
                 strict=True,
             )
             for k, (e, stops, *values) in enumerate(rows):
@@ -241,7 +266,7 @@ def train(
                         last["train_error"][e],
                         last["min_margin"][e],
                         last["gamma"][e],
-                    ) = values
+                    ) = values[:4]
                     reasons[e] = _reason(causes, k, budget)
                     steps[e], seconds[e] = step, elapsed
         if any_stop:

@@ -1,9 +1,10 @@
-"""Measures: clean test error (exact in 1-D, Monte Carlo otherwise), Lipschitz constants, data
-separation."""
+"""Measures: clean test error (exact in 1-D, on held-out rows of a dataset, Monte Carlo
+otherwise), Lipschitz constants, data separation."""
 
 from benign.measures.clean_error import (
     CleanError,
     exact_clean_error_1d,
+    held_out_clean_error,
     mc_clean_error,
     mc_sample_size,
     wilson_interval,
@@ -16,6 +17,7 @@ __all__ = [
     "Separation",
     "exact_clean_error_1d",
     "exact_lipschitz_1d",
+    "held_out_clean_error",
     "lipschitz_lower",
     "lipschitz_upper",
     "mc_clean_error",

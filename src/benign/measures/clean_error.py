@@ -114,3 +114,33 @@ def mc_clean_error(
         done += k
     lo, hi = wilson_interval(errors, n)
     return CleanError(value=errors / n, lo=lo, hi=hi, method="monte-carlo", n_test=n)
+
+
+def held_out_clean_error(
+    predict: Callable[[Tensor], Tensor],
+    x: np.ndarray,
+    labels: np.ndarray,
+    train_rows: list[np.ndarray],
+    block: int = 4096,
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+) -> CleanError:
+    """Clean error of E networks on the rows of a finite dataset (x, clean labels) that each
+    did not train on (network e trained on ``train_rows[e]``): the share of those rows with
+    f* N(x) ≤ 0, with the Wilson 95% interval for the error of the population the dataset
+    samples. ``predict`` maps x (E, k, d) to outputs (E, k)."""
+    held_out = np.ones((len(train_rows), len(x)), dtype=bool)
+    for e, rows in enumerate(train_rows):
+        held_out[e, rows] = False
+    n = held_out.sum(1)
+    if len(set(n.tolist())) != 1:
+        raise ValueError("train_rows: every network must train on the same number of rows")
+    errors = np.zeros(len(train_rows))
+    for start in range(0, len(x), block):
+        xs = torch.tensor(x[start : start + block], dtype=dtype, device=device)  # a copy
+        clean = torch.tensor(labels[start : start + block], device=device)
+        out = predict(xs.expand(len(train_rows), -1, -1))
+        wrong = (~(out * clean > 0)).cpu().numpy()  # f* N(x) ≤ 0 or NaN: an error
+        errors += (wrong & held_out[:, start : start + block]).sum(1)
+    lo, hi = wilson_interval(errors, int(n[0]))
+    return CleanError(value=errors / n[0], lo=lo, hi=hi, method="held-out", n_test=int(n[0]))

@@ -32,7 +32,7 @@ from benign.run import NetworkRecord, RunConfig
 from benign.sweep.config import Run, Sweep
 from benign.train import CERT_KEYS, HISTORY_KEYS
 
-SCHEMA_VERSION = 2  # 2: Lipschitz bounds and lazy-training diagnostics per network
+SCHEMA_VERSION = 3  # 2: Lipschitz bounds, lazy diagnostics; 3: datasets, NTK λ_min, lazy history
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 SETTINGS: tuple[str, ...] = tuple(RunConfig.model_fields)
