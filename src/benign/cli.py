@@ -193,7 +193,11 @@ def run(
     ),
     loss: Annotated[str, typer.Option(help="logistic, exponential or square.")] = _default("loss"),
     step_rule: Annotated[
-        str, typer.Option(help="constant (θ ← θ − η∇L) or normalised (η/L(θ) with backtracking).")
+        str,
+        typer.Option(
+            help="constant (θ ← θ − η∇L), normalised (η/L(θ) with backtracking) or kernel "
+            "(constant, η·m/λ_max of the initial empirical NTK: η < 2 is stable when lazy)."
+        ),
     ] = _default("step_rule"),
     lr: Annotated[float, typer.Option(help=_help("lr"))] = _default("lr"),
     steps: Annotated[int, typer.Option(help=_help("steps"))] = _default("steps"),
