@@ -5,6 +5,9 @@ import math
 import subprocess
 import sys
 
+import torch
+
+from benign.nets import ReLUNet
 from benign.run import NetworkRecord
 from benign.sweep.store import RunResult
 
@@ -67,3 +70,13 @@ def synthetic_store(path, sweep_text: str, clean_error, certified=True, failure=
                     certified=certified(r.config, r.seed) if callable(certified) else certified,
                 )
             )
+
+
+def jacobian(net: ReLUNet, params, x: torch.Tensor, e: int) -> torch.Tensor:
+    """∇_θ f(x_i) of network e as rows of an (m, P) matrix, by torch.func.jacrev."""
+    single = [p[e].detach() for p in params]
+
+    def f(ps):
+        return net.forward([p.unsqueeze(0) for p in ps], x.unsqueeze(0))[0][0]
+
+    return torch.cat([j.reshape(len(x), -1) for j in torch.func.jacrev(f)(single)], dim=1)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, kstest
 
-from benign.data import Distribution, noisy_sample
+from benign.data import DATASET_SHAPES, Distribution, dataset_sample, load_dataset, noisy_sample
 from benign.seeding import rng_for
 
 
@@ -62,8 +62,45 @@ def test_same_seed_same_sample_and_streams_differ():
         (lambda: Distribution("sphere", 3, radius=0.0), "radius"),
         (lambda: noisy_sample(Distribution("sphere", 3), 10, 0.5, np.random.default_rng()), "p"),
         (lambda: noisy_sample(Distribution("sphere", 3), 0, 0.1, np.random.default_rng()), "m"),
+        (lambda: dataset_sample("digits", 1797, 0.1, np.random.default_rng()), "m"),
+        (lambda: dataset_sample("digits", 10, -0.1, np.random.default_rng()), "p"),
     ],
 )
 def test_bad_input_names_the_field(make, field):
     with pytest.raises(ValueError, match=f"^{field}:"):
         make()
+
+
+def test_dataset_sample_takes_distinct_rows_with_their_labels_and_flips():
+    x, labels = load_dataset("digits")
+    a = dataset_sample("digits", 600, 0.2, rng_for(5, "data"))
+    assert len(set(a.index.tolist())) == 600 and a.index.max() < len(x)
+    np.testing.assert_array_equal(a.x, x[a.index])
+    np.testing.assert_array_equal(a.y, np.where(a.flipped, -labels[a.index], labels[a.index]))
+    assert binom.ppf(1e-4, 600, 0.2) <= a.flips <= binom.ppf(1 - 1e-4, 600, 0.2)
+    b = dataset_sample("digits", 600, 0.2, rng_for(5, "data"))
+    np.testing.assert_array_equal(a.index, b.index)
+    c = dataset_sample("digits", 600, 0.2, rng_for(6, "data"))
+    assert not np.array_equal(a.index, c.index)
+    with pytest.raises(ValueError):
+        x[0, 0] = 1.0  # the cached arrays are read-only
+
+
+@pytest.mark.parametrize("name", ["mnist", "digits"])
+def test_dataset_shapes_are_those_loaded(name):
+    x, labels = load_dataset(name)
+    assert x.shape == DATASET_SHAPES[name] and labels.shape == (len(x),)
+
+
+def test_run_config_on_a_dataset_takes_its_dimension_and_refuses_others():
+    from pydantic import ValidationError
+
+    from benign.run import RunConfig
+
+    assert RunConfig(dist="mnist").d == 784 and RunConfig(dist="digits", d=64).d == 64
+    with pytest.raises(ValidationError, match="d: the digits dataset has d = 64, got 20"):
+        RunConfig(dist="digits", d=20)
+    with pytest.raises(ValidationError, match="m: the digits dataset has 1797 points; at most"):
+        RunConfig(dist="digits", m=1797)
+    with pytest.raises(ValidationError, match="separation"):
+        RunConfig(dist="separated", separation=2.5)

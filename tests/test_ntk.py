@@ -4,6 +4,7 @@ empirical kernels; empirical kernels converge like 1/√width; λ_min against nu
 import numpy as np
 import pytest
 import torch
+from helpers import jacobian
 
 from benign.nets import ReLUNet
 from benign.ntk import analytic_ntk, empirical_ntk, smallest_eigenvalue
@@ -63,16 +64,6 @@ def test_empirical_kernel_converges_like_one_over_sqrt_width():
         errors.append(np.mean(errs))
     slope = np.polyfit(np.log(widths), np.log(errors), 1)[0]
     assert -0.7 < slope < -0.3, (errors, slope)
-
-
-def jacobian(net: ReLUNet, params, x: torch.Tensor, e: int) -> torch.Tensor:
-    """∇_θ f(x_i) of network e as rows of an (m, P) matrix, by torch.func.jacrev."""
-    single = [p[e].detach() for p in params]
-
-    def f(ps):
-        return net.forward([p.unsqueeze(0) for p in ps], x.unsqueeze(0))[0][0]
-
-    return torch.cat([j.reshape(len(x), -1) for j in torch.func.jacrev(f)(single)], dim=1)
 
 
 @pytest.mark.parametrize(

@@ -70,12 +70,12 @@ def test_gradient_matches_finite_differences(loss, depth):
                 assert grads[k][(e, *idx)].item() == pytest.approx(fd, rel=1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize("rule", ["constant", "normalised"])
-def test_batched_training_equals_separate_runs(rule):
+@pytest.mark.parametrize(("rule", "lr"), [("constant", 0.2), ("normalised", 0.2), ("kernel", 1.5)])
+def test_batched_training_equals_separate_runs(rule, lr):
     net = ReLUNet(d=5, width=20, depth=2)
     seeds = [0, 1, 2]
     x, y = sample(e=3, m=12, d=5)
-    cfg = TrainConfig(step_rule=rule, lr=0.2, max_steps=400, loss_tol=0.05)
+    cfg = TrainConfig(step_rule=rule, lr=lr, max_steps=400, loss_tol=0.05)
     together = train(net, net.init_params(seeds), x, y, cfg)
     assert len(set(together.steps.tolist())) > 1, "networks should stop at different steps"
     for e, s in enumerate(seeds):
@@ -190,3 +190,51 @@ def test_training_stops_on_the_certificate():
     final = certify(net, res.params, x, y)
     assert final.certified(Tolerances()).all()
     np.testing.assert_allclose(final.eps_rel, [h["eps_rel"][-1] for h in res.certificate_history])
+
+
+def test_kernel_step_rule_is_lr_m_over_the_largest_eigenvalue():
+    """One kernel-rule step equals one constant step of η·m/λ_max, λ_max of the Gram of the
+    autograd Jacobians at initialisation (numpy's eigvalsh)."""
+    net = ReLUNet(d=3, width=40, depth=3, param="ntk", init="he")
+    x, y = sample(e=2, m=15, d=3)
+    p0 = net.init_params([0, 1])
+    kernel = train(net, p0, x, y, TrainConfig("square", "kernel", 0.7, 1, loss_tol=1e-9))
+    for e in range(2):
+        single = [p[e] for p in p0]
+
+        def f(ps, e=e):
+            return net.forward([p.unsqueeze(0) for p in ps], x[e : e + 1])[0][0]
+
+        jac = torch.cat([j.reshape(15, -1) for j in torch.func.jacrev(f)(single)], dim=1)
+        lam_max = np.linalg.eigvalsh((jac @ jac.T).numpy())[-1]
+        lr = 0.7 * 15 / lam_max
+        const = train(
+            net,
+            [p[e : e + 1] for p in p0],
+            x[e : e + 1],
+            y[e : e + 1],
+            TrainConfig("square", "constant", lr, 1, loss_tol=1e-9),
+        )
+        for a, b in zip(kernel.params, const.params, strict=True):
+            torch.testing.assert_close(a[e], b[0], rtol=1e-10, atol=1e-12)
+
+
+def test_kernel_step_rule_is_stable_below_two_and_catapults_above_when_lazy():
+    """Very lazy nets (ntk parametrisation, init scale 4, width 512, centred) under the square
+    loss: the top kernel direction contracts by |1 − η| per step. η = 1.9: the loss falls at
+    every one of the first 10 steps and the kernel stays put; η = 2.2: the top direction grows
+    by 1.2 a step, the loss rises for 10 steps, and the net leaves the lazy regime (the
+    catapult: its kernel moves until its top eigenvalue allows η)."""
+    net = ReLUNet(d=4, width=512, depth=2, param="ntk", init="ntk", init_scale=4.0)
+    x, y = sample(e=1, m=10, d=4)
+    p0 = net.init_params([3])
+    offset = net.forward(p0, x)[0]
+
+    def run(lr):
+        cfg = TrainConfig("square", "kernel", lr, 3000, loss_tol=1e-8)
+        return train(net, p0, x, y, cfg, offset=offset).history[0]
+
+    stable, catapult = run(1.9), run(2.2)
+    assert np.all(np.diff(stable["loss"][:11]) < 0) and stable["kernel_move"][-1] < 0.02
+    assert np.all(np.diff(catapult["loss"][:11]) > 0)
+    assert catapult["kernel_move"][-1] > 5 * stable["kernel_move"][-1]
