@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 from helpers import benign, synthetic_store
 from matplotlib.image import imread
@@ -66,6 +67,8 @@ def test_report_files_and_content(report):
         "error_vs_d",
         "network_1d",
         "certificate_history",
+        "error_vs_lipschitz",
+        "lazy_history",
     )
     assert names == {f"{f}.{ext}" for f in figures for ext in ("png", "svg")}
     assert page.count('src="data:image/png;base64,') == len(figures)
@@ -94,7 +97,7 @@ def test_report_opens_in_chromium_with_every_figure_decoded(report, tmp_path):
     total = re.search(r'data-figures="(\d+)"', html_tag)
     decoded = re.search(r'data-figures-decoded="(\d+)"', html_tag)
     assert total and decoded, html_tag
-    assert int(total[1]) == int(decoded[1]) == 6
+    assert int(total[1]) == int(decoded[1]) == 8
 
     shot = tmp_path / "shot.png"
     r = subprocess.run(
@@ -141,7 +144,97 @@ def test_the_main_job(tmp_path):
     assert "d=1, dist=interval: tempered" in r.stdout
     assert f"report → {tmp_path / 'demo' / 'report.html'}" in r.stdout.replace("\n", "")
     page = (tmp_path / "demo" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 6
+    assert page.count("data:image/png;base64,") == 8
+    assert "Measures: Lipschitz constants, NTK eigenvalues, lazy training" in page
+    bad = benign("demo", "--dir", tmp_path / "demo", "--preset", "huge")
+    assert bad.returncode == 2
+    assert (
+        bad.stderr.strip()
+        == "benign: error: --preset: must be one of default, lazy, quick, got 'huge'"
+    )
+
+
+LAZY_SWEEP = """seeds = 2
+[fixed]
+width = 32
+param = "ntk"
+init = "ntk"
+init_scale = 4.0
+center = true
+loss = "square"
+step_rule = "kernel"
+lr = 1.0
+steps = 3000
+loss_tol = 0.05
+certify_every = 0
+test_half_width = 0.05
+[[grid]]
+dist = ["separated"]
+d = [8]
+m = [20, 40]
+depth = [2, 3]
+p = [0.0, 0.2]
+[[grid]]
+dist = ["digits"]
+m = [60]
+p = [0.2]
+"""
+
+
+def test_a_lazy_sweep_reports_its_measures_and_ntk_eigenvalues(tmp_path):
+    """A small sweep on separated data and digits: the report's measures and the λ_min
+    figure's lines are the stored values' means (computed here by SQL)."""
+    import sqlite3
+
+    from benign.plots import ntk_eigenvalues
+
+    (tmp_path / "lazy.toml").write_text(LAZY_SWEEP)
+    r = benign("sweep", tmp_path / "lazy.toml", "--workers", 1)
+    assert r.returncode == 0, r.stderr
+    store = tmp_path / "lazy.sqlite"
+    analysis, _ = write_report(store, tmp_path / "r.html", certified_only=False)
+    conn = sqlite3.connect(store)
+    for g in analysis.groups:
+        for pt in g.points:
+            where = " AND ".join(f"{k} = ?" for k in ("dist", "m", "depth"))
+            sql = "SELECT AVG(ntk_min), AVG(kernel_move), AVG(lipschitz_lower) FROM runs "
+            sql += f"WHERE status = 'done' AND p = ? AND {where}"
+            args = (pt.p, g.settings["dist"], g.settings["m"], g.settings["depth"])
+            want = conn.execute(sql, args).fetchone()
+            got = [pt.measures[k] for k in ("ntk_min", "kernel_move", "lipschitz_lower")]
+            assert got == pytest.approx(want, rel=1e-12)
+            assert pt.measures["kernel_move"] > 0
+    fig = ntk_eigenvalues(analysis)
+    m_panel, depth_panel = fig.axes
+    for ax, axis in ((m_panel, "m"), (depth_panel, "depth")):
+        other = "depth" if axis == "m" else "m"
+        analytic = [ln for ln in ax.lines if ln.get_label().endswith("(analytic)")]
+        assert len(analytic) == 2
+        for line in analytic:
+            value = int(line.get_label().split("=")[1].split(" ")[0])
+            sql = f"SELECT {axis}, AVG(ntk_min) FROM runs WHERE status = 'done' AND "
+            sql += f"dist = 'separated' AND {other} = ? GROUP BY {axis} ORDER BY {axis}"
+            want = conn.execute(sql, (value,)).fetchall()
+            np.testing.assert_allclose(line.get_xdata(), [w[0] for w in want])
+            np.testing.assert_allclose(line.get_ydata(), [w[1] for w in want], rtol=1e-12)
+    conn.close()
+    page = (tmp_path / "r.html").read_text()
+    # 2 seeds: too few for the error-against-p figures; no d = 1 net, no certificates
+    drawn = {f.stem for f in (tmp_path / "r_figures").glob("*.png")}
+    assert drawn == {"error_vs_lipschitz", "ntk_eigenvalues", "lazy_history"}
+    assert page.count("data:image/png;base64,") == 3
+    assert "λ_min Θ (analytic)" in page
+
+
+def test_a_group_that_errs_without_noise_says_so(tmp_path):
+    store = tmp_path / "s.sqlite"
+    text = "seeds = 6\n[fixed]\nm = 20\nsteps = 10\nd = 5\n[grid]\np = [0.0, 0.1, 0.2]\n"
+    synthetic_store(store, text, lambda c, s: 0.2 + c.p + 0.01 * s)
+    (g,) = analyse(store).groups
+    assert "caution: L = 0.225 already at p = 0" in g.reason
+    synthetic_store(tmp_path / "t.sqlite", text, lambda c, s: c.p + 0.01 * s * (c.p > 0))
+    (g,) = analyse(tmp_path / "t.sqlite").groups
+    assert "caution" not in g.reason
 
 
 def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):
@@ -161,6 +254,7 @@ def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):
     assert len(analysis.groups) == 4
     fig = error_vs_d(analysis)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert sum(lab.startswith("family") and "fit" not in lab for lab in labels) == 4
+    lines = sorted(lab for lab in labels if "fit" not in lab)
+    assert lines == [f"width={w}, p = {p}" for w in (20, 30) for p in (0.1, 0.2)]
     page = (tmp_path / "r.html").read_text()
     assert "KKT certificate ε_rel over training steps: nothing to draw" in page

@@ -6,14 +6,15 @@ import math
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from benign.nets import predict
-from benign.regimes import MIN_SEEDS, Analysis, Group
+from benign.regimes import MIN_SEEDS, Analysis, Group, finite_mean
 from benign.run import RunConfig, run_experiment
-from benign.sweep.store import Store
+from benign.sweep.store import Store, read_table
 
 L_FLOOR = 1e-4  # log-scale error plots draw L = 0 here (their titles say so)
 VERDICT_COLOURS = {
@@ -102,22 +103,39 @@ def phase_diagram(analysis: Analysis) -> Figure | None:
     return fig
 
 
+def _families(groups: list[Group], axis: str, also: tuple[str, ...] = ()) -> dict[str, list]:
+    """Groups equal in every setting but ``axis`` (and ``also``), keyed by a label of the
+    settings that tell the families apart; only families with two or more ``axis`` values."""
+    families: dict[str, list[Group]] = {}
+    rests: dict[str, dict] = {}
+    for g in groups:
+        rest = {k: v for k, v in g.settings.items() if k != axis and k not in also}
+        key = json.dumps(rest, sort_keys=True, default=str)
+        families.setdefault(key, []).append(g)
+        rests[key] = rest
+    keep = [k for k, gs in families.items() if len({g.settings[axis] for g in gs}) > 1]
+    differ = [
+        name
+        for name in next(iter(rests.values()), {})
+        if len({json.dumps(rests[k][name], default=str) for k in keep}) > 1
+    ]
+    return {
+        ", ".join(f"{n}={rests[k][n]}" for n in differ) or f"all runs ({i + 1})": families[k]
+        for i, k in enumerate(keep)
+    }
+
+
 def error_vs_d(analysis: Analysis) -> Figure | None:
     """L against d (log scale), one line per p and per family of groups equal in every setting
     but d and dist, with a least-squares exponential fit L ≈ A·exp(−b·d) over the points with
     L > 0."""
-    families: dict[str, list[Group]] = {}
-    for g in analysis.groups:
-        if _noisy(g):
-            rest = {k: v for k, v in g.settings.items() if k not in ("d", "dist")}
-            families.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(g)
-    families = {k: gs for k, gs in families.items() if len({g.settings["d"] for g in gs}) > 1}
+    families = _families([g for g in analysis.groups if _noisy(g)], "d", ("dist",))
     if not families:
         return None
     fig = Figure(figsize=(7, 5))
     ax = fig.add_subplot()
-    for i, groups in enumerate(families.values()):
-        tag = f"family {i + 1}, " if len(families) > 1 else ""
+    for label, groups in families.items():
+        tag = f"{label}, " if len(families) > 1 else ""
         for p in sorted({pt.p for g in groups for pt in _noisy(g)}):
             pts = sorted(
                 ((g.settings["d"], pt.mean) for g in groups for pt in _noisy(g) if pt.p == p),
@@ -246,4 +264,123 @@ def certificate_history(store: Path, limit: int = 12) -> Figure | None:
     )
     ax.legend(fontsize=6, ncol=2)
     ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def _done(store: Path) -> tuple[dict[str, int], list[tuple]]:
+    """Column index and rows of a store's finished (done) runs."""
+    columns, rows = read_table(store)
+    col = {c: i for i, c in enumerate(columns)}
+    return col, [r for r in rows if r[col["status"]] == "done"]
+
+
+def error_vs_lipschitz(store: Path) -> Figure | None:
+    """Clean error of every finished network against its Lipschitz lower bound
+    max_i ‖∇_x f(x_i)‖ and its upper bound (weights), coloured by p, with Spearman's rank
+    correlation over the networks shown."""
+    col, rows = _done(store)
+    rows = [r for r in rows if r[col["lipschitz_lower"]] is not None]
+    if not rows:
+        return None
+    fig = Figure(figsize=(11, 4.5))
+    p = np.array([r[col["p"]] for r in rows], dtype=float)
+    err = np.array([r[col["clean_error"]] for r in rows], dtype=float)
+    for i, name in enumerate(("lipschitz_lower", "lipschitz_upper")):
+        ax = fig.add_subplot(1, 2, i + 1)
+        lip = np.array([r[col[name]] for r in rows], dtype=float)
+        ok = np.isfinite(lip) & (lip > 0)
+        sc = ax.scatter(lip[ok], np.maximum(err[ok], L_FLOOR), c=p[ok], cmap="viridis", s=12)
+        varies = ok.sum() > 2 and np.ptp(lip[ok]) > 0 and np.ptp(err[ok]) > 0
+        rho = scipy.stats.spearmanr(lip[ok], err[ok]).statistic if varies else math.nan
+        what = "max_i ‖∇f(x_i)‖ (lower bound)" if i == 0 else "weights' bound (upper bound)"
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel=f"Lipschitz constant: {what}",
+            ylabel="clean test error L",
+            ylim=(L_FLOOR, 1),
+            title=f"{ok.sum()} networks, Spearman ρ = {rho:.2f}",
+        )
+        ax.grid(True, which="both", alpha=0.3)
+    fig.colorbar(sc, ax=fig.axes, label="label-flip probability p")
+    fig.suptitle("Clean error against the Lipschitz constant (L = 0 drawn at 10⁻⁴)")
+    return fig
+
+
+def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
+    """λ_min of the NTK Gram of the training points (mean over a group's networks) against m
+    (left) and depth (right): the analytic infinite-width kernel (solid) and the empirical
+    kernel at initialisation (dashed)."""
+    panels = [(axis, _families(analysis.groups, axis)) for axis in ("m", "depth")]
+    panels = [(axis, fams) for axis, fams in panels if fams]
+    if not panels:
+        return None
+    fig = Figure(figsize=(5.5 * len(panels), 4.5))
+    for i, (axis, families) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for label, groups in families.items():
+            groups = sorted(groups, key=lambda g: g.settings[axis])
+            x = [g.settings[axis] for g in groups]
+            colour = None
+            for key, style, kind in (("ntk_min", "o-", "analytic"), ("entk_min_init", "x--", "")):
+                y = [finite_mean([pt.measures[key] for pt in g.points]) for g in groups]
+                if np.isfinite(y).any():
+                    kind = kind or "empirical at initialisation"
+                    name = f"{label} ({kind})" if len(families) > 1 else kind
+                    colour = ax.plot(x, y, style, color=colour, label=name)[0].get_color()
+        ax.set(
+            yscale="log",
+            xlabel="training points m" if axis == "m" else "depth (weight layers)",
+            ylabel="λ_min of the NTK Gram",
+            title=f"Smallest NTK eigenvalue against {'m' if axis == 'm' else 'depth'}",
+        )
+        ax.legend(fontsize=6)
+        ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
+    """Relative kernel movement ‖Θ̂_t − Θ̂_0‖_F/‖Θ̂_0‖_F and parameter movement ‖θ_t − θ_0‖/‖θ_0‖
+    over training, for the lowest seed at the largest p of each group (gradient descent)."""
+    col, rows = _done(store)
+    chosen: dict[str, tuple] = {}
+    for g in analysis.groups:
+        p = max(pt.p for pt in g.points)
+        mine = [
+            r
+            for r in rows
+            if r[col["p"]] == p
+            and r[col["resolved_method"]] == "gd"
+            and {k: v for k, v in json.loads(r[col["settings"]]).items() if k != "p"} == g.settings
+        ]
+        if mine:
+            chosen[f"{g.label}, p={p:g}"] = min(mine, key=lambda r: r[col["seed"]])
+    if not chosen:
+        return None
+    with Store(store, readonly=True) as st:
+        series = {
+            label: st.conn.execute(
+                "SELECT step, kernel_move, param_move FROM history WHERE run_id = ? "
+                "AND step > 0 ORDER BY step",
+                (r[col["run_id"]],),
+            ).fetchall()
+            for label, r in list(chosen.items())[:12]
+        }
+    fig = Figure(figsize=(11, 4.5))
+    for i, name in enumerate(("kernel", "parameter")):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for label, hist in series.items():
+            steps = np.array([h[0] for h in hist], dtype=float)
+            v = np.array([h[1 + i] for h in hist], dtype=float)
+            ax.plot(steps, v, label=label)
+        sym = "‖Θ̂_t − Θ̂_0‖/‖Θ̂_0‖" if i == 0 else "‖θ_t − θ_0‖/‖θ_0‖"
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="training step",
+            ylabel=sym,
+            title=f"Relative {name} movement during training",
+        )
+        ax.grid(True, which="both", alpha=0.3)
+    fig.axes[0].legend(fontsize=6)
     return fig

@@ -41,6 +41,7 @@ class PointStats:
     ratio_hi: float
     certified_share: float  # certified / interpolating
     flip_rate: float  # mean realised noise
+    measures: dict[str, float]  # mean of each of MEASURES over the networks in the statistics
 
 
 @dataclass
@@ -137,7 +138,22 @@ def verdict(points: Sequence[PointStats]) -> tuple[str, str]:
     - tempered: the 95% interval of L/p lies inside TEMPERED_RATIOS at every p > 0;
     - undecided otherwise (intervals too wide, or the p disagree); the reason then says which
       criterion each p meets alone.
+
+    Where the group's noise-free networks (p = 0) already err (lower 95% bound of L > 0, as on
+    real data), the reason says so: the criteria compare L itself, not L − L(0), with p.
     """
+    v, why = _verdict(points)
+    clean = [pt for pt in points if pt.p == 0 and pt.n >= 2 and pt.lo > 0]
+    if clean:
+        why += (
+            f"; caution: L = {clean[0].mean:.3g} already at p = 0 (the criteria compare L, "
+            "not the excess over it, with p)"
+        )
+    return v, why
+
+
+def _verdict(points: Sequence[PointStats]) -> tuple[str, str]:
+    """:func:`verdict` without the p = 0 caution."""
     noisy = [pt for pt in points if pt.p > 0]
     if not noisy:
         return "undecided", "no noisy runs (p > 0)"
@@ -169,6 +185,33 @@ def _point_regime(pt: PointStats) -> str:
     if low <= pt.ratio_lo and pt.ratio_hi <= high:
         return "tempered"
     return "no criterion"
+
+
+# per-network measures averaged per (group, p) beside the clean error (NaN values skipped)
+MEASURES: tuple[str, ...] = (
+    "train_error",
+    "normalised_margin",
+    "lipschitz_lower",
+    "lipschitz_upper",
+    "ntk_min",
+    "entk_min_init",
+    "entk_min",
+    "param_move",
+    "kernel_move",
+    "pattern_flips",
+)
+
+
+def finite_mean(values) -> float:
+    """Mean of the finite values (None is missing), NaN when there are none."""
+    v = np.array(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else math.nan
+
+
+def _means(rows: list[tuple], col: dict[str, int]) -> dict[str, float]:
+    """Mean of each of MEASURES over rows, skipping missing values."""
+    return {name: finite_mean([r[col[name]] for r in rows]) for name in MEASURES}
 
 
 def _order(value) -> tuple:
@@ -247,6 +290,7 @@ def analyse(
                     flip_rate=float(np.mean([r[col["flip_rate"]] for r in done]))
                     if done
                     else math.nan,
+                    measures=_means(kept, col),
                 )
             )
         label = ", ".join(f"{k}={settings[k]}" for k in varying) or "all runs"

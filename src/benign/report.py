@@ -13,6 +13,7 @@ from benign.files import atomic_path
 from benign.regimes import (
     BENIGN_RATIO,
     CATASTROPHIC_FLOOR,
+    MEASURES,
     MIN_SEEDS,
     N_BOOT,
     TEMPERED_RATIOS,
@@ -89,6 +90,49 @@ def _verdict_table(analysis: Analysis, everyone: Analysis | None) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+MEASURE_HEADS = {
+    "train_error": "train error",
+    "normalised_margin": "γ",
+    "lipschitz_lower": "Lip ≥",
+    "lipschitz_upper": "Lip ≤",
+    "ntk_min": "λ_min Θ (analytic)",
+    "entk_min_init": "λ_min Θ̂_0",
+    "entk_min": "λ_min Θ̂_T",
+    "param_move": "θ moved",
+    "kernel_move": "Θ̂ moved",
+    "pattern_flips": "flipped ReLUs",
+}
+
+
+def _measures_table(analysis: Analysis) -> str:
+    """Per group and p: the networks' mean measures beside their mean clean error."""
+    heads = "".join(f"<th>{html.escape(MEASURE_HEADS[k])}</th>" for k in MEASURES)
+    rows = [f"<tr><th class=l>group</th><th>p</th><th>networks</th><th>mean L</th>{heads}</tr>"]
+    for g in analysis.groups:
+        rows.append(
+            f"<tr><td class=l colspan={4 + len(MEASURES)}><b>{html.escape(g.label)}</b></td></tr>"
+        )
+        for pt in g.points:
+            cells = "".join(f"<td>{_fmt(pt.measures[k])}</td>" for k in MEASURES)
+            rows.append(
+                f"<tr><td></td><td>{pt.p:g}</td><td>{pt.n}</td><td>{_fmt(pt.mean)}</td>{cells}</tr>"
+            )
+    return f"<table>{''.join(rows)}</table>"
+
+
+MEASURES_TEXT = """
+<p>Means over the networks of each verdict table row (the same networks). Lip ≥: the largest
+input-gradient norm max<sub>i</sub> ‖∇f(x<sub>i</sub>)‖ over the training points; Lip ≤: the
+weights' bound (Σ|v<sub>j</sub>|‖w<sub>j</sub>‖ for two layers, the product of spectral norms
+for deep nets); both of f − f<sub>0</sub> for centred nets. λ<sub>min</sub> of the NTK Gram
+matrix of the training points: Θ the analytic infinite-width kernel, Θ̂<sub>0</sub> and
+Θ̂<sub>T</sub> the network's empirical kernel at initialisation and after training. Lazy-training
+diagnostics (gradient descent only): θ moved = ‖θ<sub>T</sub> − θ<sub>0</sub>‖/‖θ<sub>0</sub>‖,
+Θ̂ moved = ‖Θ̂<sub>T</sub> − Θ̂<sub>0</sub>‖<sub>F</sub>/‖Θ̂<sub>0</sub>‖<sub>F</sub>, flipped ReLUs
+= the share of (unit, training point) activations whose sign changed; small values mean the
+lazy (kernel) regime. γ: the normalised margin (homogeneous nets only).</p>"""
+
+
 def _criteria(certified_only: bool) -> str:
     low, high = TEMPERED_RATIOS
     kept = (
@@ -97,7 +141,8 @@ def _criteria(certified_only: bool) -> str:
         else "every interpolating network, certified or not"
     )
     return f"""
-<p>L is the clean test error (exact in d = 1, Monte Carlo elsewhere), averaged over the {kept}
+<p>L is the clean test error (exact in d = 1, on the held-out rows for a dataset, Monte Carlo
+elsewhere), averaged over the {kept}
 of a group at one p; failed runs (no network, divergence, NaN, no interpolation within the
 budget) never count. Intervals are expanded-percentile bootstraps over seeds ({N_BOOT}
 resamples, fixed seed). A verdict holds only if its condition holds at <em>every</em> p &gt; 0
@@ -186,6 +231,24 @@ def write_report(
             "certificate_history",
             "KKT certificate ε_rel over training steps",
         ),
+        _figure(
+            plots.error_vs_lipschitz(store),
+            figdir,
+            "error_vs_lipschitz",
+            "Clean error against the Lipschitz constant's lower and upper bounds, per network",
+        ),
+        _figure(
+            plots.ntk_eigenvalues(everyone or analysis),
+            figdir,
+            "ntk_eigenvalues",
+            "Smallest eigenvalue of the NTK Gram of the training points against m and depth",
+        ),
+        _figure(
+            plots.lazy_history(everyone or analysis, store),
+            figdir,
+            "lazy_history",
+            "Kernel and parameter movement during training (lazy-training diagnostics)",
+        ),
     ]
     everyone_table = (
         "<h3>Every interpolating network, certified or not</h3>"
@@ -205,6 +268,9 @@ by benign {__version__}. Runs: {c["runs"]} in all, {c["done"]} done, {c["failed"
 {_criteria(certified_only)}
 {_verdict_table(analysis, everyone)}
 {everyone_table}
+<h2>Measures: Lipschitz constants, NTK eigenvalues, lazy training</h2>
+{MEASURES_TEXT}
+{_measures_table(everyone or analysis)}
 <h2>Figures</h2>
 {"".join(figures)}
 <h2>Reproduce</h2>
