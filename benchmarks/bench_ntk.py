@@ -1,10 +1,14 @@
-"""Analytic NTK Gram matrix: ``benign.ntk.analytic_ntk`` (PyTorch, blockwise) against a
-straightforward NumPy implementation of the same recursion on whole n×n matrices.
+"""NTK Gram matrices, each against a baseline measured in the same run:
+
+- analytic (``--kind analytic``, default): ``benign.ntk.analytic_ntk`` (PyTorch, blockwise)
+  against a straightforward NumPy implementation of the same recursion on whole n×n matrices;
+- empirical (``--kind empirical``): ``benign.ntk.empirical_ntk`` (layer factorisation, no
+  Jacobian) against the Gram J Jᵀ of the m × P Jacobian from ``torch.func.jacrev``.
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_ntk.py            # n = 4000, d = 50, depth 5, float64
-    .venv/bin/python benchmarks/bench_ntk.py --n 1000   # smaller
+    .venv/bin/python benchmarks/bench_ntk.py                     # n = 4000, d = 50, depth 5
+    .venv/bin/python benchmarks/bench_ntk.py --kind empirical    # n = 500, d = 784, width 512
 
 Each implementation runs in a fresh process (``--one``) so that its peak memory is its own:
 peak resident memory (ru_maxrss) minus the resident memory just before the call. Times are
@@ -29,7 +33,7 @@ from _machine import cpu_model, git_commit
 
 from benign.data import Distribution
 from benign.nets import ReLUNet
-from benign.ntk import analytic_ntk
+from benign.ntk import analytic_ntk, empirical_ntk
 from benign.seeding import rng_for
 
 HERE = Path(__file__).resolve().parent
@@ -58,6 +62,24 @@ def numpy_ntk(net: ReLUNet, x: np.ndarray) -> np.ndarray:
     return theta
 
 
+def jacobian_ntk(net: ReLUNet, x: np.ndarray) -> np.ndarray:
+    """Θ̂ = J Jᵀ with J the (n, P) Jacobian of the outputs by torch.func.jacrev (network 0)."""
+    params = [p[0] for p in net.init_params([0])]
+    xt = torch.as_tensor(x)[None]
+
+    def f(ps):
+        return net.forward([p.unsqueeze(0) for p in ps], xt)[0][0]
+
+    jac = torch.cat([j.reshape(len(x), -1) for j in torch.func.jacrev(f)(params)], dim=1)
+    return (jac @ jac.T).numpy()
+
+
+KINDS = {  # kind: (baseline, benign's, default settings, the net's width)
+    "analytic": ("numpy", "benign", {"n": 4000, "d": 50, "depth": 5}, 1024),
+    "empirical": ("jacrev", "factorised", {"n": 500, "d": 784, "depth": 3}, 512),
+}
+
+
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -65,10 +87,15 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def one(impl: str, n: int, d: int, depth: int, repeats: int, out: Path) -> dict:
-    net = ReLUNet(d, 1024, depth, True, "ntk", "he")
+def one(impl: str, n: int, d: int, depth: int, width: int, repeats: int, out: Path) -> dict:
+    net = ReLUNet(d, width, depth, True, "ntk", "he")
     x = Distribution("sphere", d).sample(n, rng_for(0, "data"))
-    fn = {"benign": lambda: analytic_ntk(net, x), "numpy": lambda: numpy_ntk(net, x)}[impl]
+    fn = {
+        "benign": lambda: analytic_ntk(net, x),
+        "numpy": lambda: numpy_ntk(net, x),
+        "factorised": lambda: empirical_ntk(net, net.init_params([0]), x),
+        "jacrev": lambda: jacobian_ntk(net, x),
+    }[impl]
     before = rss_mib()
     times = []
     for _ in range(repeats):
@@ -90,20 +117,27 @@ def one(impl: str, n: int, d: int, depth: int, repeats: int, out: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=4000)
-    ap.add_argument("--d", type=int, default=50)
-    ap.add_argument("--depth", type=int, default=5)
+    ap.add_argument("--kind", choices=tuple(KINDS), default="analytic")
+    ap.add_argument("--n", type=int)
+    ap.add_argument("--d", type=int)
+    ap.add_argument("--depth", type=int)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--one", choices=("benign", "numpy"))
+    ap.add_argument("--one", choices=("benign", "numpy", "factorised", "jacrev"))
     ap.add_argument("--kernel-out", type=Path)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "ntk.json")
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    baseline, ours, defaults, width = KINDS[args.kind]
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    out = args.out or HERE / "results" / ("ntk.json" if args.kind == "analytic" else "entk.json")
     if args.one:
-        print(json.dumps(one(args.one, args.n, args.d, args.depth, args.repeats, args.kernel_out)))
+        r = one(args.one, args.n, args.d, args.depth, width, args.repeats, args.kernel_out)
+        print(json.dumps(r))
         return
     results, kernels = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for impl in ("numpy", "benign"):
+        for impl in (baseline, ours):
             path = Path(tmp) / f"{impl}.npy"
             r = subprocess.run(
                 [
@@ -117,6 +151,8 @@ def main() -> None:
                     str(args.d),
                     "--depth",
                     str(args.depth),
+                    "--kind",
+                    args.kind,
                     "--repeats",
                     str(args.repeats),
                     "--kernel-out",
@@ -129,25 +165,26 @@ def main() -> None:
             results[impl] = json.loads(r.stdout.strip().splitlines()[-1])
             kernels[impl] = np.load(path)
             print(
-                f"{impl:7s} best {results[impl]['seconds_min']:.2f} s, median "
+                f"{impl:10s} best {results[impl]['seconds_min']:.2f} s, median "
                 f"{results[impl]['seconds_median']:.2f} s, peak extra memory "
                 f"{results[impl]['peak_extra_mib']:.0f} MiB",
                 flush=True,
             )
-    diff = np.abs(kernels["benign"] - kernels["numpy"]).max() / np.abs(kernels["numpy"]).max()
-    speedup = results["numpy"]["seconds_min"] / results["benign"]["seconds_min"]
+    diff = np.abs(kernels[ours] - kernels[baseline]).max() / np.abs(kernels[baseline]).max()
+    speedup = results[baseline]["seconds_min"] / results[ours]["seconds_min"]
     print(
-        f"speed-up numpy / benign (best times): {speedup:.2f}; max relative difference {diff:.2e}"
+        f"speed-up {baseline} / {ours} (best times): {speedup:.2f}; "
+        f"max relative difference {diff:.2e}"
     )
     doc = {
-        "benchmark": "analytic NTK Gram matrix",
+        "benchmark": f"{args.kind} NTK Gram matrix",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "settings": {
             "n": args.n,
             "d": args.d,
             "depth": args.depth,
-            "width": 1024,
+            "width": width,
             "param": "ntk",
             "init": "he",
             "bias": True,
@@ -161,12 +198,12 @@ def main() -> None:
             "threads": torch.get_num_threads(),
         },
         "results": results,
-        "speedup_numpy_over_benign": speedup,
+        f"speedup_{baseline}_over_{ours}": speedup,
         "max_relative_difference": float(diff),
     }
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"→ {args.out}")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"→ {out}")
 
 
 if __name__ == "__main__":
