@@ -39,7 +39,8 @@ HISTORY_KEYS: tuple[str, ...] = (
     "min_margin",
     "normalised_margin",
     "param_move",  # ‖θ_t − θ_0‖ / ‖θ_0‖
-    "kernel_move",  # ‖Θ̂_t − Θ̂_0‖_F / ‖Θ̂_0‖_F on the training points
+    "kernel_move",  # ‖Θ̂_t − Θ̂_0‖_F / ‖Θ̂_0‖_F on the training points, at KERNEL_STEPS
+    # and the last step (NaN elsewhere: Θ̂ costs about m / (3 d) gradient steps)
     "pattern_flips",  # share of (unit, point) ReLU activations changed since step 0
 )
 
@@ -149,6 +150,11 @@ def _reason(causes: dict[str, Tensor], k: int, budget: str | None) -> str:
     return next(c for c in STOP_REASONS if c in held)
 
 
+def _kernel_steps(max_steps: int) -> set[int]:
+    """Steps at which the history also has the kernel movement: 0 and the powers of 2."""
+    return {0} | {2**k for k in range(max(max_steps, 1).bit_length())}
+
+
 def _record_steps(max_steps: int) -> set[int]:
     """Steps kept in the thinned history: 0–10, then about 5% apart."""
     steps, t = set(range(11)), 10
@@ -191,6 +197,7 @@ def train(
     history: list[dict[str, list[float]]] = [{k: [] for k in HISTORY_KEYS} for _ in range(n_net)]
     cert_history: list[dict[str, list[float]]] = [{k: [] for k in CERT_KEYS} for _ in range(n_net)]
     record_at = _record_steps(config.max_steps)
+    kernel_at = _kernel_steps(config.max_steps)
     normalised = config.step_rule == "normalised"
 
     def evaluate(ps: Params, xs: Tensor, ys: Tensor, off: Tensor):
@@ -203,14 +210,15 @@ def train(
     q, log_loss, dq, cache = evaluate(params, xs, ys, off)
     hidden0 = cache[1:]
 
-    def lazy(ps: Params, hidden: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """(param_move, kernel_move, pattern_flips) of the active networks."""
-        kernel_move = torch.linalg.matrix_norm(net.tangent_kernel(ps, xs) - kernel0[active])
-        return (
-            relative_move([p0[active] for p0 in params0], ps),
-            kernel_move / kernel0_norm[active],
-            pattern_flips([h[active] for h in hidden0], hidden),
-        )
+    def lazy(ps: Params, hidden: list[Tensor], kernel: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(param_move, kernel_move, pattern_flips) of the active networks; the kernel
+        movement only where ``kernel`` (E,) holds, NaN elsewhere."""
+        move = relative_move([p0[active] for p0 in params0], ps)
+        kernel_move = torch.full_like(move, math.nan)
+        if bool(kernel.any()):
+            k = torch.linalg.matrix_norm(net.tangent_kernel(ps, xs) - kernel0[active])
+            kernel_move = torch.where(kernel, k / kernel0_norm[active], kernel_move)
+        return move, kernel_move, pattern_flips([h[active] for h in hidden0], hidden)
 
     t0 = time.perf_counter()
     step = 0
@@ -258,7 +266,7 @@ def train(
                 err.tolist(),
                 q.min(-1).values.tolist(),
                 gamma.tolist(),
-                *(v.tolist() for v in lazy(params, cache[1:])),
+                *(v.tolist() for v in lazy(params, cache[1:], stop | (step in kernel_at))),
                 strict=True,
             )
             for k, (e, stops, *values) in enumerate(rows):
