@@ -238,3 +238,14 @@ def test_kernel_step_rule_is_stable_below_two_and_catapults_above_when_lazy():
     assert np.all(np.diff(stable["loss"][:11]) < 0) and stable["kernel_move"][-1] < 0.02
     assert np.all(np.diff(catapult["loss"][:11]) > 0)
     assert catapult["kernel_move"][-1] > 5 * stable["kernel_move"][-1]
+
+
+def test_history_keeps_the_kernel_movement_at_powers_of_two_and_the_stop():
+    net = ReLUNet(d=3, width=16, depth=2)
+    x, y = sample(e=2, m=10, d=3)
+    res = train(net, net.init_params([0, 1]), x, y, TrainConfig("square", "constant", 1e-3, 300))
+    for h in res.history:
+        assert h["step"][-1] == 300
+        kept = h["step"][np.isfinite(h["kernel_move"])].astype(int).tolist()
+        assert kept == [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+        assert np.isfinite(h["param_move"]).all() and np.isfinite(h["pattern_flips"]).all()

@@ -141,14 +141,20 @@ def noisy_sample(dist: Distribution, m: int, p: float, rng: np.random.Generator)
     return Sample(x=x, y=y, flipped=flipped)
 
 
+def check_training_rows(name: str, m: int) -> None:
+    """A dataset must keep at least one row out of training, to test on."""
+    size = DATASET_SHAPES[name][0]
+    if m >= size:
+        raise ValueError(f"m: the {name} dataset has {size} points; at most {size - 1} train")
+
+
 def dataset_sample(name: str, m: int, p: float, rng: np.random.Generator) -> Sample:
     """m rows of a bundled dataset drawn without replacement (a uniformly random subset, in
     random order); clean labels flipped independently with probability p. At least one row
     is left out for testing."""
     _check_sample(m, p)
     x, labels = load_dataset(name)
-    if m >= len(x):
-        raise ValueError(f"m: the {name} dataset has {len(x)} points; at most {len(x) - 1} train")
+    check_training_rows(name, m)
     index = rng.permutation(len(x))[:m]
     flipped = rng.random(m) < p
     y = np.where(flipped, -1.0, 1.0) * labels[index]

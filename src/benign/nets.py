@@ -230,6 +230,11 @@ def relative_move(params0: Params, params: Params) -> Tensor:
     return torch.sqrt(sq_norm(diff) / sq_norm(params0))
 
 
+def kernel_move(kernel0: Tensor, kernel: Tensor) -> Tensor:
+    """‖Θ̂ − Θ̂_0‖_F / ‖Θ̂_0‖_F of every network, kernels of shape (E, m, m)."""
+    return torch.linalg.matrix_norm(kernel - kernel0) / torch.linalg.matrix_norm(kernel0)
+
+
 def pattern_flips(hidden0: list[Tensor], hidden: list[Tensor]) -> Tensor:
     """Share of (unit, point) ReLU activations whose sign changed, per network (E,): hidden
     activations h_1..h_{L-1} (each (E, m, n)) at initialisation and now."""

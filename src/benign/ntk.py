@@ -1,5 +1,6 @@
 """Neural tangent kernels of the nets of :mod:`benign.nets`: analytic (infinite-width recursion
-at the net's own fan-ins) and empirical (per-sample gradients), and their smallest eigenvalue.
+at the net's own fan-ins) and empirical (layer by layer from one backward pass), and their
+smallest eigenvalue.
 
 Layer l computes z_l = s_l (W_l h_{l−1} + b_l) with weight variance σ_l²; v_l = s_l² σ_l² =
 α² c_l / fan_in_l in both parametrisations (docs/science.md, Networks). With β_l = 1 if layer l
@@ -27,7 +28,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from benign.nets import Params, ReLUNet, pattern_flips, relative_move
+from benign.nets import Params, ReLUNet, kernel_move, pattern_flips, relative_move
 
 BLOCK_ROWS = 512  # analytic kernel: rows per block (memory ~ 8 · BLOCK_ROWS · n bytes per array)
 
@@ -168,15 +169,22 @@ class LazyDiagnostics:
     pattern_flips: np.ndarray
 
 
-def lazy_diagnostics(net: ReLUNet, params0: Params, params: Params, x: Tensor) -> LazyDiagnostics:
+def lazy_diagnostics(
+    net: ReLUNet,
+    params0: Params,
+    params: Params,
+    x: Tensor,
+    kernels: tuple[Tensor, Tensor] | None = None,
+) -> LazyDiagnostics:
     """The diagnostics of :class:`LazyDiagnostics` for networks trained from ``params0`` to
-    ``params`` on the points x of shape (E, m, d)."""
-    k0, k1 = net.tangent_kernel(params0, x), net.tangent_kernel(params, x)
-    kernel_move = torch.linalg.matrix_norm(k1 - k0) / torch.linalg.matrix_norm(k0)
+    ``params`` on the points x of shape (E, m, d); ``kernels`` = (Θ̂_0, Θ̂) when already formed
+    (:meth:`ReLUNet.tangent_kernel`)."""
+    if kernels is None:
+        kernels = (net.tangent_kernel(params0, x), net.tangent_kernel(params, x))
     h0, h1 = net.forward(params0, x)[1][1:], net.forward(params, x)[1][1:]
     return LazyDiagnostics(
         param_move=relative_move(params0, params).double().cpu().numpy(),
-        kernel_move=kernel_move.cpu().numpy(),
+        kernel_move=kernel_move(*kernels).cpu().numpy(),
         pattern_flips=pattern_flips(h0, h1).cpu().numpy(),
     )
 

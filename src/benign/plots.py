@@ -308,9 +308,9 @@ def error_vs_lipschitz(store: Path) -> Figure | None:
 
 
 def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
-    """λ_min of the NTK Gram of the training points (mean over a group's networks) against m
-    (left) and depth (right): the analytic infinite-width kernel (solid) and the empirical
-    kernel at initialisation (dashed)."""
+    """λ_min of the NTK Gram of the training points against m (left) and depth (right): the
+    analytic infinite-width kernel (solid) and the empirical kernel at initialisation (dashed),
+    for each group the mean over its p of the mean over its networks."""
     panels = [(axis, _families(analysis.groups, axis)) for axis in ("m", "depth")]
     panels = [(axis, fams) for axis, fams in panels if fams]
     if not panels:

@@ -121,7 +121,9 @@ def _measures_table(analysis: Analysis) -> str:
 
 
 MEASURES_TEXT = """
-<p>Means over the networks of each verdict table row (the same networks). Lip ≥: the largest
+<p>Means over the interpolating networks of each group and p, certified or not (failed runs
+never count; a value a network lacks, e.g. the lazy diagnostics of an LP solution, is
+skipped). Lip ≥: the largest
 input-gradient norm max<sub>i</sub> ‖∇f(x<sub>i</sub>)‖ over the training points; Lip ≤: the
 weights' bound (Σ|v<sub>j</sub>|‖w<sub>j</sub>‖ for two layers, the product of spectral norms
 for deep nets); both of f − f<sub>0</sub> for centred nets. λ<sub>min</sub> of the NTK Gram

@@ -26,6 +26,7 @@ from benign.data import (
     DistName,
     Distribution,
     Sample,
+    check_training_rows,
     dataset_sample,
     load_dataset,
     noisy_sample,
@@ -111,13 +112,10 @@ class RunConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "RunConfig":
         if self.dist in DATASETS:
-            size, dim = DATASET_SHAPES[self.dist]
+            dim = DATASET_SHAPES[self.dist][1]
             if self.d != dim:
                 raise ValueError(f"d: the {self.dist} dataset has d = {dim}, got {self.d}")
-            if self.m >= size:
-                raise ValueError(
-                    f"m: the {self.dist} dataset has {size} points; at most {size - 1} train"
-                )
+            check_training_rows(self.dist, self.m)
         else:
             self.distribution()
         self.network()
@@ -410,11 +408,13 @@ def run_block(
     if config.center:
         lip_hi = lip_hi + lipschitz_upper(net, params0)
     ntk_min = [smallest_eigenvalue(analytic_ntk(net, s.x)).lambda_min for s in samples]
-    entk_min = _lambda_min(net.tangent_kernel(res.params, x)) + nan
+    kernel = net.tangent_kernel(res.params, x)
+    entk_min = _lambda_min(kernel) + nan
     if config.resolved_method == "gd":
-        lazy = lazy_diagnostics(net, params0, res.params, x)
+        kernel0 = net.tangent_kernel(params0, x)
+        lazy = lazy_diagnostics(net, params0, res.params, x, kernels=(kernel0, kernel))
         move, kernel_move, flips = lazy.param_move, lazy.kernel_move, lazy.pattern_flips
-        entk_min_init = _lambda_min(net.tangent_kernel(params0, x))
+        entk_min_init = _lambda_min(kernel0)
     else:  # the lp network does not come from the initialisation
         move = kernel_move = flips = entk_min_init = np.full(len(seeds), np.nan)
     records = [

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from benign.certify import Tolerances, certify, normalised_margin
-from benign.nets import Params, ReLUNet, pattern_flips, relative_move, sq_norm
+from benign.nets import Params, ReLUNet, kernel_move, pattern_flips, relative_move, sq_norm
 
 Loss = Literal["logistic", "exponential", "square"]
 StepRule = Literal["constant", "normalised", "kernel"]
@@ -40,7 +40,7 @@ HISTORY_KEYS: tuple[str, ...] = (
     "normalised_margin",
     "param_move",  # ‖θ_t − θ_0‖ / ‖θ_0‖
     "kernel_move",  # ‖Θ̂_t − Θ̂_0‖_F / ‖Θ̂_0‖_F on the training points, at KERNEL_STEPS
-    # and the last step (NaN elsewhere: Θ̂ costs about m / (3 d) gradient steps)
+    # and the last step (NaN elsewhere: Θ̂ costs m(d + 2n)/(3dn) steps of a two-layer net)
     "pattern_flips",  # share of (unit, point) ReLU activations changed since step 0
 )
 
@@ -183,13 +183,13 @@ def train(
     offset = torch.zeros_like(y) if offset is None else offset
     params0 = params
     kernel0 = net.tangent_kernel(params0, x)
-    kernel0_norm = torch.linalg.matrix_norm(kernel0)
     params = [p.clone() for p in params]
     final: Params = [p.clone() for p in params]
     active = torch.arange(n_net, device=x.device)
     eta = torch.full((n_net,), config.lr, dtype=x.dtype, device=x.device)
-    if config.step_rule == "kernel":
-        eta = (config.lr * x.shape[1] / torch.linalg.eigvalsh(kernel0)[:, -1]).to(x.dtype)
+    if config.step_rule == "kernel":  # a dead net (Θ̂_0 = 0) keeps η; it stops at ∇L = 0
+        lam_max = torch.linalg.eigvalsh(kernel0)[:, -1]
+        eta = torch.where(lam_max > 0, config.lr * x.shape[1] / lam_max, config.lr).to(x.dtype)
     steps = np.zeros(n_net, dtype=np.int64)
     reasons = [""] * n_net
     seconds = np.zeros(n_net)
@@ -214,11 +214,12 @@ def train(
         """(param_move, kernel_move, pattern_flips) of the active networks; the kernel
         movement only where ``kernel`` (E,) holds, NaN elsewhere."""
         move = relative_move([p0[active] for p0 in params0], ps)
-        kernel_move = torch.full_like(move, math.nan)
-        if bool(kernel.any()):
-            k = torch.linalg.matrix_norm(net.tangent_kernel(ps, xs) - kernel0[active])
-            kernel_move = torch.where(kernel, k / kernel0_norm[active], kernel_move)
-        return move, kernel_move, pattern_flips([h[active] for h in hidden0], hidden)
+        moved = torch.full_like(move, math.nan)
+        idx = torch.nonzero(kernel).squeeze(1)
+        if idx.numel():
+            k = net.tangent_kernel([p[idx] for p in ps], xs[idx])
+            moved[idx] = kernel_move(kernel0[active[idx]], k).to(moved.dtype)
+        return move, moved, pattern_flips([h[active] for h in hidden0], hidden)
 
     t0 = time.perf_counter()
     step = 0
@@ -240,7 +241,7 @@ def train(
             "diverged": ~torch.isfinite(log_loss),
             "converged": (err == 0) & (log_loss <= math.log(config.loss_tol)),
             "certified": torch.zeros_like(err, dtype=torch.bool),
-            "stalled": eta < 1e-12 * config.lr,
+            "stalled": (eta < 1e-12 * config.lr) & normalised,  # only η_t of `normalised` falls
         }
         if config.certify_every and step % config.certify_every == 0 and bool((err == 0).any()):
             interp = torch.nonzero(err == 0).squeeze(1)
@@ -257,7 +258,8 @@ def train(
             causes["zero_gradient"] = sq_norm(grads) == 0
         stop = torch.stack(list(causes.values())).any(0) | (budget is not None)
         any_stop = bool(stop.any())
-        if step in record_at or any_stop:
+        keep_row = step in record_at or step in kernel_at
+        if keep_row or any_stop:
             gamma = normalised_margin(q, params, net.degree)
             rows = zip(
                 active.tolist(),
@@ -270,7 +272,7 @@ def train(
                 strict=True,
             )
             for k, (e, stops, *values) in enumerate(rows):
-                if step in record_at or stops:
+                if keep_row or stops:
                     for key, val in zip(HISTORY_KEYS, (step, *values), strict=True):
                         history[e][key].append(val)
                 if stops:
