@@ -154,6 +154,14 @@ def test_the_main_job(tmp_path):
     )
 
 
+def test_the_demo_runs_any_preset(tmp_path):
+    r = benign("demo", "--dir", tmp_path, "--preset", "quick", "--workers", 1)
+    assert r.returncode == 0, r.stderr
+    assert "200 runs computed" in r.stdout
+    assert (tmp_path / "quick.toml").read_text().startswith("# A 200-network smoke sweep")
+    assert (tmp_path / "quick.sqlite").is_file() and (tmp_path / "report.html").is_file()
+
+
 LAZY_SWEEP = """seeds = 2
 [fixed]
 width = 32

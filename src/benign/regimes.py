@@ -146,8 +146,8 @@ def verdict(points: Sequence[PointStats]) -> tuple[str, str]:
     clean = [pt for pt in points if pt.p == 0 and pt.n >= 2 and pt.lo > 0]
     if clean:
         why += (
-            f"; caution: L = {clean[0].mean:.3g} already at p = 0 (the criteria compare L, "
-            "not the excess over it, with p)"
+            f"; caution: L = {clean[0].mean:.3g} already at p = 0, and the criteria compare L "
+            "itself with p, not its excess over that"
         )
     return v, why
 
