@@ -70,3 +70,12 @@ def test_the_separated_law_takes_the_separation_setting():
     x = config.sample(0).x
     assert np.abs(x[:, 0]).min() >= 2.0 * 1.2 / 2
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 2.0)
+
+
+def test_a_centred_net_has_no_normalised_margin():
+    """f − f_0 is not homogeneous in θ, so γ = min q / ‖θ‖^k means nothing: NaN."""
+    lazy = run_experiment(RunConfig(d=5, m=20, width=32, steps=200, **LAZY), [0])
+    assert np.isnan(lazy.records[0].normalised_margin)
+    assert np.isnan(lazy.histories[0]["normalised_margin"]).all()
+    plain = run_experiment(RunConfig(d=5, m=20, width=32, steps=200), [0])
+    assert np.isfinite(plain.records[0].normalised_margin)

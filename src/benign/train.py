@@ -180,6 +180,8 @@ def train(
     0–10 steps, then about 5% apart, and at each network's last step.
     """
     n_net = x.shape[0]
+    # f − f_0 is not homogeneous in θ: no normalised margin for a centred net
+    degree = net.degree if offset is None else None
     offset = torch.zeros_like(y) if offset is None else offset
     params0 = params
     kernel0 = net.tangent_kernel(params0, x)
@@ -260,7 +262,7 @@ def train(
         any_stop = bool(stop.any())
         keep_row = step in record_at or step in kernel_at
         if keep_row or any_stop:
-            gamma = normalised_margin(q, params, net.degree)
+            gamma = normalised_margin(q, params, degree)
             rows = zip(
                 active.tolist(),
                 stop.tolist(),
