@@ -105,6 +105,16 @@ def test_table_and_save_in_one_dimension(tmp_path):
         (["--certify-every", "-1"], "--certify-every"),
         (["--dist", "interval", "--d", "1", "--a", "1", "--b", "0"], "--b"),
         (["--dist", "interval", "--d", "1", "--a", "-1e308", "--b", "1e308"], "--b"),
+        (["--dist", "digits", "--d", "20"], "--d"),
+        (["--dist", "mnist", "--m", "5000"], "--m"),
+        (["--dist", "separated", "--separation", "0"], "--separation"),
+        (["--step-rule", "fast"], "--step-rule"),
+        (["--device", "tpu"], "--device"),
+        pytest.param(
+            ["--device", "cuda"],
+            "--device",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA"),
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, flag):

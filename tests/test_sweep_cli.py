@@ -5,6 +5,7 @@ import json
 import sqlite3
 
 import pytest
+import torch
 from helpers import benign
 
 SWEEP = """name = "tiny"
@@ -149,3 +150,26 @@ def test_new_files_get_the_umask_permissions(filled, tmp_path):
     assert r.returncode == 0
     assert (tmp_path / "r.csv").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (filled / "tiny.sqlite").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_cuda_is_checked_where_the_networks_are_computed(tmp_path):
+    """Without CUDA: a local sweep is refused before its store exists, a dry run still plans,
+    a Dask sweep leaves the check to its workers (here it fails on the scheduler instead),
+    and a block computed without CUDA fails its runs with the reason."""
+    from benign.sweep import parse_sweep
+    from benign.sweep.execute import compute_block
+
+    text = SWEEP.replace("[fixed]", '[fixed]\ndevice = "cuda"')
+    (tmp_path / "gpu.toml").write_text(text)
+    r = benign("sweep", "gpu.toml", cwd=tmp_path)
+    assert r.returncode == 2 and not (tmp_path / "gpu.sqlite").exists()
+    want = "benign: error: gpu.toml: device: cuda was asked for but no CUDA device is available"
+    assert r.stderr.strip() == want
+    assert benign("sweep", "gpu.toml", "--dry-run", cwd=tmp_path).returncode == 0
+    r = benign("sweep", "gpu.toml", "--executor", "dask://127.0.0.1:9", cwd=tmp_path)
+    assert r.returncode == 2 and "cannot reach the Dask scheduler" in r.stderr
+    results = compute_block(parse_sweep(text).blocks()[0])
+    assert {res.failure for res in results} == {
+        "error: ValueError: device: cuda was asked for but no CUDA device is available"
+    }

@@ -255,8 +255,11 @@ def run(
     settings = {k: v for k, v in locals().items() if k in RunConfig.model_fields and v is not None}
     try:
         config = RunConfig(**settings)
+        config.check_device()
     except ValidationError as exc:
         raise _config_error(exc) from None
+    except ValueError as exc:
+        raise _value_error(exc) from None
     checks = (("seeds", seeds, 1), ("seed", seed, 0), ("block", block, 1), ("threads", threads, 1))
     for name, value, low in checks:
         if value is None:
@@ -372,6 +375,13 @@ def sweep(
     if dry_run:
         _print_plan(sw, store, retry_failed)
         return
+    if executor == "local":  # dask workers check their own devices
+        by_device = {run.config.device: run.config for run in sw.runs}
+        try:
+            for run_config in by_device.values():
+                run_config.check_device()
+        except ValueError as exc:
+            raise InputError(f"{config.name}: {exc}") from None
     _run_sweep(sw, store, executor, workers, retry_failed, shlex.join(["benign", *sys.argv[1:]]))
 
 

@@ -121,8 +121,6 @@ class RunConfig(BaseModel):
         self.network()
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise ValueError(f"device: must be cpu or cuda[:N], got {self.device!r}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("device: cuda was asked for but no CUDA device is available")
         if self.method == "lp" and not self.lp_applies:
             raise ValueError(
                 "method: lp needs a two-layer net (depth 2) with bias, uncentred, on the interval"
@@ -139,6 +137,12 @@ class RunConfig(BaseModel):
         if self.method == "auto":
             return "lp" if self.lp_applies else "gd"
         return self.method
+
+    def check_device(self) -> None:
+        """Refuse a CUDA device where there is none. Checked where the networks are computed
+        (not when the settings are read: a CPU login node may plan a sweep for GPU workers)."""
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device: cuda was asked for but no CUDA device is available")
 
     def tolerances(self) -> Tolerances:
         return Tolerances(self.cert_eps, self.cert_delta)
@@ -383,6 +387,7 @@ def run_block(
     Every setting but the noise comes from ``config``; each sample carries its own flips, so
     networks that differ only in p train together. ``progress(step, active)`` reports training.
     """
+    config.check_device()
     net = config.network()
     dtype, device = DTYPES[config.dtype], config.device
     x = torch.as_tensor(np.stack([s.x for s in samples]), dtype=dtype, device=device)
