@@ -343,18 +343,21 @@ def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
     """Relative kernel movement ‖Θ̂_t − Θ̂_0‖_F/‖Θ̂_0‖_F and parameter movement ‖θ_t − θ_0‖/‖θ_0‖
     over training, for the lowest seed at the largest p of each group (gradient descent)."""
     col, rows = _done(store)
+    lowest: dict[tuple[str, float], tuple] = {}  # (settings but p, p) → its lowest-seed gd run
+    for r in rows:
+        if r[col["resolved_method"]] != "gd":
+            continue
+        settings = json.loads(r[col["settings"]])
+        p = settings.pop("p")
+        key = (json.dumps(settings, sort_keys=True), p)
+        if key not in lowest or r[col["seed"]] < lowest[key][col["seed"]]:
+            lowest[key] = r
     chosen: dict[str, tuple] = {}
     for g in analysis.groups:
         p = max(pt.p for pt in g.points)
-        mine = [
-            r
-            for r in rows
-            if r[col["p"]] == p
-            and r[col["resolved_method"]] == "gd"
-            and {k: v for k, v in json.loads(r[col["settings"]]).items() if k != "p"} == g.settings
-        ]
-        if mine:
-            chosen[f"{g.label}, p={p:g}"] = min(mine, key=lambda r: r[col["seed"]])
+        r = lowest.get((json.dumps(g.settings, sort_keys=True), p))
+        if r is not None and len(chosen) < 12:
+            chosen[f"{g.label}, p={p:g}"] = r
     if not chosen:
         return None
     with Store(store, readonly=True) as st:
@@ -364,7 +367,7 @@ def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
                 "AND step > 0 ORDER BY step",
                 (r[col["run_id"]],),
             ).fetchall()
-            for label, r in list(chosen.items())[:12]
+            for label, r in chosen.items()
         }
     fig = Figure(figsize=(11, 4.5))
     for i, name in enumerate(("kernel", "parameter")):

@@ -39,7 +39,7 @@ HISTORY_KEYS: tuple[str, ...] = (
     "min_margin",
     "normalised_margin",
     "param_move",  # ‖θ_t − θ_0‖ / ‖θ_0‖
-    "kernel_move",  # ‖Θ̂_t − Θ̂_0‖_F / ‖Θ̂_0‖_F on the training points, at KERNEL_STEPS
+    "kernel_move",  # ‖Θ̂_t − Θ̂_0‖_F / ‖Θ̂_0‖_F on the training points, at _kernel_steps
     # and the last step (NaN elsewhere: Θ̂ costs m(d + 2n)/(3dn) steps of a two-layer net)
     "pattern_flips",  # share of (unit, point) ReLU activations changed since step 0
 )
