@@ -34,10 +34,15 @@ def record(seed: int, **kw) -> NetworkRecord:
         clean_method="mc",
         n_test=100,
         steps=7,
-        stop_reason="converged",
+        stop_reason="loss_tol",
         support=3,
         kinks=0,
         certified=False,
+        seeded="",
+        rounds=0,
+        gd_steps=0,
+        gd_stop_reason="",
+        gd_certified=False,
     )
     return NetworkRecord(**(values | kw))
 

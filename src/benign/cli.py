@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from threadpoolctl import threadpool_limits
 
 from benign import __version__
 from benign.data import DATASETS, Distribution, load_dataset
@@ -214,12 +215,17 @@ def run(
     method: Annotated[
         str,
         typer.Option(
-            help="auto (lp where it applies, else gd), gd (gradient descent from a random "
-            "initialisation) or lp (minimum-norm interpolant over a kink dictionary: "
-            "two-layer nets with bias on the interval)."
+            help="auto (lp where it applies, else convex for two-layer uncentred nets, else "
+            "gd), gd (gradient descent from a random initialisation), lp (minimum-norm "
+            "interpolant over a kink dictionary: two-layer nets with bias on the interval), "
+            "convex (a KKT point of the margin problem from the convex program over "
+            "activation patterns, seeded by random gates) or gd+convex (gradient descent, "
+            "then the convex program from its network's patterns; both recorded)."
         ),
     ] = _default("method"),
     lp_grid: Annotated[int, typer.Option(help=_help("lp_grid"))] = _default("lp_grid"),
+    gates: Annotated[int, typer.Option(help=_help("gates"))] = _default("gates"),
+    rounds: Annotated[int, typer.Option(help=_help("rounds"))] = _default("rounds"),
     certify_every: Annotated[int, typer.Option(help=_help("certify_every"))] = _default(
         "certify_every"
     ),
@@ -237,8 +243,9 @@ def run(
     threads: Annotated[
         int | None,
         typer.Option(
-            help="CPU threads for PyTorch (default: all cores). Use 1 when running several "
-            "benign processes at once: oversubscribed threads slow training down many times."
+            help="CPU threads for PyTorch and for the BLAS under NumPy and SciPy (default: all "
+            "cores). Use 1 when running several benign processes at once: oversubscribed "
+            "threads slow training down many times."
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = _default("device"),
@@ -292,7 +299,8 @@ def run(
                 description=f"block {bi + 1}/{nb} · {active} networks training",
             )
 
-        exp = run_experiment(config, list(range(seed, seed + seeds)), block, progress)
+        with threadpool_limits(threads):  # None: leave the BLAS pools as they are
+            exp = run_experiment(config, list(range(seed, seed + seeds)), block, progress)
     wall = time.perf_counter() - start
     if save is not None:
         exp.save(save)

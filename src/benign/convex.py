@@ -12,9 +12,13 @@ grid is refined; a basic optimal solution has at most m active neurons. The solu
 back into balanced network parameters: (w_j, b_j) = sqrt|c_j| u_j, v_j = sign(c_j) sqrt|c_j|.
 """
 
+import math
+import time
 from dataclasses import dataclass
 
+import clarabel
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import linprog
 
 LP_FAILURES: tuple[str, ...] = ("lp_failed", "width_too_small")
@@ -79,3 +83,348 @@ def min_norm_interpolant(
     return MinNormSolution(
         True, "lp_optimal", w, bias, v, len(idx), 2 * float(np.abs(c).sum()), lam
     )
+
+
+# ----- the convex view in any dimension (DESIGN §1, The convex view in any dimension) --------
+
+# why the convex route gave no network (its other stops: "kkt", the dual-implied certificate
+# held; "round_budget" / "time_budget"; "stuck", no new pattern to try — each with a network)
+CONVEX_FAILURES: tuple[str, ...] = (
+    "infeasible",  # the patterns tried cannot interpolate the sample
+    "solver_failed",  # Clarabel stopped without a solution
+    "width_too_small",  # the solution needs more neurons than the net has
+)
+SOCP_TOL = 1e-10  # Clarabel's gap and feasibility tolerances (its default is 1e-8)
+ACTIVE_TOL = 1e-6  # a block with ‖u_k‖ ≤ ACTIVE_TOL · Σ_k ‖u_k‖ carries no neuron
+KINK_SNAP = 1e-6  # |x̃_i·u_k| ≤ KINK_SNAP · max_k ‖u_k‖ · ‖x̃_i‖: on the boundary, snapped to 0
+SLOPE_TOL = 1e-4  # implied Clarke slopes outside [−SLOPE_TOL, 1 + SLOPE_TOL] toggle a pattern
+
+
+@dataclass(frozen=True)
+class RowSpace:
+    """X̃ = A Vᵀ with V (d̃, r) orthonormal: X̃ = [X, 1] with bias, X without; r = rank X̃.
+
+    A neuron u = (w, b) acts on the sample only through Vᵀu, and its component orthogonal to
+    the rows only adds to ‖u‖: the margin problem lives in R^r, r ≤ m, whatever d is."""
+
+    a: np.ndarray  # (m, r): A = X̃ V
+    v: np.ndarray  # (d̃, r)
+
+    @classmethod
+    def of(cls, x: np.ndarray, bias: bool) -> "RowSpace":
+        xt = np.c_[x, np.ones(len(x))] if bias else x
+        _, s, vt = np.linalg.svd(xt, full_matrices=False)
+        r = int((s > s[0] * max(xt.shape) * np.finfo(float).eps).sum()) if s.size else 0
+        return cls(a=xt @ vt[:r].T, v=vt[:r].T)
+
+
+@dataclass
+class SocpSolution:
+    """The program over a pool of (pattern, sign) blocks: blocks' u_k (K, r) in row-space
+    coordinates, margin multipliers λ (m,) and pattern-constraint multipliers ν (K, m)."""
+
+    status: str  # "optimal", "infeasible" or "solver_failed"
+    u: np.ndarray
+    lam: np.ndarray
+    nu: np.ndarray
+    objective: float
+
+
+def solve_patterns(
+    a: np.ndarray, y: np.ndarray, patterns: np.ndarray, signs: np.ndarray
+) -> SocpSolution:
+    """min Σ_k ‖u_k‖  s.t.  y_i Σ_k σ_k [D_k A u_k]_i ≥ 1,  (2D_k − I) A u_k ≥ 0,
+
+    the hard-margin program over K blocks with patterns D_k (K, m) ∈ {0, 1} and signs σ_k = ±1
+    (σ_k = +1 is u_k, −1 is u'_k of DESIGN §1), as a second-order cone program for Clarabel.
+    Variables per block: (t_k, u_k) ∈ SOC, objective Σ_k t_k."""
+    m, r = a.shape
+    n_blk = len(patterns)
+    width = r + 1
+    d_mat = patterns.astype(float)
+    # margin rows: −y_i σ_k D_ki A_ic at column k·(r+1) + 1 + c
+    kk, ii = np.nonzero(d_mat)
+    cc = np.arange(r)
+    rows_m = np.repeat(ii, r)
+    cols_m = (kk[:, None] * width + 1 + cc[None, :]).ravel()
+    vals_m = (-(y[ii] * signs[kk])[:, None] * a[ii]).ravel()
+    # pattern rows m + k·m + i: −(2D_ki − 1) A_ic
+    kp, ip = np.divmod(np.arange(n_blk * m), m)
+    rows_p = np.repeat(m + kp * m + ip, r)
+    cols_p = (kp[:, None] * width + 1 + cc[None, :]).ravel()
+    vals_p = (-(2 * d_mat[kp, ip] - 1)[:, None] * a[ip]).ravel()
+    # cone rows: −(t_k, u_k)
+    n_var = n_blk * width
+    rows_c = m + n_blk * m + np.arange(n_var)
+    mat = sp.csc_matrix(
+        (
+            np.r_[vals_m, vals_p, -np.ones(n_var)],
+            (np.r_[rows_m, rows_p, rows_c], np.r_[cols_m, cols_p, np.arange(n_var)]),
+        ),
+        shape=(m + n_blk * m + n_var, n_var),
+    )
+    q = np.zeros(n_var)
+    q[::width] = 1.0
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.direct_solve_method = "faer"
+    settings.max_threads = 1
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = SOCP_TOL
+    solver = clarabel.DefaultSolver(
+        sp.csc_matrix((n_var, n_var)),
+        q,
+        mat,
+        np.r_[-np.ones(m), np.zeros(n_blk * m + n_var)],
+        [clarabel.NonnegativeConeT(m + n_blk * m)]
+        + [clarabel.SecondOrderConeT(width)] * n_blk,
+        settings,
+    )
+    sol = solver.solve()
+    status = str(sol.status)
+    empty = SocpSolution("", np.zeros((n_blk, r)), np.zeros(m), np.zeros((n_blk, m)), math.nan)
+    if "Infeasible" in status:
+        empty.status = "infeasible"
+        return empty
+    if status not in ("Solved", "AlmostSolved"):
+        empty.status = "solver_failed"
+        return empty
+    x, z = np.asarray(sol.x), np.asarray(sol.z)
+    return SocpSolution(
+        status="optimal",
+        u=x.reshape(n_blk, width)[:, 1:],
+        lam=np.maximum(z[:m], 0.0),
+        nu=np.maximum(z[m : m + n_blk * m].reshape(n_blk, m), 0.0),
+        objective=float(sol.obj_val),
+    )
+
+
+@dataclass(frozen=True)
+class Implied:
+    """What the program's multipliers say of its active blocks: the stationarity residual of
+    the balanced network (relative, ε_rel of benign.certify) once every Clarke slope
+    s_ki = c_ki / (σ_k λ_i y_i) implied at a kink is clipped to [0, 1], with
+    c_k = σ_k λ ⊙ y ⊙ D_k + (2D_k − 1) ⊙ ν_k; and the kinks whose slope falls outside."""
+
+    eps_rel: float
+    toggles: list[np.ndarray]  # per active block, the points whose pattern bit to flip
+
+
+def implied_certificate(
+    a: np.ndarray,
+    y: np.ndarray,
+    patterns: np.ndarray,
+    signs: np.ndarray,
+    sol: SocpSolution,
+    active: np.ndarray,
+) -> Implied:
+    """The dual-implied certificate of the active blocks (indices ``active``): for block k
+    with unit direction û_k, ‖û_k − Aᵀ(σ_k λ ⊙ y ⊙ s_k)‖ and 1 − σ_k Σ_i λ_i y_i relu(A_i û_k),
+    weighted by ‖u_k‖ (a neuron of the network carries ‖θ_k‖² = 2‖u_k‖)."""
+    lam = sol.lam
+    scale = np.linalg.norm(a, axis=1) * np.linalg.norm(sol.u, axis=1).max(initial=0.0)
+    tiny = 1e-9 * max(float(lam.max(initial=0.0)), 1e-300)
+    total, weight = 0.0, 0.0
+    toggles = []
+    for k in active:
+        norm = np.linalg.norm(sol.u[k])
+        dirn = sol.u[k] / norm
+        z = a @ dirn
+        d_k, s_k = patterns[k].astype(float), signs[k]
+        kink = np.abs(z) * norm <= KINK_SNAP * scale
+        coef = s_k * lam * y * d_k + (2 * d_k - 1) * sol.nu[k]
+        base = s_k * lam * y
+        slope = np.divide(coef, base, out=np.zeros_like(coef), where=np.abs(base) > tiny)
+        bad = kink & (
+            (slope < -SLOPE_TOL)
+            | (slope > 1 + SLOPE_TOL)
+            | ((np.abs(base) <= tiny) & (np.abs(coef) > SLOPE_TOL * max(tiny, lam.max())))
+        )
+        s = np.where(kink, np.clip(slope, 0.0, 1.0), d_k)
+        res_w = dirn - a.T @ (base * s)
+        res_v = 1.0 - s_k * float(lam @ (y * np.maximum(z, 0.0)))
+        total += norm * (res_w @ res_w + res_v**2)
+        weight += 2 * norm
+        toggles.append(np.nonzero(bad)[0])
+    return Implied(math.sqrt(total / weight) if weight > 0 else math.nan, toggles)
+
+
+@dataclass(frozen=True)
+class ConvexSolution:
+    """Balanced two-layer parameters of width ``width`` (unused neurons zero) from the convex
+    program, rescaled to min_i q_i = 1, or why there are none (``reason`` in
+    :data:`CONVEX_FAILURES`; else how the search stopped: ``"kkt"`` when the dual-implied
+    certificate held)."""
+
+    reason: str
+    w: np.ndarray  # (width, d)
+    b: np.ndarray | None  # (width,), None without bias
+    v: np.ndarray  # (width,)
+    active: int  # neurons used
+    norm_sq: float  # ‖θ‖² = 2 Σ_k ‖u_k‖ at min_i q_i = 1
+    multipliers: np.ndarray  # λ of the last program (m,), candidate KKT multipliers
+    rounds: int  # programs solved
+    patterns: int  # blocks in the last program
+    implied_eps_rel: float
+
+    @property
+    def ok(self) -> bool:
+        """A network came out (certified by the duals or not)."""
+        return self.reason not in CONVEX_FAILURES
+
+
+def gate_patterns(a: np.ndarray, gates: int, rng: np.random.Generator) -> np.ndarray:
+    """Activation patterns 1[A g > 0] of ``gates`` Gaussian directions g of the row space."""
+    return (a @ rng.standard_normal((a.shape[1], gates)) > 0).T
+
+
+def _snap(a: np.ndarray, u: np.ndarray, size: float) -> np.ndarray:
+    """u moved onto the hyperplanes A_i·u = 0 of the points within KINK_SNAP · size · ‖A_i‖
+    of them (the least-squares projection), norm kept: kinks then sit exactly on training
+    points. ``size`` is the largest block's norm (the solver's accuracy is absolute)."""
+    norm = np.linalg.norm(u)
+    on = np.abs(a @ u) <= KINK_SNAP * size * np.linalg.norm(a, axis=1)
+    if on.any():
+        rows = a[on]
+        u = u - rows.T @ np.linalg.lstsq(rows @ rows.T, rows @ u, rcond=None)[0]
+    return u * (norm / np.linalg.norm(u))
+
+
+def margin_kkt(
+    x: np.ndarray,
+    y: np.ndarray,
+    bias: bool,
+    width: int,
+    patterns: np.ndarray,
+    signs: np.ndarray,
+    max_rounds: int = 30,
+    max_seconds: float = math.inf,
+    target: float = 1e-3,
+    max_blocks: int | None = None,
+) -> ConvexSolution:
+    """A KKT point of min ½‖θ‖² s.t. y_i N_θ(x_i) ≥ 1 for the two-layer net, by the convex
+    program over a pool of (pattern, sign) blocks, started from ``patterns`` (K, m) and
+    ``signs`` (K,).
+
+    Each round solves :func:`solve_patterns`; an optimum whose implied Clarke slopes all lie
+    in [0, 1] is an exact KKT point of the network problem (DESIGN §1). Otherwise every active
+    block whose kinks imply a slope outside [0, 1] gets a new block with those points' pattern
+    bits flipped (the neighbouring cell the multipliers point to), blocks that stayed at u = 0
+    for two rounds leave the pool (at most ``max_blocks`` are kept, the newest), and the next
+    round solves again. Stops once the implied ε_rel ≤ ``target``."""
+    t0 = time.perf_counter()
+    m, d = x.shape
+    rs = RowSpace.of(x, bias)
+    a = rs.a
+    pool_d = np.asarray(patterns, dtype=bool)
+    pool_s = np.asarray(signs, dtype=float)
+    keys = {(p.tobytes(), s) for p, s in zip(pool_d, pool_s, strict=True)}
+    pool_d, pool_s = _unique(pool_d, pool_s)
+    idle = np.zeros(len(pool_s), dtype=int)
+    max_blocks = max_blocks or 4 * max(width, 1)
+    rounds, sol, implied, reason = 0, None, None, "stuck"
+    while True:
+        sol = solve_patterns(a, y, pool_d, pool_s)
+        rounds += 1
+        if sol.status != "optimal":
+            reason = sol.status
+            break
+        norms = np.linalg.norm(sol.u, axis=1)
+        active = np.nonzero(norms > ACTIVE_TOL * norms.sum())[0]
+        implied = implied_certificate(a, y, pool_d, pool_s, sol, active)
+        if implied.eps_rel <= target:
+            reason = "kkt"
+            break
+        new_d, new_s = [], []
+        for k, flip in zip(active, implied.toggles, strict=True):
+            if len(flip):
+                p = pool_d[k].copy()
+                p[flip] = ~p[flip]
+                key = (p.tobytes(), pool_s[k])
+                if key not in keys:
+                    keys.add(key)
+                    new_d.append(p)
+                    new_s.append(pool_s[k])
+        if not new_d:
+            break
+        if rounds >= max_rounds or time.perf_counter() - t0 >= max_seconds:
+            reason = "round_budget" if rounds >= max_rounds else "time_budget"
+            break
+        idle = np.where(norms > ACTIVE_TOL * norms.sum(), 0, idle + 1)
+        keep = np.nonzero(idle < 2)[0][-max_blocks + len(new_d) :]
+        pool_d = np.vstack([pool_d[keep], np.array(new_d)])
+        pool_s = np.r_[pool_s[keep], new_s]
+        idle = np.r_[idle[keep], np.zeros(len(new_d), dtype=int)]
+    zeros = np.zeros((width, d)), (np.zeros(width) if bias else None), np.zeros(width)
+    if reason in ("infeasible", "solver_failed") or sol is None or implied is None:
+        lam = np.full(m, math.nan) if sol is None else sol.lam
+        return ConvexSolution(reason, *zeros, 0, math.nan, lam, rounds, len(pool_s), math.nan)
+    norms = np.linalg.norm(sol.u, axis=1)
+    active = np.nonzero(norms > ACTIVE_TOL * norms.sum())[0]
+    neurons = _merge([_snap(a, sol.u[k], norms.max()) for k in active], pool_s[active])
+    if len(neurons) > width:
+        return ConvexSolution(
+            "width_too_small", *zeros, len(neurons), math.nan, sol.lam, rounds, len(pool_s),
+            implied.eps_rel,
+        )
+    v = np.zeros(width)
+    w_full = np.zeros((width, d + int(bias)))
+    for j, (u, s) in enumerate(neurons):
+        ut = rs.v @ u  # back to (w, b) coordinates
+        root = math.sqrt(np.linalg.norm(ut))
+        w_full[j], v[j] = ut / root, s * root
+    q = y * (np.maximum(np.c_[x, np.ones(m)][:, : d + int(bias)] @ w_full.T, 0.0) @ v)
+    c = 1.0 / math.sqrt(q.min())  # 2-homogeneous: θ/√q_min has min_i q_i = 1
+    w_full, v = c * w_full, c * v
+    return ConvexSolution(
+        reason,
+        w_full[:, :d],
+        w_full[:, d] if bias else None,
+        v,
+        len(neurons),
+        float((w_full**2).sum() + (v**2).sum()),
+        sol.lam,
+        rounds,
+        len(pool_s),
+        implied.eps_rel,
+    )
+
+
+def _unique(patterns: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (pattern, sign) blocks, in order of first appearance."""
+    _, first = np.unique(np.c_[patterns, signs > 0], axis=0, return_index=True)
+    first = np.sort(first)
+    return patterns[first], signs[first]
+
+
+def _merge(us: list[np.ndarray], signs: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """Blocks with the same sign and direction (cosine > 1 − 1e-9) become one neuron
+    u = Σ u_k (parallel, so ‖u‖ = Σ ‖u_k‖)."""
+    out: list[tuple[np.ndarray, float]] = []
+    for u, s in zip(us, signs, strict=True):
+        for k, (o, so) in enumerate(out):
+            if so == s and u @ o > (1 - 1e-9) * np.linalg.norm(u) * np.linalg.norm(o):
+                out[k] = (o + u, so)
+                break
+        else:
+            out.append((u, float(s)))
+    return out
+
+
+def network_patterns(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, v: np.ndarray, limit: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (pattern 1[w_j·x_i + b_j > 0], sign v_j) blocks of a network's neurons,
+    largest |v_j|·‖(w_j, b_j)‖ first, at most ``limit`` (neurons with v_j = 0 give none)."""
+    z = x @ w.T + (0.0 if b is None else b)
+    size = np.abs(v) * np.sqrt((w**2).sum(1) + (0.0 if b is None else b**2))
+    order = [j for j in np.argsort(-size, kind="stable") if size[j] > 0]
+    pats, signs = _unique((z[:, order] > 0).T, np.sign(v[order]))
+    return pats[:limit], signs[:limit]
+
+
+def seed_blocks(
+    x: np.ndarray, bias: bool, gates: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``gates`` random gate patterns (:func:`gate_patterns`), each with both signs."""
+    pats = gate_patterns(RowSpace.of(x, bias).a, gates, rng)
+    return np.vstack([pats, pats]), np.r_[np.ones(gates), -np.ones(gates)]

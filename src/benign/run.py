@@ -19,7 +19,14 @@ from torch import Tensor
 
 from benign import __version__
 from benign.certify import Tolerances, certify, normalised_margin
-from benign.convex import LP_FAILURES, min_norm_interpolant
+from benign.convex import (
+    CONVEX_FAILURES,
+    LP_FAILURES,
+    margin_kkt,
+    min_norm_interpolant,
+    network_patterns,
+    seed_blocks,
+)
 from benign.data import (
     DATASET_SHAPES,
     DATASETS,
@@ -47,6 +54,7 @@ from benign.seeding import rng_for
 from benign.train import Loss, StepRule, TrainConfig, TrainResult, loss_value, train
 
 NPZ_FORMAT = 1
+Method = Literal["auto", "gd", "lp", "convex", "gd+convex"]
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -86,13 +94,22 @@ class RunConfig(BaseModel):
     test_half_width: float = Field(
         0.01, gt=0, lt=0.5, description="Monte Carlo clean error: 95% half-width at worst"
     )
-    method: Literal["auto", "gd", "lp"] = Field(
+    method: Method = Field(
         "auto",
         description="gd: gradient descent from a random initialisation; lp: the minimum-norm "
         "interpolant over a kink dictionary (two-layer nets with bias on the interval); "
-        "auto: lp where it applies, else gd",
+        "convex: a KKT point of the margin problem from the convex program over activation "
+        "patterns (two-layer uncentred nets); gd+convex: gradient descent, then the convex "
+        "program from its network's patterns (both networks recorded); auto: lp where it "
+        "applies, else convex for two-layer uncentred nets, else gd",
     )
     lp_grid: int = Field(2000, ge=2, description="lp: equispaced dictionary kinks between a and b")
+    gates: int = Field(
+        64, ge=1, description="convex: random gate patterns that seed the program (both signs)"
+    )
+    rounds: int = Field(
+        30, ge=1, description="convex: programs solved at most (each refines the patterns)"
+    )
     certify_every: int = Field(
         500, ge=0, description="gd: check the KKT certificate every this many steps (0: never)"
     )
@@ -125,6 +142,8 @@ class RunConfig(BaseModel):
             raise ValueError(
                 "method: lp needs a two-layer net (depth 2) with bias, uncentred, on the interval"
             )
+        if self.method in ("convex", "gd+convex") and not self.convex_applies:
+            raise ValueError(f"method: {self.method} needs a two-layer net (depth 2), uncentred")
         return self
 
     @property
@@ -132,10 +151,16 @@ class RunConfig(BaseModel):
         return self.dist == "interval" and self.depth == 2 and self.bias and not self.center
 
     @property
+    def convex_applies(self) -> bool:
+        """The margin problem's convex view holds for uncentred two-layer nets."""
+        return self.depth == 2 and not self.center
+
+    @property
     def resolved_method(self) -> str:
-        """The method that runs: ``auto`` is lp where it applies, gd elsewhere."""
+        """The method that runs: ``auto`` is lp where it applies, else convex where it
+        applies, else gd."""
         if self.method == "auto":
-            return "lp" if self.lp_applies else "gd"
+            return "lp" if self.lp_applies else "convex" if self.convex_applies else "gd"
         return self.method
 
     def check_device(self) -> None:
@@ -220,15 +245,25 @@ class NetworkRecord:
     ntk_min: float  # λ_min of the analytic (infinite-width) NTK Gram on the training points
     entk_min_init: float  # λ_min of the empirical NTK Gram at initialisation (gd; NaN for lp)
     entk_min: float  # λ_min of the trained network's empirical NTK Gram
+    seeded: str  # convex: what seeded the program ("gates N", "gd"); "" otherwise
+    rounds: int  # convex: programs solved (0 otherwise)
+    # gd+convex: gradient descent's own network, before the convex program (NaN / "" otherwise)
+    gd_steps: int
+    gd_stop_reason: str
+    gd_clean_error: float
+    gd_normalised_margin: float
+    gd_eps_rel: float
+    gd_certified: bool
 
     def to_dict(self) -> dict:
         return {k: _json_number(v) for k, v in asdict(self).items()}
 
     @property
     def failure(self) -> str | None:
-        """Why this network counts as a failed run, or None: no network (an LP failure),
+        """Why this network counts as a failed run, or None: no network (an LP or convex
+        failure),
         divergence, non-finite measures (``nan``), or no interpolation within the budget."""
-        if self.stop_reason in LP_FAILURES or self.stop_reason == "diverged":
+        if self.stop_reason in (*LP_FAILURES, *CONVEX_FAILURES, "diverged"):
             return self.stop_reason
         if not all(map(math.isfinite, (self.train_error, self.clean_error, self.min_margin))):
             return "nan"
@@ -317,14 +352,50 @@ def clean_error(
     )
 
 
+def _solved(
+    config: RunConfig,
+    params: Params,
+    ok: list[bool],
+    reasons: list[str],
+    seconds: list[float],
+    x: Tensor,
+    y: Tensor,
+) -> TrainResult:
+    """A TrainResult for networks computed by a solver (no steps, no history); margins and
+    everything below are NaN where ``ok`` is False (the solver gave no network)."""
+    net = config.network()
+    q = y * net.forward(params, x)[0]
+    q = torch.where(torch.tensor(ok, device=x.device)[:, None], q, torch.nan)
+    return TrainResult(
+        params=params,
+        steps=np.zeros(len(ok), dtype=np.int64),
+        stop_reason=list(reasons),
+        seconds=np.array(seconds),
+        loss=loss_value(q, config.loss).cpu().numpy(),
+        train_error=torch.where(q.isnan().any(1), torch.nan, (q <= 0).double().mean(1))
+        .cpu()
+        .numpy(),
+        min_margin=q.min(1).values.cpu().numpy(),
+        normalised_margin=normalised_margin(q, params, net.degree).cpu().numpy(),
+        history=[{} for _ in ok],
+        certificate_history=[{} for _ in ok],
+    )
+
+
+def _stack(arrays: list[tuple[np.ndarray, ...]], like: Tensor) -> Params:
+    """Per-network parameter arrays → the ensemble's tensors (dtype and device of ``like``)."""
+    return [
+        torch.as_tensor(np.stack(group), dtype=like.dtype, device=like.device)
+        for group in zip(*arrays, strict=True)
+    ]
+
+
 def solve_min_norm(
     config: RunConfig, samples: list[Sample], x: Tensor, y: Tensor
 ) -> tuple[TrainResult, list[np.ndarray]]:
     """The ``lp`` method: each network's parameters become the minimum-norm interpolant of its
     sample (x, y its tensors) over the kink dictionary (benign.convex); returns the result and
     the LP duals."""
-    net = config.network()
-    dtype, device = x.dtype, x.device
     sols, seconds = [], []
     for s in samples:
         t0 = time.perf_counter()
@@ -332,28 +403,62 @@ def solve_min_norm(
             min_norm_interpolant(s.x, s.y, config.a, config.b, config.width, config.lp_grid)
         )
         seconds.append(time.perf_counter() - t0)
-    params = [
-        torch.as_tensor(np.stack(arrs), dtype=dtype, device=device)
-        for arrs in zip(*[(s.w, s.b, s.v[None, :]) for s in sols], strict=True)
-    ]
-    q = y * net.forward(params, x)[0]
-    q = torch.where(torch.tensor([s.ok for s in sols], device=device)[:, None], q, torch.nan)
-    q_min = q.min(1).values  # NaN, like everything below, where the LP gave no network
-    result = TrainResult(
-        params=params,
-        steps=np.zeros(len(samples), dtype=np.int64),
-        stop_reason=[s.reason for s in sols],
-        seconds=np.array(seconds),
-        loss=loss_value(q, config.loss).cpu().numpy(),
-        train_error=torch.where(q.isnan().any(1), torch.nan, (q <= 0).double().mean(1))
-        .cpu()
-        .numpy(),
-        min_margin=q_min.cpu().numpy(),
-        normalised_margin=normalised_margin(q, params, net.degree).cpu().numpy(),
-        history=[{} for _ in samples],
-        certificate_history=[{} for _ in samples],
-    )
+    params = _stack([(s.w, s.b, s.v[None, :]) for s in sols], x)
+    result = _solved(config, params, [s.ok for s in sols], [s.reason for s in sols], seconds, x, y)
     return result, [s.multipliers for s in sols]
+
+
+INFEASIBLE_RETRIES = 3  # convex: on an infeasible pool, retry with 2×, 4×, 8× the gates
+
+
+def solve_convex(
+    config: RunConfig,
+    seeds: list[int],
+    samples: list[Sample],
+    x: Tensor,
+    y: Tensor,
+    start: Params | None = None,
+) -> tuple[TrainResult, list[np.ndarray], list[str], list[int]]:
+    """The ``convex`` method: per network, a KKT point of the margin problem from the convex
+    program over activation patterns (benign.convex.margin_kkt), seeded by the patterns of
+    the network ``start`` (gd+convex) or by ``config.gates`` random gates of its seed's
+    ``gates`` stream, with twice as many gates again while the pool cannot interpolate.
+    Returns the result, the programs' multipliers, how each was seeded and its rounds."""
+    target = min(config.cert_eps, config.cert_delta) / 10
+    budget = math.inf if config.max_seconds is None else config.max_seconds
+    layers = None if start is None else [
+        None if p is None else p.double().cpu().numpy() for p in two_layer(start)
+    ]
+    sols, seconds, seeded = [], [], []
+    for e, (seed, s) in enumerate(zip(seeds, samples, strict=True)):
+        t0 = time.perf_counter()
+        rng = rng_for(seed, "gates")
+        gates = config.gates
+        for attempt in range(INFEASIBLE_RETRIES + 1):
+            if layers is not None and attempt == 0:
+                v, w, b = (None if p is None else p[e] for p in layers)
+                pats, signs = network_patterns(s.x, w, b, v, 4 * config.width)
+                how = "gd"
+            else:
+                pats, signs = seed_blocks(s.x, config.bias, gates, rng)
+                how = f"gates {gates}"
+                gates *= 2
+            left = budget - (time.perf_counter() - t0)
+            sol = margin_kkt(
+                s.x, s.y, config.bias, config.width, pats, signs, config.rounds, left, target
+            )
+            if sol.reason != "infeasible":
+                break
+        sols.append(sol)
+        seeded.append(how)
+        seconds.append(time.perf_counter() - t0)
+    arrays = [
+        (s.w, s.b, s.v[None, :]) if config.bias else (s.w, s.v[None, :]) for s in sols
+    ]
+    result = _solved(
+        config, _stack(arrays, x), [s.ok for s in sols], [s.reason for s in sols], seconds, x, y
+    )
+    return result, [s.multipliers for s in sols], seeded, [s.rounds for s in sols]
 
 
 def _lambda_min(kernels: Tensor) -> np.ndarray:
@@ -364,6 +469,15 @@ def _lambda_min(kernels: Tensor) -> np.ndarray:
             for k in kernels.cpu().numpy()
         ]
     )
+
+
+def _loss_tol_or_certified(reasons: list[str], certified: np.ndarray) -> list[str]:
+    """Gradient descent stopped at its loss tolerance (``loss_tol``) on a network whose KKT
+    certificate holds: ``certified``."""
+    return [
+        "certified" if r == "loss_tol" and ok else r
+        for r, ok in zip(reasons, certified, strict=True)
+    ]
 
 
 ProgressFn = Callable[[int, int, int, int], None]
@@ -394,16 +508,46 @@ def run_block(
     y = torch.as_tensor(np.stack([s.y for s in samples]), dtype=dtype, device=device)
     params0 = net.init_params(seeds, dtype, device)
     offset = predict(net, params0, x) if config.center else None
-    hint = None
-    if config.resolved_method == "lp":
+    method = config.resolved_method
+    n_net = len(seeds)
+    hint, seeded, rounds = None, [""] * n_net, [0] * n_net
+    gd = {
+        "gd_steps": [0] * n_net,
+        "gd_stop_reason": [""] * n_net,
+        "gd_clean_error": [math.nan] * n_net,
+        "gd_normalised_margin": [math.nan] * n_net,
+        "gd_eps_rel": [math.nan] * n_net,
+        "gd_certified": [False] * n_net,
+    }
+    if method == "lp":
         res, hint = solve_min_norm(config, samples, x, y)
+    elif method == "convex":
+        res, hint, seeded, rounds = solve_convex(config, seeds, samples, x, y)
     else:
         res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
+    if method == "gd+convex":  # gradient descent's network, then the KKT point from it
+        gd_cert = certify(net, res.params, x, y)
+        gd_ok = gd_cert.certified(config.tolerances())
+        gd_err = clean_error(config, res.params, params0, seeds, samples).value
+        gd = {
+            "gd_steps": res.steps.tolist(),
+            "gd_stop_reason": _loss_tol_or_certified(res.stop_reason, gd_ok),
+            "gd_clean_error": gd_err.tolist(),
+            "gd_normalised_margin": res.normalised_margin.tolist(),
+            "gd_eps_rel": gd_cert.eps_rel.tolist(),
+            "gd_certified": gd_ok.tolist(),
+        }
+        trained = res
+        res, hint, seeded, rounds = solve_convex(config, seeds, samples, x, y, start=res.params)
+        res.steps, res.seconds = trained.steps, trained.seconds + res.seconds
+        res.history, res.certificate_history = trained.history, trained.certificate_history
     cert = certify(net, res.params, x, y, hint=hint, offset=offset)
     certified = cert.certified(config.tolerances())
+    if method == "gd":
+        res.stop_reason = _loss_tol_or_certified(res.stop_reason, certified)
     err = clean_error(config, res.params, params0, seeds, samples)
-    # no network to measure where the LP failed
-    failed = np.array([reason in LP_FAILURES for reason in res.stop_reason])
+    # no network to measure where a solver failed
+    failed = np.array([reason in (*LP_FAILURES, *CONVEX_FAILURES) for reason in res.stop_reason])
     nan = np.where(failed, np.nan, 0.0)
     err = CleanError(err.value + nan, err.lo + nan, err.hi + nan, err.method, err.n_test)
     # of the function trained: f, or f − f_0 (bounded above by L(f) + L(f_0)) when centred
@@ -415,17 +559,17 @@ def run_block(
     ntk_min = [smallest_eigenvalue(analytic_ntk(net, s.x)).lambda_min for s in samples]
     kernel = net.tangent_kernel(res.params, x)
     entk_min = _lambda_min(kernel) + nan
-    if config.resolved_method == "gd":
+    if method == "gd":
         kernel0 = net.tangent_kernel(params0, x)
         lazy = lazy_diagnostics(net, params0, res.params, x, kernels=(kernel0, kernel))
         move, kernel_move, flips = lazy.param_move, lazy.kernel_move, lazy.pattern_flips
         entk_min_init = _lambda_min(kernel0)
-    else:  # the lp network does not come from the initialisation
+    else:  # a solver's network does not come from the initialisation
         move = kernel_move = flips = entk_min_init = np.full(len(seeds), np.nan)
     records = [
         NetworkRecord(
             seed=seed,
-            method=config.resolved_method,
+            method=method,
             flips=sample.flips,
             flip_rate=sample.flip_rate,
             train_error=float(res.train_error[k]),
@@ -457,6 +601,9 @@ def run_block(
             ntk_min=float(ntk_min[k]),
             entk_min_init=float(entk_min_init[k]),
             entk_min=float(entk_min[k]),
+            seeded=seeded[k],
+            rounds=int(rounds[k]),
+            **{key: values[k] for key, values in gd.items()},
         )
         for k, (seed, sample) in enumerate(zip(seeds, samples, strict=True))
     ]

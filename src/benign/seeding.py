@@ -7,7 +7,7 @@ numbers never depend on which other networks share its ensemble or its worker.
 
 import numpy as np
 
-STREAMS = {"data": 1, "init": 2, "test": 3}
+STREAMS = {"data": 1, "init": 2, "test": 3, "gates": 4}
 
 
 def rng_for(seed: int, stream: str) -> np.random.Generator:

@@ -24,7 +24,7 @@ STEP_RULES: tuple[str, ...] = ("constant", "normalised", "kernel")
 STOP_REASONS: tuple[str, ...] = (
     "diverged",
     "certified",
-    "converged",
+    "loss_tol",
     "step_budget",
     "time_budget",
     "stalled",
@@ -88,7 +88,8 @@ class TrainConfig:
     width, depth, init scale or data. A network stops, the first of these that holds: its
     loss is non-finite (diverged); every ``certify_every`` steps (0: never), it interpolates and
     its KKT certificate meets ``tolerances`` (certified); it interpolates (all q_i > 0) with
-    L ≤ ``loss_tol`` (converged); ``max_steps`` steps; ``max_seconds``; η_t < 1e-12·η
+    L ≤ ``loss_tol`` (loss_tol: a small loss, not a KKT point — see benign.run for the
+    certificate checked at that stop); ``max_steps`` steps; ``max_seconds``; η_t < 1e-12·η
     (stalled: no step along −∇L lowers the loss, typically with pre-activations pinned at a
     ReLU kink); ∇L = 0 exactly
     (zero_gradient, looked for every 16 steps: e.g. every unit inactive on every training point).
@@ -241,7 +242,7 @@ def train(
         )
         causes = {  # in the order of STOP_REASONS: the first that holds wins
             "diverged": ~torch.isfinite(log_loss),
-            "converged": (err == 0) & (log_loss <= math.log(config.loss_tol)),
+            "loss_tol": (err == 0) & (log_loss <= math.log(config.loss_tol)),
             "certified": torch.zeros_like(err, dtype=torch.bool),
             "stalled": (eta < 1e-12 * config.lr) & normalised,  # only η_t of `normalised` falls
         }

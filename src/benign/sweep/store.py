@@ -32,13 +32,21 @@ from benign.run import NetworkRecord, RunConfig
 from benign.sweep.config import Run, Sweep
 from benign.train import CERT_KEYS, HISTORY_KEYS
 
-SCHEMA_VERSION = 3  # 2: Lipschitz bounds, lazy diagnostics; 3: datasets, NTK λ_min, lazy history
+# 2: Lipschitz bounds, lazy diagnostics; 3: datasets, NTK λ_min, lazy history; 4: the convex
+# method (gates, rounds, seeded, rounds_taken) and gd+convex's gd_* columns; stop loss_tol
+SCHEMA_VERSION = 4
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 SETTINGS: tuple[str, ...] = tuple(RunConfig.model_fields)
 # NetworkRecord's fields as columns; the seed is the run's, and the three measured values whose
-# names are also settings get their own: the method that ran, the steps taken, the final loss
-RENAMED = {"method": "resolved_method", "steps": "steps_taken", "loss": "final_loss"}
+# names are also settings get their own: the method that ran, the steps and convex rounds
+# taken, the final loss
+RENAMED = {
+    "method": "resolved_method",
+    "steps": "steps_taken",
+    "rounds": "rounds_taken",
+    "loss": "final_loss",
+}
 RECORD_COLUMNS: dict[str, str] = {
     f.name: RENAMED.get(f.name, f.name)
     for f in dataclasses.fields(NetworkRecord)
