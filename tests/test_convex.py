@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benign.certify import certify
+from benign.certify import Tolerances, certify
 from benign.convex import min_norm_interpolant
 from benign.nets import ReLUNet
 from benign.run import RunConfig, run_experiment
@@ -101,3 +101,149 @@ def test_a_failed_lp_is_reported_not_certified():
     r = exp.records[0]
     assert r.stop_reason == "width_too_small" and not r.interpolated and not r.certified
     assert math.isnan(r.normalised_margin) and math.isnan(r.eps_rel)
+
+
+# ----- the convex route in any dimension ------------------------------------------------------
+
+from benign.convex import (  # noqa: E402
+    RowSpace,
+    margin_kkt,
+    network_patterns,
+    seed_blocks,
+    solve_patterns,
+)
+from benign.data import Distribution, noisy_sample  # noqa: E402
+from benign.seeding import rng_for  # noqa: E402
+
+
+def two_layer_params(sol, bias=True):
+    w, v = torch.as_tensor(sol.w)[None], torch.as_tensor(sol.v)[None, None]
+    return [w, torch.as_tensor(sol.b)[None], v] if bias else [w, v]
+
+
+def all_cells(a: np.ndarray, samples: int = 200_000) -> np.ndarray:
+    """Every activation pattern 1[A g > 0] of the arrangement, found by brute force: the
+    patterns of many random directions g (for m ≤ 10 in R^3 every cell is hit)."""
+    g = np.random.default_rng(1).standard_normal((a.shape[1], samples))
+    return np.unique((a @ g > 0).T, axis=0)
+
+
+def test_small_sample_reaches_the_global_minimum_over_all_patterns():
+    """d = 2, m = 8 with flips: the program over every cell of the arrangement (both signs)
+    gives the global minimum-norm interpolant; the method from random gates reaches its norm,
+    and its network is certified."""
+    s = noisy_sample(Distribution("sphere", 2), 8, 0.3, rng_for(3, "data"))
+    assert s.flips > 0
+    a = RowSpace.of(s.x, True).a
+    cells = all_cells(a)
+    pats = np.vstack([cells, cells])
+    signs = np.r_[np.ones(len(cells)), -np.ones(len(cells))]
+    best = solve_patterns(a, s.y, pats, signs)
+    assert best.status == "optimal"
+    pats, signs = seed_blocks(s.x, True, 256, rng_for(3, "gates"))
+    sol = margin_kkt(s.x, s.y, True, 40, pats, signs)
+    assert sol.ok
+    # blocks below ACTIVE_TOL = 1e-6 of the total are dropped (then θ is rescaled): with up to
+    # a hundred of them the norm may move by 1e-4 relative
+    assert sol.norm_sq / 2 == pytest.approx(best.objective, rel=1e-4)
+    net = ReLUNet(2, 40)
+    x, y = torch.as_tensor(s.x)[None], torch.as_tensor(s.y)[None]
+    cert = certify(net, two_layer_params(sol), x, y)
+    assert cert.certified(Tolerances())[0]
+    assert cert.eps_rel[0] < 1e-3
+
+
+def test_known_kkt_point_is_returned_unchanged():
+    """The V-shaped KKT point N(x) = 2 relu(x) + 2 relu(−x) − 1 of x = −1, 0, 1 (labels +, −, +)
+    seeds the program with its own patterns: the same function and norm come back."""
+    x, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, -1.0, 1.0])
+    r2 = math.sqrt(2.0)
+    w, b, v = np.array([[r2], [-r2], [0.0]]), np.array([0.0, 0.0, 1.0]), np.array([r2, r2, -1.0])
+    pats, signs = network_patterns(x, w, b, v, 10)
+    sol = margin_kkt(x, y, True, 6, pats, signs)
+    assert sol.reason == "kkt" and sol.active == 3
+    assert sol.norm_sq == pytest.approx(10.0, rel=1e-7)
+    grid = np.linspace(-1, 1, 41)[:, None]
+    f = np.maximum(grid @ sol.w.T + sol.b, 0) @ sol.v
+    np.testing.assert_allclose(f, 2 * np.abs(grid[:, 0]) - 1, atol=1e-6)
+    np.testing.assert_allclose(sol.multipliers, [1.0, 3.0, 1.0], atol=1e-5)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("d", [5, 60])
+def test_networks_interpolate_are_balanced_and_certified(d, bias):
+    s = noisy_sample(Distribution("sphere", d), 30, 0.2, rng_for(0, "data"))
+    pats, signs = seed_blocks(s.x, bias, 64, rng_for(0, "gates"))
+    sol = margin_kkt(s.x, s.y, bias, 60, pats, signs, target=5e-3)
+    assert sol.ok
+    z = s.x @ sol.w.T + (sol.b if bias else 0.0)
+    q = s.y * (np.maximum(z, 0) @ sol.v)
+    assert q.min() == pytest.approx(1.0, abs=1e-9)
+    size = np.sqrt((sol.w**2).sum(1) + (sol.b**2 if bias else 0.0))
+    np.testing.assert_allclose(np.abs(sol.v), size, rtol=1e-9, atol=1e-12)
+    assert (size > 0).sum() == sol.active
+    net = ReLUNet(d, 60, bias=bias)
+    cert = certify(
+        net, two_layer_params(sol, bias), torch.as_tensor(s.x)[None], torch.as_tensor(s.y)[None],
+        hint=[sol.multipliers],
+    )
+    assert cert.certified(Tolerances())[0]
+    # ½‖θ‖² = Σ_j |v_j|‖(w_j, b_j)‖, the program's objective
+    assert sol.norm_sq / 2 == pytest.approx(float(np.abs(sol.v) @ size), rel=1e-9)
+
+
+def test_infeasible_pool_and_too_narrow_net_are_named():
+    x = np.array([[-1.0], [0.0], [1.0]])
+    y = np.array([1.0, -1.0, 1.0])
+    # one positive block cannot give the middle point a negative output
+    sol = margin_kkt(x, y, True, 6, np.ones((1, 3), dtype=bool), np.ones(1))
+    assert sol.reason == "infeasible" and not sol.ok
+    r2 = math.sqrt(2.0)
+    w, b, v = np.array([[r2], [-r2], [0.0]]), np.array([0.0, 0.0, 1.0]), np.array([r2, r2, -1.0])
+    pats, signs = network_patterns(x, w, b, v, 10)
+    sol = margin_kkt(x, y, True, 2, pats, signs)  # three neurons needed
+    assert sol.reason == "width_too_small" and sol.active == 3
+
+
+def test_run_records_failures_per_network_and_certifies_the_rest():
+    """width 1 cannot interpolate noisy labels: every network fails with its reason, none
+    crashes the block; with room, every network is certified."""
+    base = dict(dist="sphere", d=40, m=20, p=0.3)
+    exp = run_experiment(RunConfig(**base, width=1, method="convex"), [0, 1])
+    for r in exp.records:
+        assert r.failure in ("width_too_small", "infeasible") and math.isnan(r.clean_error)
+    cfg = RunConfig(**base, width=40)
+    assert cfg.resolved_method == "convex"
+    exp = run_experiment(cfg, [0, 1])
+    for r in exp.records:
+        assert r.failure is None and r.certified and r.seeded == "gates 64" and r.rounds >= 1
+
+
+def test_solver_failure_is_a_stop_reason(monkeypatch):
+    import benign.convex as convex
+
+    real, calls = convex.solve_patterns, []
+
+    def flaky(a, y, patterns, signs):
+        sol = real(a, y, patterns, signs)
+        calls.append(1)
+        if len(calls) == 1:  # the first network's first program fails
+            sol.status = "solver_failed"
+        return sol
+
+    monkeypatch.setattr(convex, "solve_patterns", flaky)
+    cfg = RunConfig(dist="sphere", d=30, m=12, p=0.2, width=30, method="convex")
+    records = run_experiment(cfg, [0, 1, 2, 3]).records
+    failed = [r for r in records if r.failure == "solver_failed"]
+    assert [r.seed for r in failed] == [0]
+    assert all(r.certified for r in records if r.failure is None)
+
+
+def test_gd_plus_convex_records_both_networks():
+    cfg = RunConfig(dist="sphere", d=50, m=20, p=0.2, width=40, method="gd+convex", steps=3000)
+    exp = run_experiment(cfg, [0, 1])
+    for r, hist in zip(exp.records, exp.histories, strict=True):
+        assert r.seeded == "gd" and r.certified and r.gd_steps > 0
+        assert r.gd_stop_reason in ("loss_tol", "certified", "step_budget")
+        assert 0 <= r.gd_clean_error <= 1 and r.gd_eps_rel > 0
+        assert hist["step"][-1] == r.gd_steps == r.steps  # gradient descent's history is kept

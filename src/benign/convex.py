@@ -97,6 +97,8 @@ CONVEX_FAILURES: tuple[str, ...] = (
 SOCP_TOL = 1e-10  # Clarabel's gap and feasibility tolerances (its default is 1e-8)
 ACTIVE_TOL = 1e-6  # a block with ‖u_k‖ ≤ ACTIVE_TOL · Σ_k ‖u_k‖ carries no neuron
 KINK_SNAP = 1e-6  # |x̃_i·u_k| ≤ KINK_SNAP · max_k ‖u_k‖ · ‖x̃_i‖: on the boundary, snapped to 0
+MAX_SINGLE_TOGGLES = 8  # single-bit toggles tried per block and round
+MAX_TRIES = 2  # a toggled pattern enters the pool at most this often
 SLOPE_TOL = 1e-4  # implied Clarke slopes outside [−SLOPE_TOL, 1 + SLOPE_TOL] toggle a pattern
 
 
@@ -308,18 +310,17 @@ def margin_kkt(
     Each round solves :func:`solve_patterns`; an optimum whose implied Clarke slopes all lie
     in [0, 1] is an exact KKT point of the network problem (DESIGN §1). Otherwise every active
     block whose kinks imply a slope outside [0, 1] gets a new block with those points' pattern
-    bits flipped (the neighbouring cell the multipliers point to), blocks that stayed at u = 0
-    for two rounds leave the pool (at most ``max_blocks`` are kept, the newest), and the next
-    round solves again. Stops once the implied ε_rel ≤ ``target``."""
+    bits flipped (the neighbouring cell the multipliers point to), blocks at u = 0 leave the
+    pool (a toggled pattern enters it at most MAX_TRIES times; at most ``max_blocks`` are kept,
+    the newest), and the next round solves again. Stops once the implied ε_rel ≤ ``target``."""
     t0 = time.perf_counter()
     m, d = x.shape
     rs = RowSpace.of(x, bias)
     a = rs.a
     pool_d = np.asarray(patterns, dtype=bool)
     pool_s = np.asarray(signs, dtype=float)
-    keys = {(p.tobytes(), s) for p, s in zip(pool_d, pool_s, strict=True)}
+    tried: dict[tuple[bytes, float], int] = {}
     pool_d, pool_s = _unique(pool_d, pool_s)
-    idle = np.zeros(len(pool_s), dtype=int)
     max_blocks = max_blocks or 4 * max(width, 1)
     rounds, sol, implied, reason = 0, None, None, "stuck"
     while True:
@@ -335,13 +336,18 @@ def margin_kkt(
             reason = "kkt"
             break
         new_d, new_s = [], []
+        in_pool = {(p.tobytes(), s) for p, s in zip(pool_d[active], pool_s[active], strict=True)}
         for k, flip in zip(active, implied.toggles, strict=True):
-            if len(flip):
+            # all of the block's bad bits at once, and each alone (a cell of low d may not
+            # exist with all of them flipped)
+            singles = [[i] for i in flip[:MAX_SINGLE_TOGGLES]] if len(flip) > 1 else []
+            for bits in [flip, *singles] if len(flip) else []:
                 p = pool_d[k].copy()
-                p[flip] = ~p[flip]
+                p[bits] = ~p[bits]
                 key = (p.tobytes(), pool_s[k])
-                if key not in keys:
-                    keys.add(key)
+                if key not in in_pool and tried.get(key, 0) < MAX_TRIES:
+                    tried[key] = tried.get(key, 0) + 1
+                    in_pool.add(key)
                     new_d.append(p)
                     new_s.append(pool_s[k])
         if not new_d:
@@ -349,11 +355,9 @@ def margin_kkt(
         if rounds >= max_rounds or time.perf_counter() - t0 >= max_seconds:
             reason = "round_budget" if rounds >= max_rounds else "time_budget"
             break
-        idle = np.where(norms > ACTIVE_TOL * norms.sum(), 0, idle + 1)
-        keep = np.nonzero(idle < 2)[0][-max_blocks + len(new_d) :]
+        keep = active[-max_blocks + len(new_d) :]
         pool_d = np.vstack([pool_d[keep], np.array(new_d)])
         pool_s = np.r_[pool_s[keep], new_s]
-        idle = np.r_[idle[keep], np.zeros(len(new_d), dtype=int)]
     zeros = np.zeros((width, d)), (np.zeros(width) if bias else None), np.zeros(width)
     if reason in ("infeasible", "solver_failed") or sol is None or implied is None:
         lam = np.full(m, math.nan) if sol is None else sol.lam
@@ -373,8 +377,9 @@ def margin_kkt(
         root = math.sqrt(np.linalg.norm(ut))
         w_full[j], v[j] = ut / root, s * root
     q = y * (np.maximum(np.c_[x, np.ones(m)][:, : d + int(bias)] @ w_full.T, 0.0) @ v)
-    c = 1.0 / math.sqrt(q.min())  # 2-homogeneous: θ/√q_min has min_i q_i = 1
-    w_full, v = c * w_full, c * v
+    if q.min() > 0:  # 2-homogeneous: θ/√q_min has min_i q_i = 1 (else left to show it fails)
+        c = 1.0 / math.sqrt(q.min())
+        w_full, v = c * w_full, c * v
     return ConvexSolution(
         reason,
         w_full[:, :d],

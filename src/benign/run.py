@@ -105,7 +105,10 @@ class RunConfig(BaseModel):
     )
     lp_grid: int = Field(2000, ge=2, description="lp: equispaced dictionary kinks between a and b")
     gates: int = Field(
-        64, ge=1, description="convex: random gate patterns that seed the program (both signs)"
+        0,
+        ge=0,
+        description="convex: random gate patterns that seed the program, each with both signs "
+        "(0: 256 in d ≤ 3, where cells are few and narrow, else 64)",
     )
     rounds: int = Field(
         30, ge=1, description="convex: programs solved at most (each refines the patterns)"
@@ -433,7 +436,7 @@ def solve_convex(
     for e, (seed, s) in enumerate(zip(seeds, samples, strict=True)):
         t0 = time.perf_counter()
         rng = rng_for(seed, "gates")
-        gates = config.gates
+        gates = config.gates or (256 if config.d <= 3 else 64)
         for attempt in range(INFEASIBLE_RETRIES + 1):
             if layers is not None and attempt == 0:
                 v, w, b = (None if p is None else p[e] for p in layers)
