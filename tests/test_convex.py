@@ -107,13 +107,24 @@ def test_a_failed_lp_is_reported_not_certified():
 
 from benign.convex import (  # noqa: E402
     RowSpace,
+    gate_neurons,
     margin_kkt,
-    network_patterns,
+    network_neurons,
     seed_blocks,
     solve_patterns,
 )
 from benign.data import Distribution, noisy_sample  # noqa: E402
 from benign.seeding import rng_for  # noqa: E402
+
+
+def gate_blocks(x, y, bias, gates, seed):
+    a = RowSpace.of(x, bias).a
+    return seed_blocks(a, y, *gate_neurons(a.shape[1], gates, rng_for(seed, "gates")))
+
+
+def network_blocks(x, y, w, b, v):
+    rs = RowSpace.of(x, b is not None)
+    return seed_blocks(rs.a, y, *network_neurons(rs, w, b, v))
 
 
 def two_layer_params(sol, bias=True):
@@ -140,7 +151,7 @@ def test_small_sample_reaches_the_global_minimum_over_all_patterns():
     signs = np.r_[np.ones(len(cells)), -np.ones(len(cells))]
     best = solve_patterns(a, s.y, pats, signs)
     assert best.status == "optimal"
-    pats, signs = seed_blocks(s.x, True, 256, rng_for(3, "gates"))
+    pats, signs = gate_blocks(s.x, s.y, True, 256, 3)
     sol = margin_kkt(s.x, s.y, True, 40, pats, signs)
     assert sol.ok
     # blocks below ACTIVE_TOL = 1e-6 of the total are dropped (then θ is rescaled): with up to
@@ -159,7 +170,7 @@ def test_known_kkt_point_is_returned_unchanged():
     x, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, -1.0, 1.0])
     r2 = math.sqrt(2.0)
     w, b, v = np.array([[r2], [-r2], [0.0]]), np.array([0.0, 0.0, 1.0]), np.array([r2, r2, -1.0])
-    pats, signs = network_patterns(x, w, b, v, 10)
+    pats, signs = network_blocks(x, y, w, b, v)
     sol = margin_kkt(x, y, True, 6, pats, signs)
     assert sol.reason == "kkt" and sol.active == 3
     assert sol.norm_sq == pytest.approx(10.0, rel=1e-7)
@@ -173,7 +184,7 @@ def test_known_kkt_point_is_returned_unchanged():
 @pytest.mark.parametrize("d", [5, 60])
 def test_networks_interpolate_are_balanced_and_certified(d, bias):
     s = noisy_sample(Distribution("sphere", d), 30, 0.2, rng_for(0, "data"))
-    pats, signs = seed_blocks(s.x, bias, 64, rng_for(0, "gates"))
+    pats, signs = gate_blocks(s.x, s.y, bias, 64, 0)
     sol = margin_kkt(s.x, s.y, bias, 60, pats, signs, target=5e-3)
     assert sol.ok
     z = s.x @ sol.w.T + (sol.b if bias else 0.0)
@@ -200,7 +211,7 @@ def test_infeasible_pool_and_too_narrow_net_are_named():
     assert sol.reason == "infeasible" and not sol.ok
     r2 = math.sqrt(2.0)
     w, b, v = np.array([[r2], [-r2], [0.0]]), np.array([0.0, 0.0, 1.0]), np.array([r2, r2, -1.0])
-    pats, signs = network_patterns(x, w, b, v, 10)
+    pats, signs = network_blocks(x, y, w, b, v)
     sol = margin_kkt(x, y, True, 2, pats, signs)  # three neurons needed
     assert sol.reason == "width_too_small" and sol.active == 3
 

@@ -97,7 +97,9 @@ CONVEX_FAILURES: tuple[str, ...] = (
 SOCP_TOL = 1e-10  # Clarabel's gap and feasibility tolerances (its default is 1e-8)
 ACTIVE_TOL = 1e-6  # a block with ‖u_k‖ ≤ ACTIVE_TOL · Σ_k ‖u_k‖ carries no neuron
 KINK_SNAP = 1e-6  # |x̃_i·u_k| ≤ KINK_SNAP · max_k ‖u_k‖ · ‖x̃_i‖: on the boundary, snapped to 0
-MAX_SINGLE_TOGGLES = 8  # single-bit toggles tried per block and round
+MAX_SINGLE_TOGGLES = 8  # single-bit toggles tried per block and round, in rank ≤ 4
+SINGLE_TOGGLE_RANK = 4
+ASCENT_STEPS = 3  # each violating block also proposes the cell its multipliers pull it to
 MAX_TRIES = 2  # a toggled pattern enters the pool at most this often
 SLOPE_TOL = 1e-4  # implied Clarke slopes outside [−SLOPE_TOL, 1 + SLOPE_TOL] toggle a pattern
 
@@ -274,9 +276,16 @@ class ConvexSolution:
         return self.reason not in CONVEX_FAILURES
 
 
-def gate_patterns(a: np.ndarray, gates: int, rng: np.random.Generator) -> np.ndarray:
-    """Activation patterns 1[A g > 0] of ``gates`` Gaussian directions g of the row space."""
-    return (a @ rng.standard_normal((a.shape[1], gates)) > 0).T
+def _ascent(a: np.ndarray, ly: np.ndarray, u: np.ndarray, sign: float) -> np.ndarray:
+    """The pattern the multipliers pull block u towards: ASCENT_STEPS of the fixed-point map
+    u ← σ Aᵀ(λ ⊙ y ⊙ 1[A u > 0]) (whose fixed points are the stationary neurons without kinks;
+    each step ascends σ Σ_i λ_i y_i relu(A_i u) over unit u), from u's own direction."""
+    for _ in range(ASCENT_STEPS):
+        nxt = sign * (a.T @ (ly * (a @ u > 0)))
+        if not np.linalg.norm(nxt) > 0:
+            break
+        u = nxt
+    return a @ u > 0
 
 
 def _snap(a: np.ndarray, u: np.ndarray, size: float) -> np.ndarray:
@@ -338,12 +347,18 @@ def margin_kkt(
         new_d, new_s = [], []
         in_pool = {(p.tobytes(), s) for p, s in zip(pool_d[active], pool_s[active], strict=True)}
         for k, flip in zip(active, implied.toggles, strict=True):
-            # all of the block's bad bits at once, and each alone (a cell of low d may not
-            # exist with all of them flipped)
-            singles = [[i] for i in flip[:MAX_SINGLE_TOGGLES]] if len(flip) > 1 else []
+            # all of the block's bad bits at once, and in low d each alone (there the cell
+            # with all of them flipped may not exist)
+            single = len(flip) > 1 and a.shape[1] <= SINGLE_TOGGLE_RANK
+            singles = [[i] for i in flip[:MAX_SINGLE_TOGGLES]] if single else []
+            cands = []
             for bits in [flip, *singles] if len(flip) else []:
                 p = pool_d[k].copy()
                 p[bits] = ~p[bits]
+                cands.append(p)
+            if len(flip) and ASCENT_STEPS:
+                cands.append(_ascent(a, y * sol.lam, sol.u[k], pool_s[k]))
+            for p in cands:
                 key = (p.tobytes(), pool_s[k])
                 if key not in in_pool and tried.get(key, 0) < MAX_TRIES:
                     tried[key] = tried.get(key, 0) + 1
@@ -415,21 +430,42 @@ def _merge(us: list[np.ndarray], signs: np.ndarray) -> list[tuple[np.ndarray, fl
     return out
 
 
-def network_patterns(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, v: np.ndarray, limit: int
+def gate_neurons(r: int, gates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``gates`` Gaussian directions g of the row space (r coordinates), each with both signs:
+    directions (2·gates, r) and signs (2·gates,)."""
+    g = rng.standard_normal((gates, r))
+    return np.vstack([g, g]), np.r_[np.ones(gates), -np.ones(gates)]
+
+
+def network_neurons(
+    rs: RowSpace, w: np.ndarray, b: np.ndarray | None, v: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct (pattern 1[w_j·x_i + b_j > 0], sign v_j) blocks of a network's neurons,
-    largest |v_j|·‖(w_j, b_j)‖ first, at most ``limit`` (neurons with v_j = 0 give none)."""
-    z = x @ w.T + (0.0 if b is None else b)
-    size = np.abs(v) * np.sqrt((w**2).sum(1) + (0.0 if b is None else b**2))
+    """A network's neurons with v_j ≠ 0 as row-space directions Vᵀ(w_j, b_j) and signs of v_j,
+    largest |v_j|·‖(w_j, b_j)‖ first."""
+    wt = w if b is None else np.c_[w, b]
+    size = np.abs(v) * np.linalg.norm(wt, axis=1)
     order = [j for j in np.argsort(-size, kind="stable") if size[j] > 0]
-    pats, signs = _unique((z[:, order] > 0).T, np.sign(v[order]))
-    return pats[:limit], signs[:limit]
+    return wt[order] @ rs.v, np.sign(v[order])
 
 
 def seed_blocks(
-    x: np.ndarray, bias: bool, gates: int, rng: np.random.Generator
+    a: np.ndarray, y: np.ndarray, dirs: np.ndarray, signs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``gates`` random gate patterns (:func:`gate_patterns`), each with both signs."""
-    pats = gate_patterns(RowSpace.of(x, bias).a, gates, rng)
-    return np.vstack([pats, pats]), np.r_[np.ones(gates), -np.ones(gates)]
+    """The (pattern 1[A g_k > 0], sign σ_k) blocks of the neurons (g_k, σ_k) that the margin
+    LP over those fixed neurons uses,
+
+        min Σ_k c_k  s.t.  y_i Σ_k c_k σ_k relu(A_i·ĝ_k) ≥ 1,  c ≥ 0
+
+    (at most m of them at a vertex, so the first program stays small); all of them when
+    that LP has no solution (the program, whose neurons may turn within their cells, may
+    still have one)."""
+    unit = dirs / np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-300)
+    feats = y[:, None] * np.maximum(a @ unit.T, 0.0) * signs[None, :]
+    res = linprog(
+        np.ones(len(signs)), A_ub=-feats, b_ub=-np.ones(len(y)), bounds=(0, None),
+        method="highs",
+    )
+    keep = np.arange(len(signs))
+    if res.status == 0:
+        keep = np.nonzero(res.x > 1e-9 * res.x.max())[0]
+    return _unique((a @ unit[keep].T > 0).T, signs[keep])

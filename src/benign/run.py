@@ -22,9 +22,11 @@ from benign.certify import Tolerances, certify, normalised_margin
 from benign.convex import (
     CONVEX_FAILURES,
     LP_FAILURES,
+    RowSpace,
+    gate_neurons,
     margin_kkt,
     min_norm_interpolant,
-    network_patterns,
+    network_neurons,
     seed_blocks,
 )
 from benign.data import (
@@ -437,15 +439,17 @@ def solve_convex(
         t0 = time.perf_counter()
         rng = rng_for(seed, "gates")
         gates = config.gates or (256 if config.d <= 3 else 64)
+        rs = RowSpace.of(s.x, config.bias)
         for attempt in range(INFEASIBLE_RETRIES + 1):
             if layers is not None and attempt == 0:
                 v, w, b = (None if p is None else p[e] for p in layers)
-                pats, signs = network_patterns(s.x, w, b, v, 4 * config.width)
+                dirs, signs = network_neurons(rs, w, b, v)
                 how = "gd"
             else:
-                pats, signs = seed_blocks(s.x, config.bias, gates, rng)
+                dirs, signs = gate_neurons(rs.a.shape[1], gates, rng)
                 how = f"gates {gates}"
                 gates *= 2
+            pats, signs = seed_blocks(rs.a, s.y, dirs, signs)
             left = budget - (time.perf_counter() - t0)
             sol = margin_kkt(
                 s.x, s.y, config.bias, config.width, pats, signs, config.rounds, left, target
