@@ -96,7 +96,7 @@ CONVEX_FAILURES: tuple[str, ...] = (
 )
 SOCP_TOL = 1e-10  # Clarabel's gap and feasibility tolerances (its default is 1e-8)
 ACTIVE_TOL = 1e-6  # a block with ‖u_k‖ ≤ ACTIVE_TOL · Σ_k ‖u_k‖ carries no neuron
-KINK_SNAP = 1e-6  # |x̃_i·u_k| ≤ KINK_SNAP · max_k ‖u_k‖ · ‖x̃_i‖: on the boundary, snapped to 0
+KINK_SNAP = 1e-6  # |x̃_i·u_k| ≤ KINK_SNAP · ‖u_k‖ · ‖x̃_i‖: on the boundary, snapped to 0
 MAX_SINGLE_TOGGLES = 8  # single-bit toggles tried per block and round, in rank ≤ 4
 SINGLE_TOGGLE_RANK = 4
 ASCENT_STEPS = 3  # each violating block also proposes the cell its multipliers pull it to
@@ -225,7 +225,7 @@ def implied_certificate(
     with unit direction û_k, ‖û_k − Aᵀ(σ_k λ ⊙ y ⊙ s_k)‖ and 1 − σ_k Σ_i λ_i y_i relu(A_i û_k),
     weighted by ‖u_k‖ (a neuron of the network carries ‖θ_k‖² = 2‖u_k‖)."""
     lam = sol.lam
-    scale = np.linalg.norm(a, axis=1) * np.linalg.norm(sol.u, axis=1).max(initial=0.0)
+    scale = np.linalg.norm(a, axis=1)
     tiny = 1e-9 * max(float(lam.max(initial=0.0)), 1e-300)
     total, weight = 0.0, 0.0
     toggles = []
@@ -234,7 +234,7 @@ def implied_certificate(
         dirn = sol.u[k] / norm
         z = a @ dirn
         d_k, s_k = patterns[k].astype(float), signs[k]
-        kink = np.abs(z) * norm <= KINK_SNAP * scale
+        kink = np.abs(z) <= KINK_SNAP * scale
         coef = s_k * lam * y * d_k + (2 * d_k - 1) * sol.nu[k]
         base = s_k * lam * y
         slope = np.divide(coef, base, out=np.zeros_like(coef), where=np.abs(base) > tiny)
@@ -288,16 +288,20 @@ def _ascent(a: np.ndarray, ly: np.ndarray, u: np.ndarray, sign: float) -> np.nda
     return a @ u > 0
 
 
-def _snap(a: np.ndarray, u: np.ndarray, size: float) -> np.ndarray:
-    """u moved onto the hyperplanes A_i·u = 0 of the points within KINK_SNAP · size · ‖A_i‖
-    of them (the least-squares projection), norm kept: kinks then sit exactly on training
-    points. ``size`` is the largest block's norm (the solver's accuracy is absolute)."""
+def _snap(a: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """u moved onto the hyperplanes A_i·u = 0 of the points within KINK_SNAP · ‖u‖ · ‖A_i‖ of
+    them (the least-squares projection), norm kept, so that kinks sit exactly on training
+    points; left as it is where that would move it by more than 100 · KINK_SNAP · ‖u‖ (the
+    near points then span more than the directions the neuron can spare)."""
     norm = np.linalg.norm(u)
-    on = np.abs(a @ u) <= KINK_SNAP * size * np.linalg.norm(a, axis=1)
-    if on.any():
-        rows = a[on]
-        u = u - rows.T @ np.linalg.lstsq(rows @ rows.T, rows @ u, rcond=None)[0]
-    return u * (norm / np.linalg.norm(u))
+    on = np.abs(a @ u) <= KINK_SNAP * norm * np.linalg.norm(a, axis=1)
+    if not on.any():
+        return u
+    rows = a[on]
+    moved = u - rows.T @ np.linalg.lstsq(rows @ rows.T, rows @ u, rcond=None)[0]
+    if np.linalg.norm(moved - u) > 100 * KINK_SNAP * norm:
+        return u
+    return moved * (norm / np.linalg.norm(moved))
 
 
 def margin_kkt(
@@ -379,7 +383,7 @@ def margin_kkt(
         return ConvexSolution(reason, *zeros, 0, math.nan, lam, rounds, len(pool_s), math.nan)
     norms = np.linalg.norm(sol.u, axis=1)
     active = np.nonzero(norms > ACTIVE_TOL * norms.sum())[0]
-    neurons = _merge([_snap(a, sol.u[k], norms.max()) for k in active], pool_s[active])
+    neurons = _merge([_snap(a, sol.u[k]) for k in active], pool_s[active])
     if len(neurons) > width:
         return ConvexSolution(
             "width_too_small", *zeros, len(neurons), math.nan, sol.lam, rounds, len(pool_s),

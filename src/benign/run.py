@@ -22,6 +22,7 @@ from benign.certify import Tolerances, certify, normalised_margin
 from benign.convex import (
     CONVEX_FAILURES,
     LP_FAILURES,
+    ConvexSolution,
     RowSpace,
     gate_neurons,
     margin_kkt,
@@ -413,7 +414,7 @@ def solve_min_norm(
     return result, [s.multipliers for s in sols]
 
 
-INFEASIBLE_RETRIES = 3  # convex: on an infeasible pool, retry with 2×, 4×, 8× the gates
+RESEEDS = 3  # convex: seed again with 2×, 4×, 8× the gates until the implied certificate holds
 
 
 def solve_convex(
@@ -427,20 +428,23 @@ def solve_convex(
     """The ``convex`` method: per network, a KKT point of the margin problem from the convex
     program over activation patterns (benign.convex.margin_kkt), seeded by the patterns of
     the network ``start`` (gd+convex) or by ``config.gates`` random gates of its seed's
-    ``gates`` stream, with twice as many gates again while the pool cannot interpolate.
-    Returns the result, the programs' multipliers, how each was seeded and its rounds."""
+    ``gates`` stream; while the search ends without the dual-implied certificate (an
+    infeasible pool, or stuck, or out of rounds) it starts again from twice as many gates,
+    up to RESEEDS times, and keeps the best network (:func:`_better`). Returns the result,
+    the programs' multipliers, how the kept network was seeded and the programs solved."""
     target = min(config.cert_eps, config.cert_delta) / 10
     budget = math.inf if config.max_seconds is None else config.max_seconds
     layers = None if start is None else [
         None if p is None else p.double().cpu().numpy() for p in two_layer(start)
     ]
-    sols, seconds, seeded = [], [], []
+    sols, seconds, seeded, rounds = [], [], [], [0] * len(seeds)
     for e, (seed, s) in enumerate(zip(seeds, samples, strict=True)):
         t0 = time.perf_counter()
         rng = rng_for(seed, "gates")
         gates = config.gates or (256 if config.d <= 3 else 64)
         rs = RowSpace.of(s.x, config.bias)
-        for attempt in range(INFEASIBLE_RETRIES + 1):
+        best, best_how = None, ""
+        for attempt in range(RESEEDS + 1):
             if layers is not None and attempt == 0:
                 v, w, b = (None if p is None else p[e] for p in layers)
                 dirs, signs = network_neurons(rs, w, b, v)
@@ -454,10 +458,13 @@ def solve_convex(
             sol = margin_kkt(
                 s.x, s.y, config.bias, config.width, pats, signs, config.rounds, left, target
             )
-            if sol.reason != "infeasible":
+            rounds[e] += sol.rounds
+            if best is None or _better(sol, best):
+                best, best_how = sol, how
+            if sol.reason == "kkt" or time.perf_counter() - t0 >= budget:
                 break
-        sols.append(sol)
-        seeded.append(how)
+        sols.append(best)
+        seeded.append(best_how)
         seconds.append(time.perf_counter() - t0)
     arrays = [
         (s.w, s.b, s.v[None, :]) if config.bias else (s.w, s.v[None, :]) for s in sols
@@ -465,7 +472,14 @@ def solve_convex(
     result = _solved(
         config, _stack(arrays, x), [s.ok for s in sols], [s.reason for s in sols], seconds, x, y
     )
-    return result, [s.multipliers for s in sols], seeded, [s.rounds for s in sols]
+    return result, [s.multipliers for s in sols], seeded, rounds
+
+
+def _better(sol: ConvexSolution, than: ConvexSolution) -> bool:
+    """A network over none; then the lower dual-implied ε_rel."""
+    if sol.ok != than.ok:
+        return sol.ok
+    return bool(sol.implied_eps_rel < than.implied_eps_rel)
 
 
 def _lambda_min(kernels: Tensor) -> np.ndarray:
