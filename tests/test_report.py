@@ -266,3 +266,44 @@ def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):
     assert lines == [f"width={w}, p = {p}" for w in (20, 30) for p in (0.1, 0.2)]
     page = (tmp_path / "r.html").read_text()
     assert "KKT certificate ε_rel over training steps: nothing to draw" in page
+
+
+GD_CONVEX_SWEEP = """seeds = 2
+[fixed]
+dist = "sphere"
+m = 16
+width = 32
+method = "gd+convex"
+steps = 2000
+test_half_width = 0.05
+[grid]
+d = [30]
+bias = [true, false]
+p = [0.2]
+"""
+
+
+def test_gd_against_kkt_figure_shows_both_networks_per_run(tmp_path):
+    """gd+convex: the figure's points are (gd_clean_error, clean_error) of every run, read
+    back here by SQL; filled points are the certified ones."""
+    import sqlite3
+
+    from benign.plots import gd_against_kkt
+
+    (tmp_path / "g.toml").write_text(GD_CONVEX_SWEEP)
+    r = benign("sweep", tmp_path / "g.toml", "--workers", 1)
+    assert r.returncode == 0, r.stderr
+    store = tmp_path / "g.sqlite"
+    conn = sqlite3.connect(store)
+    want = conn.execute(
+        "SELECT gd_clean_error, clean_error, certified FROM runs WHERE status = 'done'"
+    ).fetchall()
+    conn.close()
+    assert len(want) == 4 and all(w[2] for w in want)  # every KKT point certified
+    fig = gd_against_kkt(store)
+    got = np.vstack([c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets())])
+    np.testing.assert_allclose(
+        sorted(map(tuple, got)), sorted((w[0], w[1]) for w in want), rtol=1e-12
+    )
+    write_report(store, tmp_path / "r.html")
+    assert (tmp_path / "r_figures" / "gd_against_kkt.png").is_file()

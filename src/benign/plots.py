@@ -5,6 +5,7 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import scipy.stats
 import torch
@@ -304,6 +305,45 @@ def error_vs_lipschitz(store: Path) -> Figure | None:
         ax.grid(True, which="both", alpha=0.3)
     fig.colorbar(sc, ax=fig.axes, label="label-flip probability p")
     fig.suptitle("Clean error against the Lipschitz constant (L = 0 drawn at 10⁻⁴)")
+    return fig
+
+
+def gd_against_kkt(store: Path) -> Figure | None:
+    """Per network of the gd+convex method: the clean error of gradient descent's network
+    against that of the KKT point reached from its patterns (certified points filled, others
+    hollow), one colour per d, with and without bias marked apart; the diagonal is no change."""
+    col, rows = _done(store)
+    rows = [r for r in rows if r[col["gd_clean_error"]] is not None]
+    if not rows:
+        return None
+    fig = Figure(figsize=(6.5, 5.5))
+    ax = fig.add_subplot(1, 1, 1)
+    ds = sorted({r[col["d"]] for r in rows})
+    cmap = matplotlib.colormaps["viridis"]
+    for k, d in enumerate(ds):
+        for bias, marker in ((1, "o"), (0, "s")):
+            sel = [r for r in rows if r[col["d"]] == d and r[col["bias"]] == bias]
+            if not sel:
+                continue
+            gd = np.array([r[col["gd_clean_error"]] for r in sel], dtype=float)
+            kkt = np.array([r[col["clean_error"]] for r in sel], dtype=float)
+            cert = np.array([bool(r[col["certified"]]) for r in sel])
+            colour = cmap(k / max(len(ds) - 1, 1))
+            label = f"d = {d}{'' if bias else ', no bias'}"
+            ax.scatter(gd[cert], kkt[cert], color=colour, marker=marker, s=20, label=label)
+            ax.scatter(
+                gd[~cert], kkt[~cert], facecolors="none", edgecolors=colour, marker=marker, s=20
+            )
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="clean error of gradient descent's network",
+        ylabel="clean error of the KKT point reached from it",
+        title=f"{len(rows)} networks (hollow: KKT point not certified)",
+    )
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
     return fig
 
 

@@ -234,6 +234,12 @@ def write_report(
             "KKT certificate ε_rel over training steps",
         ),
         _figure(
+            plots.gd_against_kkt(store),
+            figdir,
+            "gd_against_kkt",
+            "Gradient descent's network against the KKT point reached from it (gd+convex)",
+        ),
+        _figure(
             plots.error_vs_lipschitz(store),
             figdir,
             "error_vs_lipschitz",
