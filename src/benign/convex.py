@@ -441,6 +441,23 @@ def gate_neurons(r: int, gates: int, rng: np.random.Generator) -> tuple[np.ndarr
     return np.vstack([g, g]), np.r_[np.ones(gates), -np.ones(gates)]
 
 
+def first_blocks(
+    patterns: np.ndarray, signs: np.ndarray, y: np.ndarray, count: int
+) -> np.ndarray:
+    """Indices of the first ``count`` blocks, and of the first block beyond them of sign y_i
+    active on x_i for every point i that those leave without one (without such a block no
+    output can reach y_i N(x_i) ≥ 1)."""
+    keep = list(range(min(count, len(signs))))
+    covered = np.zeros(len(y), dtype=bool)
+    for k in keep:
+        covered |= patterns[k] & (signs[k] * y > 0)
+    for k in range(len(keep), len(signs)):
+        if (~covered & patterns[k] & (signs[k] * y > 0)).any():
+            keep.append(k)
+            covered |= patterns[k] & (signs[k] * y > 0)
+    return np.array(keep, dtype=int)
+
+
 def network_neurons(
     rs: RowSpace, w: np.ndarray, b: np.ndarray | None, v: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -460,7 +477,7 @@ def seed_blocks(
 
         min Σ_k c_k  s.t.  y_i Σ_k c_k σ_k relu(A_i·ĝ_k) ≥ 1,  c ≥ 0
 
-    (at most m of them at a vertex, so the first program stays small); all of them when
+    (at most m of them at a vertex), largest c_k first; all of them, in their order, when
     that LP has no solution (the program, whose neurons may turn within their cells, may
     still have one)."""
     unit = dirs / np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-300)
@@ -471,5 +488,6 @@ def seed_blocks(
     )
     keep = np.arange(len(signs))
     if res.status == 0:
-        keep = np.nonzero(res.x > 1e-9 * res.x.max())[0]
+        keep = np.argsort(-res.x, kind="stable")
+        keep = keep[res.x[keep] > 1e-9 * res.x.max()]
     return _unique((a @ unit[keep].T > 0).T, signs[keep])

@@ -24,6 +24,7 @@ from benign.convex import (
     LP_FAILURES,
     ConvexSolution,
     RowSpace,
+    first_blocks,
     gate_neurons,
     margin_kkt,
     min_norm_interpolant,
@@ -114,7 +115,9 @@ class RunConfig(BaseModel):
         "(0: 256 in d ≤ 3, where cells are few and narrow, else 64)",
     )
     rounds: int = Field(
-        30, ge=1, description="convex: programs solved at most (each refines the patterns)"
+        100,
+        ge=1,
+        description="convex: programs solved at most per seeding (each refines the patterns)",
     )
     certify_every: int = Field(
         500, ge=0, description="gd: check the KKT certificate every this many steps (0: never)"
@@ -414,6 +417,7 @@ def solve_min_norm(
     return result, [s.multipliers for s in sols]
 
 
+SEED_BLOCKS = 32  # convex: blocks of the first program (each costs ~ m·r² per solver step)
 RESEEDS = 3  # convex: seed again with 2×, 4×, 8× the gates until the implied certificate holds
 
 
@@ -428,9 +432,9 @@ def solve_convex(
     """The ``convex`` method: per network, a KKT point of the margin problem from the convex
     program over activation patterns (benign.convex.margin_kkt), seeded by the patterns of
     the network ``start`` (gd+convex) or by ``config.gates`` random gates of its seed's
-    ``gates`` stream; while the search ends without the dual-implied certificate (an
-    infeasible pool, or stuck, or out of rounds) it starts again from twice as many gates,
-    up to RESEEDS times, and keeps the best network (:func:`_better`). Returns the result,
+    ``gates`` stream; while the search gives no network, or one whose dual-implied ε_rel is
+    above ``cert_eps``, it starts again from twice as many gates, up to RESEEDS times, and
+    keeps the best network (:func:`_better`). Returns the result,
     the programs' multipliers, how the kept network was seeded and the programs solved."""
     target = min(config.cert_eps, config.cert_delta) / 10
     budget = math.inf if config.max_seconds is None else config.max_seconds
@@ -454,14 +458,23 @@ def solve_convex(
                 how = f"gates {gates}"
                 gates *= 2
             pats, signs = seed_blocks(rs.a, s.y, dirs, signs)
-            left = budget - (time.perf_counter() - t0)
-            sol = margin_kkt(
-                s.x, s.y, config.bias, config.width, pats, signs, config.rounds, left, target
-            )
-            rounds[e] += sol.rounds
+            # the LP's SEED_BLOCKS heaviest blocks start (with one of sign y_i on every x_i);
+            # all of them if those give no network
+            for start in (first_blocks(pats, signs, s.y, SEED_BLOCKS), np.arange(len(signs))):
+                left = budget - (time.perf_counter() - t0)
+                sol = margin_kkt(
+                    s.x, s.y, config.bias, config.width, pats[start], signs[start],
+                    config.rounds, left, target,
+                )
+                rounds[e] += sol.rounds
+                if sol.ok or len(start) == len(signs):
+                    break
             if best is None or _better(sol, best):
                 best, best_how = sol, how
-            if sol.reason == "kkt" or time.perf_counter() - t0 >= budget:
+            # seed again only where no network came out or it would not be certified
+            if best.ok and best.implied_eps_rel <= config.cert_eps:
+                break
+            if time.perf_counter() - t0 >= budget:
                 break
         sols.append(best)
         seeded.append(best_how)
