@@ -32,7 +32,7 @@ from benign.measures import separation
 from benign.nets import ReLUNet
 from benign.ntk import analytic_ntk, smallest_eigenvalue
 from benign.report import write_report
-from benign.run import Experiment, RunConfig, run_experiment
+from benign.run import Experiment, RunConfig, ensemble_block, run_experiment
 from benign.seeding import rng_for
 from benign.sweep import (
     ConfigError,
@@ -144,13 +144,16 @@ def _table(exp: Experiment, wall: float) -> Table:
         "Lip ≥",
         "Θ̂ moved",
         "λ_min Θ̂",
-        "steps",
+        {"convex": "rounds", "gd+convex": "steps+rounds"}.get(c.resolved_method, "steps"),
         "stop",
         "time s",
+        *(["GD clean err", "GD ε_rel"] if c.resolved_method == "gd+convex" else []),
     ):
         table.add_column(name, justify="left" if name in ("stop", "95% interval") else "right")
     for r in exp.records:
         interval = "exact" if r.clean_method == "exact" else f"{r.clean_lo:.3f}–{r.clean_hi:.3f}"
+        count = {"convex": f"{r.rounds}", "gd+convex": f"{r.steps}+{r.rounds}"}
+        gd = [_fmt(r.gd_clean_error), f"{r.gd_eps_rel:.2g}"]
         table.add_row(
             str(r.seed),
             f"{r.flip_rate:.3f}",
@@ -164,9 +167,10 @@ def _table(exp: Experiment, wall: float) -> Table:
             f"{r.lipschitz_lower:.3g}",
             f"{r.kernel_move:.2g}",
             f"{r.entk_min:.3g}",
-            str(r.steps),
+            count.get(c.resolved_method, str(r.steps)),
             r.stop_reason,
             f"{r.seconds:.2f}",
+            *(gd if c.resolved_method == "gd+convex" else []),
         )
     return table
 
@@ -284,19 +288,22 @@ def run(
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        TextColumn("step {task.completed:.0f}/{task.total:.0f}"),
+        TextColumn("{task.fields[unit]} {task.completed:.0f}/{task.total:.0f}"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
         disable=not err.is_terminal,
     ) as bar:
-        task = bar.add_task("training", total=max(config.steps, 1))
+        # the convex method reports networks solved per block, gradient descent its steps
+        solver = config.resolved_method == "convex"
+        per_block = min(seeds, block or ensemble_block(config))
+        total = per_block if solver else max(config.steps, 1)
+        task = bar.add_task("training", total=total, unit="network" if solver else "step")
 
         def progress(bi: int, nb: int, step: int, active: int) -> None:
+            what = "left to solve" if solver else "training"
             bar.update(
-                task,
-                completed=step,
-                description=f"block {bi + 1}/{nb} · {active} networks training",
+                task, completed=step, description=f"block {bi + 1}/{nb} · {active} networks {what}"
             )
 
         with threadpool_limits(threads):  # None: leave the BLAS pools as they are

@@ -428,6 +428,7 @@ def solve_convex(
     x: Tensor,
     y: Tensor,
     start: Params | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[TrainResult, list[np.ndarray], list[str], list[int]]:
     """The ``convex`` method: per network, a KKT point of the margin problem from the convex
     program over activation patterns (benign.convex.margin_kkt), seeded by the patterns of
@@ -435,7 +436,8 @@ def solve_convex(
     ``gates`` stream; while the search gives no network, or one whose dual-implied ε_rel is
     above ``cert_eps``, it starts again from twice as many gates, up to RESEEDS times, and
     keeps the best network (:func:`_better`). Returns the result,
-    the programs' multipliers, how the kept network was seeded and the programs solved."""
+    the programs' multipliers, how the kept network was seeded and the programs solved.
+    ``progress(networks solved, networks left)`` is called after each network."""
     target = min(config.cert_eps, config.cert_delta) / 10
     budget = math.inf if config.max_seconds is None else config.max_seconds
     layers = None if start is None else [
@@ -479,6 +481,8 @@ def solve_convex(
         sols.append(best)
         seeded.append(best_how)
         seconds.append(time.perf_counter() - t0)
+        if progress is not None:
+            progress(e + 1, len(seeds) - e - 1)
     arrays = [
         (s.w, s.b, s.v[None, :]) if config.bias else (s.w, s.v[None, :]) for s in sols
     ]
@@ -533,7 +537,8 @@ def run_block(
     """Train one network per (seed, sample) together on the ensemble axis and measure them.
 
     Every setting but the noise comes from ``config``; each sample carries its own flips, so
-    networks that differ only in p train together. ``progress(step, active)`` reports training.
+    networks that differ only in p train together. ``progress(step, active)`` reports training
+    (for the convex method: networks solved, networks left).
     """
     config.check_device()
     net = config.network()
@@ -556,7 +561,7 @@ def run_block(
     if method == "lp":
         res, hint = solve_min_norm(config, samples, x, y)
     elif method == "convex":
-        res, hint, seeded, rounds = solve_convex(config, seeds, samples, x, y)
+        res, hint, seeded, rounds = solve_convex(config, seeds, samples, x, y, progress=progress)
     else:
         res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
     if method == "gd+convex":  # gradient descent's network, then the KKT point from it
