@@ -93,7 +93,9 @@ class RunConfig(BaseModel):
     step_rule: StepRule = "normalised"
     lr: float = Field(0.5, gt=0, description="step size η")
     steps: int = Field(20_000, ge=0, description="step budget per network")
-    max_seconds: float | None = Field(None, gt=0, description="time budget per ensemble block")
+    max_seconds: float | None = Field(
+        None, gt=0, description="time budget per ensemble block (convex: per network)"
+    )
     loss_tol: float = Field(1e-3, gt=0, lt=1, description="stop once interpolating with L ≤ this")
     test_half_width: float = Field(
         0.01, gt=0, lt=0.5, description="Monte Carlo clean error: 95% half-width at worst"
@@ -117,7 +119,8 @@ class RunConfig(BaseModel):
     rounds: int = Field(
         100,
         ge=1,
-        description="convex: programs solved at most per seeding (each refines the patterns)",
+        description="convex: programs solved at most per network, reseedings included (each "
+        "refines the patterns)",
     )
     certify_every: int = Field(
         500, ge=0, description="gd: check the KKT certificate every this many steps (0: never)"
@@ -466,17 +469,17 @@ def solve_convex(
                 left = budget - (time.perf_counter() - t0)
                 sol = margin_kkt(
                     s.x, s.y, config.bias, config.width, pats[start], signs[start],
-                    config.rounds, left, target,
+                    config.rounds - rounds[e], left, target,
                 )
                 rounds[e] += sol.rounds
-                if sol.ok or len(start) == len(signs):
+                if sol.ok or len(start) == len(signs) or rounds[e] >= config.rounds:
                     break
             if best is None or _better(sol, best):
                 best, best_how = sol, how
             # seed again only where no network came out or it would not be certified
             if best.ok and best.implied_eps_rel <= config.cert_eps:
                 break
-            if time.perf_counter() - t0 >= budget:
+            if time.perf_counter() - t0 >= budget or rounds[e] >= config.rounds:
                 break
         sols.append(best)
         seeded.append(best_how)
