@@ -163,20 +163,233 @@ def test_ntk_parametrisation_gets_the_same_certificate():
 
 @pytest.mark.parametrize("param", ["standard", "ntk"])
 def test_kink_columns_are_the_jump_of_the_jacobian(param):
-    """The Clarke column of a kinked pair (i, j) is the jump of y_i ∂f(x_i)/∂θ as unit j's
-    pre-activation at x_i crosses 0, measured with the Jacobian on both sides."""
-    from benign.certify import _kink_columns, jacobian
+    """The Clarke column of a kinked pair (i, j), coef · (x_i, 1) in unit j's (w_j, b_j)
+    coordinates, is the jump of y_i ∂f(x_i)/∂θ as unit j's pre-activation at x_i crosses 0,
+    measured with the Jacobian on both sides."""
+    from benign.certify import _kinked_pairs, jacobian
 
     net = ReLUNet(d=1, width=4, depth=2, bias=True, param=param)
     (w, b, v), x, y = v_shape_kkt()
     gain = net.scale(1) * net.scale(2)
-    owner, _, cols = _kink_columns(
+    _, owner, neuron, _, coef = _kinked_pairs(
         w[0].numpy(), b[0].numpy(), v[0, 0].numpy(), x[0].numpy(), y[0].numpy(), 1e-7, gain
     )
-    for k, i in enumerate(owner):
-        j = int(np.nonzero(np.abs(cols[:, k]) > 0)[0][-1] - 4)  # row of b_j in (W, b, v)
+    assert sorted(neuron.tolist()) == [0, 1] and owner.tolist() == [1, 1]
+    for i, j, c in zip(owner, neuron, coef, strict=True):
         hi, lo = b.clone(), b.clone()
         hi[0, j] += 1e-9
         lo[0, j] -= 1e-9
         jump = (jacobian(net, [w, hi, v], x) - jacobian(net, [w, lo, v], x))[0, i] * y[0, i]
-        np.testing.assert_allclose(jump.numpy(), cols[:, k], atol=1e-6)
+        col = np.zeros(12)  # (W, b, v) of 4 units, d = 1
+        col[j], col[4 + j] = c * x[0, i, 0].item(), c
+        np.testing.assert_allclose(jump.numpy(), col, atol=1e-6)
+
+
+# --- the row-space computation against independent full-space ones ---------------------------
+
+
+def full_space_problem(w, b, v, x, y, kink_tol=1e-7):
+    """Independently of benign.certify: t = θ/‖θ‖ (W, b, v flattened) with a last 0 for the δ
+    row; the columns y_i ∂N(x_i)/‖θ‖ with the activation pattern 1[z > 0] frozen off the kinks
+    (and relu'(0) = 0 on them), from torch.func; the Clarke columns of the kinked pairs
+    (same rule as certify); all of one net (w (n, d), b (n,) or None, v (n,))."""
+    n, d = w.shape
+    bias = torch.zeros(n, dtype=w.dtype) if b is None else b
+    z = x @ w.T + bias
+    size = torch.sqrt((w**2).sum(1) + bias**2)[None, :] * torch.sqrt(1 + (x**2).sum(1))[:, None]
+    kinked = (z.abs() <= kink_tol * size) & (v != 0)[None, :] & (size > 0)
+    mask = ((z > 0) & ~kinked).double()
+    owner, neuron = torch.nonzero(kinked, as_tuple=True)
+
+    def unpack(theta):
+        w_ = theta[: n * d].reshape(n, d)
+        b_ = theta[n * d : n * d + n] if b is not None else torch.zeros(n, dtype=w.dtype)
+        return w_, b_, theta[-n:]
+
+    def frozen(theta):  # N(x_i) with σ' frozen: Σ_j v_j mask_ij z_ij
+        w_, b_, v_ = unpack(theta)
+        return ((x @ w_.T + b_) * mask) @ v_
+
+    def kink_terms(theta):  # v_j z_ij on the kinked pairs, v held fixed
+        w_, b_, _ = unpack(theta)
+        return v[neuron] * ((x[owner] * w_[neuron]).sum(1) + b_[neuron])
+
+    parts = [w.reshape(-1)] + ([] if b is None else [b]) + [v]
+    theta = torch.cat(parts)
+    norm = theta.norm()
+    q = y * (torch.relu(z) @ v)
+    q_t, c = q / q.min(), q.min() ** -0.5
+    jac = torch.func.jacrev(frozen)(theta)  # (m, P)
+    a = torch.vstack([(jac * y[:, None]).T / norm, ((q_t - 1) / (c * norm) ** 2)[None, :]])
+    kcols = torch.func.jacrev(kink_terms)(theta) if len(owner) else torch.zeros(0, len(theta))
+    kcols = torch.vstack([(kcols * y[owner][:, None]).T / norm, torch.zeros(1, len(owner))])
+    t_vec = torch.cat([theta / norm, torch.zeros(1, dtype=theta.dtype)])
+    return a.numpy(), kcols.numpy(), owner.numpy(), t_vec.numpy(), q_t.numpy(), (c * norm).item()
+
+
+def random_net(d, m, n, bias, seed, kinks_per_neuron=0):
+    """Random net with positive output weights on gaussian data, labels +1; optionally each
+    neuron's (w_j, b_j) projected onto the orthogonal complement of a few (x_i, 1)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, d)) / math.sqrt(d)
+    x[:, 0] = np.abs(x[:, 0]) + 1.0  # so that the margins are positive
+    u = rng.standard_normal((n, d + bias)) / math.sqrt(d)
+    u[:, 0] += 1.0  # most points active for most neurons
+    if bias:
+        u[:, -1] = np.abs(u[:, -1]) + 0.5
+    xt = np.c_[x, np.ones(m)] if bias else x
+    for j in range(n):
+        if kinks_per_neuron:
+            idx = rng.choice(m, kinks_per_neuron, replace=False)
+            q = np.linalg.qr(xt[idx].T)[0]
+            u[j] -= q @ (q.T @ u[j])
+    v = np.abs(rng.standard_normal(n)) + 0.1
+    w, b = u[:, :d], (u[:, d] if bias else None)
+    net = ReLUNet(d=d, width=n, depth=2, bias=bias)
+    assert (np.maximum(xt @ u.T, 0) @ v).min() > 0
+    params = [torch.as_tensor(w[None])] + ([torch.as_tensor(b[None])] if bias else [])
+    params.append(torch.as_tensor(v[None, None]))
+    return net, params, torch.as_tensor(x[None]), torch.ones(1, m, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize(("d", "m", "n"), [(3, 10, 6), (25, 8, 5), (40, 12, 9)])
+def test_row_space_residual_matches_the_full_space_nnls(bias, d, m, n):
+    """Without kinks, eps_rel = eps_fixed_rel = the full-space NNLS residual of the stacked
+    (ε, δ) problem, and δ is that of its minimiser; d > m has perp ≠ 0 (the net's weights are
+    not in the data's row space)."""
+    from scipy.optimize import nnls
+
+    net, params, x, y = random_net(d, m, n, bias, seed=d + m + n)
+    w, b, v = params[0][0], (params[1][0] if bias else None), params[-1][0, 0]
+    a, kcols, _, t_vec, q_t, _ = full_space_problem(w, b, v, x[0], y[0])
+    assert kcols.shape[1] == 0
+    lam = nnls(a, t_vec, maxiter=5000)[0]
+    eps_ref = np.linalg.norm((t_vec - a @ lam)[:-1])
+    cert = certify(net, params, x, y, multipliers=True)
+    assert cert.kinks[0] == 0 and cert.eps_rel[0] == cert.eps_fixed_rel[0]
+    assert cert.eps_rel[0] == pytest.approx(eps_ref, rel=1e-8)
+    assert cert.delta[0] == pytest.approx(lam @ (q_t - 1), rel=1e-6, abs=1e-10)
+
+
+def full_space_clarke(a, kcols, owner, t_vec):
+    """min ‖t − Aλ − Bμ‖ over λ ≥ 0, 0 ≤ μ_k ≤ λ_owner(k), as a cone program over all P rows."""
+    import clarabel
+    import scipy.sparse as sp
+
+    m, k = a.shape[1], kcols.shape[1]
+    n_var = m + k + 1
+    big = np.hstack([a, kcols])
+    cons = np.zeros((m + 2 * k, n_var))
+    cons[: m + k, : m + k] = -np.eye(m + k)
+    for row, i in enumerate(owner):
+        cons[m + k + row, m + row], cons[m + k + row, i] = 1.0, -1.0
+    cone = np.zeros((1 + len(t_vec), n_var))
+    cone[0, -1] = -1.0
+    cone[1:, : m + k] = big
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = 1e-11
+    sol = clarabel.DefaultSolver(
+        sp.csc_matrix((n_var, n_var)),
+        np.r_[np.zeros(m + k), 1.0],
+        sp.csc_matrix(np.vstack([cons, cone])),
+        np.r_[np.zeros(m + 2 * k), 0.0, t_vec],
+        [clarabel.NonnegativeConeT(m + 2 * k), clarabel.SecondOrderConeT(len(t_vec) + 1)],
+        settings,
+    ).solve()
+    z = np.asarray(sol.x)[: m + k]
+    return float(np.linalg.norm(t_vec - big @ z))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize(("d", "m", "n", "per"), [(4, 10, 6, 2), (30, 12, 8, 3)])
+def test_clarke_residual_matches_the_full_space_cone_program(bias, d, m, n, per):
+    """Nets with `per` kinks per neuron exactly on training points: certify's optimum of
+    ε_rel² + (δ/‖θ̃‖²)² equals the full-space cone program's (written here, over all P rows)."""
+    net, params, x, y = random_net(d, m, n, bias, seed=7 * d + n, kinks_per_neuron=per)
+    w, b, v = params[0][0], (params[1][0] if bias else None), params[-1][0, 0]
+    a, kcols, owner, t_vec, _, scale2 = full_space_problem(w, b, v, x[0], y[0])
+    ref = full_space_clarke(a, kcols, owner, t_vec)
+    cert = certify(net, params, x, y)
+    assert cert.kinks[0] == kcols.shape[1] >= n * per
+    got = math.hypot(cert.eps_rel[0], cert.delta[0] / scale2**2)
+    assert got == pytest.approx(ref, rel=1e-5, abs=1e-8)
+    assert cert.eps_rel[0] <= cert.eps_fixed_rel[0] + 1e-12
+
+
+def embedded_v_shape(dim, bias, perp=0.0):
+    """The V-shape KKT point in R^dim: bias-free on inputs Q(x_i, 1) with neurons Q(w_j, b_j)
+    (Q ∈ R^{dim×2} orthonormal), or with bias on inputs x_i q (q a unit vector) with neurons
+    (w_j q, b_j): the same function, norm and Clarke multipliers (1, 3, 1). ``perp`` adds to
+    neuron 3's weights a vector of that norm orthogonal to the data: margins unchanged."""
+    (w, b, v), x, y = v_shape_kkt()
+    rng = np.random.default_rng(dim)
+    basis = np.linalg.qr(rng.standard_normal((dim, 3)))[0]
+    if bias:
+        q = basis[:, 0]
+        xs, ws = x[0].numpy() * q, w[0].numpy() * q
+        ws[2] += perp * basis[:, 1]
+        net = ReLUNet(d=dim, width=4, depth=2, bias=True)
+        params = [torch.as_tensor(ws[None]), b, v]
+    else:
+        q = basis[:, :2]
+        xs = np.c_[x[0].numpy(), np.ones(3)] @ q.T
+        ws = np.c_[w[0].numpy(), b[0].numpy()] @ q.T
+        ws[2] += perp * basis[:, 2]
+        net = ReLUNet(d=dim, width=4, depth=2, bias=False)
+        params = [torch.as_tensor(ws[None]), v]
+    return net, params, torch.as_tensor(xs[None]), y
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_kkt_point_with_kinks_in_high_dimension(bias):
+    net, params, x, y = embedded_v_shape(50, bias)
+    cert = certify(net, params, x, y, multipliers=True)
+    assert cert.kinks[0] == 2 and cert.eps_rel[0] < 1e-7 and cert.eps_fixed_rel[0] > 0.1
+    assert cert.delta[0] == pytest.approx(0.0, abs=1e-7)
+    np.testing.assert_allclose(cert.multipliers[0], [1.0, 3.0, 1.0], atol=1e-6)
+    hinted = certify(net, params, x, y, multipliers=True, hint=[np.array([1.0, 3.0, 1.0])])
+    assert hinted.eps_rel[0] < 1e-12
+    np.testing.assert_allclose(hinted.multipliers[0], [1.0, 3.0, 1.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_weights_outside_the_row_space_count_in_full(bias):
+    """Adding p ⊥ span{x̃_i} to a neuron of the KKT point leaves the margins and the reduced
+    problem as they were: ε_rel = ‖p‖/‖θ‖ exactly, δ = 0."""
+    net, params, x, y = embedded_v_shape(50, bias, perp=0.3)
+    cert = certify(net, params, x, y)
+    norm = math.sqrt(sum(float((p**2).sum()) for p in params))
+    assert cert.min_margin[0] == pytest.approx(1.0)
+    assert cert.eps_rel[0] == pytest.approx(0.3 / norm, rel=1e-7)
+    assert cert.delta[0] == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("how", ["gram", "qr"])
+def test_compressed_objective_is_the_explicit_residual(how):
+    """‖t − Aλ − Bμ‖² of the compressed problem = ε_rel² + (δ/‖θ̃‖²)² from the explicit
+    row-space formula, for arbitrary (λ, μ), by either reduction."""
+    from benign.certify import _Compressed, _TwoLayer
+
+    _, params, x, y = random_net(30, 12, 8, True, seed=3, kinks_per_neuron=3)
+    w, b, v = (p[0].numpy() for p in params)
+    xs, ys = x[0].numpy(), y[0].numpy()
+    norm = math.sqrt(sum(float((p**2).sum()) for p in params))
+    q = np.maximum(xs @ w.T + b, 0) @ v[0]
+    c = q.min() ** -0.5
+    drow = (q / q.min() - 1) / (c * norm) ** 2
+    prob = _TwoLayer.build(w, b, v[0], xs, ys, 1e-7, 1.0, 1 / norm, norm, drow)
+    private: tuple[list, list, list, list] = ([], [], [], [])
+    tri, t_l, rest = prob._reduce(False, how, private)
+    f_rows, t_rows, t_blocks, blocks = private
+    comp = _Compressed(
+        np.vstack(f_rows), t_blocks, blocks, np.concatenate(t_rows), tri, t_l,
+        rest + prob.perp2, prob.owner,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        lam = rng.uniform(0, 2, 12)
+        mu = rng.uniform(0, 1, len(prob.owner)) * lam[prob.owner]
+        ref = math.hypot(prob.residual(lam, mu), drow @ lam)
+        assert comp.objective(lam, mu) == pytest.approx(ref, rel=1e-9)

@@ -17,6 +17,13 @@ where ∂f is the Clarke subdifferential: a ReLU whose pre-activation at a train
 (within ``kink_tol``) may have any derivative s_ij ∈ [0, 1] there. With μ_ij = λ_i s_ij the
 problem is a convex QP in (λ, μ) with λ ≥ 0, 0 ≤ μ_ij ≤ λ_i, solved with Clarabel. The residual
 with σ'(0) = 0 fixed (a non-negative least-squares problem) is reported beside it.
+
+Two-layer nets are certified in the row space of X̃ = [X, 1] (X without bias): the gradients
+in (w_j, b_j) lie in it, so the part of the weights outside adds a constant to ε² and the rest
+is a net with r = rank X̃ ≤ m inputs. Kink columns touch only their own neuron's rows, so a QR
+per neuron isolates the rows that carry its slopes; the rest is reduced to one m × m triangle.
+The search then works on a problem of size (m + K) whatever d and the width: the slopes per
+neuron given λ, λ by NNLS given the slopes, and the cone program on the compressed matrix.
 """
 
 import math
@@ -26,12 +33,14 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.linalg import solve_triangular
 from scipy.optimize import lsq_linear, nnls
 from torch import Tensor
 
 from benign.nets import Params, ReLUNet, sq_norm, two_layer
 
 KINK_TOL = 1e-7  # |w_j·x_i + b_j| ≤ KINK_TOL · ‖(w_j, b_j)‖ · ‖(x_i, 1)‖ counts as a kink
+GRAM_COND = 1e4  # the largest cond(L) for which L comes from a Cholesky factorisation
 GOOD_ENOUGH = 1e-3  # multipliers with sqrt(ε_rel² + (δ/‖θ̃‖²)²) below this end the search
 
 
@@ -102,7 +111,7 @@ def jacobian(net: ReLUNet, params: Params, x: Tensor) -> Tensor:
     return torch.stack(rows)
 
 
-def _kink_columns(
+def _kinked_pairs(
     w: np.ndarray,
     b: np.ndarray | None,
     v: np.ndarray,
@@ -110,46 +119,371 @@ def _kink_columns(
     y: np.ndarray,
     tol: float,
     gain: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Two-layer net: the kinked pairs (i, j), whether z_ij > 0, and for each the column
-    gain · y_i v_j (x_i, 1) (in the (w_j, b_j) coordinates) that s_ij ∈ [0, 1] scales, where
-    gain = s_1 s_2 is the product of the forward factors (1 in the standard parametrisation).
-    Returns (owner i, z_ij > 0, columns of shape (P, K))."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Two-layer net: pre-activations z_ij = w_j·x_i + b_j (m, n) and the kinked pairs
+    |z_ij| ≤ tol · ‖(w_j, b_j)‖ · ‖(x_i, 1)‖ with v_j ≠ 0, sorted by neuron.
+
+    Returns (z, owner i, neuron j, z_ij > 0, coef): the Clarke column of pair k, which
+    s_k ∈ [0, 1] scales, is coef_k · x̃_i in neuron j's (w_j, b_j) coordinates, with
+    coef_k = gain · y_i v_j and gain = s_1 s_2 the product of the forward factors."""
     bias = np.zeros(len(v)) if b is None else b
     z = x @ w.T + bias
     scale = np.linalg.norm(np.c_[w, bias], axis=1)[None, :] * np.sqrt(1 + (x**2).sum(1))[:, None]
     kinked = (np.abs(z) <= tol * scale) & (v != 0)[None, :] & (scale > 0)
-    owner, neuron = np.nonzero(kinked)
-    n, d = w.shape
-    cols = np.zeros((n * d + (0 if b is None else n) + n, len(owner)))
-    k = np.arange(len(owner))
-    coef = gain * y[owner] * v[neuron]
-    for c in range(d):  # W is stored row-major (n, d): entry (j, c) sits at j·d + c
-        cols[neuron * d + c, k] = coef * x[owner, c]
-    if b is not None:
-        cols[n * d + neuron, k] = coef
-    return owner, z[owner, neuron] > 0, cols
+    neuron, owner = np.nonzero(kinked.T)
+    return z, owner, neuron, z[owner, neuron] > 0, gain * y[owner] * v[neuron]
+
+
+def _row_space(xt: np.ndarray) -> np.ndarray:
+    """Orthonormal basis V (D, r) of the row space of X̃ (m, D): I_D when D ≤ m, else the right
+    singular vectors with σ > σ_max · max(m, D) · eps (numpy's rank rule)."""
+    m, dim = xt.shape
+    if dim <= m:
+        return np.eye(dim)
+    _, sing, vt = np.linalg.svd(xt, full_matrices=False)
+    keep = sing > (sing[0] if len(sing) else 0.0) * max(m, dim) * np.finfo(float).eps
+    return vt[keep].T
 
 
 def _nnls(a: np.ndarray, t: np.ndarray) -> np.ndarray:
     return nnls(a, t, maxiter=50 * a.shape[1])[0]
 
 
-def _clarke_qp(
-    a: np.ndarray, kink: np.ndarray, owner: np.ndarray, t: np.ndarray, rows: np.ndarray
-) -> np.ndarray:
-    """argmin ‖t − A λ − B μ‖ over λ ≥ 0, 0 ≤ μ_k ≤ λ_owner(k); returns (λ, μ).
+def _box_lstsq(mat: np.ndarray, rhs: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """argmin ‖rhs − mat·x‖ over 0 ≤ x ≤ ub (ub > 0): the unconstrained solution if feasible,
+    else one active-set step from its clipped value (bounds kept where clipped, the rest
+    re-solved), accepted if feasible with the gradient g = matᵀ(mat·x − rhs) pointing out of
+    the box on the bounds held (g ≥ 0 at 0, g ≤ 0 at ub); else bounded-variable least squares."""
+    sol = np.linalg.lstsq(mat, rhs, rcond=None)[0]
+    if np.all(sol >= 0) and np.all(sol <= ub):
+        return sol
+    x = np.clip(sol, 0.0, ub)
+    lo, hi = x <= 0, x >= ub
+    inner = ~(lo | hi)
+    if inner.any():
+        x[inner] = np.linalg.lstsq(mat[:, inner], rhs - mat[:, ~inner] @ x[~inner], rcond=None)[0]
+    g = mat.T @ (mat @ x - rhs)
+    tol = 1e-12 * (np.abs(mat).max() * np.abs(rhs).max() + np.finfo(float).tiny)
+    if (
+        np.all(x[inner] >= 0)
+        and np.all(x[inner] <= ub[inner])
+        and np.all(g[lo] >= -tol)
+        and np.all(g[hi] <= tol)
+    ):
+        return x
+    return lsq_linear(mat, rhs, bounds=(0.0, ub), method="bvls").x
+
+
+class _RowQR:
+    """R of a tall matrix given by row blocks, folded as R ← qr([R; blocks]) every ``chunk``
+    rows, so that memory stays O((chunk + ncols) · ncols)."""
+
+    def __init__(self, ncols: int, chunk: int) -> None:
+        self.r = np.zeros((0, ncols))
+        self.chunk = chunk
+        self.pending: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        self.pending.append(rows)
+        self.rows += len(rows)
+        if self.rows >= self.chunk:
+            self._fold()
+
+    def _fold(self) -> None:
+        if self.pending:
+            self.r = np.linalg.qr(np.vstack([self.r, *self.pending]), mode="r")
+            self.pending, self.rows = [], 0
+
+    def result(self) -> np.ndarray:
+        self._fold()
+        return self.r
+
+
+class _RowGram(_RowQR):
+    """MᵀM of a tall matrix given by row blocks, accumulated every ``chunk`` rows."""
+
+    def __init__(self, ncols: int, chunk: int) -> None:
+        super().__init__(ncols, chunk)
+        self.r = np.zeros((ncols, ncols))
+
+    def _fold(self) -> None:
+        if self.pending:
+            rows = np.vstack(self.pending)
+            self.r += rows.T @ rows
+            self.pending, self.rows = [], 0
+
+
+@dataclass
+class _Compressed:
+    """The Clarke problem min ‖t − Aλ − Bμ‖ (λ ≥ 0, 0 ≤ μ_k ≤ λ_owner(k)) after an orthogonal
+    transformation of its rows:
+
+        ‖t − Aλ − Bμ‖² = ‖t_p − Fλ − Tμ‖² + ‖t_l − Lλ‖² + rest,
+
+    with T block-diagonal by neuron (``blocks``: private rows and kink indices of each neuron
+    with kinks; T_j upper triangular), L upper triangular with m columns, and rest ≥ 0 the part
+    of t outside the range of [A, B]."""
+
+    f: np.ndarray
+    t_blocks: list[np.ndarray]
+    blocks: list[tuple[slice, slice]]
+    t_p: np.ndarray
+    tri: np.ndarray
+    t_l: np.ndarray
+    rest: float
+    owner: np.ndarray
+
+    def __post_init__(self) -> None:
+        m, k = self.f.shape[1], len(self.owner)
+        self.t = (
+            sp.block_diag(self.t_blocks, format="csr")
+            if self.t_blocks
+            else sp.csr_matrix((len(self.t_p), k))
+        )
+        self.onehot = sp.csr_matrix((np.ones(k), (np.arange(k), self.owner)), shape=(k, m))
+        one = [(j, b) for j, b in enumerate(self.blocks) if self.t_blocks[j].shape == (1, 1)]
+        self.single = (
+            np.array([b[0].start for _, b in one], dtype=np.int64),
+            np.array([b[1].start for _, b in one], dtype=np.int64),
+            np.array([self.t_blocks[j][0, 0] for j, _ in one]),
+        )
+        self.multi = [j for j, blk in enumerate(self.t_blocks) if blk.shape != (1, 1)]
+
+    def objective(self, lam: np.ndarray, mu: np.ndarray) -> float:
+        """‖t − Aλ − Bμ‖."""
+        r_p = self.t_p - self.f @ lam - self.t @ mu
+        r_l = self.t_l - self.tri @ lam
+        return math.sqrt(float(r_p @ r_p + r_l @ r_l) + self.rest)
+
+    def best_slopes(self, lam: np.ndarray) -> np.ndarray:
+        """μ = argmin over 0 ≤ μ_k ≤ λ_owner(k) for fixed λ: one box-constrained least-squares
+        problem per neuron (closed form μ = clip(r/T, 0, λ_i) for a neuron with one kink)."""
+        lam = np.maximum(lam, 0.0)
+        ub = lam[self.owner]
+        rhs = self.t_p - self.f @ lam
+        mu = np.zeros(len(self.owner))
+        rows, kinks, tau = self.single
+        if len(rows):
+            fit = np.divide(rhs[rows], tau, out=np.zeros(len(rows)), where=tau != 0)
+            mu[kinks] = np.clip(fit, 0.0, ub[kinks])
+        for j in self.multi:
+            rs, ks = self.blocks[j]
+            hi = ub[ks]
+            free = hi > 0
+            if not free.any():
+                continue
+            tj, r = self.t_blocks[j][:, free], rhs[rs]
+            sol = _box_lstsq(tj, r, hi[free])
+            part = np.zeros(len(hi))
+            part[free] = np.clip(sol, 0.0, hi[free])
+            mu[ks] = part
+        return mu
+
+    def fixed_nnls(self, slopes: np.ndarray) -> np.ndarray:
+        """λ = argmin_{λ ≥ 0} ‖t − (A + B S E)λ‖ with the slopes s_k = μ_k/λ_owner(k) fixed (E the
+        owner one-hot), by NNLS on the R factor of [F + T S E; L]."""
+        m = self.f.shape[1]
+        top = self.f + (self.t @ sp.diags(slopes) @ self.onehot).toarray()
+        mat = np.vstack([np.c_[top, self.t_p], np.c_[self.tri, self.t_l]])
+        if len(mat) > m + 1:
+            mat = np.linalg.qr(mat, mode="r")
+        return _nnls(mat[:, :m], mat[:, m])
+
+    def matrix(self) -> tuple[sp.csc_matrix, np.ndarray]:
+        """[[F, T], [L, 0]] and (t_p, t_l): the square problem in (λ, μ)."""
+        k = len(self.owner)
+        mat = sp.vstack(
+            [
+                sp.hstack([sp.csr_matrix(self.f), self.t]),
+                sp.hstack([sp.csr_matrix(self.tri), sp.csr_matrix((len(self.t_l), k))]),
+            ],
+            format="csc",
+        )
+        return mat, np.r_[self.t_p, self.t_l]
+
+
+@dataclass
+class _TwoLayer:
+    """The certificate problem of one two-layer net in the row space of its inputs.
+
+    With X̃ = [X, 1] (X without bias), V an orthonormal basis of its row space and
+    (w_j, b_j) = V a_j + perp_j: ∂N(x_i)/∂(w_j, b_j) = g v_j σ'_ij x̃_i lies in span V, so at unit
+    scale (t = θ/‖θ‖, columns h · y_i ∂N(x_i), h = scale of ``certify``)
+
+        ε² = Σ_j ‖perp_j‖²/‖θ‖² + Σ_j ‖a_j/‖θ‖ − h g v_j Σ_i λ_i y_i σ'_ij Ã_i‖²
+             + Σ_j (v_j/‖θ‖ − h g Σ_i λ_i y_i relu(z_ij))²,      Ã = X̃V ∈ R^{m×r},
+
+    with σ'_ij = 1[z_ij > 0] off the kinks and μ_k/λ_i on kink k = (i, j). Neurons with v_j = 0
+    and (w_j, b_j) = 0 are dropped (they contribute nothing)."""
+
+    inputs: np.ndarray  # Ã (m, r)
+    a: np.ndarray  # (n', r)
+    v: np.ndarray  # (n',)
+    y: np.ndarray
+    z: np.ndarray  # (m, n')
+    owner: np.ndarray
+    neuron: np.ndarray  # index into the kept neurons
+    active: np.ndarray
+    coef: np.ndarray  # h · g · y_i v_j per kink
+    hg: float
+    norm: float
+    drow: np.ndarray  # δ/‖θ̃‖² = drow · λ
+    perp2: float  # Σ_j ‖perp_j‖² / ‖θ‖²
+    weights: np.ndarray  # 1/‖(w_j, b_j, v_j)‖ per kept neuron
+
+    @classmethod
+    def build(
+        cls,
+        w: np.ndarray,
+        b: np.ndarray | None,
+        v: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        tol: float,
+        gain: float,
+        scale: float,
+        norm: float,
+        drow: np.ndarray,
+    ) -> "_TwoLayer":
+        u = w if b is None else np.c_[w, b]
+        size = np.sqrt((u**2).sum(1) + v**2)
+        keep = size > 0
+        u, v, size = u[keep], v[keep], size[keep]
+        z, owner, neuron, active, coef = _kinked_pairs(
+            w[keep], None if b is None else b[keep], v, x, y, tol, gain
+        )
+        xt = x if b is None else np.c_[x, np.ones(len(x))]
+        basis = _row_space(xt)
+        a = u @ basis
+        perp2 = 0.0 if basis.shape[0] == basis.shape[1] else float(((u - a @ basis.T) ** 2).sum())
+        return cls(
+            inputs=xt @ basis,
+            a=a,
+            v=v,
+            y=y,
+            z=z,
+            owner=owner,
+            neuron=neuron,
+            active=active,
+            coef=scale * coef,
+            hg=scale * gain,
+            norm=norm,
+            drow=drow,
+            perp2=perp2 / norm**2,
+            weights=1.0 / size,
+        )
+
+    def residual(self, lam: np.ndarray, mu: np.ndarray) -> float:
+        """ε/‖θ̃‖ of (λ, μ) (the stationarity residual alone), from the formula above."""
+        coeff = np.where(self.z > 0, (self.y * lam)[:, None], 0.0)
+        coeff[self.owner, self.neuron] = self.y[self.owner] * mu
+        res_a = self.a / self.norm - self.hg * (coeff.T @ self.inputs) * self.v[:, None]
+        res_v = self.v / self.norm - self.hg * ((self.y * lam) @ np.maximum(self.z, 0.0))
+        return math.sqrt(self.perp2 + float((res_a**2).sum() + res_v @ res_v))
+
+    def compress(self, weighted: bool) -> _Compressed:
+        """The problem as a :class:`_Compressed` (rows weighted per neuron by ``weights`` if
+        ``weighted``). Per neuron j, its rows [B_j, A_j, t_j] (r + 1 of them, only the columns
+        of its kinks and of the points where z_ij > 0): with B_j = Q_j T_j (QR), the rows
+        Q_jᵀ[B_j, A_j, t_j] = [T_j, F_j, t_p,j] carry μ_j and (I − Q_jQ_jᵀ)[A_j, t_j] only λ.
+        Those, with the δ row, are reduced to the triangular L: by Cholesky of their Gram matrix
+        (accumulated in chunks) where that is well conditioned (cond L ≤ GRAM_COND, so that
+        the squared condition number costs at most ~1e-8 relative), else by Householder QR."""
+        m = self.inputs.shape[0]
+        private: tuple[list, list, list, list] = ([], [], [], [])
+        tri = self._reduce(weighted, "gram", private)
+        if tri is None:
+            private = ([], [], [], [])
+            tri = self._reduce(weighted, "qr", private)
+        assert tri is not None
+        f_rows, t_rows, t_blocks, blocks = private
+        return _Compressed(
+            f=np.vstack(f_rows) if f_rows else np.zeros((0, m)),
+            t_blocks=t_blocks,
+            blocks=blocks,
+            t_p=np.concatenate(t_rows) if t_rows else np.zeros(0),
+            tri=tri[0],
+            t_l=tri[1],
+            rest=tri[2] + (0.0 if weighted else self.perp2),
+            owner=self.owner,
+        )
+
+    def _reduce(
+        self, weighted: bool, how: str, private: tuple[list, list, list, list]
+    ) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """(L, t_l, rest) by ``how`` ("gram" or "qr"), filling ``private`` with (F rows, t_p
+        rows, T blocks, blocks); None where the Gram route is ill-conditioned."""
+        m, r = self.inputs.shape
+        chunk = max(8 * (m + 1), 4096)
+        stack = _RowQR(m + 1, chunk) if how == "qr" else _RowGram(m + 1, chunk)
+        starts = np.searchsorted(self.neuron, np.arange(len(self.v) + 1))
+        f_rows, t_rows, t_blocks, blocks = private
+        n_priv = 0
+        for j in range(len(self.v)):
+            ks = slice(starts[j], starts[j + 1])
+            n_k = ks.stop - ks.start
+            cols = np.nonzero(self.z[:, j] > 0)[0]
+            sig = np.ones(len(cols))
+            if n_k:
+                sig[np.isin(cols, self.owner[ks][self.active[ks]])] = 0.0
+            yc = self.y[cols]
+            block = np.empty((r + 1, len(cols) + 1))  # [A_j, t_j]
+            block[:r, :-1] = (self.inputs[cols] * (self.hg * self.v[j] * yc * sig)[:, None]).T
+            block[r, :-1] = self.hg * yc * self.z[cols, j]
+            block[:r, -1] = self.a[j] / self.norm
+            block[r, -1] = self.v[j] / self.norm
+            wj = self.weights[j] if weighted else 1.0
+            if wj != 1.0:
+                block *= wj
+            if n_k:
+                kink = np.zeros((r + 1, n_k))
+                kink[:r] = (self.inputs[self.owner[ks]] * (wj * self.coef[ks])[:, None]).T
+                qj, tj = np.linalg.qr(kink)
+                fj = qj.T @ block
+                block -= qj @ fj
+                p = len(tj)
+                frow = np.zeros((p, m))
+                frow[:, cols] = fj[:, :-1]
+                f_rows.append(frow)
+                t_rows.append(fj[:, -1])
+                t_blocks.append(tj)
+                blocks.append((slice(n_priv, n_priv + p), ks))
+                n_priv += p
+            rows = np.zeros((r + 1, m + 1))
+            rows[:, cols] = block[:, :-1]
+            rows[:, m] = block[:, -1]
+            stack.add(rows)
+        stack.add(np.r_[self.drow, 0.0][None, :])
+        if how == "qr":
+            rl = stack.result()
+            top = min(len(rl), m)
+            return rl[:top, :m], rl[:top, m], float(rl[m, m] ** 2) if len(rl) > m else 0.0
+        gram = stack.result()
+        try:
+            tri = np.linalg.cholesky(gram[:m, :m]).T
+        except np.linalg.LinAlgError:
+            return None
+        if not np.linalg.cond(tri) <= GRAM_COND:
+            return None
+        t_l = solve_triangular(tri, gram[:m, m], trans="T")
+        return tri, t_l, max(float(gram[m, m] - t_l @ t_l), 0.0)
+
+
+def _clarke_qp(prob: _Compressed) -> tuple[np.ndarray, np.ndarray]:
+    """argmin ‖t − M z‖ over z = (λ, μ), λ ≥ 0, 0 ≤ μ_k ≤ λ_owner(k), with M = [[F, T], [L, 0]]
+    the compressed (square) problem; returns (λ, μ).
 
     Solved by Clarabel as the second-order cone program min r s.t. ‖t − M z‖ ≤ r, which keeps
     M itself (a Gram matrix MᵀM would square its condition number, large when the net's slopes
-    span orders of magnitude). For conditioning, rows are weighted by ``rows`` (one weight per
-    neuron: the solve then targets relative per-neuron residuals, and the caller reports the
-    unweighted residual of the multipliers found) and columns scaled to unit norm (z = D z',
-    so μ_k ≤ λ_i becomes D_k z'_k ≤ D_i z'_i)."""
-    m, k = a.shape[1], kink.shape[1]
-    mat = np.hstack([a, kink]) * rows[:, None]
-    t = t * rows
-    norms = np.linalg.norm(mat, axis=0)
+    span orders of magnitude). For conditioning, the caller weights rows per neuron (the solve
+    then targets relative per-neuron residuals; the unweighted residual of the multipliers found
+    is what is reported) and columns are scaled to unit norm here (z = D z', so μ_k ≤ λ_i
+    becomes D_k z'_k ≤ D_i z'_i); the orthogonal compression leaves column norms unchanged."""
+    mat, t = prob.matrix()
+    owner = prob.owner
+    m, k = prob.f.shape[1], len(owner)
+    norms = np.sqrt(np.asarray(mat.multiply(mat).sum(0)).ravel())
     dscale = 1.0 / np.where(norms > 0, norms, 1.0)
     n_var = m + k + 1  # z' and r
     rows_nonneg = sp.hstack([-sp.eye(m + k), sp.csc_matrix((m + k, 1))])
@@ -162,7 +496,7 @@ def _clarke_qp(
     )
     # cone rows: (r, t − M D z') ∈ SOC, written as b − A x with x = (z', r)
     cone_r = sp.csc_matrix(([-1.0], ([0], [m + k])), shape=(1, n_var))
-    cone_res = sp.hstack([sp.csc_matrix(mat * dscale), sp.csc_matrix((len(t), 1))])
+    cone_res = sp.hstack([mat @ sp.diags(dscale), sp.csc_matrix((len(t), 1))])
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     solver = clarabel.DefaultSolver(
@@ -176,77 +510,46 @@ def _clarke_qp(
     sol = solver.solve()
     z = np.asarray(sol.x)[: m + k] * dscale
     lam = np.maximum(z[:m], 0.0)
-    return np.concatenate([lam, np.clip(z[m:], 0.0, lam[owner])])
-
-
-def _neuron_weights(w: np.ndarray, b: np.ndarray | None, v: np.ndarray) -> np.ndarray:
-    """Per-parameter weight 1/‖(w_j, b_j, v_j)‖ of the neuron j that owns it (1 for zero
-    neurons), in the order W, b, v."""
-    size = np.sqrt((w**2).sum(1) + (0 if b is None else b**2) + v**2)
-    inv = 1.0 / np.where(size > 0, size, 1.0)
-    parts = [np.repeat(inv, w.shape[1])] + ([] if b is None else [inv]) + [inv]
-    return np.concatenate(parts)
-
-
-def _with_best_slopes(
-    a: np.ndarray, kink: np.ndarray, owner: np.ndarray, t: np.ndarray, lam: np.ndarray
-) -> np.ndarray:
-    """(λ, μ) for given λ ≥ 0, with μ the box-constrained least-squares fit 0 ≤ μ_k ≤ λ_i."""
-    lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
-    ub = lam[owner]
-    mu = np.zeros(len(owner))
-    free = ub > 0
-    if free.any():
-        fit = lsq_linear(kink[:, free], t - a @ lam, bounds=(0.0, ub[free]), method="bvls")
-        mu[free] = np.clip(fit.x, 0.0, ub[free])
-    return np.concatenate([lam, mu])
+    return lam, np.clip(z[m:], 0.0, lam[owner])
 
 
 def _polish(
-    a: np.ndarray, kink: np.ndarray, owner: np.ndarray, t: np.ndarray, z: np.ndarray, rounds: int
-) -> np.ndarray:
+    prob: _Compressed, lam: np.ndarray, mu: np.ndarray, rounds: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Improve (λ, μ) by alternating exact solves of the same problem: λ by non-negative least
-    squares with the slopes s_k = μ_k/λ_i fixed, then μ by box-constrained least squares
-    (0 ≤ μ_k ≤ λ_i) with λ fixed. Each solve is well conditioned where the joint QP may not be."""
-    m, k = a.shape[1], kink.shape[1]
-    onehot = np.eye(m)[owner]  # (K, m)
-    best, best_res = z, np.linalg.norm(t - np.hstack([a, kink]) @ z)
-    lam, mu = z[:m], z[m:]
+    squares with the slopes s_k = μ_k/λ_i fixed, then μ per neuron by box-constrained least
+    squares (0 ≤ μ_k ≤ λ_i) with λ fixed. Each solve is well conditioned where the joint cone
+    program may not be."""
+    best, best_res = (lam, mu), prob.objective(lam, mu)
     for _ in range(rounds):
-        s = np.divide(mu, lam[owner], out=np.zeros(k), where=lam[owner] > 0)
-        cand = _with_best_slopes(a, kink, owner, t, _nnls(a + (kink * s) @ onehot, t))
-        lam, mu = cand[:m], cand[m:]
-        res = np.linalg.norm(t - np.hstack([a, kink]) @ cand)
+        ub = lam[prob.owner]
+        s = np.divide(mu, ub, out=np.zeros(len(mu)), where=ub > 0)
+        lam = prob.fixed_nnls(s)
+        mu = prob.best_slopes(lam)
+        res = prob.objective(lam, mu)
         if res < best_res * (1 - 1e-6):
-            best, best_res = cand, res
+            best, best_res = (lam, mu), res
         else:
             break
     return best
 
 
 def _search(
-    a: np.ndarray,
-    kink: np.ndarray,
-    owner: np.ndarray,
-    t: np.ndarray,
-    rows: np.ndarray,
-    hint: np.ndarray | None,
-) -> np.ndarray:
-    """(λ, μ) for the Clarke problem: from the hint if given, polished; then, unless that is
-    good enough, from the cone program, polished; the better of the two."""
-    full = np.hstack([a, kink])
-
-    def objective(z: np.ndarray) -> float:
-        return float(np.linalg.norm(t - full @ z))
-
+    problem: _TwoLayer, prob: _Compressed, hint: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(λ, μ) for the Clarke problem: from the hint if given (slopes fitted per neuron),
+    polished unless already good enough; then, unless that is good enough, from the cone
+    program on the row-weighted problem, polished; the better of the two."""
     best = None
     if hint is not None:
-        best = _with_best_slopes(a, kink, owner, t, hint)
-        if objective(best) > GOOD_ENOUGH:
-            best = _polish(a, kink, owner, t, best, 50)
-    if best is None or objective(best) > GOOD_ENOUGH:
-        z = _polish(a, kink, owner, t, _clarke_qp(a, kink, owner, t, rows), 50)
-        best = z if best is None or objective(z) < objective(best) else best
+        lam = np.maximum(np.asarray(hint, dtype=float), 0.0)
+        best = (lam, prob.best_slopes(lam))
+        if prob.objective(*best) > GOOD_ENOUGH:
+            best = _polish(prob, *best, 50)
+    if best is None or prob.objective(*best) > GOOD_ENOUGH:
+        cand = _polish(prob, *_clarke_qp(problem.compress(weighted=True)), 50)
+        if best is None or prob.objective(*cand) < prob.objective(*best):
+            best = cand
     return best
 
 
@@ -263,8 +566,9 @@ def certify(
     """The certificate of every network of the ensemble (see the module docstring).
 
     The kink tolerance is at least 64 ulp of the data's dtype. Clarke kinks are handled for
-    the two-layer net; for bias-free deep nets relu'(0) = 0 is
-    used (eps_rel = eps_fixed_rel there). ``hint`` may give candidate multipliers per network
+    the two-layer net, whose problem is solved in the row space of its inputs (memory
+    independent of d); for bias-free deep nets relu'(0) = 0 is used on the full Jacobian
+    (eps_rel = eps_fixed_rel there). ``hint`` may give candidate multipliers per network
     (e.g. the dual of the margin LP); the better of the solver's and the hint's is kept, so a
     hint can only lower the reported residual, and the residual is always recomputed here.
     A centred net (``offset`` = f_θ₀(x) given and nonzero) is not homogeneous: not certified.
@@ -286,7 +590,6 @@ def certify(
     support = np.zeros(n_net, dtype=np.int64)
     kinks = np.zeros(n_net, dtype=np.int64)
     lams: list[np.ndarray] = []
-    theta = torch.cat([p.reshape(n_net, -1) for p in params], 1).double().cpu().numpy()
     xs, ys = x.double().cpu().numpy(), y.double().cpu().numpy()
     layers = (
         [None if p is None else p.double().cpu().numpy() for p in two_layer(params)]
@@ -300,26 +603,28 @@ def certify(
         c = q_min[e] ** (-1.0 / k)  # θ̃ = c θ has min_i q̃_i = 1
         q_t = q[e] / q_min[e]
         # solve at unit scale: θ̃/‖θ̃‖ ≈ Σ_i λ_i y_i ∂f_θ̃(x_i)/‖θ̃‖, with ∂f_θ̃ = c^{k-1} ∂f_θ;
-        # the last row is δ/‖θ̃‖², so that min ε_rel² + (δ/‖θ̃‖²)² is one least-squares problem
+        # one more row, δ/‖θ̃‖², makes min ε_rel² + (δ/‖θ̃‖²)² one least-squares problem
         scale = c ** (k - 1) / (c * norm[e])
-        t = np.append(theta[e] / norm[e], 0.0)
-        jac = jacobian(net, [p[e : e + 1] for p in params], x[e : e + 1])[0].cpu().numpy()
-        a = np.vstack([scale * (jac * ys[e][:, None]).T, (q_t - 1) / (c * norm[e]) ** 2])
-        lam = _nnls(a, t)
-        eps_rel = res["eps_fixed_rel"][e] = np.linalg.norm((t - a @ lam)[:-1])
-        if layers is not None:
+        drow = (q_t - 1) / (c * norm[e]) ** 2
+        if layers is None:
+            theta = torch.cat([p[e].reshape(-1) for p in params]).cpu().numpy()
+            t = np.append(theta / norm[e], 0.0)
+            jac = jacobian(net, [p[e : e + 1] for p in params], x[e : e + 1])[0].cpu().numpy()
+            a = np.vstack([scale * (jac * ys[e][:, None]).T, drow])
+            lam = _nnls(a, t)
+            eps_rel = res["eps_fixed_rel"][e] = np.linalg.norm((t - a @ lam)[:-1])
+        else:
             v, w, b = (None if p is None else p[e] for p in layers)
             gain = net.scale(1) * net.scale(2)
-            owner, active, cols = _kink_columns(w, b, v, xs[e], ys[e], kink_tol, gain)
-            kinks[e] = len(owner)
-            if len(owner):
-                cols = np.vstack([scale * cols, np.zeros(len(owner))])
-                base = a - cols[:, active] @ np.eye(m)[owner[active]]  # s_ij = 0 on every kink
-                rows = np.append(_neuron_weights(w, b, v), 1.0)
-                full = np.hstack([base, cols])
-                z = _search(base, cols, owner, t, rows, None if hint is None else hint[e])
-                lam = z[:m]
-                eps_rel = np.linalg.norm((t - full @ z)[:-1])
+            problem = _TwoLayer.build(w, b, v, xs[e], ys[e], kink_tol, gain, scale, norm[e], drow)
+            kinks[e] = len(problem.owner)
+            prob = problem.compress(weighted=False)
+            fixed = problem.active.astype(float)  # relu'(0) = 0: s = 1[z > 0] on every kink
+            lam = prob.fixed_nnls(fixed)
+            eps_rel = res["eps_fixed_rel"][e] = problem.residual(lam, fixed * lam[problem.owner])
+            if kinks[e]:
+                lam, mu = _search(problem, prob, None if hint is None else hint[e])
+                eps_rel = problem.residual(lam, mu)
         res["eps_rel"][e] = eps_rel
         res["eps"][e] = eps_rel * c * norm[e]
         res["delta"][e] = float(lam @ (q_t - 1))
