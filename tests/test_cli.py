@@ -26,6 +26,8 @@ def test_json_records():
         "--seeds",
         "3",
         "--json",
+        "--method",
+        "gd",
         *QUICK,
     )
     assert r.returncode == 0, r.stderr
@@ -33,13 +35,28 @@ def test_json_records():
     assert doc["config"]["d"] == 60 and len(doc["records"]) == 3
     assert [rec["seed"] for rec in doc["records"]] == [0, 1, 2]
     for rec in doc["records"]:
-        assert rec["interpolated"] and rec["train_error"] == 0 and rec["stop_reason"] == "converged"
+        assert rec["interpolated"] and rec["train_error"] == 0
+        # a small loss is not a KKT point: said so unless the certificate holds at the stop
+        assert rec["stop_reason"] == ("certified" if rec["certified"] else "loss_tol")
         assert rec["clean_method"] == "monte-carlo" and rec["n_test"] == 9604
         assert rec["clean_lo"] <= rec["clean_error"] <= rec["clean_hi"]
         assert rec["history"]["step"][-1] == rec["steps"]
         assert rec["method"] == "gd" and isinstance(rec["certified"], bool)
         assert rec["eps_rel"] is not None and rec["eps_rel"] >= 0
         assert rec["history"]["loss"][-1] == pytest.approx(rec["loss"])
+
+
+def test_default_method_in_high_dimension_is_the_certified_convex_route():
+    r = benign("run", "--dist", "sphere", "--d", "60", "--m", "30", "--p", "0.2", "--seeds",
+               "2", "--width", "60", "--json")
+    assert r.returncode == 0, r.stderr
+    for rec in json.loads(r.stdout)["records"]:
+        assert rec["method"] == "convex" and rec["certified"] and rec["rounds"] >= 1
+        assert rec["seeded"] == "gates 64" and rec["steps"] == 0 and rec["history"] == {}
+        assert rec["eps_rel"] <= 0.05 and rec["delta_rel"] <= 0.05
+    bad = benign("run", "--depth", "3", "--method", "convex")
+    assert bad.returncode == 2
+    assert "method: convex needs a two-layer net (depth 2), uncentred" in bad.stderr
 
 
 def test_table_and_save_in_one_dimension(tmp_path):

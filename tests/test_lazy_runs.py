@@ -77,5 +77,5 @@ def test_a_centred_net_has_no_normalised_margin():
     lazy = run_experiment(RunConfig(d=5, m=20, width=32, steps=200, **LAZY), [0])
     assert np.isnan(lazy.records[0].normalised_margin)
     assert np.isnan(lazy.histories[0]["normalised_margin"]).all()
-    plain = run_experiment(RunConfig(d=5, m=20, width=32, steps=200), [0])
+    plain = run_experiment(RunConfig(d=5, m=20, width=32, steps=200, method="gd"), [0])
     assert np.isfinite(plain.records[0].normalised_margin)

@@ -56,7 +56,7 @@ def test_deep_bounds_are_ordered_and_exact_for_a_linear_net():
 def test_runs_record_lipschitz_bounds_and_lazy_diagnostics():
     from benign.run import RunConfig, run_experiment
 
-    config = RunConfig(d=4, m=25, width=30, steps=200)
+    config = RunConfig(d=4, m=25, width=30, steps=200, method="gd")
     exp = run_experiment(config, [0, 1])
     x = torch.stack([torch.as_tensor(s.x) for s in exp.samples])
     for e, rec in enumerate(exp.records):

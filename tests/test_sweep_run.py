@@ -22,7 +22,7 @@ from benign.sweep import execute as execute_module
 from benign.sweep.store import TIMING_COLUMNS, stored_values
 
 PRESET = resources.files("benign") / "presets" / "quick.toml"
-SMALL = "seeds = 3\n[fixed]\nm = 12\nwidth = 10\nsteps = 40\ntest_half_width = 0.1\n"
+SMALL = 'seeds = 3\n[fixed]\nm = 12\nwidth = 10\nmethod = "gd"\nsteps = 40\ntest_half_width = 0.1\n'
 
 
 def copy_preset(directory: Path) -> Path:

@@ -88,8 +88,9 @@ def test_batched_training_equals_separate_runs(rule, lr):
             np.testing.assert_allclose(together.history[e][key], alone.history[0][key], rtol=1e-10)
 
 
-def test_experiment_is_the_same_whatever_the_block_size():
-    cfg = RunConfig(dist="gaussian", d=10, m=20, width=30, steps=300)
+@pytest.mark.parametrize("method", ["gd", "convex"])
+def test_experiment_is_the_same_whatever_the_block_size(method):
+    cfg = RunConfig(dist="gaussian", d=10, m=20, width=30, steps=300, method=method)
     a = run_experiment(cfg, [0, 1, 2, 3], block=4)
     b = run_experiment(cfg, [0, 1, 2, 3], block=1)
     for ra, rb in zip(a.records, b.records, strict=True):
@@ -156,14 +157,19 @@ def test_a_dead_network_stops_with_zero_gradient():
     assert res.loss[0] == pytest.approx(math.log(2)) and res.train_error[0] == 1.0
 
 
-def test_results_do_not_depend_on_the_thread_count():
-    cfg = RunConfig(d=20, m=60, width=100, steps=300)
+@pytest.mark.parametrize("method", ["gd", "convex"])
+def test_results_do_not_depend_on_the_thread_count(method):
+    cfg = RunConfig(d=20, m=60, width=100, steps=300, method=method)
+    from threadpoolctl import threadpool_limits
+
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = run_experiment(cfg, [0, 1])
+        with threadpool_limits(1):
+            one = run_experiment(cfg, [0, 1])
         torch.set_num_threads(2)
-        two = run_experiment(cfg, [0, 1])
+        with threadpool_limits(2):
+            two = run_experiment(cfg, [0, 1])
     finally:
         torch.set_num_threads(before)
     for a, b in zip(one.params, two.params, strict=True):
