@@ -623,7 +623,8 @@ def demo(
     preset: Annotated[
         str,
         typer.Option(
-            help="default: two-layer nets from d = 1 to 500 (384 runs, under a minute on two "
+            help="default: two-layer nets from d = 1 to 500, every one a certified KKT point (384 "
+            "runs, about 3 minutes on two "
             "cores); lazy: deep nets in the lazy regime on separated data and MNIST (132 runs, "
             "about 3 minutes); quick: a 200-run smoke sweep (seconds)."
         ),
