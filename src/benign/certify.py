@@ -37,6 +37,7 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import lsq_linear, nnls
 from torch import Tensor
 
+from benign.convex import row_space
 from benign.nets import Params, ReLUNet, sq_norm, two_layer
 
 KINK_TOL = 1e-7  # |w_j·x_i + b_j| ≤ KINK_TOL · ‖(w_j, b_j)‖ · ‖(x_i, 1)‖ counts as a kink
@@ -132,17 +133,6 @@ def _kinked_pairs(
     kinked = (np.abs(z) <= tol * scale) & (v != 0)[None, :] & (scale > 0)
     neuron, owner = np.nonzero(kinked.T)
     return z, owner, neuron, z[owner, neuron] > 0, gain * y[owner] * v[neuron]
-
-
-def _row_space(xt: np.ndarray) -> np.ndarray:
-    """Orthonormal basis V (D, r) of the row space of X̃ (m, D): I_D when D ≤ m, else the right
-    singular vectors with σ > σ_max · max(m, D) · eps (numpy's rank rule)."""
-    m, dim = xt.shape
-    if dim <= m:
-        return np.eye(dim)
-    _, sing, vt = np.linalg.svd(xt, full_matrices=False)
-    keep = sing > (sing[0] if len(sing) else 0.0) * max(m, dim) * np.finfo(float).eps
-    return vt[keep].T
 
 
 def _nnls(a: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -354,7 +344,7 @@ class _TwoLayer:
             w[keep], None if b is None else b[keep], v, x, y, tol, gain
         )
         xt = x if b is None else np.c_[x, np.ones(len(x))]
-        basis = _row_space(xt)
+        basis = row_space(xt)
         a = u @ basis
         perp2 = 0.0 if basis.shape[0] == basis.shape[1] else float(((u - a @ basis.T) ** 2).sum())
         return cls(

@@ -117,9 +117,16 @@ class RowSpace:
     @classmethod
     def of(cls, x: np.ndarray, bias: bool) -> "RowSpace":
         xt = np.c_[x, np.ones(len(x))] if bias else x
-        _, s, vt = np.linalg.svd(xt, full_matrices=False)
-        r = int((s > s[0] * max(xt.shape) * np.finfo(float).eps).sum()) if s.size else 0
-        return cls(a=xt @ vt[:r].T, v=vt[:r].T)
+        v = row_space(xt)
+        return cls(a=xt @ v, v=v)
+
+
+def row_space(xt: np.ndarray) -> np.ndarray:
+    """Orthonormal basis V (d̃, r) of the row space of X̃ (m, d̃): the right singular vectors with
+    σ > σ_max · max(m, d̃) · eps (numpy's rank rule)."""
+    _, s, vt = np.linalg.svd(xt, full_matrices=False)
+    keep = s > (s[0] if s.size else 0.0) * max(xt.shape) * np.finfo(float).eps
+    return vt[keep].T
 
 
 @dataclass
