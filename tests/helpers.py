@@ -42,6 +42,9 @@ def record(seed: int, **kw) -> NetworkRecord:
         rounds=0,
         gd_steps=0,
         gd_stop_reason="",
+        gd_clean_error=math.nan,  # no gd+convex: no gradient-descent network beside the KKT point
+        gd_normalised_margin=math.nan,
+        gd_eps_rel=math.nan,
         gd_certified=False,
     )
     return NetworkRecord(**(values | kw))

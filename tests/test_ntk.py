@@ -107,6 +107,7 @@ def test_smallest_eigenvalue_against_numpy():
         smallest_eigenvalue(np.ones((3, 4)))
 
 
+@pytest.mark.slow
 def test_ntk_command(tmp_path):
     import json
 

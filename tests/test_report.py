@@ -158,6 +158,7 @@ def test_the_main_job(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_the_demo_runs_any_preset(tmp_path):
     r = benign("demo", "--dir", tmp_path, "--preset", "quick", "--workers", 1)
     assert r.returncode == 0, r.stderr

@@ -71,6 +71,7 @@ def test_bundled_datasets(name, shape):
         load_dataset("cifar")
 
 
+@pytest.mark.slow
 def test_separation_command_on_mnist():
     r = benign("separation", "--dataset", "mnist", "--train", 4000, "--json")
     assert r.returncode == 0, r.stderr

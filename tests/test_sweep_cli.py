@@ -105,6 +105,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, messag
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_refused_before_the_store_is_made(tmp_path):
     (tmp_path / "ok.toml").write_text(SWEEP)
     r = benign("sweep", "ok.toml", "--executor", "dask://127.0.0.1:9", cwd=tmp_path)
@@ -153,6 +154,7 @@ def test_new_files_get_the_umask_permissions(filled, tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+@pytest.mark.slow
 def test_cuda_is_checked_where_the_networks_are_computed(tmp_path):
     """Without CUDA: a local sweep is refused before its store exists, a dry run still plans,
     a Dask sweep leaves the check to its workers (here it fails on the scheduler instead),

@@ -21,6 +21,8 @@ from benign.sweep import Store, load_sweep, open_executor, parse_sweep, read_tab
 from benign.sweep import execute as execute_module
 from benign.sweep.store import TIMING_COLUMNS, stored_values
 
+pytestmark = pytest.mark.slow  # sweeps end to end: worker pools, Dask clusters, kill -9
+
 PRESET = resources.files("benign") / "presets" / "quick.toml"
 SMALL = 'seeds = 3\n[fixed]\nm = 12\nwidth = 10\nmethod = "gd"\nsteps = 40\ntest_half_width = 0.1\n'
 
