@@ -322,6 +322,7 @@ def margin_kkt(
     max_seconds: float = math.inf,
     target: float = 1e-3,
     max_blocks: int | None = None,
+    rs: RowSpace | None = None,
 ) -> ConvexSolution:
     """A KKT point of min ½‖θ‖² s.t. y_i N_θ(x_i) ≥ 1 for the two-layer net, by the convex
     program over a pool of (pattern, sign) blocks, started from ``patterns`` (K, m) and
@@ -332,10 +333,11 @@ def margin_kkt(
     block whose kinks imply a slope outside [0, 1] gets a new block with those points' pattern
     bits flipped (the neighbouring cell the multipliers point to), blocks at u = 0 leave the
     pool (a toggled pattern enters it at most MAX_TRIES times; at most ``max_blocks`` are kept,
-    the newest), and the next round solves again. Stops once the implied ε_rel ≤ ``target``."""
+    the newest), and the next round solves again. Stops once the implied ε_rel ≤ ``target``.
+    ``rs``: the row space of the sample, where the caller has it already."""
     t0 = time.perf_counter()
     m, d = x.shape
-    rs = RowSpace.of(x, bias)
+    rs = rs or RowSpace.of(x, bias)
     a = rs.a
     pool_d = np.asarray(patterns, dtype=bool)
     pool_s = np.asarray(signs, dtype=float)
@@ -385,11 +387,9 @@ def margin_kkt(
         pool_d = np.vstack([pool_d[keep], np.array(new_d)])
         pool_s = np.r_[pool_s[keep], new_s]
     zeros = np.zeros((width, d)), (np.zeros(width) if bias else None), np.zeros(width)
-    if reason in ("infeasible", "solver_failed") or sol is None or implied is None:
-        lam = np.full(m, math.nan) if sol is None else sol.lam
-        return ConvexSolution(reason, *zeros, 0, math.nan, lam, rounds, len(pool_s), math.nan)
-    norms = np.linalg.norm(sol.u, axis=1)
-    active = np.nonzero(norms > ACTIVE_TOL * norms.sum())[0]
+    if implied is None or reason in ("infeasible", "solver_failed"):
+        return ConvexSolution(reason, *zeros, 0, math.nan, sol.lam, rounds, len(pool_s), math.nan)
+    # the last program's active blocks (``active`` of the round the search stopped in)
     neurons = _merge([_snap(a, sol.u[k]) for k in active], pool_s[active])
     if len(neurons) > width:
         return ConvexSolution(
@@ -402,7 +402,8 @@ def margin_kkt(
         ut = rs.v @ u  # back to (w, b) coordinates
         root = math.sqrt(np.linalg.norm(ut))
         w_full[j], v[j] = ut / root, s * root
-    q = y * (np.maximum(np.c_[x, np.ones(m)][:, : d + int(bias)] @ w_full.T, 0.0) @ v)
+    xt = np.c_[x, np.ones(m)] if bias else x
+    q = y * (np.maximum(xt @ w_full.T, 0.0) @ v)
     if q.min() > 0:  # 2-homogeneous: θ/√q_min has min_i q_i = 1 (else left to show it fails)
         c = 1.0 / math.sqrt(q.min())
         w_full, v = c * w_full, c * v

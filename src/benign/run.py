@@ -273,8 +273,8 @@ class NetworkRecord:
     @property
     def failure(self) -> str | None:
         """Why this network counts as a failed run, or None: no network (an LP or convex
-        failure),
-        divergence, non-finite measures (``nan``), or no interpolation within the budget."""
+        failure), divergence, non-finite measures (``nan``), or no interpolation within the
+        budget."""
         if self.stop_reason in (*LP_FAILURES, *CONVEX_FAILURES, "diverged"):
             return self.stop_reason
         if not all(map(math.isfinite, (self.train_error, self.clean_error, self.min_margin))):
@@ -465,14 +465,14 @@ def solve_convex(
             pats, signs = seed_blocks(rs.a, s.y, dirs, signs)
             # the LP's SEED_BLOCKS heaviest blocks start (with one of sign y_i on every x_i);
             # all of them if those give no network
-            for start in (first_blocks(pats, signs, s.y, SEED_BLOCKS), np.arange(len(signs))):
+            for pool in (first_blocks(pats, signs, s.y, SEED_BLOCKS), np.arange(len(signs))):
                 left = budget - (time.perf_counter() - t0)
                 sol = margin_kkt(
-                    s.x, s.y, config.bias, config.width, pats[start], signs[start],
-                    config.rounds - rounds[e], left, target,
+                    s.x, s.y, config.bias, config.width, pats[pool], signs[pool],
+                    config.rounds - rounds[e], left, target, rs=rs,
                 )
                 rounds[e] += sol.rounds
-                if sol.ok or len(start) == len(signs) or rounds[e] >= config.rounds:
+                if sol.ok or len(pool) == len(signs) or rounds[e] >= config.rounds:
                     break
             if best is None or _better(sol, best):
                 best, best_how = sol, how
