@@ -2,7 +2,7 @@
 
 - analytic (``--kind analytic``, default): ``benign.ntk.analytic_ntk`` (PyTorch, blockwise)
   against a straightforward NumPy implementation of the same recursion on whole n×n matrices;
-- empirical (``--kind empirical``): ``benign.ntk.empirical_ntk`` (layer factorisation, no
+- empirical (``--kind empirical``): ``benign.nets.empirical_ntk`` (layer factorisation, no
   Jacobian) against the Gram J Jᵀ of the m × P Jacobian from ``torch.func.jacrev``.
 
 Run from the repository root::
@@ -32,8 +32,8 @@ import torch
 from _machine import cpu_model, git_commit
 
 from benign.data import Distribution
-from benign.nets import ReLUNet
-from benign.ntk import analytic_ntk, empirical_ntk
+from benign.nets import ReLUNet, empirical_ntk
+from benign.ntk import analytic_ntk
 from benign.seeding import rng_for
 
 HERE = Path(__file__).resolve().parent

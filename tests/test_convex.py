@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from benign.certify import Tolerances, certify
+from benign.config import RunConfig
 from benign.convex import min_norm_interpolant
 from benign.nets import ReLUNet
-from benign.run import RunConfig, run_experiment
+from benign.run import run_experiment
 
 
 def as_params(sol):

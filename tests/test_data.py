@@ -95,7 +95,7 @@ def test_dataset_shapes_are_those_loaded(name):
 def test_run_config_on_a_dataset_takes_its_dimension_and_refuses_others():
     from pydantic import ValidationError
 
-    from benign.run import RunConfig
+    from benign.config import RunConfig
 
     assert RunConfig(dist="mnist").d == 784 and RunConfig(dist="digits", d=64).d == 64
     with pytest.raises(ValidationError, match="d: the digits dataset has d = 64, got 20"):

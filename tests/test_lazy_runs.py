@@ -6,9 +6,10 @@ import pytest
 import torch
 from helpers import jacobian
 
+from benign.config import RunConfig
 from benign.data import load_dataset
 from benign.ntk import analytic_ntk
-from benign.run import RunConfig, run_experiment
+from benign.run import run_experiment
 
 LAZY = dict(param="ntk", init="ntk", center=True, loss="square", step_rule="kernel", lr=1.0)
 

@@ -54,7 +54,8 @@ def test_deep_bounds_are_ordered_and_exact_for_a_linear_net():
 
 
 def test_runs_record_lipschitz_bounds_and_lazy_diagnostics():
-    from benign.run import RunConfig, run_experiment
+    from benign.config import RunConfig
+    from benign.run import run_experiment
 
     config = RunConfig(d=4, m=25, width=30, steps=200, method="gd")
     exp = run_experiment(config, [0, 1])

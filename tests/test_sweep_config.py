@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from benign.run import RunConfig, ensemble_block
+from benign.config import RunConfig
+from benign.run import ensemble_block
 from benign.sweep import ConfigError, parse_sweep, run_id
 
 BASE = """

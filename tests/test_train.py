@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from benign.config import RunConfig
 from benign.nets import ReLUNet
-from benign.run import RunConfig, run_experiment
+from benign.run import run_experiment
 from benign.train import HISTORY_KEYS, LOSSES, TrainConfig, loss_terms, loss_value, train
 
 ELL = {  # ℓ(q), written independently in NumPy

@@ -38,7 +38,7 @@ from scipy.optimize import lsq_linear, nnls
 from torch import Tensor
 
 from benign.convex import row_space
-from benign.nets import Params, ReLUNet, sq_norm, two_layer
+from benign.nets import Params, ReLUNet, margins, sq_norm, two_layer
 
 KINK_TOL = 1e-7  # |w_j·x_i + b_j| ≤ KINK_TOL · ‖(w_j, b_j)‖ · ‖(x_i, 1)‖ counts as a kink
 GRAM_COND = 1e4  # the largest cond(L) for which L comes from a Cholesky factorisation
@@ -568,8 +568,7 @@ def certify(
     # the certificate is computed in float64 whatever the training dtype
     params, x, y = [p.double() for p in params], x.double(), y.double()
     offset = None if offset is None else offset.double()
-    out = net.forward(params, x)[0]
-    q = (y * (out if offset is None else out - offset)).double().cpu().numpy()
+    q = margins(net.forward(params, x)[0], y, offset).cpu().numpy()
     q_min = q.min(1)
     nan = np.full(n_net, math.nan)
     k = None if offset is not None and bool(offset.any()) else net.degree

@@ -27,12 +27,13 @@ from rich.text import Text
 from threadpoolctl import threadpool_limits
 
 from benign import __version__
+from benign.config import RunConfig
 from benign.data import DATASETS, Distribution, load_dataset
 from benign.measures import separation
 from benign.nets import ReLUNet
 from benign.ntk import analytic_ntk, smallest_eigenvalue
 from benign.report import write_report
-from benign.run import Experiment, RunConfig, ensemble_block, run_experiment
+from benign.run import Experiment, ensemble_block, run_experiment
 from benign.seeding import rng_for
 from benign.sweep import (
     ConfigError,

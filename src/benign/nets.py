@@ -190,27 +190,41 @@ class ReLUNet:
                 grads.append(dz.sum(1))
         return grads
 
-    def tangent_kernel(self, params: Params, x: Tensor, x2: Tensor | None = None) -> Tensor:
-        """Empirical NTK Θ̂(x_i, x2_j) = ⟨∇_θ f(x_i), ∇_θ f(x2_j)⟩ of every network, (E, m, m2),
-        in float64, without forming a Jacobian: per layer, ∇_{W_l} f(x) = δ_l h_{l-1}ᵀ gives
 
-            Θ̂(x, x') = Σ_l ⟨δ_l(x), δ_l(x')⟩ (⟨h_{l-1}(x), h_{l-1}(x')⟩ + β_l),
+def empirical_ntk(net: ReLUNet, params: Params, x: Tensor, x2: Tensor | None = None) -> Tensor:
+    """Empirical NTK Θ̂(x_i, x2_j) = ⟨∇_θ f(x_i), ∇_θ f(x2_j)⟩ of every network, (E, m, m2),
+    in float64, without forming a Jacobian: per layer, ∇_{W_l} f(x) = δ_l h_{l-1}ᵀ gives
 
-        β_l = 1 if layer l has a bias (δ of :meth:`backward` with g = 1; memory ~ E·m·width)."""
+        Θ̂(x, x') = Σ_l ⟨δ_l(x), δ_l(x')⟩ (⟨h_{l-1}(x), h_{l-1}(x')⟩ + β_l),
 
-        def features(xs: Tensor) -> tuple[list[Tensor], list[Tensor]]:
-            out, cache = self.forward(params, xs)
-            return self.backward(params, cache, torch.ones_like(out)), cache
+    β_l = 1 if layer l has a bias (δ of :meth:`ReLUNet.backward` with g = 1; memory ~
+    E·m·width). Points x (and x2) are (E, m, d), or (m, d) shared by every network."""
+    n_net = params[0].shape[0]
 
-        d1, h1 = features(x)
-        d2, h2 = (d1, h1) if x2 is None else features(x2)
-        gram = 0.0
-        for layer in range(1, self.depth + 1):
-            a, b = h1[layer - 1].double(), h2[layer - 1].double()
-            inputs = torch.bmm(a, b.transpose(1, 2)) + float(self.layer_has_bias(layer))
-            da, db = d1[layer - 1].double(), d2[layer - 1].double()
-            gram = gram + torch.bmm(da, db.transpose(1, 2)) * inputs
-        return gram
+    def features(xs: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        xs = torch.as_tensor(xs, dtype=params[0].dtype, device=params[0].device)
+        if xs.dim() == 2:
+            xs = xs.expand(n_net, *xs.shape)
+        out, cache = net.forward(params, xs)
+        return net.backward(params, cache, torch.ones_like(out)), cache
+
+    d1, h1 = features(x)
+    d2, h2 = (d1, h1) if x2 is None else features(x2)
+    gram = torch.zeros(
+        n_net, h1[0].shape[1], h2[0].shape[1], dtype=torch.float64, device=params[0].device
+    )
+    for layer in range(1, net.depth + 1):
+        a, b = h1[layer - 1].double(), h2[layer - 1].double()
+        inputs = torch.bmm(a, b.transpose(1, 2)) + float(net.layer_has_bias(layer))
+        da, db = d1[layer - 1].double(), d2[layer - 1].double()
+        gram = gram + torch.bmm(da, db.transpose(1, 2)) * inputs
+    return gram
+
+
+def margins(out: Tensor, y: Tensor, offset: Tensor | None = None) -> Tensor:
+    """Margins q_i = y_i (f(x_i) − offset_i) from the outputs f (E, m); the offset is f_0 for a
+    centred net (f − f_0 is trained)."""
+    return y * (out if offset is None else out - offset)
 
 
 def _weight_grad(h: Tensor, dz: Tensor) -> Tensor:

@@ -28,7 +28,14 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from benign.nets import Params, ReLUNet, kernel_move, pattern_flips, relative_move
+from benign.nets import (
+    Params,
+    ReLUNet,
+    empirical_ntk,
+    kernel_move,
+    pattern_flips,
+    relative_move,
+)
 
 BLOCK_ROWS = 512  # analytic kernel: rows per block (memory ~ 8 · BLOCK_ROWS · n bytes per array)
 
@@ -119,22 +126,6 @@ def analytic_ntk(
     return out
 
 
-def empirical_ntk(
-    net: ReLUNet,
-    params: Params,
-    x: np.ndarray | Tensor,
-    x2: np.ndarray | Tensor | None = None,
-    e: int = 0,
-) -> np.ndarray:
-    """Θ̂(x_i, x2_j) = ⟨∇_θ f(x_i), ∇_θ f(x2_j)⟩ of network ``e``, in float64, by the layer
-    factorisation of :meth:`ReLUNet.tangent_kernel` (no m × P Jacobian)."""
-    dtype, device = params[0].dtype, params[0].device
-    single = [p[e : e + 1] for p in params]
-    x = torch.as_tensor(x, dtype=dtype, device=device)[None]
-    x2 = None if x2 is None else torch.as_tensor(x2, dtype=dtype, device=device)[None]
-    return net.tangent_kernel(single, x, x2)[0].cpu().numpy()
-
-
 @dataclass(frozen=True)
 class Spectrum:
     """Smallest eigenvalue of a symmetrised kernel matrix, with a PSD diagnostic."""
@@ -178,9 +169,9 @@ def lazy_diagnostics(
 ) -> LazyDiagnostics:
     """The diagnostics of :class:`LazyDiagnostics` for networks trained from ``params0`` to
     ``params`` on the points x of shape (E, m, d); ``kernels`` = (Θ̂_0, Θ̂) when already formed
-    (:meth:`ReLUNet.tangent_kernel`)."""
+    (:func:`benign.nets.empirical_ntk`)."""
     if kernels is None:
-        kernels = (net.tangent_kernel(params0, x), net.tangent_kernel(params, x))
+        kernels = (empirical_ntk(net, params0, x), empirical_ntk(net, params, x))
     h0, h1 = net.forward(params0, x)[1][1:], net.forward(params, x)[1][1:]
     return LazyDiagnostics(
         param_move=relative_move(params0, params).double().cpu().numpy(),

@@ -12,9 +12,10 @@ import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from benign.config import RunConfig
 from benign.nets import predict
 from benign.regimes import MIN_SEEDS, Analysis, Group, finite_mean
-from benign.run import RunConfig, run_experiment
+from benign.run import run_experiment
 from benign.sweep.store import Store, read_table
 
 L_FLOOR = 1e-4  # log-scale error plots draw L = 0 here (their titles say so)

@@ -10,15 +10,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from benign import __version__
-from benign.certify import Tolerances, certify, normalised_margin
+from benign.certify import certify, normalised_margin
+from benign.config import DTYPES, RunConfig
 from benign.convex import (
     CONVEX_FAILURES,
     LP_FAILURES,
@@ -32,15 +31,9 @@ from benign.convex import (
     seed_blocks,
 )
 from benign.data import (
-    DATASET_SHAPES,
     DATASETS,
-    DistName,
-    Distribution,
     Sample,
-    check_training_rows,
-    dataset_sample,
     load_dataset,
-    noisy_sample,
 )
 from benign.files import atomic_path
 from benign.measures import (
@@ -52,172 +45,12 @@ from benign.measures import (
     mc_clean_error,
     mc_sample_size,
 )
-from benign.nets import Init, Param, Params, ReLUNet, predict, two_layer
+from benign.nets import Params, empirical_ntk, margins, predict, two_layer
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
 from benign.seeding import rng_for
-from benign.train import Loss, StepRule, TrainConfig, TrainResult, loss_value, train
+from benign.train import TrainResult, loss_value, train
 
 NPZ_FORMAT = 1
-Method = Literal["auto", "gd", "lp", "convex", "gd+convex"]
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
-
-class RunConfig(BaseModel):
-    """Every setting of a run but its seed; bad values are refused naming the field."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-    dist: DistName = Field(
-        "sphere",
-        description="input law: interval (d = 1), sphere, gaussian, separated (two caps, "
-        "f* = sign x_1), or the bundled datasets mnist / digits (d is theirs; training rows "
-        "drawn per seed, the rest test)",
-    )
-    d: int = Field(20, ge=1, description="input dimension (set by the dataset for mnist/digits)")
-    m: int = Field(200, ge=1, description="training samples")
-    p: float = Field(0.1, ge=0, lt=0.5, description="label-flip probability")
-    a: float = Field(0.0, description="left end of the interval distribution")
-    b: float = Field(1.0, description="right end of the interval distribution")
-    radius: float = Field(1.0, gt=0, description="radius of the sphere and separated laws")
-    separation: float = Field(
-        0.5, gt=0, le=2, description="separated: least distance between the two classes / radius"
-    )
-    width: int = Field(200, ge=1, description="hidden units per layer")
-    depth: int = Field(2, ge=2, description="weight layers (2 = the two-layer net)")
-    bias: bool = Field(True, description="hidden-layer biases")
-    param: Param = "standard"
-    init: Init = "lecun"
-    init_scale: float = Field(1.0, gt=0, description="α, multiplies every initial weight")
-    center: bool = Field(False, description="train the centred output f − f_0")
-    loss: Loss = "logistic"
-    step_rule: StepRule = "normalised"
-    lr: float = Field(0.5, gt=0, description="step size η")
-    steps: int = Field(20_000, ge=0, description="step budget per network")
-    max_seconds: float | None = Field(
-        None, gt=0, description="time budget per ensemble block (convex: per network)"
-    )
-    loss_tol: float = Field(1e-3, gt=0, lt=1, description="stop once interpolating with L ≤ this")
-    test_half_width: float = Field(
-        0.01, gt=0, lt=0.5, description="Monte Carlo clean error: 95% half-width at worst"
-    )
-    method: Method = Field(
-        "auto",
-        description="gd: gradient descent from a random initialisation; lp: the minimum-norm "
-        "interpolant over a kink dictionary (two-layer nets with bias on the interval); "
-        "convex: a KKT point of the margin problem from the convex program over activation "
-        "patterns (two-layer uncentred nets); gd+convex: gradient descent, then the convex "
-        "program from its network's patterns (both networks recorded); auto: lp where it "
-        "applies, else convex for two-layer uncentred nets, else gd",
-    )
-    lp_grid: int = Field(2000, ge=2, description="lp: equispaced dictionary kinks between a and b")
-    gates: int = Field(
-        0,
-        ge=0,
-        description="convex: random gate patterns that seed the program, each with both signs "
-        "(0: 256 in d ≤ 3, where cells are few and narrow, else 64)",
-    )
-    rounds: int = Field(
-        100,
-        ge=1,
-        description="convex: programs solved at most per network, reseedings included (each "
-        "refines the patterns)",
-    )
-    certify_every: int = Field(
-        500, ge=0, description="gd: check the KKT certificate every this many steps (0: never)"
-    )
-    cert_eps: float = Field(0.05, gt=0, description="certified if ε_rel ≤ this (and δ_rel)")
-    cert_delta: float = Field(0.05, gt=0, description="certified if δ_rel ≤ this (and ε_rel)")
-    dtype: Literal["float64", "float32"] = "float64"
-    device: str = "cpu"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _dataset_dimension(cls, data):
-        """A dataset fixes d: fill it in when it is not given."""
-        if isinstance(data, dict) and data.get("dist") in DATASETS and "d" not in data:
-            data = dict(data, d=DATASET_SHAPES[data["dist"]][1])
-        return data
-
-    @model_validator(mode="after")
-    def _check(self) -> "RunConfig":
-        if self.dist in DATASETS:
-            dim = DATASET_SHAPES[self.dist][1]
-            if self.d != dim:
-                raise ValueError(f"d: the {self.dist} dataset has d = {dim}, got {self.d}")
-            check_training_rows(self.dist, self.m)
-        else:
-            self.distribution()
-        self.network()
-        if self.device != "cpu" and not self.device.startswith("cuda"):
-            raise ValueError(f"device: must be cpu or cuda[:N], got {self.device!r}")
-        if self.method == "lp" and not self.lp_applies:
-            raise ValueError(
-                "method: lp needs a two-layer net (depth 2) with bias, uncentred, on the interval"
-            )
-        if self.method in ("convex", "gd+convex") and not self.convex_applies:
-            raise ValueError(f"method: {self.method} needs a two-layer net (depth 2), uncentred")
-        return self
-
-    @property
-    def lp_applies(self) -> bool:
-        return self.dist == "interval" and self.depth == 2 and self.bias and not self.center
-
-    @property
-    def convex_applies(self) -> bool:
-        """The margin problem's convex view holds for uncentred two-layer nets."""
-        return self.depth == 2 and not self.center
-
-    @property
-    def resolved_method(self) -> str:
-        """The method that runs: ``auto`` is lp where it applies, else convex where it
-        applies, else gd."""
-        if self.method == "auto":
-            return "lp" if self.lp_applies else "convex" if self.convex_applies else "gd"
-        return self.method
-
-    def check_device(self) -> None:
-        """Refuse a CUDA device where there is none. Checked where the networks are computed
-        (not when the settings are read: a CPU login node may plan a sweep for GPU workers)."""
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("device: cuda was asked for but no CUDA device is available")
-
-    def tolerances(self) -> Tolerances:
-        return Tolerances(self.cert_eps, self.cert_delta)
-
-    def distribution(self) -> Distribution:
-        """The generated input law (not for the datasets)."""
-        return Distribution(
-            self.dist, self.d, a=self.a, b=self.b, radius=self.radius, separation=self.separation
-        )
-
-    def network(self) -> ReLUNet:
-        return ReLUNet(
-            self.d, self.width, self.depth, self.bias, self.param, self.init, self.init_scale
-        )
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            self.loss,
-            self.step_rule,
-            self.lr,
-            self.steps,
-            math.inf if self.max_seconds is None else self.max_seconds,
-            self.loss_tol,
-            self.certify_every,
-            self.tolerances(),
-        )
-
-    def sample(self, seed: int) -> Sample:
-        """The noisy training sample of the network with this seed."""
-        rng = rng_for(seed, "data")
-        if self.dist in DATASETS:
-            return dataset_sample(self.dist, self.m, self.p, rng)
-        return noisy_sample(self.distribution(), self.m, self.p, rng)
-
-    @property
-    def exact_clean_error(self) -> bool:
-        """Exact 1-D error applies to uncentred two-layer nets on the interval."""
-        return self.dist == "interval" and self.depth == 2 and not self.center
 
 
 @dataclass(frozen=True)
@@ -376,7 +209,7 @@ def _solved(
     """A TrainResult for networks computed by a solver (no steps, no history); margins and
     everything below are NaN where ``ok`` is False (the solver gave no network)."""
     net = config.network()
-    q = y * net.forward(params, x)[0]
+    q = margins(net.forward(params, x)[0], y)
     q = torch.where(torch.tensor(ok, device=x.device)[:, None], q, torch.nan)
     return TrainResult(
         params=params,
@@ -599,10 +432,10 @@ def run_block(
     if config.center:
         lip_hi = lip_hi + lipschitz_upper(net, params0)
     ntk_min = [smallest_eigenvalue(analytic_ntk(net, s.x)).lambda_min for s in samples]
-    kernel = net.tangent_kernel(res.params, x)
+    kernel = empirical_ntk(net, res.params, x)
     entk_min = _lambda_min(kernel) + nan
     if method == "gd":
-        kernel0 = net.tangent_kernel(params0, x)
+        kernel0 = empirical_ntk(net, params0, x)
         lazy = lazy_diagnostics(net, params0, res.params, x, kernels=(kernel0, kernel))
         move, kernel_move, flips = lazy.param_move, lazy.kernel_move, lazy.pattern_flips
         entk_min_init = _lambda_min(kernel0)

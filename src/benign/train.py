@@ -15,7 +15,16 @@ import torch
 from torch import Tensor
 
 from benign.certify import Tolerances, certify, normalised_margin
-from benign.nets import Params, ReLUNet, kernel_move, pattern_flips, relative_move, sq_norm
+from benign.nets import (
+    Params,
+    ReLUNet,
+    empirical_ntk,
+    kernel_move,
+    margins,
+    pattern_flips,
+    relative_move,
+    sq_norm,
+)
 
 Loss = Literal["logistic", "exponential", "square"]
 StepRule = Literal["constant", "normalised", "kernel"]
@@ -185,7 +194,7 @@ def train(
     degree = net.degree if offset is None else None
     offset = torch.zeros_like(y) if offset is None else offset
     params0 = params
-    kernel0 = net.tangent_kernel(params0, x)
+    kernel0 = empirical_ntk(net, params0, x)
     params = [p.clone() for p in params]
     final: Params = [p.clone() for p in params]
     active = torch.arange(n_net, device=x.device)
@@ -205,7 +214,7 @@ def train(
 
     def evaluate(ps: Params, xs: Tensor, ys: Tensor, off: Tensor):
         out, cache = net.forward(ps, xs)
-        q = ys * (out - off)
+        q = margins(out, ys, off)
         log_loss, dq = loss_terms(q, config.loss)
         return q, log_loss, dq, cache
 
@@ -220,7 +229,7 @@ def train(
         moved = torch.full_like(move, math.nan)
         idx = torch.nonzero(kernel).squeeze(1)
         if idx.numel():
-            k = net.tangent_kernel([p[idx] for p in ps], xs[idx])
+            k = empirical_ntk(net, [p[idx] for p in ps], xs[idx])
             moved[idx] = kernel_move(kernel0[active[idx]], k).to(moved.dtype)
         return move, moved, pattern_flips([h[active] for h in hidden0], hidden)
 

@@ -25,7 +25,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from benign.run import RunConfig, ensemble_block
+from benign.config import RunConfig
+from benign.run import ensemble_block
 
 TOP_KEYS: tuple[str, ...] = ("name", "seeds", "fixed", "grid")
 MAX_SEED = 2**63 - 1

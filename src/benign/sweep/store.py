@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benign.config import RunConfig
 from benign.files import atomic_path
-from benign.run import NetworkRecord, RunConfig
+from benign.run import NetworkRecord
 from benign.sweep.config import Run, Sweep
 from benign.train import CERT_KEYS, HISTORY_KEYS
 
