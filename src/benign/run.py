@@ -4,10 +4,12 @@ This is the unit that sweeps repeat: :class:`RunConfig` holds every setting of a
 its seed, and :func:`run_experiment` gives one :class:`NetworkRecord` per seed.
 """
 
+import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,21 +32,9 @@ from benign.convex import (
     network_neurons,
     seed_blocks,
 )
-from benign.data import (
-    DATASETS,
-    Sample,
-    load_dataset,
-)
+from benign.data import DATASETS, Distribution, Sample
 from benign.files import atomic_path
-from benign.measures import (
-    CleanError,
-    exact_clean_error_1d,
-    held_out_clean_error,
-    lipschitz_lower,
-    lipschitz_upper,
-    mc_clean_error,
-    mc_sample_size,
-)
+from benign.measures import clean_error, lipschitz_lower, lipschitz_upper
 from benign.nets import Params, empirical_ntk, margins, predict, two_layer
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
 from benign.seeding import rng_for
@@ -99,6 +89,13 @@ class NetworkRecord:
     gd_normalised_margin: float
     gd_eps_rel: float
     gd_certified: bool
+
+    @classmethod
+    def of(cls, values: dict) -> "NetworkRecord":
+        """A record from one network's values (NumPy scalars included), each cast to its
+        field's type."""
+        types = typing.get_type_hints(cls)
+        return cls(**{f.name: types[f.name](values[f.name]) for f in dataclasses.fields(cls)})
 
     def to_dict(self) -> dict:
         return {k: _json_number(v) for k, v in asdict(self).items()}
@@ -163,38 +160,6 @@ class Experiment:
             arrays[f"init.{name}"] = p0.cpu().numpy()
         with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
-
-
-def clean_error(
-    config: RunConfig, params: Params, params0: Params, seeds: list[int], samples: list[Sample]
-) -> CleanError:
-    """Clean test error of the trained nets: exact on the interval for two-layer nets; on a
-    dataset, over the rows each network did not train on; else Monte Carlo on fresh points
-    from each seed's test stream."""
-    if config.exact_clean_error:
-        v, w, b = two_layer(params)
-        value = exact_clean_error_1d(v, w, b, config.a, config.b)
-        return CleanError(value=value, lo=value, hi=value, method="exact")
-    net = config.network()
-    base = params0 if config.center else None
-
-    def f(x: Tensor) -> Tensor:
-        return predict(net, params, x, base)
-
-    if config.dist in DATASETS:
-        x, labels = load_dataset(config.dist)
-        rows = [s.index for s in samples]
-        return held_out_clean_error(
-            f, x, labels, rows, dtype=DTYPES[config.dtype], device=config.device
-        )
-    return mc_clean_error(
-        f,
-        config.distribution(),
-        mc_sample_size(config.test_half_width),
-        [rng_for(s, "test") for s in seeds],
-        dtype=DTYPES[config.dtype],
-        device=config.device,
-    )
 
 
 def _solved(
@@ -276,9 +241,11 @@ def solve_convex(
     ``progress(networks solved, networks left)`` is called after each network."""
     target = min(config.cert_eps, config.cert_delta) / 10
     budget = math.inf if config.max_seconds is None else config.max_seconds
-    layers = None if start is None else [
-        None if p is None else p.double().cpu().numpy() for p in two_layer(start)
-    ]
+    layers = (
+        None
+        if start is None
+        else [None if p is None else p.double().cpu().numpy() for p in two_layer(start)]
+    )
     sols, seconds, seeded, rounds = [], [], [], [0] * len(seeds)
     for e, (seed, s) in enumerate(zip(seeds, samples, strict=True)):
         t0 = time.perf_counter()
@@ -301,8 +268,16 @@ def solve_convex(
             for pool in (first_blocks(pats, signs, s.y, SEED_BLOCKS), np.arange(len(signs))):
                 left = budget - (time.perf_counter() - t0)
                 sol = margin_kkt(
-                    s.x, s.y, config.bias, config.width, pats[pool], signs[pool],
-                    config.rounds - rounds[e], left, target, rs=rs,
+                    s.x,
+                    s.y,
+                    config.bias,
+                    config.width,
+                    pats[pool],
+                    signs[pool],
+                    config.rounds - rounds[e],
+                    left,
+                    target,
+                    rs=rs,
                 )
                 rounds[e] += sol.rounds
                 if sol.ok or len(pool) == len(signs) or rounds[e] >= config.rounds:
@@ -319,9 +294,7 @@ def solve_convex(
         seconds.append(time.perf_counter() - t0)
         if progress is not None:
             progress(e + 1, len(seeds) - e - 1)
-    arrays = [
-        (s.w, s.b, s.v[None, :]) if config.bias else (s.w, s.v[None, :]) for s in sols
-    ]
+    arrays = [(s.w, s.b, s.v[None, :]) if config.bias else (s.w, s.v[None, :]) for s in sols]
     result = _solved(
         config, _stack(arrays, x), [s.ok for s in sols], [s.reason for s in sols], seconds, x, y
     )
@@ -364,13 +337,178 @@ def ensemble_block(config: RunConfig) -> int:
     return max(1, min(16, BLOCK_ELEMENTS // (config.m * config.width)))
 
 
+GD_FIELDS: tuple[str, ...] = (
+    "gd_steps",
+    "gd_stop_reason",
+    "gd_clean_error",
+    "gd_normalised_margin",
+    "gd_eps_rel",
+    "gd_certified",
+)
+
+
+@dataclass
+class Fit:
+    """The networks a method gives, before any measure: the training (or solver) result, the
+    multipliers that hint the certificate (solvers), and the method's own record fields
+    (``seeded``, ``rounds``, gd+convex's :data:`GD_FIELDS`), one value per network."""
+
+    result: TrainResult
+    hint: list[np.ndarray] | None
+    fields: dict[str, list]
+
+
+def fit(
+    config: RunConfig,
+    seeds: list[int],
+    samples: list[Sample],
+    x: Tensor,
+    y: Tensor,
+    params0: Params,
+    offset: Tensor | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Fit:
+    """Train (gd), solve (lp, convex), or both (gd+convex) one network per sample."""
+    net = config.network()
+    method = config.resolved_method
+    n_net = len(seeds)
+    fields: dict[str, list] = {"seeded": [""] * n_net, "rounds": [0] * n_net}
+    fields |= {
+        k: [0 if k == "gd_steps" else "" if k == "gd_stop_reason" else math.nan] * n_net
+        for k in GD_FIELDS
+    }
+    fields["gd_certified"] = [False] * n_net
+    hint = None
+    if method == "lp":
+        res, hint = solve_min_norm(config, samples, x, y)
+        return Fit(res, hint, fields)
+    if method == "convex":
+        res, hint, fields["seeded"], fields["rounds"] = solve_convex(
+            config, seeds, samples, x, y, progress=progress
+        )
+        return Fit(res, hint, fields)
+    res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
+    if method == "gd":
+        return Fit(res, hint, fields)
+    # gd+convex: gradient descent's network is measured, then the KKT point from it
+    gd_cert = certify(net, res.params, x, y)
+    gd_ok = gd_cert.certified(config.tolerances())
+    gd_err = clean_error(
+        net,
+        res.params,
+        _source(config),
+        seeds=seeds,
+        train_rows=_rows(samples),
+        half_width=config.test_half_width,
+    )
+    fields |= {
+        "gd_steps": res.steps.tolist(),
+        "gd_stop_reason": _loss_tol_or_certified(res.stop_reason, gd_ok),
+        "gd_clean_error": gd_err.value.tolist(),
+        "gd_normalised_margin": res.normalised_margin.tolist(),
+        "gd_eps_rel": gd_cert.eps_rel.tolist(),
+        "gd_certified": gd_ok.tolist(),
+    }
+    trained = res
+    res, hint, fields["seeded"], fields["rounds"] = solve_convex(
+        config, seeds, samples, x, y, start=res.params
+    )
+    res.steps, res.seconds = trained.steps, trained.seconds + res.seconds
+    res.history, res.certificate_history = trained.history, trained.certificate_history
+    return Fit(res, hint, fields)
+
+
+def _source(config: RunConfig) -> Distribution | str:
+    """Where clean errors are measured: the generated law, or the dataset's name."""
+    return config.dist if config.dist in DATASETS else config.distribution()
+
+
+def _rows(samples: list[Sample]) -> list[np.ndarray]:
+    """The dataset rows each sample trained on (none for a generated law)."""
+    return [s.index for s in samples if s.index is not None]
+
+
+def measure(
+    config: RunConfig,
+    fitted: Fit,
+    seeds: list[int],
+    samples: list[Sample],
+    x: Tensor,
+    y: Tensor,
+    params0: Params,
+    offset: Tensor | None,
+) -> dict[str, np.ndarray]:
+    """Every measure of the fitted networks, as named arrays (one value per network, named as
+    the fields of :class:`NetworkRecord`): the KKT certificate (with the solver's multipliers
+    as a hint), the clean error, the Lipschitz bounds, the NTK eigenvalues and, for gradient
+    descent, the lazy diagnostics. NaN where a solver gave no network."""
+    net = config.network()
+    res = fitted.result
+    n_net = len(seeds)
+    cert = certify(net, res.params, x, y, hint=fitted.hint, offset=offset)
+    # no network to measure where a solver failed
+    failed = np.array([reason in (*LP_FAILURES, *CONVEX_FAILURES) for reason in res.stop_reason])
+    nan = np.where(failed, np.nan, 0.0)
+    base = params0 if config.center else None  # the function trained: f, or f − f_0
+    err = clean_error(
+        net,
+        res.params,
+        _source(config),
+        params0=base,
+        seeds=seeds,
+        train_rows=_rows(samples),
+        half_width=config.test_half_width,
+    )
+    # of f − f_0 when centred: bounded above by L(f) + L(f_0)
+    lip_hi = lipschitz_upper(net, res.params) + nan
+    if config.center:
+        lip_hi = lip_hi + lipschitz_upper(net, params0)
+    kernel = empirical_ntk(net, res.params, x)
+    values = {
+        "eps": cert.eps,
+        "eps_rel": cert.eps_rel,
+        "delta": cert.delta,
+        "delta_rel": cert.delta_rel,
+        "eps_fixed_rel": cert.eps_fixed_rel,
+        "support": cert.support if cert.applies else np.zeros(n_net, dtype=np.int64),
+        "kinks": cert.kinks if cert.applies else np.zeros(n_net, dtype=np.int64),
+        "certified": cert.certified(config.tolerances()),
+        "clean_error": err.value + nan,
+        "clean_lo": err.lo + nan,
+        "clean_hi": err.hi + nan,
+        "clean_method": np.full(n_net, err.method),
+        "n_test": np.full(n_net, err.n_test),
+        "lipschitz_lower": lipschitz_lower(net, res.params, x, params0=base) + nan,
+        "lipschitz_upper": lip_hi,
+        "ntk_min": np.array(
+            [smallest_eigenvalue(analytic_ntk(net, s.x)).lambda_min for s in samples]
+        ),
+        "entk_min": _lambda_min(kernel) + nan,
+    }
+    if config.resolved_method == "gd":
+        kernel0 = empirical_ntk(net, params0, x)
+        lazy = lazy_diagnostics(net, params0, res.params, x, kernels=(kernel0, kernel))
+        values |= {
+            "param_move": lazy.param_move,
+            "kernel_move": lazy.kernel_move,
+            "pattern_flips": lazy.pattern_flips,
+            "entk_min_init": _lambda_min(kernel0),
+        }
+    else:  # a solver's network does not come from the initialisation
+        values |= dict.fromkeys(
+            ("param_move", "kernel_move", "pattern_flips", "entk_min_init"), np.full(n_net, np.nan)
+        )
+    return values
+
+
 def run_block(
     config: RunConfig,
     seeds: list[int],
     samples: list[Sample],
     progress: Callable[[int, int], None] | None = None,
 ) -> Experiment:
-    """Train one network per (seed, sample) together on the ensemble axis and measure them.
+    """Fit one network per (seed, sample) together on the ensemble axis (:func:`fit`) and
+    measure them (:func:`measure`).
 
     Every setting but the noise comes from ``config``; each sample carries its own flips, so
     networks that differ only in p train together. ``progress(step, active)`` reports training
@@ -383,112 +521,32 @@ def run_block(
     y = torch.as_tensor(np.stack([s.y for s in samples]), dtype=dtype, device=device)
     params0 = net.init_params(seeds, dtype, device)
     offset = predict(net, params0, x) if config.center else None
-    method = config.resolved_method
-    n_net = len(seeds)
-    hint, seeded, rounds = None, [""] * n_net, [0] * n_net
-    gd = {
-        "gd_steps": [0] * n_net,
-        "gd_stop_reason": [""] * n_net,
-        "gd_clean_error": [math.nan] * n_net,
-        "gd_normalised_margin": [math.nan] * n_net,
-        "gd_eps_rel": [math.nan] * n_net,
-        "gd_certified": [False] * n_net,
+    fitted = fit(config, seeds, samples, x, y, params0, offset, progress)
+    values = measure(config, fitted, seeds, samples, x, y, params0, offset)
+    res = fitted.result
+    if config.resolved_method == "gd":
+        res.stop_reason = _loss_tol_or_certified(res.stop_reason, values["certified"])
+    columns: dict[str, Sequence] = {
+        "seed": seeds,
+        "method": [config.resolved_method] * len(seeds),
+        "flips": [s.flips for s in samples],
+        "flip_rate": [s.flip_rate for s in samples],
+        "interpolated": res.interpolated,
+        "stop_reason": res.stop_reason,
+        **{k: getattr(res, k) for k in ("train_error", "steps", "seconds", "loss")},
+        **{k: getattr(res, k) for k in ("min_margin", "normalised_margin")},
+        **values,
+        **fitted.fields,
     }
-    if method == "lp":
-        res, hint = solve_min_norm(config, samples, x, y)
-    elif method == "convex":
-        res, hint, seeded, rounds = solve_convex(config, seeds, samples, x, y, progress=progress)
-    else:
-        res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
-    if method == "gd+convex":  # gradient descent's network, then the KKT point from it
-        gd_cert = certify(net, res.params, x, y)
-        gd_ok = gd_cert.certified(config.tolerances())
-        gd_err = clean_error(config, res.params, params0, seeds, samples).value
-        gd = {
-            "gd_steps": res.steps.tolist(),
-            "gd_stop_reason": _loss_tol_or_certified(res.stop_reason, gd_ok),
-            "gd_clean_error": gd_err.tolist(),
-            "gd_normalised_margin": res.normalised_margin.tolist(),
-            "gd_eps_rel": gd_cert.eps_rel.tolist(),
-            "gd_certified": gd_ok.tolist(),
-        }
-        trained = res
-        res, hint, seeded, rounds = solve_convex(config, seeds, samples, x, y, start=res.params)
-        res.steps, res.seconds = trained.steps, trained.seconds + res.seconds
-        res.history, res.certificate_history = trained.history, trained.certificate_history
-    cert = certify(net, res.params, x, y, hint=hint, offset=offset)
-    certified = cert.certified(config.tolerances())
-    if method == "gd":
-        res.stop_reason = _loss_tol_or_certified(res.stop_reason, certified)
-    err = clean_error(config, res.params, params0, seeds, samples)
-    # no network to measure where a solver failed
-    failed = np.array([reason in (*LP_FAILURES, *CONVEX_FAILURES) for reason in res.stop_reason])
-    nan = np.where(failed, np.nan, 0.0)
-    err = CleanError(err.value + nan, err.lo + nan, err.hi + nan, err.method, err.n_test)
-    # of the function trained: f, or f − f_0 (bounded above by L(f) + L(f_0)) when centred
-    base = params0 if config.center else None
-    lip_lo = lipschitz_lower(net, res.params, x, params0=base) + nan
-    lip_hi = lipschitz_upper(net, res.params) + nan
-    if config.center:
-        lip_hi = lip_hi + lipschitz_upper(net, params0)
-    ntk_min = [smallest_eigenvalue(analytic_ntk(net, s.x)).lambda_min for s in samples]
-    kernel = empirical_ntk(net, res.params, x)
-    entk_min = _lambda_min(kernel) + nan
-    if method == "gd":
-        kernel0 = empirical_ntk(net, params0, x)
-        lazy = lazy_diagnostics(net, params0, res.params, x, kernels=(kernel0, kernel))
-        move, kernel_move, flips = lazy.param_move, lazy.kernel_move, lazy.pattern_flips
-        entk_min_init = _lambda_min(kernel0)
-    else:  # a solver's network does not come from the initialisation
-        move = kernel_move = flips = entk_min_init = np.full(len(seeds), np.nan)
-    records = [
-        NetworkRecord(
-            seed=seed,
-            method=method,
-            flips=sample.flips,
-            flip_rate=sample.flip_rate,
-            train_error=float(res.train_error[k]),
-            interpolated=bool(res.interpolated[k]),
-            clean_error=float(err.value[k]),
-            clean_lo=float(err.lo[k]),
-            clean_hi=float(err.hi[k]),
-            clean_method=err.method,
-            n_test=err.n_test,
-            steps=int(res.steps[k]),
-            stop_reason=res.stop_reason[k],
-            seconds=float(res.seconds[k]),
-            loss=float(res.loss[k]),
-            min_margin=float(res.min_margin[k]),
-            normalised_margin=float(res.normalised_margin[k]),
-            eps=float(cert.eps[k]),
-            eps_rel=float(cert.eps_rel[k]),
-            delta=float(cert.delta[k]),
-            delta_rel=float(cert.delta_rel[k]),
-            eps_fixed_rel=float(cert.eps_fixed_rel[k]),
-            support=int(cert.support[k]) if cert.applies else 0,
-            kinks=int(cert.kinks[k]) if cert.applies else 0,
-            certified=bool(certified[k]),
-            lipschitz_lower=float(lip_lo[k]),
-            lipschitz_upper=float(lip_hi[k]),
-            param_move=float(move[k]),
-            kernel_move=float(kernel_move[k]),
-            pattern_flips=float(flips[k]),
-            ntk_min=float(ntk_min[k]),
-            entk_min_init=float(entk_min_init[k]),
-            entk_min=float(entk_min[k]),
-            seeded=seeded[k],
-            rounds=int(rounds[k]),
-            **{key: values[k] for key, values in gd.items()},
-        )
-        for k, (seed, sample) in enumerate(zip(seeds, samples, strict=True))
-    ]
     return Experiment(
         config=config,
         seeds=list(seeds),
         samples=list(samples),
         params=res.params,
         params0=params0,
-        records=records,
+        records=[
+            NetworkRecord.of({k: v[e] for k, v in columns.items()}) for e in range(len(seeds))
+        ],
         histories=res.history,
         cert_histories=res.certificate_history,
     )

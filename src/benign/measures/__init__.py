@@ -3,6 +3,7 @@ otherwise), Lipschitz constants, data separation."""
 
 from benign.measures.clean_error import (
     CleanError,
+    clean_error,
     exact_clean_error_1d,
     held_out_clean_error,
     mc_clean_error,
@@ -15,6 +16,7 @@ from benign.measures.separation import Separation, separation
 __all__ = [
     "CleanError",
     "Separation",
+    "clean_error",
     "exact_clean_error_1d",
     "exact_lipschitz_1d",
     "held_out_clean_error",

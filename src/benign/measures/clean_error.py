@@ -2,14 +2,16 @@
 is an error."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from benign.data import Distribution
+from benign.data import Distribution, load_dataset
+from benign.nets import Params, ReLUNet, predict, two_layer
+from benign.seeding import rng_for
 
 
 @dataclass(frozen=True)
@@ -144,3 +146,43 @@ def held_out_clean_error(
         errors += (wrong & held_out[:, start : start + block]).sum(1)
     lo, hi = wilson_interval(errors, int(n[0]))
     return CleanError(value=errors / n[0], lo=lo, hi=hi, method="held-out", n_test=int(n[0]))
+
+
+def clean_error(
+    net: ReLUNet,
+    params: Params,
+    source: Distribution | str,
+    *,
+    params0: Params | None = None,
+    seeds: Sequence[int] = (),
+    train_rows: Sequence[np.ndarray] = (),
+    half_width: float = 0.01,
+) -> CleanError:
+    """Clean test error L(N) of E networks, by the best method that applies:
+
+    - exact (:func:`exact_clean_error_1d`) for uncentred two-layer nets on the interval law;
+    - on a bundled dataset (``source`` its name), over the rows network e did not train on
+      (``train_rows[e]``, :func:`held_out_clean_error`);
+    - else Monte Carlo (:func:`mc_clean_error`) on fresh points of network e's ``test`` stream
+      of ``seeds[e]``, enough of them for a 95% half-width ≤ ``half_width``.
+
+    ``params0`` (the initial parameters) makes the function measured the centred
+    N − N_0. Dtype and device are those of ``params``.
+    """
+    dtype, device = params[0].dtype, str(params[0].device)
+    exact = isinstance(source, Distribution) and source.name == "interval"
+    if exact and net.depth == 2 and params0 is None:
+        v, w, b = two_layer(params)
+        value = exact_clean_error_1d(v, w, b, source.a, source.b)
+        return CleanError(value=value, lo=value, hi=value, method="exact")
+
+    def f(x: Tensor) -> Tensor:
+        return predict(net, params, x, params0)
+
+    if isinstance(source, str):
+        x, labels = load_dataset(source)
+        return held_out_clean_error(f, x, labels, list(train_rows), dtype=dtype, device=device)
+    if len(seeds) != params[0].shape[0]:
+        raise ValueError(f"seeds: need one per network ({params[0].shape[0]}), got {len(seeds)}")
+    rngs = [rng_for(s, "test") for s in seeds]
+    return mc_clean_error(f, source, mc_sample_size(half_width), rngs, dtype=dtype, device=device)
