@@ -16,7 +16,7 @@ from benign.config import RunConfig
 from benign.nets import predict
 from benign.regimes import MIN_SEEDS, Analysis, Group, finite_mean
 from benign.run import run_experiment
-from benign.sweep.store import Store, read_table
+from benign.sweep.store import Store, load_params, read_table
 
 L_FLOOR = 1e-4  # log-scale error plots draw L = 0 here (their titles say so)
 VERDICT_COLOURS = {
@@ -172,8 +172,8 @@ def error_vs_d(analysis: Analysis) -> Figure | None:
 def network_1d(analysis: Analysis, store: Path) -> Figure | None:
     """A trained d = 1 network over [a, b]: N(x) (centred, N − N_0, if the run trains the
     centred output), the training points (flipped ones marked) and {N ≤ 0} shaded. The network
-    is trained again, on the CPU, from its stored settings and seed: its values can differ from
-    the stored ones by rounding (another ensemble)."""
+    is the one the store kept; where it kept none (an older store), it is computed again, on
+    the CPU, from its stored settings and seed."""
     for g in analysis.groups:
         if g.settings["d"] == 1 and g.settings["dist"] == "interval" and _noisy(g):
             p = _noisy(g)[len(_noisy(g)) // 2].p
@@ -182,18 +182,28 @@ def network_1d(analysis: Analysis, store: Path) -> Figure | None:
         return None
     config = RunConfig(**(g.settings | {"p": p, "device": "cpu"}))
     with Store(store, readonly=True) as st:
-        seed = st.conn.execute(
-            "SELECT min(seed) FROM runs WHERE status = 'done' AND settings = ?",
+        row = st.conn.execute(
+            "SELECT run_id, seed, clean_error, flips, certified FROM runs WHERE status = 'done' "
+            "AND settings = ? ORDER BY seed LIMIT 1",
             (json.dumps(g.settings | {"p": p}, sort_keys=True),),
-        ).fetchone()[0]
-    if seed is None:
+        ).fetchone()
+    if row is None:
         return None
-    exp = run_experiment(config, [seed])
-    sample, rec = exp.samples[0], exp.records[0]
-    x = torch.linspace(config.a, config.b, 4001, dtype=torch.float64)[None, :, None]
+    run_id, seed, error, flips, certified = row
     net = config.network()
-    base = [t.double() for t in exp.params0] if config.center else None
-    out = predict(net, [t.double() for t in exp.params], x, base)[0].numpy()
+    kept = load_params(store, run_id)
+    if kept is None:  # computed again: its values can differ from the stored ones by rounding
+        exp = run_experiment(config, [seed])
+        params = exp.params
+        error, flips, certified = (
+            getattr(exp.records[0], k) for k in ("clean_error", "flips", "certified")
+        )
+    else:
+        params = [torch.as_tensor(a[None]) for a in kept]
+    sample = config.sample(seed)
+    x = torch.linspace(config.a, config.b, 4001, dtype=torch.float64)[None, :, None]
+    base = net.init_params([seed]) if config.center else None
+    out = predict(net, [t.double() for t in params], x, base)[0].numpy()
     xs = x[0, :, 0].numpy()
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
@@ -223,7 +233,7 @@ def network_1d(analysis: Analysis, store: Path) -> Figure | None:
         xlabel="x",
         ylabel="N(x)",
         title=f"{g.label}, p = {p:g}, seed {seed}: clean error "
-        f"{rec.clean_error:.3f}, {rec.flips} flipped, certified: {rec.certified}",
+        f"{error:.3f}, {flips} flipped, certified: {bool(certified)}",
     )
     ax.legend(fontsize=7)
     return fig

@@ -11,11 +11,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.stats
 
-from benign.sweep.store import read_table
+from benign.config import RunConfig
+from benign.sweep.store import table_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 N_BOOT = 2000
 BENIGN_RATIO = 0.25  # benign: upper 95% bound of L ≤ BENIGN_RATIO · p at every p > 0
@@ -226,15 +231,25 @@ def _ps(ps: Sequence[float]) -> str:
 
 
 def analyse(
-    store: Path, certified_only: bool = True, n_boot: int = N_BOOT, seed: int = 0
+    runs: "Path | pd.DataFrame",
+    certified_only: bool = True,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
 ) -> Analysis:
-    """Group the store's networks and give each group its statistics, fit and verdict.
+    """Group networks by every setting but p and the seed, and give each group its statistics,
+    fit and verdict.
 
-    Failed runs never count; interpolating networks without a KKT certificate are left out
-    when ``certified_only`` (and counted). The bootstrap uses a fixed ``seed``: the same store
-    gives the same intervals."""
-    columns, rows = read_table(store)
+    ``runs``: a store, or a runs table as a DataFrame (a store's, ``benign.load(store).runs``,
+    or ``Experiment.to_frame()``, or several of these concatenated): one row per network with
+    its settings, ``status`` (pending rows are skipped), ``certified``, ``clean_error``,
+    ``flip_rate`` and the :data:`MEASURES`. Failed runs never count; interpolating networks
+    without a KKT certificate are left out when ``certified_only`` (and counted). The
+    bootstrap uses a fixed ``seed``: the same table gives the same intervals."""
+    frame = table_frame(runs) if isinstance(runs, str | Path) else runs
+    columns = list(frame.columns)
+    rows = list(frame.astype(object).where(frame.notna(), None).itertuples(False, None))
     col = {c: i for i, c in enumerate(columns)}
+    names = sorted(k for k in RunConfig.model_fields if k in col)  # as in the settings JSON
     counts = {"runs": len(rows), "done": 0, "failed": 0, "pending": 0, "certified": 0}
     grouped: dict[str, dict[float, list[tuple]]] = {}
     settings_of: dict[str, dict] = {}
@@ -243,7 +258,7 @@ def analyse(
         counts["certified"] += bool(r[col["certified"]])
         if r[col["status"]] == "pending":
             continue
-        settings = json.loads(r[col["settings"]])
+        settings = {k: r[col[k]] for k in names}
         p = settings.pop("p")
         key = json.dumps(settings, sort_keys=True)
         settings_of[key] = settings

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import time
+import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -38,7 +39,7 @@ from benign.measures import clean_error, lipschitz_lower, lipschitz_upper
 from benign.nets import Params, empirical_ntk, margins, predict, two_layer
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
 from benign.seeding import rng_for
-from benign.train import TrainResult, loss_value, train
+from benign.train import CERT_KEYS, HISTORY_KEYS, TrainResult, loss_value, train
 
 NPZ_FORMAT = 1
 
@@ -112,6 +113,53 @@ class NetworkRecord:
         return None if self.interpolated else "no_interpolation"
 
 
+# NetworkRecord's fields as table columns; the seed is the run's, and the measured values whose
+# names are also settings get their own: the method that ran, the steps and convex rounds
+# taken, the final loss
+RENAMED = {
+    "method": "resolved_method",
+    "steps": "steps_taken",
+    "rounds": "rounds_taken",
+    "loss": "final_loss",
+}
+RECORD_COLUMNS: dict[str, str] = {
+    f.name: RENAMED.get(f.name, f.name)
+    for f in dataclasses.fields(NetworkRecord)
+    if f.name != "seed"
+}
+assert not set(RECORD_COLUMNS.values()) & set(RunConfig.model_fields), "a column shadows a setting"
+DTYPES_OF = {bool: "boolean", int: "Int64", float: "float64", str: "string"}  # pandas, nullable
+
+
+def value_type(annotation) -> type:
+    """bool, int, float or str: the values a setting or record field holds (None aside)."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return type(typing.get_args(annotation)[0])
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if args and (isinstance(annotation, types.UnionType) or typing.get_origin(annotation)):
+        return value_type(args[0])
+    return annotation if annotation in DTYPES_OF else str
+
+
+def column_types() -> dict[str, type]:
+    """The value type of each column of a runs table: seed, the settings, the record."""
+    hints = typing.get_type_hints(NetworkRecord)
+    return (
+        {"seed": int}
+        | {k: value_type(f.annotation) for k, f in RunConfig.model_fields.items()}
+        | {col: value_type(hints[f]) for f, col in RECORD_COLUMNS.items()}
+    )
+
+
+def typed_frame(rows: Sequence[Sequence], columns: Sequence[str], kinds: dict[str, type]):
+    """A DataFrame of rows, each column of a known kind in pandas' nullable dtype (None and NaN
+    are missing); other columns as pandas infers them."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    return frame.astype({c: DTYPES_OF[kinds[c]] for c in frame.columns if c in kinds})
+
+
 def _json_number(v):
     """NaN and ±inf have no JSON form: they become null."""
     return None if isinstance(v, float) and not math.isfinite(v) else v
@@ -141,6 +189,40 @@ class Experiment:
             r.to_dict() | {"history": lists(h), "certificate_history": lists(c)}
             for r, h, c in zip(self.records, self.histories, self.cert_histories, strict=True)
         ]
+
+    def to_frame(self, table: str = "runs"):
+        """The networks as a pandas DataFrame, keyed by seed: ``runs`` (one row per network:
+        status and failure, every setting, every record field, named as in a store's runs
+        table), ``history`` or ``certificate_history`` (one row per network and step)."""
+        if table == "runs":
+            settings = self.config.model_dump(mode="json")
+            rows = [
+                {
+                    "seed": r.seed,
+                    "status": "failed" if r.failure else "done",
+                    "failure": r.failure,
+                    **settings,
+                    **{col: getattr(r, f) for f, col in RECORD_COLUMNS.items()},
+                }
+                for r in self.records
+            ]
+            columns = ["seed", "status", "failure", *settings, *RECORD_COLUMNS.values()]
+            kinds = column_types() | {"status": str, "failure": str}
+            return typed_frame([list(r.values()) for r in rows], columns, kinds)
+        if table not in ("history", "certificate_history"):
+            raise ValueError(
+                f"table: must be one of runs, history, certificate_history, got {table!r}"
+            )
+        keys = HISTORY_KEYS if table == "history" else CERT_KEYS
+        hists = self.histories if table == "history" else self.cert_histories
+        rows = [
+            (seed, *values)
+            for seed, h in zip(self.seeds, hists, strict=True)
+            if h
+            for values in zip(*(h[k].tolist() for k in keys), strict=True)
+        ]
+        kinds = {"seed": int, "step": int} | {k: float for k in keys if k != "step"}
+        return typed_frame(rows, ["seed", *keys], kinds)
 
     def save(self, path: Path) -> None:
         """Write the documented .npz (docs/npz-format.md) atomically: all of it or nothing."""

@@ -6,6 +6,7 @@ way wherever it runs, so the stored values do not depend on the executor or the 
 """
 
 import ctypes
+import math
 import multiprocessing
 import os
 import signal
@@ -21,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from benign import __version__
 from benign.run import run_block
 from benign.sweep.config import Block, Sweep
-from benign.sweep.store import RunResult, Store
+from benign.sweep.store import RunResult, Store, params_npz
 
 DASK_PREFIX = "dask://"
 # Every block is computed with one thread (PyTorch's and the BLAS under NumPy and SciPy),
@@ -29,6 +30,9 @@ DASK_PREFIX = "dask://"
 # of the results (seen: GD at d ≥ 320, the certificate's least squares), and a run's values must
 # not depend on the executor. Parallelism comes from workers.
 SWEEP_THREADS = 1
+# a network's final parameters are kept in the store when it has at most this many (128 KiB in
+# float64: every two-layer net of width 100 up to d = 160)
+KEEP_PARAMS = 2**14
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
@@ -72,6 +76,9 @@ def compute_block(block: Block) -> list[RunResult]:
         ]
     finally:
         torch.set_num_threads(threads)
+    net = runs[0].config.network()
+    keep = sum(math.prod(shape) for shape in net.shapes()) <= KEEP_PARAMS
+    arrays = [p.detach().cpu().numpy() for p in exp.params]
     return [
         RunResult(
             run_id=r.run_id,
@@ -82,9 +89,10 @@ def compute_block(block: Block) -> list[RunResult]:
             history={k: v.tolist() for k, v in hist.items()},
             certificate_history={k: v.tolist() for k, v in cert.items()},
             versions=VERSIONS,
+            params=params_npz(net.names(), [a[e] for a in arrays]) if keep else None,
         )
-        for r, rec, hist, cert in zip(
-            runs, exp.records, exp.histories, exp.cert_histories, strict=True
+        for e, (r, rec, hist, cert) in enumerate(
+            zip(runs, exp.records, exp.histories, exp.cert_histories, strict=True)
         )
     ]
 

@@ -15,45 +15,36 @@ The coordinator of a sweep is the only writer; every finished run is committed i
 transaction, so an interrupted sweep loses at most the runs still being computed.
 """
 
-import csv
-import dataclasses
 import fcntl
+import io
 import json
 import sqlite3
-import types
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from benign.config import RunConfig
 from benign.files import atomic_path
-from benign.run import NetworkRecord
+from benign.run import RECORD_COLUMNS, NetworkRecord, column_types, typed_frame, value_type
 from benign.sweep.config import Run, Sweep
 from benign.train import CERT_KEYS, HISTORY_KEYS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 # 2: Lipschitz bounds, lazy diagnostics; 3: datasets, NTK λ_min, lazy history; 4: the convex
-# method (gates, rounds, seeded, rounds_taken) and gd+convex's gd_* columns; stop loss_tol
-SCHEMA_VERSION = 4
+# method (gates, rounds, seeded, rounds_taken) and gd+convex's gd_* columns; stop loss_tol;
+# 5: the params table (a version-4 store is upgraded when a sweep next writes it)
+SCHEMA_VERSION = 5
+READS = (4, 5)  # the schema versions this benign reads (4 is upgraded when written)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 SETTINGS: tuple[str, ...] = tuple(RunConfig.model_fields)
-# NetworkRecord's fields as columns; the seed is the run's, and the three measured values whose
-# names are also settings get their own: the method that ran, the steps and convex rounds
-# taken, the final loss
-RENAMED = {
-    "method": "resolved_method",
-    "steps": "steps_taken",
-    "rounds": "rounds_taken",
-    "loss": "final_loss",
-}
-RECORD_COLUMNS: dict[str, str] = {
-    f.name: RENAMED.get(f.name, f.name)
-    for f in dataclasses.fields(NetworkRecord)
-    if f.name != "seed"
-}
-assert not set(RECORD_COLUMNS.values()) & set(SETTINGS), "a record column shadows a setting"
 # values that depend on the machine and the moment, not on the run: left out of comparisons
 TIMING_COLUMNS: tuple[str, ...] = ("seconds", "finished", "versions")
 TABLES: tuple[str, ...] = ("runs", "history", "certificate_history")
@@ -63,16 +54,12 @@ class StoreError(ValueError):
     """A store that cannot be used; the message names the file."""
 
 
+SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL", str: "TEXT"}
+
+
 def _sql_type(annotation) -> str:
     """SQLite column type of a setting or record field."""
-    args = typing.get_args(annotation)
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        annotation = next(a for a in args if a is not type(None))
-    if annotation is bool or annotation is int:
-        return "INTEGER"
-    if annotation is float:
-        return "REAL"
-    return "TEXT"
+    return SQL_TYPES[value_type(annotation)]
 
 
 def _schema() -> str:
@@ -83,7 +70,8 @@ def _schema() -> str:
     record = ",\n  ".join(f"{col} {_sql_type(hints[f])}" for f, col in RECORD_COLUMNS.items())
     history = ", ".join(f"{k} REAL" for k in HISTORY_KEYS if k != "step")
     cert = ", ".join(f"{k} REAL" for k in CERT_KEYS if k != "step")
-    return f"""
+    return (
+        f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE sweeps (
   id INTEGER PRIMARY KEY, started TEXT NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL,
@@ -111,6 +99,16 @@ CREATE TABLE certificate_history (
   PRIMARY KEY (run_id, step)
 );
 """
+        + PARAMS_TABLE
+    )
+
+
+# one network's final parameters: an .npz of its tensors (named as ReLUNet.names()), loaded
+# with allow_pickle=False
+PARAMS_TABLE = """CREATE TABLE IF NOT EXISTS params (
+  run_id TEXT PRIMARY KEY REFERENCES runs(run_id), npz BLOB NOT NULL
+);
+"""
 
 
 @dataclass
@@ -126,6 +124,7 @@ class RunResult:
     history: dict[str, list[float]]
     certificate_history: dict[str, list[float]]
     versions: str
+    params: bytes | None = None  # the network's final parameters as .npz bytes, if kept
 
 
 def check_store(path: Path) -> None:
@@ -147,10 +146,10 @@ def check_store(path: Path) -> None:
     except sqlite3.DatabaseError:
         raise StoreError(f"{path}: an SQLite database but not a benign store") from None
     version = meta.get("schema_version")
-    if version != str(SCHEMA_VERSION):
+    if version not in map(str, READS):
         raise StoreError(
             f"{path}: store schema version {version}, this benign reads version "
-            f"{SCHEMA_VERSION}; use a new store (--store)"
+            f"{SCHEMA_VERSION} (and upgrades version 4); use a new store (--store)"
         )
     settings = tuple(json.loads(meta.get("settings", "[]")))
     if settings != SETTINGS:
@@ -201,6 +200,22 @@ class Store:
         check_store(self.path)
         self._lock = None if readonly else _lock(self.path)
         self.conn = _open_readonly(self.path) if readonly else _connect(self.path)
+        if not readonly:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring a store of an older schema this benign reads to the current one."""
+        (version,) = self.conn.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        if version == str(SCHEMA_VERSION):
+            return
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(PARAMS_TABLE)
+            self.conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
 
     def _create(self) -> None:
         """Build the schema in a temporary file and link it into place: all or nothing, and
@@ -299,6 +314,11 @@ class Store:
                     f"VALUES (?, {', '.join('?' * len(keys))})",
                     [(result.run_id, *row) for row in zip(*(hist[k] for k in keys), strict=True)],
                 )
+            self.conn.execute("DELETE FROM params WHERE run_id = ?", (result.run_id,))
+            if result.params is not None:
+                self.conn.execute(
+                    "INSERT INTO params VALUES (?, ?)", (result.run_id, result.params)
+                )
 
 
 def _plan_row(run: Run) -> tuple:
@@ -387,15 +407,70 @@ def store_status(path: Path) -> StoreStatus:
         conn.close()
 
 
+@dataclass(frozen=True)
+class Tables:
+    """A store's tables as pandas DataFrames, typed (nullable integers, booleans and strings;
+    NaN for a missing real), rows ordered by run (and step)."""
+
+    runs: "pd.DataFrame"
+    history: "pd.DataFrame"
+    certificate_history: "pd.DataFrame"
+
+
+def table_frame(path: Path, table: str = "runs") -> "pd.DataFrame":
+    """One table of a store (:data:`TABLES`) as a typed DataFrame."""
+    columns, rows = read_table(path, table)
+    kinds: dict[str, type] = {"run_id": str, "step": int}
+    if table == "runs":
+        kinds |= column_types() | dict.fromkeys(
+            ("status", "failure", "settings", "block", "versions", "finished"), str
+        )
+        kinds["block_size"] = int
+    else:
+        kinds |= {k: float for k in (HISTORY_KEYS if table == "history" else CERT_KEYS)}
+        kinds["step"] = int
+    return typed_frame(rows, columns, kinds)
+
+
+def load(path: Path) -> Tables:
+    """Every table of a store as typed DataFrames (read-only)."""
+    return Tables(*(table_frame(path, t) for t in TABLES))
+
+
+def load_params(path: Path, run_id: str) -> list[np.ndarray] | None:
+    """A run's final parameters, in the order of ``ReLUNet.names()``, or None where the store
+    did not keep them."""
+    check_store(path)
+    conn = _open_readonly(path)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'params'").fetchone():
+            return None  # a version-4 store
+        row = conn.execute("SELECT npz FROM params WHERE run_id = ?", (run_id,)).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    with np.load(io.BytesIO(row[0]), allow_pickle=False) as npz:
+        return [npz[name] for name in npz.files]
+
+
+def params_npz(names: list[str], arrays: list[np.ndarray]) -> bytes:
+    """One network's parameters as .npz bytes, in order (read back by :func:`load_params`)."""
+    buf = io.BytesIO()
+    np.savez(buf, **dict(zip(names, arrays, strict=True)))
+    return buf.getvalue()
+
+
 FORMATS: tuple[str, ...] = ("csv", "parquet")
 
 
 def export(path: Path, out: Path, fmt: str, table: str = "runs") -> int:
-    """Write one table of the store to ``out`` as CSV or Parquet, atomically; returns the
-    number of rows. NULL (a value that does not exist, e.g. NaN) is an empty CSV field."""
+    """Write one table of the store (:func:`table_frame`) to ``out`` as CSV or Parquet,
+    atomically; returns the number of rows. A missing value (e.g. NaN) is an empty CSV field
+    or a Parquet null; CSV writes booleans as 1 and 0, as the store holds them."""
     if fmt not in FORMATS:
         raise StoreError(f"format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    columns, rows = read_table(path, table)
+    frame = table_frame(path, table)
     out = Path(out)
     if out.exists() and out.resolve() == Path(path).resolve():
         raise StoreError(f"{out}: is the store itself; choose another output")
@@ -405,23 +480,8 @@ def export(path: Path, out: Path, fmt: str, table: str = "runs") -> int:
                 raise StoreError(f"{out}: an SQLite database; refusing to overwrite it")
     with atomic_path(out) as tmp:
         if fmt == "csv":
-            with open(tmp, "w", newline="") as f:
-                writer = csv.writer(f)
-                writer.writerow(columns)
-                writer.writerows(rows)
+            flags = [c for c in frame.columns if frame[c].dtype == "boolean"]
+            frame.astype(dict.fromkeys(flags, "Int64")).to_csv(tmp, index=False)
         else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            conn = _open_readonly(path)
-            try:
-                declared = {r[1]: r[2] for r in conn.execute(f"PRAGMA table_info({table})")}
-            finally:
-                conn.close()
-            kinds = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
-            arrays = [
-                pa.array([r[i] for r in rows], type=kinds[declared[c]])
-                for i, c in enumerate(columns)
-            ]
-            pq.write_table(pa.Table.from_arrays(arrays, names=columns), tmp)
-    return len(rows)
+            frame.to_parquet(tmp, index=False)
+    return len(frame)
