@@ -81,7 +81,7 @@ class Certificate:
     kinks: np.ndarray
     multipliers: list[np.ndarray] = field(default_factory=list)
 
-    def certified(self, tol: Tolerances) -> np.ndarray:
+    def certified(self, tol: Tolerances = Tolerances()) -> np.ndarray:
         """Interpolates, ε_rel ≤ tol.eps_rel and δ_rel ≤ tol.delta_rel (NaN compares False)."""
         return (
             (self.min_margin > 0)
@@ -546,14 +546,15 @@ def _search(
 def certify(
     net: ReLUNet,
     params: Params,
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | np.ndarray,
+    y: Tensor | np.ndarray,
     kink_tol: float = KINK_TOL,
     multipliers: bool = False,
     hint: list[np.ndarray] | None = None,
     offset: Tensor | None = None,
 ) -> Certificate:
-    """The certificate of every network of the ensemble (see the module docstring).
+    """The certificate of every network of the ensemble (see the module docstring), on its
+    sample x (E, m, d), y (E, m) ∈ {±1}, or one sample x (m, d), y (m,) for all of them.
 
     The kink tolerance is at least 64 ulp of the data's dtype. Clarke kinks are handled for
     the two-layer net, whose problem is solved in the row space of its inputs (memory
@@ -563,6 +564,9 @@ def certify(
     hint can only lower the reported residual, and the residual is always recomputed here.
     A centred net (``offset`` = f_θ₀(x) given and nonzero) is not homogeneous: not certified.
     """
+    x, y = (torch.as_tensor(a, dtype=params[0].dtype, device=params[0].device) for a in (x, y))
+    if x.dim() == 2:  # one sample for every network
+        x, y = x.expand(len(params[0]), *x.shape), y.expand(len(params[0]), *y.shape)
     n_net, m = x.shape[:2]
     kink_tol = max(kink_tol, 64 * torch.finfo(x.dtype).eps)  # float32: ≈ 7.6e-6
     # the certificate is computed in float64 whatever the training dtype

@@ -273,3 +273,44 @@ def two_layer(params: Params) -> tuple[Tensor, Tensor, Tensor | None]:
     else:
         raise ValueError("two_layer: expected the parameters of a depth-2 net")
     return v[:, 0, :], w, b
+
+
+def from_arrays(
+    w: np.ndarray | Tensor, v: np.ndarray | Tensor, b: np.ndarray | Tensor | None = None
+) -> tuple[ReLUNet, Params]:
+    """The two-layer net N(x) = Σ_j v_j relu(w_j·x + b_j) (standard parametrisation) and its
+    parameters in float64, from W (n, d), v (n,) and b (n,) or None, or the same with a
+    leading ensemble axis E."""
+    w, v = (torch.as_tensor(a, dtype=torch.float64) for a in (w, v))
+    batched = w.dim() == 3
+    if not batched:
+        w, v = w[None], v[None]
+        b = None if b is None else torch.as_tensor(b, dtype=torch.float64)[None]
+    elif b is not None:
+        b = torch.as_tensor(b, dtype=torch.float64)
+    if w.dim() != 3 or v.shape != w.shape[:2] or (b is not None and b.shape != w.shape[:2]):
+        raise ValueError(
+            "two-layer parameters: need W (n, d), v (n,), b (n,) or None, optionally with a "
+            f"leading ensemble axis; got W {tuple(w.shape)}, v {tuple(v.shape)}, "
+            f"b {None if b is None else tuple(b.shape)}"
+        )
+    net = ReLUNet(w.shape[2], w.shape[1], 2, b is not None)
+    return net, [w, v[:, None, :]] if b is None else [w, b, v[:, None, :]]
+
+
+def from_torch(model: torch.nn.Module) -> tuple[ReLUNet, Params]:
+    """The two-layer net of ``torch.nn.Sequential(Linear(d, n), ReLU(), Linear(n, 1,
+    bias=False))`` and its parameters (E = 1, float64, detached)."""
+    layers = list(model.children()) if isinstance(model, torch.nn.Sequential) else []
+    kinds = [type(m) for m in layers]
+    if kinds != [torch.nn.Linear, torch.nn.ReLU, torch.nn.Linear] or layers[2].out_features != 1:
+        raise ValueError(
+            "model: need torch.nn.Sequential(Linear(d, n), ReLU(), Linear(n, 1, bias=False)), "
+            f"got {model.__class__.__name__}({', '.join(k.__name__ for k in kinds)})"
+        )
+    if layers[2].bias is not None:
+        raise ValueError("model: the output layer has a bias; the margin problem's net has none")
+    first, last = layers[0], layers[2]
+    b = None if first.bias is None else first.bias.detach()
+    return from_arrays(first.weight.detach(), last.weight.detach()[0], b)
+

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from benign import __version__
 from benign.run import run_block
-from benign.sweep.config import Block, Sweep
+from benign.sweep.config import Block, Sweep, load_sweep
 from benign.sweep.store import RunResult, Store, params_npz
 
 DASK_PREFIX = "dask://"
@@ -246,3 +247,22 @@ def run_sweep(
         if progress:
             progress(state)
     return state
+
+
+def compute(
+    sweep: Sweep | Path,
+    store: Path,
+    executor: str = "local",
+    workers: int | None = 1,
+    retry_failed: bool = False,
+    progress: Callable[[SweepProgress], None] | None = None,
+) -> SweepProgress:
+    """Compute a sweep (or a sweep file) into a store, created if new: what ``benign sweep``
+    does, from Python. ``workers`` = 1 computes in this process."""
+    sw = sweep if isinstance(sweep, Sweep) else load_sweep(Path(sweep))
+    ex = open_executor(executor, workers)
+    try:
+        with Store(Path(store), create=True) as st:
+            return run_sweep(sw, st, ex, retry_failed, "", progress)
+    finally:
+        ex.close()
