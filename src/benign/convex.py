@@ -1,4 +1,5 @@
-"""The margin problem of the two-layer net in d = 1 as a linear program (DESIGN §1, Balance).
+"""The margin problem of the two-layer net in d = 1 as a linear program
+(docs/science.md, The minimum-norm interpolant in d = 1).
 
 At a KKT point every neuron is balanced, |v_j| = ‖(w_j, b_j)‖, so ½‖θ‖² = Σ_j |v_j|·‖(w_j, b_j)‖
 and the margin problem becomes
@@ -85,7 +86,7 @@ def min_norm_interpolant(
     )
 
 
-# ----- the convex view in any dimension (DESIGN §1, The convex view in any dimension) --------
+# ----- the convex view in any dimension (docs/science.md, KKT points in any dimension) -----
 
 # why the convex route gave no network (its other stops: "kkt", the dual-implied certificate
 # held; "round_budget" / "time_budget"; "stuck", no new pattern to try — each with a network)
@@ -147,7 +148,7 @@ def solve_patterns(
     """min Σ_k ‖u_k‖  s.t.  y_i Σ_k σ_k [D_k A u_k]_i ≥ 1,  (2D_k − I) A u_k ≥ 0,
 
     the hard-margin program over K blocks with patterns D_k (K, m) ∈ {0, 1} and signs σ_k = ±1
-    (σ_k = +1 is u_k, −1 is u'_k of DESIGN §1), as a second-order cone program for Clarabel.
+    (σ_k = ±1: the sign of the block's output weight), as a second-order cone program for Clarabel.
     Variables per block: (t_k, u_k) ∈ SOC, objective Σ_k t_k."""
     m, r = a.shape
     n_blk = len(patterns)
@@ -329,9 +330,9 @@ def margin_kkt(
     ``signs`` (K,).
 
     Each round solves :func:`solve_patterns`; an optimum whose implied Clarke slopes all lie
-    in [0, 1] is an exact KKT point of the network problem (DESIGN §1). Otherwise every active
-    block whose kinks imply a slope outside [0, 1] gets a new block with those points' pattern
-    bits flipped (the neighbouring cell the multipliers point to), blocks at u = 0 leave the
+    in [0, 1] is an exact KKT point of the network problem (docs/science.md, KKT points in
+    any dimension). Otherwise every active block whose kinks imply a slope outside [0, 1]
+    gets a new block with those points' pattern bits flipped (the neighbouring cell the multipliers point to), blocks at u = 0 leave the
     pool (a toggled pattern enters it at most MAX_TRIES times; at most ``max_blocks`` are kept,
     the newest), and the next round solves again. Stops once the implied ε_rel ≤ ``target``.
     ``rs``: the row space of the sample, where the caller has it already."""

@@ -1,5 +1,5 @@
 """Input distributions with their clean labels, bundled real data, and independent label flips
-(DESIGN §1, Data)."""
+(docs/science.md, Data)."""
 
 import functools
 from dataclasses import dataclass

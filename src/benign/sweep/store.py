@@ -1,6 +1,6 @@
 """The sweep store: one SQLite file, one row per network, histories in child tables.
 
-Tables (schema version :data:`SCHEMA_VERSION`, docs/store.md):
+Tables (schema version :data:`SCHEMA_VERSION`, docs/sweeps.md, The store):
 
 - ``meta(key, value)``: schema version and the run settings the columns were made for;
 - ``sweeps``: one row per ``benign sweep`` invocation (time, command, sweep file text);
@@ -9,7 +9,9 @@ Tables (schema version :data:`SCHEMA_VERSION`, docs/store.md):
   it was computed in, every measured value of :class:`~benign.run.NetworkRecord`, ``versions``
   and ``finished``;
 - ``history`` and ``certificate_history``: the thinned training and certificate histories,
-  one row per (run, step).
+  one row per (run, step);
+- ``params``: the final parameters of the runs whose networks are small enough to keep, one
+  ``.npz`` (no pickles) per run.
 
 The coordinator of a sweep is the only writer; every finished run is committed in its own
 transaction, so an interrupted sweep loses at most the runs still being computed.
