@@ -1,4 +1,5 @@
-"""Normalised margin and the (ε, δ)-KKT certificate of margin maximisation (DESIGN §1).
+"""Normalised margin and the (ε, δ)-KKT certificate of margin maximisation
+(docs/science.md, The KKT certificate).
 
 For a k-homogeneous net f_θ and a sample {(x_i, y_i)} it can separate, the margin problem is
 

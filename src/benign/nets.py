@@ -1,4 +1,4 @@
-"""Batched ReLU networks with an ensemble axis (DESIGN §1, Networks).
+"""Batched ReLU networks with an ensemble axis (docs/science.md, Networks).
 
 A network is a frozen description (:class:`ReLUNet`) plus a list of parameter tensors, each with
 a leading ensemble axis E: E independent networks share one set of tensors and train in one
