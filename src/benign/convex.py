@@ -335,7 +335,8 @@ def margin_kkt(
     gets a new block with those points' pattern bits flipped (the neighbouring cell the
     multipliers point to), blocks at u = 0 leave the pool (a toggled pattern enters it at most
     MAX_TRIES times; at most ``max_blocks`` are kept, the newest), and the next round solves
-    again. Stops once the implied ε_rel ≤ ``target``. ``rs``: the row space of the sample, where the caller has it already."""
+    again. Stops once the implied ε_rel ≤ ``target``. ``rs``: the row space of the sample,
+    where the caller has it already."""
     t0 = time.perf_counter()
     m, d = x.shape
     rs = rs or RowSpace.of(x, bias)
