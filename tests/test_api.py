@@ -1,9 +1,17 @@
 """The public API: docs/api.md runs as a doctest, and `benign.__all__` is what it documents."""
 
 import doctest
+import math
+import sqlite3
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
 import benign
+from benign.sweep.store import SCHEMA_VERSION, check_store, read_table
 
 DOC = Path(__file__).parents[1] / "docs" / "api.md"
 
@@ -20,3 +28,153 @@ def test_every_public_name_exists_and_is_documented():
         assert hasattr(benign, name), name
         if name != "__version__" and not name[0].isupper():
             assert f"benign.{name}(" in text or f"`{name}`" in text, name
+
+
+# ----- results as DataFrames, kept networks ---------------------------------------------------
+
+LP_SWEEP = """
+seeds = 4
+[fixed]
+dist = "interval"
+d = 1
+m = 30
+width = 60
+lp_grid = 200
+[grid]
+p = [0.1, 0.3]
+"""
+
+
+@pytest.fixture(scope="module")
+def lp_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("api") / "lp.sqlite"
+    benign.compute(benign.parse_sweep(LP_SWEEP), path)
+    return path
+
+
+def test_load_types_and_values_match_the_database(lp_store):
+    tables = benign.load(lp_store)
+    columns, rows = read_table(lp_store)
+    runs = tables.runs
+    assert list(runs.columns) == columns and len(runs) == len(rows) == 8
+    assert str(runs.certified.dtype) == "boolean" and str(runs.seed.dtype) == "Int64"
+    assert str(runs.clean_error.dtype) == "float64" and str(runs.dist.dtype) == "string"
+    # every value as SQLite holds it: booleans are its 0/1, NULL is missing
+    for i, row in enumerate(rows):
+        for c, raw in zip(columns, row, strict=True):
+            got = runs[c].iloc[i]
+            if raw is None:
+                assert pd.isna(got), c
+            else:
+                assert got == raw, c
+    conn = sqlite3.connect(lp_store)
+    n_hist = conn.execute("SELECT count(*) FROM history").fetchone()[0]
+    conn.close()
+    assert len(tables.history) == n_hist and len(tables.certificate_history) == 0
+
+
+def test_to_frame_matches_the_store_and_kept_params_match_a_recomputation(lp_store):
+    """The same runs through run_experiment: equal records and equal parameters."""
+    stored = benign.load(lp_store).runs
+    row = stored[stored.p == 0.3].sort_values("seed").iloc[0]
+    config = benign.RunConfig.model_validate_json(row.settings)
+    exp = benign.run_experiment(config, seeds=[0, 1, 2, 3])
+    frame = exp.to_frame()
+    mine = frame[frame.seed == row.seed].iloc[0]
+    for c in frame.columns:
+        if c not in ("seconds",):
+            assert (pd.isna(mine[c]) and pd.isna(row[c])) or mine[c] == row[c], c
+    kept = benign.load_params(lp_store, row.run_id)
+    names = config.network().names()
+    assert len(kept) == len(names) == 3
+    for a, p in zip(kept, exp.params, strict=True):
+        np.testing.assert_array_equal(a, p[int(row.seed)].numpy())
+
+
+def test_analyse_of_a_frame_equals_analyse_of_the_store(lp_store):
+    a, b = benign.analyse(lp_store), benign.analyse(benign.load(lp_store).runs)
+    assert [g.label for g in a.groups] == [g.label for g in b.groups]
+    assert [g.verdict for g in a.groups] == [g.verdict for g in b.groups]
+    for ga, gb in zip(a.groups, b.groups, strict=True):
+        assert ga.settings == gb.settings
+        for pa, pb in zip(ga.points, gb.points, strict=True):
+            assert (pa.p, pa.n, pa.mean, pa.lo, pa.hi) == (pb.p, pb.n, pb.mean, pb.lo, pb.hi)
+    assert a.counts == b.counts
+
+
+def test_a_version_4_store_is_read_and_upgraded_when_written(lp_store, tmp_path):
+    old = tmp_path / "old.sqlite"
+    old.write_bytes(lp_store.read_bytes())
+    conn = sqlite3.connect(old)
+    with conn:
+        conn.execute("DROP TABLE params")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.close()
+    check_store(old)
+    run_id = benign.load(old).runs.run_id.iloc[0]
+    assert benign.load_params(old, run_id) is None
+    with benign.sweep.Store(old):
+        pass
+    conn = sqlite3.connect(old)
+    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    conn.close()
+    assert version == str(SCHEMA_VERSION)
+
+
+def test_network_figure_from_kept_params_equals_the_recomputed_one(lp_store, tmp_path):
+    from benign import plots
+
+    old = tmp_path / "nokept.sqlite"
+    old.write_bytes(lp_store.read_bytes())
+    conn = sqlite3.connect(old)
+    with conn:
+        conn.execute("DELETE FROM params")
+    conn.close()
+    lines = []
+    for store in (lp_store, old):
+        fig = plots.network_1d(benign.analyse(store), store)
+        lines.append(fig.axes[0].lines[0].get_ydata())
+    np.testing.assert_allclose(lines[0], lines[1], rtol=1e-9, atol=1e-12)
+
+
+# ----- any two-layer parameters ----------------------------------------------------------------
+
+
+def test_from_torch_is_the_module_and_refuses_other_shapes():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 7), torch.nn.ReLU(), torch.nn.Linear(7, 1, bias=False)
+    ).double()
+    net, params = benign.from_torch(model)
+    x = torch.randn(11, 3, dtype=torch.float64)
+    np.testing.assert_allclose(
+        benign.predict(net, params, x[None])[0].numpy(),
+        model(x)[:, 0].detach().numpy(),
+        rtol=1e-12,
+        atol=1e-14,
+    )
+    assert (net.d, net.width, net.depth, net.bias) == (3, 7, 2, True)
+    with pytest.raises(ValueError, match="output layer has a bias"):
+        benign.from_torch(
+            torch.nn.Sequential(torch.nn.Linear(3, 7), torch.nn.ReLU(), torch.nn.Linear(7, 1))
+        )
+    with pytest.raises(ValueError, match=r"model: need torch.nn.Sequential"):
+        benign.from_torch(torch.nn.Linear(3, 1))
+    with pytest.raises(ValueError, match="two-layer parameters"):
+        benign.from_arrays(w=np.ones((4, 2)), v=np.ones(3))
+
+
+def test_certify_of_one_shared_sample_equals_the_batched_call():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((12, 3))
+    y = np.sign(rng.standard_normal(12))
+    net = benign.ReLUNet(3, 40)
+    params = net.init_params([0, 1])
+    xs = torch.as_tensor(np.stack([x, x]))
+    ys = torch.as_tensor(np.stack([y, y]))
+    res = benign.train(net, params, xs, ys, benign.TrainConfig(max_steps=3000))
+    a = benign.certify(net, res.params, x, y)
+    b = benign.certify(net, res.params, xs, ys)
+    for key in ("min_margin", "eps_rel", "delta_rel", "support"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    assert not math.isnan(a.eps_rel[0])
