@@ -3,15 +3,18 @@
 
 import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
-DistName = Literal["interval", "sphere", "gaussian", "separated", "mnist", "digits"]
-DISTRIBUTIONS: tuple[str, ...] = ("interval", "sphere", "gaussian", "separated")
+Generated = Literal["interval", "sphere", "gaussian", "separated"]
+Dataset = Literal["mnist", "digits"]
+DistName = Literal[Generated, Dataset]
+DISTRIBUTIONS: tuple[str, ...] = get_args(Generated)
+DATASETS: tuple[str, ...] = get_args(Dataset)
 # bundled real data: (points, pixels) of each; the nets train on a subset, the rest tests
 DATASET_SHAPES: dict[str, tuple[int, int]] = {"mnist": (5000, 784), "digits": (1797, 64)}
-DATASETS: tuple[str, ...] = tuple(DATASET_SHAPES)
+assert tuple(DATASET_SHAPES) == DATASETS
 
 
 @dataclass(frozen=True)

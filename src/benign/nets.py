@@ -8,7 +8,7 @@ keeps a GD step cheap; the tests check them against autograd and finite differen
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -18,8 +18,8 @@ from benign.seeding import rng_for
 
 Param = Literal["standard", "ntk"]
 Init = Literal["lecun", "he", "ntk"]
-PARAMETRISATIONS: tuple[str, ...] = ("standard", "ntk")
-INITS: tuple[str, ...] = ("lecun", "he", "ntk")
+PARAMETRISATIONS: tuple[str, ...] = get_args(Param)
+INITS: tuple[str, ...] = get_args(Init)
 Params = list[Tensor]
 
 
