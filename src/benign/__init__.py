@@ -9,6 +9,7 @@ the verdict over a table of results.
 from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
+__version__: str
 try:
     __version__ = _version("benign")
 except _NotInstalled:  # pragma: no cover - running from a source tree

@@ -29,6 +29,7 @@ neuron given λ, λ by NNLS given the slopes, and the cone program on the compre
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 import clarabel
 import numpy as np
@@ -183,7 +184,7 @@ class _RowQR:
 
     def _fold(self) -> None:
         if self.pending:
-            self.r = np.linalg.qr(np.vstack([self.r, *self.pending]), mode="r")
+            self.r = cast(np.ndarray, np.linalg.qr(np.vstack([self.r, *self.pending]), mode="r"))
             self.pending, self.rows = [], 0
 
     def result(self) -> np.ndarray:
@@ -278,7 +279,7 @@ class _Compressed:
         top = self.f + (self.t @ sp.diags(slopes) @ self.onehot).toarray()
         mat = np.vstack([np.c_[top, self.t_p], np.c_[self.tri, self.t_l]])
         if len(mat) > m + 1:
-            mat = np.linalg.qr(mat, mode="r")
+            mat = cast(np.ndarray, np.linalg.qr(mat, mode="r"))
         return _nnls(mat[:, :m], mat[:, m])
 
     def matrix(self) -> tuple[sp.csc_matrix, np.ndarray]:
@@ -606,9 +607,10 @@ def certify(
             jac = jacobian(net, [p[e : e + 1] for p in params], x[e : e + 1])[0].cpu().numpy()
             a = np.vstack([scale * (jac * ys[e][:, None]).T, drow])
             lam = _nnls(a, t)
-            eps_rel = res["eps_fixed_rel"][e] = np.linalg.norm((t - a @ lam)[:-1])
+            eps_rel = res["eps_fixed_rel"][e] = float(np.linalg.norm((t - a @ lam)[:-1]))
         else:
             v, w, b = (None if p is None else p[e] for p in layers)
+            assert v is not None and w is not None  # a two-layer net has both layers' weights
             gain = net.scale(1) * net.scale(2)
             problem = _TwoLayer.build(w, b, v, xs[e], ys[e], kink_tol, gain, scale, norm[e], drow)
             kinks[e] = len(problem.owner)

@@ -187,8 +187,7 @@ def solve_patterns(
         q,
         mat,
         np.r_[-np.ones(m), np.zeros(n_blk * m + n_var)],
-        [clarabel.NonnegativeConeT(m + n_blk * m)]
-        + [clarabel.SecondOrderConeT(width)] * n_blk,
+        [clarabel.NonnegativeConeT(m + n_blk * m)] + [clarabel.SecondOrderConeT(width)] * n_blk,
         settings,
     )
     sol = solver.solve()
@@ -254,8 +253,8 @@ def implied_certificate(
         s = np.where(kink, np.clip(slope, 0.0, 1.0), d_k)
         res_w = dirn - a.T @ (base * s)
         res_v = 1.0 - s_k * float(lam @ (y * np.maximum(z, 0.0)))
-        total += norm * (res_w @ res_w + res_v**2)
-        weight += 2 * norm
+        total += float(norm * (res_w @ res_w + res_v**2))
+        weight += float(2 * norm)
         toggles.append(np.nonzero(bad)[0])
     return Implied(math.sqrt(total / weight) if weight > 0 else math.nan, toggles)
 
@@ -395,7 +394,13 @@ def margin_kkt(
     neurons = _merge([_snap(a, sol.u[k]) for k in active], pool_s[active])
     if len(neurons) > width:
         return ConvexSolution(
-            "width_too_small", *zeros, len(neurons), math.nan, sol.lam, rounds, len(pool_s),
+            "width_too_small",
+            *zeros,
+            len(neurons),
+            math.nan,
+            sol.lam,
+            rounds,
+            len(pool_s),
             implied.eps_rel,
         )
     v = np.zeros(width)
@@ -451,9 +456,7 @@ def gate_neurons(r: int, gates: int, rng: np.random.Generator) -> tuple[np.ndarr
     return np.vstack([g, g]), np.r_[np.ones(gates), -np.ones(gates)]
 
 
-def first_blocks(
-    patterns: np.ndarray, signs: np.ndarray, y: np.ndarray, count: int
-) -> np.ndarray:
+def first_blocks(patterns: np.ndarray, signs: np.ndarray, y: np.ndarray, count: int) -> np.ndarray:
     """Indices of the first ``count`` blocks, and of the first block beyond them of sign y_i
     active on x_i for every point i that those leave without one (without such a block no
     output can reach y_i N(x_i) ≥ 1)."""
@@ -493,7 +496,10 @@ def seed_blocks(
     unit = dirs / np.maximum(np.linalg.norm(dirs, axis=1, keepdims=True), 1e-300)
     feats = y[:, None] * np.maximum(a @ unit.T, 0.0) * signs[None, :]
     res = linprog(
-        np.ones(len(signs)), A_ub=-feats, b_ub=-np.ones(len(y)), bounds=(0, None),
+        np.ones(len(signs)),
+        A_ub=-feats,
+        b_ub=-np.ones(len(y)),
+        bounds=(0, None),
         method="highs",
     )
     keep = np.arange(len(signs))

@@ -8,7 +8,7 @@ keeps a GD step cheap; the tests check them against autograd and finite differen
 
 import math
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import numpy as np
 import torch
@@ -252,16 +252,19 @@ def kernel_move(kernel0: Tensor, kernel: Tensor) -> Tensor:
 def pattern_flips(hidden0: list[Tensor], hidden: list[Tensor]) -> Tensor:
     """Share of (unit, point) ReLU activations whose sign changed, per network (E,): hidden
     activations h_1..h_{L-1} (each (E, m, n)) at initialisation and now."""
-    flips = sum(
-        ((a > 0) != (b > 0)).reshape(len(a), -1).double().sum(1)
-        for a, b in zip(hidden0, hidden, strict=True)
+    flips = cast(
+        Tensor,
+        sum(
+            ((a > 0) != (b > 0)).reshape(len(a), -1).double().sum(1)
+            for a, b in zip(hidden0, hidden, strict=True)
+        ),
     )
     return flips / sum(a[0].numel() for a in hidden0)
 
 
 def sq_norm(params: Params) -> Tensor:
     """‖θ‖² of every network, shape (E,)."""
-    return sum(p.reshape(p.shape[0], -1).pow(2).sum(1) for p in params)
+    return cast(Tensor, sum(p.reshape(p.shape[0], -1).pow(2).sum(1) for p in params))
 
 
 def two_layer(params: Params) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -313,4 +316,3 @@ def from_torch(model: torch.nn.Module) -> tuple[ReLUNet, Params]:
     first, last = layers[0], layers[2]
     b = None if first.bias is None else first.bias.detach()
     return from_arrays(first.weight.detach(), last.weight.detach()[0], b)
-

@@ -406,9 +406,9 @@ def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
     chosen: dict[str, tuple] = {}
     for g in analysis.groups:
         p = max(pt.p for pt in g.points)
-        r = lowest.get((json.dumps(g.settings, sort_keys=True), p))
-        if r is not None and len(chosen) < 12:
-            chosen[f"{g.label}, p={p:g}"] = r
+        run = lowest.get((json.dumps(g.settings, sort_keys=True), p))
+        if run is not None and len(chosen) < 12:
+            chosen[f"{g.label}, p={p:g}"] = run
     if not chosen:
         return None
     with Store(store, readonly=True) as st:

@@ -245,7 +245,7 @@ def analyse(
     ``flip_rate`` and the :data:`MEASURES`. Failed runs never count; interpolating networks
     without a KKT certificate are left out when ``certified_only`` (and counted). The
     bootstrap uses a fixed ``seed``: the same table gives the same intervals."""
-    frame = table_frame(runs) if isinstance(runs, str | Path) else runs
+    frame = table_frame(Path(runs)) if isinstance(runs, str | Path) else runs
     columns = list(frame.columns)
     rows = list(frame.astype(object).where(frame.notna(), None).itertuples(False, None))
     col = {c: i for i, c in enumerate(columns)}
@@ -309,7 +309,8 @@ def analyse(
                 )
             )
         label = ", ".join(f"{k}={settings[k]}" for k in varying) or "all runs"
-        v, why = verdict(points)
-        groups.append(Group(label, settings, points, power_fit(values, rng, n_boot), v, why))
+        judged, why = verdict(points)
+        fit = power_fit(values, rng, n_boot)
+        groups.append(Group(label, settings, points, fit, judged, why))
     groups.sort(key=lambda g: tuple(_order(g.settings[k]) for k in varying))
     return Analysis(groups=groups, certified_only=certified_only, counts=counts)

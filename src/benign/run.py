@@ -215,14 +215,14 @@ class Experiment:
             )
         keys = HISTORY_KEYS if table == "history" else CERT_KEYS
         hists = self.histories if table == "history" else self.cert_histories
-        rows = [
+        steps = [
             (seed, *values)
             for seed, h in zip(self.seeds, hists, strict=True)
             if h
             for values in zip(*(h[k].tolist() for k in keys), strict=True)
         ]
         kinds = {"seed": int, "step": int} | {k: float for k in keys if k != "step"}
-        return typed_frame(rows, ["seed", *keys], kinds)
+        return typed_frame(steps, ["seed", *keys], kinds)
 
     def save(self, path: Path) -> None:
         """Write the documented .npz (docs/npz-format.md) atomically: all of it or nothing."""
@@ -241,7 +241,7 @@ class Experiment:
             arrays[name] = p.cpu().numpy()
             arrays[f"init.{name}"] = p0.cpu().numpy()
         with atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
 def _solved(
@@ -274,7 +274,7 @@ def _solved(
     )
 
 
-def _stack(arrays: list[tuple[np.ndarray, ...]], like: Tensor) -> Params:
+def _stack(arrays: Sequence[tuple[np.ndarray | None, ...]], like: Tensor) -> Params:
     """Per-network parameter arrays → the ensemble's tensors (dtype and device of ``like``)."""
     return [
         torch.as_tensor(np.stack(group), dtype=like.dtype, device=like.device)
@@ -338,6 +338,7 @@ def solve_convex(
         for attempt in range(RESEEDS + 1):
             if layers is not None and attempt == 0:
                 v, w, b = (None if p is None else p[e] for p in layers)
+                assert v is not None and w is not None
                 dirs, signs = network_neurons(rs, w, b, v)
                 how = "gd"
             else:
@@ -371,6 +372,7 @@ def solve_convex(
                 break
             if time.perf_counter() - t0 >= budget or rounds[e] >= config.rounds:
                 break
+        assert best is not None  # the loop runs at least once
         sols.append(best)
         seeded.append(best_how)
         seconds.append(time.perf_counter() - t0)
@@ -608,7 +610,7 @@ def run_block(
     res = fitted.result
     if config.resolved_method == "gd":
         res.stop_reason = _loss_tol_or_certified(res.stop_reason, values["certified"])
-    columns: dict[str, Sequence] = {
+    columns: dict[str, Sequence | np.ndarray] = {
         "seed": seeds,
         "method": [config.resolved_method] * len(seeds),
         "flips": [s.flips for s in samples],

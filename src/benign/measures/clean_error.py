@@ -171,7 +171,7 @@ def clean_error(
     """
     dtype, device = params[0].dtype, str(params[0].device)
     exact = isinstance(source, Distribution) and source.name == "interval"
-    if exact and net.depth == 2 and params0 is None:
+    if isinstance(source, Distribution) and exact and net.depth == 2 and params0 is None:
         v, w, b = two_layer(params)
         value = exact_clean_error_1d(v, w, b, source.a, source.b)
         return CleanError(value=value, lo=value, hi=value, method="exact")

@@ -14,9 +14,9 @@ def exact_lipschitz_1d(net: ReLUNet, params: Params) -> np.ndarray:
     evaluated at the midpoints of the sorted kinks and beyond both ends. Shape (E,)."""
     if net.depth != 2 or net.d != 1:
         raise ValueError("net: the exact Lipschitz constant needs a two-layer net on d = 1")
-    v, w, b = (t.detach().double().cpu() if t is not None else None for t in two_layer(params))
-    w = w[..., 0]
-    b = torch.zeros_like(w) if b is None else b
+    v, w, bias = two_layer(params)
+    v, w = v.detach().double().cpu(), w.detach().double().cpu()[..., 0]
+    b = torch.zeros_like(w) if bias is None else bias.detach().double().cpu()
     kinks = torch.where(w != 0, -b / torch.where(w != 0, w, 1.0), torch.nan)
     kinks, _ = torch.sort(torch.nan_to_num(kinks, nan=0.0), dim=1)
     mids = 0.5 * (kinks[:, 1:] + kinks[:, :-1])

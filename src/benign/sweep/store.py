@@ -148,7 +148,7 @@ def check_store(path: Path) -> None:
     except sqlite3.DatabaseError:
         raise StoreError(f"{path}: an SQLite database but not a benign store") from None
     version = meta.get("schema_version")
-    if version not in map(str, READS):
+    if version is None or version not in map(str, READS):
         raise StoreError(
             f"{path}: store schema version {version}, this benign reads version "
             f"{SCHEMA_VERSION} (and upgrades version 4); use a new store (--store)"
@@ -459,7 +459,7 @@ def load_params(path: Path, run_id: str) -> list[np.ndarray] | None:
 def params_npz(names: list[str], arrays: list[np.ndarray]) -> bytes:
     """One network's parameters as .npz bytes, in order (read back by :func:`load_params`)."""
     buf = io.BytesIO()
-    np.savez(buf, **dict(zip(names, arrays, strict=True)))
+    np.savez(buf, **dict(zip(names, arrays, strict=True)))  # type: ignore[arg-type]
     return buf.getvalue()
 
 
