@@ -207,7 +207,7 @@ MEASURES: tuple[str, ...] = (
 )
 
 
-def finite_mean(values) -> float:
+def finite_mean(values: Sequence[float | None] | np.ndarray) -> float:
     """Mean of the finite values (None is missing), NaN when there are none."""
     v = np.array(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -219,7 +219,7 @@ def _means(rows: list[tuple], col: dict[str, int]) -> dict[str, float]:
     return {name: finite_mean([r[col[name]] for r in rows]) for name in MEASURES}
 
 
-def _order(value) -> tuple:
+def _order(value: object) -> tuple:
     """Numbers before text, each in its own order."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (0, value, "")

@@ -13,6 +13,7 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,6 +41,9 @@ from benign.nets import Params, empirical_ntk, margins, predict, two_layer
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
 from benign.seeding import rng_for
 from benign.train import CERT_KEYS, HISTORY_KEYS, TrainResult, loss_value, train
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NPZ_FORMAT = 1
 
@@ -131,7 +135,7 @@ assert not set(RECORD_COLUMNS.values()) & set(RunConfig.model_fields), "a column
 DTYPES_OF = {bool: "boolean", int: "Int64", float: "float64", str: "string"}  # pandas, nullable
 
 
-def value_type(annotation) -> type:
+def value_type(annotation: typing.Any) -> type:
     """bool, int, float or str: the values a setting or record field holds (None aside)."""
     if typing.get_origin(annotation) is typing.Literal:
         return type(typing.get_args(annotation)[0])
@@ -151,7 +155,9 @@ def column_types() -> dict[str, type]:
     )
 
 
-def typed_frame(rows: Sequence[Sequence], columns: Sequence[str], kinds: dict[str, type]):
+def typed_frame(
+    rows: Sequence[Sequence], columns: Sequence[str], kinds: dict[str, type]
+) -> "pd.DataFrame":
     """A DataFrame of rows, each column of a known kind in pandas' nullable dtype (None and NaN
     are missing); other columns as pandas infers them."""
     import pandas as pd
@@ -160,7 +166,7 @@ def typed_frame(rows: Sequence[Sequence], columns: Sequence[str], kinds: dict[st
     return frame.astype({c: DTYPES_OF[kinds[c]] for c in frame.columns if c in kinds})
 
 
-def _json_number(v):
+def _json_number(v: object) -> object:
     """NaN and ±inf have no JSON form: they become null."""
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
@@ -190,7 +196,7 @@ class Experiment:
             for r, h, c in zip(self.records, self.histories, self.cert_histories, strict=True)
         ]
 
-    def to_frame(self, table: str = "runs"):
+    def to_frame(self, table: str = "runs") -> "pd.DataFrame":
         """The networks as a pandas DataFrame, keyed by seed: ``runs`` (one row per network:
         status and failure, every setting, every record field, named as in a store's runs
         table), ``history`` or ``certificate_history`` (one row per network and step)."""

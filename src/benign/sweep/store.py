@@ -59,7 +59,7 @@ class StoreError(ValueError):
 SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL", str: "TEXT"}
 
 
-def _sql_type(annotation) -> str:
+def _sql_type(annotation: typing.Any) -> str:
     """SQLite column type of a setting or record field."""
     return SQL_TYPES[value_type(annotation)]
 
@@ -170,7 +170,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _lock(path: Path):
+def _lock(path: Path) -> typing.BinaryIO:
     """One writer per store: an exclusive flock on the file, released when the writer closes
     it or dies (SQLite's own locks are fcntl locks, which flock does not touch)."""
     f = open(path, "rb")  # noqa: SIM115 (held open as the lock)
@@ -249,7 +249,7 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def plan(self, sweep: Sweep, command: str) -> None:
