@@ -19,7 +19,7 @@ test: $(BIN)/python
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/python
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: $(BIN)/python
 	$(BIN)/python benchmarks/bench_train.py
