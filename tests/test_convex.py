@@ -196,7 +196,10 @@ def test_networks_interpolate_are_balanced_and_certified(d, bias):
     assert (size > 0).sum() == sol.active
     net = ReLUNet(d, 60, bias=bias)
     cert = certify(
-        net, two_layer_params(sol, bias), torch.as_tensor(s.x)[None], torch.as_tensor(s.y)[None],
+        net,
+        two_layer_params(sol, bias),
+        torch.as_tensor(s.x)[None],
+        torch.as_tensor(s.y)[None],
         hint=[sol.multipliers],
     )
     assert cert.certified(Tolerances())[0]
