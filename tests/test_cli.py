@@ -1,6 +1,7 @@
 """The `benign run` command: output, --json, --save, and one-line errors for bad input."""
 
 import json
+from typing import Literal, get_args, get_origin
 
 import numpy as np
 import pytest
@@ -47,8 +48,22 @@ def test_json_records():
 
 
 def test_default_method_in_high_dimension_is_the_certified_convex_route():
-    r = benign("run", "--dist", "sphere", "--d", "60", "--m", "30", "--p", "0.2", "--seeds",
-               "2", "--width", "60", "--json")
+    r = benign(
+        "run",
+        "--dist",
+        "sphere",
+        "--d",
+        "60",
+        "--m",
+        "30",
+        "--p",
+        "0.2",
+        "--seeds",
+        "2",
+        "--width",
+        "60",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     for rec in json.loads(r.stdout)["records"]:
         assert rec["method"] == "convex" and rec["certified"] and rec["rounds"] >= 1
@@ -158,3 +173,37 @@ def test_help_and_version():
     assert r.returncode == 0 and "--dist" in r.stdout and "--save" in r.stdout
     r = benign("--version")
     assert r.returncode == 0 and r.stdout.startswith("benign ")
+
+
+def test_run_options_are_generated_from_the_settings():
+    """Every RunConfig field is an option of `benign run`: its flag, type, default, description
+    (with a Literal's values) and help panel; d is left to RunConfig (a dataset fixes it)."""
+    import typer
+
+    from benign.cli import app
+    from benign.cli.options import PANELS
+    from benign.config import RunConfig
+
+    params = {p.name: p for p in typer.main.get_command(app).commands["run"].params}
+    for name, field in RunConfig.model_fields.items():
+        p = params[name]
+        assert p.opts == ["--" + name.replace("_", "-")]
+        assert field.description and p.help.startswith(field.description)
+        assert p.default == (None if name == "d" else field.default)
+        if get_origin(field.annotation) is Literal:
+            assert p.help.endswith("[one of: " + ", ".join(get_args(field.annotation)) + "]")
+    assert params["bias"].secondary_opts == ["--no-bias"]
+    assert params["center"].secondary_opts == ["--no-center"]
+    assert params["max_seconds"].default is None
+    assert all(p.rich_help_panel in PANELS for p in params.values() if p.name != "help")
+    for name in ("seeds", "seed", "block", "threads", "json_out", "save"):
+        assert name in params and name not in RunConfig.model_fields
+    r = benign("run", "--help")
+    assert all(panel in r.stdout for panel in PANELS)
+
+
+def test_a_dataset_sets_d_when_it_is_not_given():
+    args = ["run", "--dist", "digits", "--m", "20", "--width", "10", "--steps", "50"]
+    r = benign(*args, "--seeds", "1", "--method", "gd", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["config"]["d"] == 64

@@ -108,3 +108,26 @@ def test_bad_files_are_refused_naming_the_key(text, key):
     msg = str(exc.value)
     assert msg.startswith("s.toml: ") and key in msg, msg
     assert "\n" not in msg.removeprefix("s.toml: not valid TOML")
+
+
+@pytest.mark.parametrize(
+    ("text", "head"),
+    [
+        ("[fixed]\nwidht = 5\n", "fixed.widht: unknown setting (did you mean width?); allowed: "),
+        (
+            "[grid]\nstep_rul = ['kernel']\n",
+            "grid.step_rul: unknown setting (did you mean step_rule?)",
+        ),
+        (
+            "[fixed]\ncert_epsilon = 0.1\n",
+            "fixed.cert_epsilon: unknown setting (did you mean cert_eps?)",
+        ),
+        ("[fixed]\nzzzz = 1\n", "fixed.zzzz: unknown setting; allowed: "),
+    ],
+)
+def test_an_unknown_setting_is_refused_with_the_nearest_one(text, head):
+    with pytest.raises(ConfigError) as exc:
+        parse_sweep("seeds = 2\n" + text, origin="s.toml")
+    msg = str(exc.value)
+    assert msg.startswith("s.toml: " + head), msg
+    assert msg.endswith("allowed: " + ", ".join(RunConfig.model_fields))

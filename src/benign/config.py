@@ -9,7 +9,7 @@ import math
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from benign.certify import Tolerances
 from benign.data import (
@@ -40,63 +40,176 @@ class RunConfig(BaseModel):
         description="input law: interval (d = 1), sphere, gaussian, separated (two caps, "
         "f* = sign x_1), or the bundled datasets mnist / digits (d is theirs; training rows "
         "drawn per seed, the rest test)",
+        json_schema_extra={"panel": "Data"},
     )
-    d: int = Field(20, ge=1, description="input dimension (set by the dataset for mnist/digits)")
-    m: int = Field(200, ge=1, description="training samples")
-    p: float = Field(0.1, ge=0, lt=0.5, description="label-flip probability")
-    a: float = Field(0.0, description="left end of the interval distribution")
-    b: float = Field(1.0, description="right end of the interval distribution")
-    radius: float = Field(1.0, gt=0, description="radius of the sphere and separated laws")
+    d: int = Field(
+        20,
+        ge=1,
+        description="input dimension (set by the dataset for mnist/digits)",
+        json_schema_extra={"panel": "Data"},
+    )
+    m: int = Field(200, ge=1, description="training samples", json_schema_extra={"panel": "Data"})
+    p: float = Field(
+        0.1,
+        ge=0,
+        lt=0.5,
+        description="label-flip probability, in [0, 0.5)",
+        json_schema_extra={"panel": "Data"},
+    )
+    a: float = Field(
+        0.0,
+        description="left end of the interval distribution",
+        json_schema_extra={"panel": "Data"},
+    )
+    b: float = Field(
+        1.0,
+        description="right end of the interval distribution",
+        json_schema_extra={"panel": "Data"},
+    )
+    radius: float = Field(
+        1.0,
+        gt=0,
+        description="radius of the sphere and separated laws",
+        json_schema_extra={"panel": "Data"},
+    )
     separation: float = Field(
-        0.5, gt=0, le=2, description="separated: least distance between the two classes / radius"
+        0.5,
+        gt=0,
+        le=2,
+        description="separated: least distance between the two classes / radius",
+        json_schema_extra={"panel": "Data"},
     )
-    width: int = Field(200, ge=1, description="hidden units per layer")
-    depth: int = Field(2, ge=2, description="weight layers (2 = the two-layer net)")
-    bias: bool = Field(True, description="hidden-layer biases")
-    param: Param = "standard"
-    init: Init = "lecun"
-    init_scale: float = Field(1.0, gt=0, description="α, multiplies every initial weight")
-    center: bool = Field(False, description="train the centred output f − f_0")
-    loss: Loss = "logistic"
-    step_rule: StepRule = "normalised"
-    lr: float = Field(0.5, gt=0, description="step size η")
-    steps: int = Field(20_000, ge=0, description="step budget per network")
+    width: int = Field(
+        200, ge=1, description="hidden units per layer", json_schema_extra={"panel": "Network"}
+    )
+    depth: int = Field(
+        2,
+        ge=2,
+        description="weight layers (2 = the two-layer net)",
+        json_schema_extra={"panel": "Network"},
+    )
+    bias: bool = Field(
+        True, description="hidden-layer biases", json_schema_extra={"panel": "Network"}
+    )
+    param: Param = Field(
+        "standard",
+        description="parametrisation: standard (weights ~ N(0, α² c_l / fan_in)) or ntk "
+        "(weights ~ N(0, α²), scaled by √(c_l / fan_in) in the forward pass)",
+        json_schema_extra={"panel": "Network"},
+    )
+    init: Init = Field(
+        "lecun",
+        description="initialisation gains c_l: lecun 1, he 2, ntk 2 on hidden layers and 1 on "
+        "the output",
+        json_schema_extra={"panel": "Network"},
+    )
+    init_scale: float = Field(
+        1.0,
+        gt=0,
+        description="α, multiplies every initial weight",
+        json_schema_extra={"panel": "Network"},
+    )
+    center: bool = Field(
+        False,
+        description="train the centred output f − f_0",
+        json_schema_extra={"panel": "Network"},
+    )
+    loss: Loss = Field(
+        "logistic",
+        description="training loss ℓ(q) of the margins: logistic log(1 + e^{−q}), exponential "
+        "e^{−q} or square ½(1 − q)²",
+        json_schema_extra={"panel": "Training"},
+    )
+    step_rule: StepRule = Field(
+        "normalised",
+        description="gradient-descent steps: constant (θ ← θ − η∇L), normalised (η/L(θ) with "
+        "backtracking) or kernel (constant, η·m/λ_max of the initial empirical NTK: η < 2 is "
+        "stable when lazy)",
+        json_schema_extra={"panel": "Training"},
+    )
+    lr: float = Field(0.5, gt=0, description="step size η", json_schema_extra={"panel": "Training"})
+    steps: int = Field(
+        20_000, ge=0, description="step budget per network", json_schema_extra={"panel": "Training"}
+    )
     max_seconds: float | None = Field(
-        None, gt=0, description="time budget per ensemble block (convex: per network)"
+        None,
+        gt=0,
+        description="time budget per ensemble block (convex: per network)",
+        json_schema_extra={"panel": "Training"},
     )
-    loss_tol: float = Field(1e-3, gt=0, lt=1, description="stop once interpolating with L ≤ this")
+    loss_tol: float = Field(
+        1e-3,
+        gt=0,
+        lt=1,
+        description="stop once interpolating with L ≤ this",
+        json_schema_extra={"panel": "Training"},
+    )
     test_half_width: float = Field(
-        0.01, gt=0, lt=0.5, description="Monte Carlo clean error: 95% half-width at worst"
+        0.01,
+        gt=0,
+        lt=0.5,
+        description="Monte Carlo clean error: 95% half-width at worst",
+        json_schema_extra={"panel": "Measures"},
     )
     method: Method = Field(
         "auto",
         description="gd: gradient descent from a random initialisation; lp: the minimum-norm "
         "interpolant over a kink dictionary (two-layer nets with bias on the interval); "
         "convex: a KKT point of the margin problem from the convex program over activation "
-        "patterns (two-layer uncentred nets); gd+convex: gradient descent, then the convex "
-        "program from its network's patterns (both networks recorded); auto: lp where it "
-        "applies, else convex for two-layer uncentred nets, else gd",
+        "patterns, seeded by random gates (two-layer uncentred nets); gd+convex: gradient "
+        "descent, then the convex program from its network's patterns (both networks "
+        "recorded); auto: lp where it applies, else convex for two-layer uncentred nets, "
+        "else gd",
+        json_schema_extra={"panel": "Solver"},
     )
-    lp_grid: int = Field(2000, ge=2, description="lp: equispaced dictionary kinks between a and b")
+    lp_grid: int = Field(
+        2000,
+        ge=2,
+        description="lp: equispaced dictionary kinks between a and b",
+        json_schema_extra={"panel": "Solver"},
+    )
     gates: int = Field(
         0,
         ge=0,
         description="convex: random gate patterns that seed the program, each with both signs "
         "(0: 256 in d ≤ 3, where cells are few and narrow, else 64)",
+        json_schema_extra={"panel": "Solver"},
     )
     rounds: int = Field(
         100,
         ge=1,
         description="convex: programs solved at most per network, reseedings included (each "
         "refines the patterns)",
+        json_schema_extra={"panel": "Solver"},
     )
     certify_every: int = Field(
-        500, ge=0, description="gd: check the KKT certificate every this many steps (0: never)"
+        500,
+        ge=0,
+        description="gd: check the KKT certificate every this many steps (0: never)",
+        json_schema_extra={"panel": "Measures"},
     )
-    cert_eps: float = Field(0.05, gt=0, description="certified if ε_rel ≤ this (and δ_rel)")
-    cert_delta: float = Field(0.05, gt=0, description="certified if δ_rel ≤ this (and ε_rel)")
-    dtype: Literal["float64", "float32"] = "float64"
-    device: str = "cpu"
+    cert_eps: float = Field(
+        0.05,
+        gt=0,
+        description="certified if ε_rel ≤ this (and δ_rel)",
+        json_schema_extra={"panel": "Measures"},
+    )
+    cert_delta: float = Field(
+        0.05,
+        gt=0,
+        description="certified if δ_rel ≤ this (and ε_rel)",
+        json_schema_extra={"panel": "Measures"},
+    )
+    dtype: Literal["float64", "float32"] = Field(
+        "float64",
+        description="floating-point type of the data and the networks",
+        json_schema_extra={"panel": "Run"},
+    )
+    device: str = Field(
+        "cpu",
+        description="where the networks are computed: cpu, cuda or cuda:N",
+        json_schema_extra={"panel": "Run"},
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -186,3 +299,21 @@ class RunConfig(BaseModel):
     def exact_clean_error(self) -> bool:
         """Exact 1-D error applies to uncentred two-layer nets on the interval."""
         return self.dist == "interval" and self.depth == 2 and not self.center
+
+
+def describe(exc: ValidationError, with_input: bool = False) -> tuple[str | None, str]:
+    """The first error of a :class:`RunConfig` validation as (field, message).
+
+    The field is the one it names (for a cross-field check, the ``field:`` its message starts
+    with; None if none); ``with_input`` appends ``, got VALUE`` to a one-field error whose
+    message does not say what it got.
+    """
+    e = exc.errors()[0]
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["loc"]:
+        got = f", got {e['input']!r}" if with_input and "got" not in msg else ""
+        return str(e["loc"][0]), msg + got
+    head, sep, rest = msg.partition(": ")
+    if sep and head in RunConfig.model_fields:
+        return head, rest
+    return None, msg

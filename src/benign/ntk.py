@@ -20,6 +20,7 @@ grows like n, as the empirical kernel does.
 """
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
+from benign.data import Distribution
 from benign.nets import (
     Params,
     ReLUNet,
@@ -36,6 +38,7 @@ from benign.nets import (
     pattern_flips,
     relative_move,
 )
+from benign.seeding import rng_for
 
 BLOCK_ROWS = 512  # analytic kernel: rows per block (memory ~ 8 · BLOCK_ROWS · n bytes per array)
 
@@ -276,3 +279,53 @@ def agreement(f: np.ndarray, g: np.ndarray) -> tuple[float, float]:
     trained net's outputs f are to a kernel predictor's g on the same points."""
     f, g = np.asarray(f, dtype=float), np.asarray(g, dtype=float)
     return float(np.mean(np.sign(f) == np.sign(g))), float(np.corrcoef(f, g)[0, 1])
+
+
+@dataclass(frozen=True)
+class ScalingRow:
+    """The analytic NTK's extreme eigenvalues on n points in R^d for a net of ``depth`` layers."""
+
+    n: int
+    d: int
+    depth: int
+    lambda_min: float
+    lambda_max: float
+    negative: int
+    seconds: float
+
+
+def ntk_scaling(
+    n: int,
+    d: int,
+    depth: int,
+    *,
+    width: int,
+    param: str = "ntk",
+    init: str = "he",
+    bias: bool = True,
+    dist: str = "sphere",
+    seed: int = 0,
+    scaling: bool = True,
+) -> list[ScalingRow]:
+    """λ_min of the analytic NTK of width-``width`` nets on n points of ``dist`` in R^d (drawn
+    with ``seed``), first at (n, d, depth), then, if ``scaling``, with one of them changed at a
+    time: n/8, n/4, n/2; d/4, d/2, 2d; depth 2 … depth + 2."""
+
+    def measure(n_: int, d_: int, depth_: int) -> ScalingRow:
+        net = ReLUNet(d_, width, depth_, bias, param, init)
+        x = Distribution(dist, d_).sample(n_, rng_for(seed, "data"))
+        t0 = time.perf_counter()
+        spec = smallest_eigenvalue(analytic_ntk(net, x))
+        seconds = time.perf_counter() - t0
+        return ScalingRow(n_, d_, depth_, spec.lambda_min, spec.lambda_max, spec.negative, seconds)
+
+    rows = [measure(n, d, depth)]
+    if scaling:
+        for n_ in sorted({max(1, n // 8), max(1, n // 4), max(1, n // 2)} - {n}):
+            rows.append(measure(n_, d, depth))
+        for d_ in sorted({max(1, d // 4), max(1, d // 2), 2 * d} - {d}):
+            rows.append(measure(n, d_, depth))
+        for depth_ in range(2, depth + 3):
+            if depth_ != depth:
+                rows.append(measure(n, d, depth_))
+    return rows

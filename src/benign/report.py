@@ -43,12 +43,13 @@ window.addEventListener("load", () => {
 """
 
 
-def _fmt(x: float, digits: int = 3) -> str:
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
+def fmt(x: float | None, spec: str = ".3g") -> str:
+    """A number in the format ``spec``; — for a missing or NaN value."""
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
 def _interval(lo: float, hi: float) -> str:
-    return "—" if math.isnan(lo) else f"[{_fmt(lo)}, {_fmt(hi)}]"
+    return "—" if math.isnan(lo) else f"[{fmt(lo)}, {fmt(hi)}]"
 
 
 def _verdict_table(analysis: Analysis, everyone: Analysis | None) -> str:
@@ -62,7 +63,7 @@ def _verdict_table(analysis: Analysis, everyone: Analysis | None) -> str:
     for g in analysis.groups:
         fit = g.fit
         fit_text = (
-            f"L ≈ {_fmt(fit.c)}·p^{_fmt(fit.alpha)}; α ∈ {_interval(fit.alpha_lo, fit.alpha_hi)}, "
+            f"L ≈ {fmt(fit.c)}·p^{fmt(fit.alpha)}; α ∈ {_interval(fit.alpha_lo, fit.alpha_hi)}, "
             f"c ∈ {_interval(fit.c_lo, fit.c_hi)}"
             if not math.isnan(fit.alpha)
             else "no fit (fewer than two p with L > 0)"
@@ -82,9 +83,9 @@ def _verdict_table(analysis: Analysis, everyone: Analysis | None) -> str:
         for pt in g.points:
             rows.append(
                 f"<tr><td></td><td>{pt.p:g}</td><td>{pt.n}</td><td>{pt.left_out}</td>"
-                f"<td>{pt.failed}</td><td>{_fmt(pt.flip_rate)}</td>"
-                f"<td>{_fmt(pt.certified_share)}</td><td>{_fmt(pt.mean)}</td>"
-                f"<td>{_interval(pt.lo, pt.hi)}</td><td>{_fmt(pt.ratio)}</td>"
+                f"<td>{pt.failed}</td><td>{fmt(pt.flip_rate)}</td>"
+                f"<td>{fmt(pt.certified_share)}</td><td>{fmt(pt.mean)}</td>"
+                f"<td>{_interval(pt.lo, pt.hi)}</td><td>{fmt(pt.ratio)}</td>"
                 f"<td>{_interval(pt.ratio_lo, pt.ratio_hi)}</td></tr>"
             )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -113,9 +114,9 @@ def _measures_table(analysis: Analysis) -> str:
             f"<tr><td class=l colspan={4 + len(MEASURES)}><b>{html.escape(g.label)}</b></td></tr>"
         )
         for pt in g.points:
-            cells = "".join(f"<td>{_fmt(pt.measures[k])}</td>" for k in MEASURES)
+            cells = "".join(f"<td>{fmt(pt.measures[k])}</td>" for k in MEASURES)
             rows.append(
-                f"<tr><td></td><td>{pt.p:g}</td><td>{pt.n}</td><td>{_fmt(pt.mean)}</td>{cells}</tr>"
+                f"<tr><td></td><td>{pt.p:g}</td><td>{pt.n}</td><td>{fmt(pt.mean)}</td>{cells}</tr>"
             )
     return f"<table>{''.join(rows)}</table>"
 

@@ -11,11 +11,17 @@ from benign.measures.clean_error import (
     wilson_interval,
 )
 from benign.measures.lipschitz import exact_lipschitz_1d, lipschitz_lower, lipschitz_upper
-from benign.measures.separation import Separation, separation
+from benign.measures.separation import (
+    Separation,
+    SplitSeparation,
+    separation,
+    split_separation,
+)
 
 __all__ = [
     "CleanError",
     "Separation",
+    "SplitSeparation",
     "clean_error",
     "exact_clean_error_1d",
     "exact_lipschitz_1d",
@@ -25,5 +31,6 @@ __all__ = [
     "mc_clean_error",
     "mc_sample_size",
     "separation",
+    "split_separation",
     "wilson_interval",
 ]

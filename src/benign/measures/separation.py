@@ -67,3 +67,28 @@ def separation(
             if float(inf[i, j]) < best["linf"][0]:
                 best["linf"] = (float(inf[i, j]), (int(rows[i]), int(b_idx[j])))
     return Separation(best["l2"][0], best["linf"][0], best["l2"][1], best["linf"][1])
+
+
+@dataclass(frozen=True)
+class SplitSeparation:
+    """Separation within a training set and between the test set and it."""
+
+    train: np.ndarray  # rows of x in the training set
+    test: np.ndarray  # the other rows
+    train_train: Separation
+    test_train: Separation | None  # None without a test set
+
+
+def split_separation(
+    x: np.ndarray, labels: np.ndarray, train: int | None, rng: np.random.Generator
+) -> SplitSeparation:
+    """Shuffle the rows with ``rng``, take the first ``train`` (default all) as the training set
+    and the rest as the test set; then train–train and test–train :func:`separation`."""
+    if train is not None and not 1 <= train <= len(x):
+        raise ValueError(f"train: must lie in [1, {len(x)}], got {train}")
+    order = rng.permutation(len(x))
+    cut = len(x) if train is None else train
+    tr, te = order[:cut], order[cut:]
+    within = separation(x[tr], labels[tr])
+    across = separation(x[tr], labels[tr], x[te], labels[te]) if len(te) else None
+    return SplitSeparation(tr, te, within, across)

@@ -14,6 +14,7 @@ Several ``[[grid]]`` tables make the sweep the union of their products; a grid t
 its own ``seeds``. Every run is one network: its settings (a :class:`RunConfig`) and a seed.
 """
 
+import difflib
 import hashlib
 import itertools
 import json
@@ -25,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from benign.config import RunConfig
+from benign.config import RunConfig, describe
 from benign.run import ensemble_block
 
 TOP_KEYS: tuple[str, ...] = ("name", "seeds", "fixed", "grid")
@@ -198,10 +199,13 @@ def _seeds(value: Any, key: str, fail) -> list[int]:
 
 
 def _check_fields(table: dict, label: str, fail) -> None:
+    """Refuse a key that is not a setting, suggesting the nearest one."""
     for key in table:
         if key not in RunConfig.model_fields:
+            near = difflib.get_close_matches(key, RunConfig.model_fields, n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
             allowed = ", ".join(RunConfig.model_fields)
-            raise fail(f"{label}.{key}", f"unknown setting; allowed: {allowed}")
+            raise fail(f"{label}.{key}", f"unknown setting{hint}; allowed: {allowed}")
 
 
 def _run_config(settings: dict, fixed: dict, grid: dict, label: str, fail) -> RunConfig:
@@ -209,13 +213,7 @@ def _run_config(settings: dict, fixed: dict, grid: dict, label: str, fail) -> Ru
     try:
         return RunConfig.model_validate(settings, strict=True)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        msg = e["msg"].removeprefix("Value error, ")
-        field = str(e["loc"][0]) if e["loc"] else None
-        if field is None:  # a cross-field check: its message starts with "field: "
-            head, sep, rest = msg.partition(": ")
-            if sep and head in RunConfig.model_fields:
-                field, msg = head, rest
+        field, msg = describe(exc, with_input=True)
         point = ", ".join(f"{k}={v!r}" for k, v in settings.items() if k in grid)
         at = f" (at {point})" if point else ""
         if field in grid:
@@ -224,5 +222,4 @@ def _run_config(settings: dict, fixed: dict, grid: dict, label: str, fail) -> Ru
             return_key = f"fixed.{field}"
         else:
             return_key = field or label
-        got = f", got {e['input']!r}" if e["loc"] and "got" not in msg else ""
-        raise fail(return_key, f"{msg}{got}{at}") from None
+        raise fail(return_key, f"{msg}{at}") from None

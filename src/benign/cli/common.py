@@ -1,0 +1,39 @@
+"""What the commands share: the consoles, JSON output, and bad input as one line naming the
+flag."""
+
+import json
+import sys
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from benign.config import describe
+
+out = Console() if sys.stdout.isatty() else Console(width=150)
+err = Console(stderr=True)
+
+
+class InputError(Exception):
+    """Bad input: reported as one line naming the flag, exit code 2."""
+
+
+def flag(field: str) -> str:
+    """The option of a setting or parameter: ``init_scale`` → ``--init-scale``."""
+    return "--" + field.replace("_", "-")
+
+
+def value_error(exc: ValueError) -> InputError:
+    """A 'field: message' ValueError as '--field: message'."""
+    field, sep, rest = str(exc).partition(": ")
+    return InputError(f"{flag(field)}: {rest}" if sep and field.isidentifier() else str(exc))
+
+
+def config_error(exc: ValidationError) -> InputError:
+    """The first error of a run configuration as 'FLAG: what is allowed'."""
+    field, msg = describe(exc)
+    return InputError(f"{flag(field)}: {msg}" if field else msg)
+
+
+def print_json(doc: dict) -> None:
+    """Write ``doc`` to stdout as indented JSON."""
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")

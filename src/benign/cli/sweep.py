@@ -1,0 +1,370 @@
+"""The sweep commands: `sweep`, `status`, `export`, `report`, and `demo`, the main job."""
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from benign.cli.common import InputError, err, out, print_json
+from benign.demo import PRESETS, prepare_demo
+from benign.report import write_report
+from benign.sweep import (
+    ConfigError,
+    ExecutorError,
+    Store,
+    StoreError,
+    SweepProgress,
+    check_executor,
+    check_store,
+    export,
+    load_sweep,
+    open_executor,
+    run_sweep,
+    store_status,
+)
+from benign.sweep.execute import work_left
+from benign.sweep.store import FORMATS, TABLES
+
+
+class _Rate(ProgressColumn):
+    """Runs per minute, over Rich's recent window."""
+
+    def render(self, task) -> Text:
+        return Text("– runs/min" if not task.speed else f"{60 * task.speed:.0f} runs/min")
+
+
+def sweep(
+    config: Annotated[Path, typer.Argument(help="Sweep file (TOML): fixed settings and grid.")],
+    store: Annotated[
+        Path | None,
+        typer.Option(help="SQLite store to fill (default: the config's name with .sqlite)."),
+    ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local (a process pool on this machine) or dask://HOST:PORT (a running "
+            "dask.distributed scheduler)."
+        ),
+    ] = "local",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="local: worker processes (default: one per core; 1 runs in-process). Not used "
+            "with dask: the cluster's workers compute."
+        ),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Compute the failed runs again too.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the runs and the work to do; compute nothing."),
+    ] = False,
+) -> None:
+    """Run a grid of networks from a sweep file into a store; run it again to resume.
+
+    Every run has an id hashed from its settings and seed: what the store holds is never
+    computed again, new grid points are added, and failed runs are kept (with their reason)
+    unless --retry-failed. Each worker uses one core, and the stored values do not depend on
+    the executor or the worker count.
+    """
+    _sweep(config, store, executor, workers, retry_failed, dry_run)
+
+
+def _sweep(
+    config: Path,
+    store: Path | None,
+    executor: str,
+    workers: int | None,
+    retry_failed: bool,
+    dry_run: bool,
+) -> None:
+    """Check a sweep file, its executor and its store, then plan it or compute it."""
+    try:
+        sw = load_sweep(config)
+        check_executor(executor)
+    except (ConfigError, ExecutorError) as exc:
+        raise InputError(str(exc)) from None
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: must be >= 1, got {workers}")
+    store = store or config.with_suffix(".sqlite")
+    try:
+        if store.exists():
+            check_store(store)
+        elif not store.parent.is_dir():
+            raise InputError(f"--store: directory {str(store.parent)!r} does not exist")
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    if dry_run:
+        _print_plan(sw, store, retry_failed)
+        return
+    if executor == "local":  # dask workers check their own devices
+        by_device = {run.config.device: run.config for run in sw.runs}
+        try:
+            for run_config in by_device.values():
+                run_config.check_device()
+        except ValueError as exc:
+            raise InputError(f"{config.name}: {exc}") from None
+    _run_sweep(sw, store, executor, workers, retry_failed, shlex.join(["benign", *sys.argv[1:]]))
+
+
+def _run_sweep(
+    sw, store: Path, executor: str, workers: int | None, retry_failed: bool, command: str
+) -> None:
+    """Compute a validated sweep into a checked store, with a progress bar."""
+    try:
+        ex = open_executor(executor, workers)
+    except ExecutorError as exc:
+        raise InputError(str(exc)) from None
+    start = time.perf_counter()
+    state = SweepProgress(0, 0, 0)
+    try:
+        with (
+            Store(store, create=True) as st,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _Rate(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[failed]} failed"),
+                console=err,
+                transient=True,
+                disable=not err.is_terminal,
+            ) as bar,
+        ):
+            task = bar.add_task(f"sweep {sw.name}", total=None, failed=0)
+
+            def progress(s: SweepProgress) -> None:
+                nonlocal state
+                state = s
+                bar.update(task, completed=s.done, total=s.total, failed=s.failed)
+
+            run_sweep(sw, st, ex, retry_failed, command, progress)
+    except KeyboardInterrupt:
+        err.print(
+            f"interrupted: {state.done} of {state.total} runs stored in {store}; "
+            "run the same command to resume",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    except ExecutorError as exc:
+        err.print(
+            f"benign: error: {exc}; {state.done} of {state.total} runs stored in {store}; "
+            "run the same command to resume",
+            soft_wrap=True,
+            markup=False,
+        )
+        raise typer.Exit(1) from None
+    finally:
+        ex.close()
+    wall = time.perf_counter() - start
+    rate = f" ({60 * state.done / wall:.0f} runs/min)" if state.done else ""
+    out.print(
+        f"sweep {sw.name}: {state.done} runs computed, {state.failed} failed, in {wall:.1f} s"
+        f"{rate} → {store}"
+    )
+    out.print(f"details: benign status {store}", soft_wrap=True)
+
+
+def _print_plan(sw, store: Path, retry_failed: bool) -> None:
+    """The dry run: runs, what the store already holds, blocks and work left."""
+    stored = {}
+    if store.exists():
+        with Store(store, readonly=True) as st:
+            stored = st.statuses(r.run_id for r in sw.runs)
+    todo, left = work_left(sw, stored, retry_failed)
+    blocks = sw.blocks()
+    done = sum(s == "done" for s in stored.values())
+    failed = sum(s == "failed" for s in stored.values())
+    methods: dict[str, int] = {}
+    for r in sw.runs:
+        if r.run_id in todo:
+            methods[r.config.resolved_method] = methods.get(r.config.resolved_method, 0) + 1
+    out.print(
+        f"sweep {sw.name}: {len(sw.runs)} runs in {len(blocks)} ensemble blocks "
+        f"(up to {max(len(b.runs) for b in blocks)} networks each)"
+    )
+    for name, values in sw.axes().items():
+        shown = ", ".join(map(str, values[:8])) + (", …" if len(values) > 8 else "")
+        out.print(f"  axis {name}: {len(values)} values ({shown})")
+    out.print(
+        f"store {store}: {done} done, {failed} failed"
+        + ("" if store.exists() else " (new)")
+        + f" → {len(todo)} runs to compute in {len(left)} blocks"
+        + (f" ({', '.join(f'{k} {v}' for k, v in sorted(methods.items()))})" if methods else "")
+    )
+    work = sum(b.work() for b in left)
+    out.print(
+        f"work: at most {work:.3g} floating-point operations of gradient descent "
+        "(step budget · 6 · m · parameters, per network)"
+        + (" plus one linear program per lp run" if methods.get("lp") else ""),
+        soft_wrap=True,
+    )
+
+
+def status(
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Runs done / failed / left in a store, in all and by axis, and why runs failed."""
+    try:
+        st = store_status(store)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    if json_out:
+        doc = {
+            "name": st.name,
+            "command": st.command,
+            "totals": st.totals,
+            "certified": st.certified,
+            "failures": st.failures,
+            "by_axis": {k: [[v, c] for v, c in rows] for k, rows in st.by_axis.items()},
+        }
+        print_json(doc)
+        return
+    t = st.totals
+    out.print(
+        f"{store}: sweep {st.name or '—'} · {sum(t.values())} runs: {t['done']} done, "
+        f"{t['failed']} failed, {t['pending']} left · {st.certified} certified KKT"
+    )
+    if st.command:
+        out.print(f"last command: {st.command}")
+    if st.by_axis:
+        table = Table(box=box.SIMPLE_HEAD)
+        for name in ("axis", "value", "done", "failed", "left"):
+            table.add_column(name, justify="left" if name in ("axis", "value") else "right")
+        for name, rows in st.by_axis.items():
+            for i, (value, c) in enumerate(rows):
+                table.add_row(
+                    name if i == 0 else "",
+                    str(value),
+                    str(c["done"]),
+                    str(c["failed"]),
+                    str(c["pending"]),
+                )
+        out.print(table)
+    for reason, n in st.failures.items():
+        out.print(f"failed: {n} × {reason}")
+
+
+def export_cmd(
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    table: Annotated[
+        str, typer.Option(help="runs (one row per network), history or certificate_history.")
+    ] = "runs",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: beside the store)."),
+    ] = None,
+) -> None:
+    """Write a table of a store to CSV or Parquet (NaN and missing values are empty/null)."""
+    if fmt not in FORMATS:
+        raise InputError(f"--format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if table not in TABLES:
+        raise InputError(f"--table: must be one of {', '.join(TABLES)}, got {table!r}")
+    suffix = f".{fmt}" if table == "runs" else f".{table}.{fmt}"
+    output = output or store.with_suffix(suffix)
+    if not output.parent.is_dir():
+        raise InputError(f"--output: directory {str(output.parent)!r} does not exist")
+    if output.is_dir():
+        raise InputError(f"--output: {str(output)!r} is a directory; give a file name")
+    try:
+        n = export(store, output, fmt, table)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    out.print(f"{n} rows of {table} → {output}")
+
+
+def report(
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep (may still be filling).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="HTML file to write (default: beside the store)."),
+    ] = None,
+    all_networks: Annotated[
+        bool,
+        typer.Option(
+            "--all-networks",
+            help="Base the verdicts on every interpolating network, not only the certified ones.",
+        ),
+    ] = False,
+) -> None:
+    """Write the HTML report of a store: verdicts with their evidence, and figures.
+
+    One self-contained page (figures embedded, also written as PNG and SVG beside it) with the
+    command that reproduces the store.
+    """
+    _report(store, output, all_networks)
+
+
+def _report(store: Path, output: Path | None, all_networks: bool) -> None:
+    """Write the report of a store and print its verdicts."""
+    output = output or store.with_suffix(".html")
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--output: must end in .html, got {str(output)!r}")
+    if not output.parent.is_dir():
+        raise InputError(f"--output: directory {str(output.parent)!r} does not exist")
+    try:
+        analysis, everyone = write_report(store, output, certified_only=not all_networks)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    others = {g.label: g for g in everyone.groups} if everyone else {}
+    for g in analysis.groups:
+        line = f"{g.label}: {g.verdict} ({g.reason})"
+        if g.label in others:
+            o = others[g.label]
+            line += f"; with uncertified networks: {o.verdict} ({o.reason})"
+        out.print(line, soft_wrap=True, markup=False)
+    out.print(f"report → {output}", soft_wrap=True)
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to put the store and the report.")
+    ] = Path("benign-demo"),
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="default: two-layer nets from d = 1 to 500, every one a certified KKT point (384 "
+            "runs, about 3 minutes on two "
+            "cores); lazy: deep nets in the lazy regime on separated data and MNIST (132 runs, "
+            "about 3 minutes); quick: a 200-run smoke sweep (seconds)."
+        ),
+    ] = "default",
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core).")
+    ] = None,
+) -> None:
+    """The main job: a preset sweep and its report.
+
+    Copies the preset's sweep file to DIR/PRESET.toml, fills DIR/PRESET.sqlite (resuming if
+    it is there), then writes DIR/report.html (for lazy, with verdicts over every
+    interpolating network: the KKT certificate does not apply to centred nets).
+    """
+    if preset not in PRESETS:
+        raise InputError(f"--preset: must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: must be >= 1, got {workers}")
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"--dir: {str(directory)!r} is not a directory")
+    plan = prepare_demo(preset, directory)
+    _sweep(plan.sweep_file, plan.store, "local", workers, retry_failed=False, dry_run=False)
+    _report(plan.store, plan.report, plan.all_networks)

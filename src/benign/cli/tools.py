@@ -1,0 +1,164 @@
+"""The measures of data and kernels on their own: `ntk` and `separation`."""
+
+import dataclasses
+import time
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from benign.cli.common import InputError, out, print_json, value_error
+from benign.data import DATASETS, Distribution, load_dataset
+from benign.measures import split_separation
+from benign.nets import ReLUNet
+from benign.ntk import ntk_scaling
+from benign.seeding import rng_for
+
+MAX_KERNEL_POINTS = 20_000
+
+
+def ntk(
+    n: Annotated[int, typer.Option("--n", help="Number of points.")] = 1000,
+    d: Annotated[int, typer.Option("--d", help="Input dimension.")] = 20,
+    depth: Annotated[int, typer.Option(help="Weight layers (2 = the two-layer net).")] = 5,
+    width: Annotated[
+        int, typer.Option(help="Width n of the net the kernel belongs to (its fan-ins).")
+    ] = 1024,
+    param: Annotated[str, typer.Option(help="Parametrisation: ntk or standard.")] = "ntk",
+    init: Annotated[str, typer.Option(help="Initialisation gains: he, ntk or lecun.")] = "he",
+    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Hidden-layer biases.")] = True,
+    dist: Annotated[str, typer.Option(help="Points: sphere or gaussian.")] = "sphere",
+    seed: Annotated[int, typer.Option(help="Seed of the points.")] = 0,
+    scaling: Annotated[
+        bool,
+        typer.Option("--scaling/--no-scaling", help="Also λ_min against n, d and depth."),
+    ] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Smallest eigenvalue of the analytic NTK on n random points, and how it scales.
+
+    Float64, symmetrised; negative eigenvalues are reported. Tables of λ_min against n, d and
+    depth unless --no-scaling.
+    """
+    if not 1 <= n <= MAX_KERNEL_POINTS:
+        raise InputError(
+            f"--n: must lie in [1, {MAX_KERNEL_POINTS}] (the n×n kernel takes 8·n² bytes and "
+            f"its eigenvalues O(n³) time), got {n}"
+        )
+    if seed < 0:
+        raise InputError(f"--seed: must be >= 0, got {seed}")
+    if dist not in ("sphere", "gaussian"):
+        raise InputError(f"--dist: must be sphere or gaussian, got {dist!r}")
+    try:
+        ReLUNet(d, width, depth, bias, param, init)
+        Distribution(dist, d)
+    except ValueError as exc:
+        raise value_error(exc) from None
+    net = {"width": width, "param": param, "init": init, "bias": bias}
+    rows = ntk_scaling(n, d, depth, **net, dist=dist, seed=seed, scaling=scaling)
+    if json_out:
+        doc = {
+            "net": net,
+            "dist": dist,
+            "seed": seed,
+            "rows": [dataclasses.asdict(r) for r in rows],
+        }
+        print_json(doc)
+        return
+    main_row = rows[0]
+    out.print(
+        f"analytic NTK, {dist} points, n={n}, d={d}, depth {depth}, width {width}, {param} "
+        f"parametrisation, {init} gains, {'bias' if bias else 'no bias'}: "
+        f"λ_min = {main_row.lambda_min:.6g}, λ_max = {main_row.lambda_max:.6g}, "
+        f"{main_row.negative} negative eigenvalues ({main_row.seconds:.2f} s)",
+        soft_wrap=True,
+    )
+    if scaling:
+        table = Table(
+            title="λ_min against n, d and depth (one changed at a time)", box=box.SIMPLE_HEAD
+        )
+        for name in ("n", "d", "depth", "λ_min", "λ_max", "negative", "time s"):
+            table.add_column(name, justify="right")
+        for r in sorted(rows, key=lambda r: (r.n, r.d, r.depth)):
+            table.add_row(
+                str(r.n),
+                str(r.d),
+                str(r.depth),
+                f"{r.lambda_min:.5g}",
+                f"{r.lambda_max:.5g}",
+                str(r.negative),
+                f"{r.seconds:.2f}",
+            )
+        out.print(table)
+
+
+def separation_cmd(
+    dataset: Annotated[
+        str, typer.Option(help="mnist (5,000 images, bundled), digits, or separated (sampled).")
+    ] = "mnist",
+    train: Annotated[
+        int | None,
+        typer.Option(
+            help="Points in the training set (a seeded shuffle; default all); the "
+            "rest is the test set."
+        ),
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="separated: number of points.")] = 2000,
+    d: Annotated[int, typer.Option("--d", help="separated: dimension.")] = 20,
+    sep: Annotated[float, typer.Option(help="separated: the separation of the caps.")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the shuffle (and of the sample).")] = 0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Smallest ℓ2 and ℓ∞ distance between points of different clean labels.
+
+    Images are scaled to unit norm; the classes are digits 0–4 against 5–9. Train–train, and
+    test–train when --train leaves a test set.
+    """
+    if seed < 0:
+        raise InputError(f"--seed: must be >= 0, got {seed}")
+    if dataset not in (*DATASETS, "separated"):
+        allowed = ", ".join((*DATASETS, "separated"))
+        raise InputError(f"--dataset: must be one of {allowed}, got {dataset!r}")
+    try:
+        if dataset == "separated":
+            if n < 2:
+                raise InputError(f"--n: must be >= 2, got {n}")
+            dist = Distribution("separated", d, separation=sep)
+            x = dist.sample(n, rng_for(seed, "data"))
+            labels = dist.clean_label(x)
+        else:
+            x, labels = load_dataset(dataset)
+    except ValueError as exc:
+        raise value_error(ValueError(str(exc).replace("separation:", "sep:"))) from None
+    t0 = time.perf_counter()
+    try:
+        split = split_separation(x, labels, train, rng_for(seed, "test"))
+    except ValueError as exc:
+        raise value_error(exc) from None
+    seconds = time.perf_counter() - t0
+    within, across = split.train_train, split.test_train
+    doc = {
+        "dataset": dataset,
+        "points": len(x),
+        "dimension": x.shape[1],
+        "train": len(split.train),
+        "test": len(split.test),
+        "positive": int((labels > 0).sum()),
+        "negative": int((labels <= 0).sum()),
+        "train_train": {"l2": within.l2, "linf": within.linf},
+        "test_train": {"l2": across.l2, "linf": across.linf} if across else None,
+        "seconds": seconds,
+    }
+    if json_out:
+        print_json(doc)
+        return
+    out.print(
+        f"{dataset}: {len(x)} points in R^{x.shape[1]} ({doc['positive']} labelled +1, "
+        f"{doc['negative']} labelled −1), train {doc['train']}, test {doc['test']}",
+        soft_wrap=True,
+    )
+    out.print(f"train–train separation: ℓ2 {within.l2:.6g}, ℓ∞ {within.linf:.6g}")
+    if across:
+        out.print(f"test–train separation:  ℓ2 {across.l2:.6g}, ℓ∞ {across.linf:.6g}")
+    out.print(f"({seconds:.1f} s)")
