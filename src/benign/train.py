@@ -1,11 +1,18 @@
-"""Full-batch gradient descent on margin losses, with per-network stopping (DESIGN §1, Training).
+"""Full-batch gradient descent on margin losses, with per-network stopping (docs/science.md,
+Training).
 
 Every network of an ensemble follows exactly the trajectory it would follow alone: step sizes,
 acceptance and stopping are decided per network, and a network that stops leaves the batch.
+:func:`train` is a short loop over four pieces: the state of the networks still training
+(:class:`_State`), a step rule (:class:`_ConstantStep`, :class:`_NormalisedStep`,
+:class:`_KernelStep`), the stop causes (:func:`_stop_causes`, with the periodic certificate of
+:func:`_certify_due`) and the record of every network (:class:`_Recorder`).
 """
 
+import dataclasses
 import math
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -14,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from benign.certify import Tolerances, certify, normalised_margin
+from benign.certify import Certificate, Tolerances, certify, normalised_margin
 from benign.nets import (
     Params,
     ReLUNet,
@@ -28,8 +35,8 @@ from benign.nets import (
 
 Loss = Literal["logistic", "exponential", "square"]
 StepRule = Literal["constant", "normalised", "kernel"]
-LOSSES: tuple[str, ...] = ("logistic", "exponential", "square")
-STEP_RULES: tuple[str, ...] = ("constant", "normalised", "kernel")
+LOSSES: tuple[str, ...] = typing.get_args(Loss)
+STEP_RULES: tuple[str, ...] = typing.get_args(StepRule)
 STOP_REASONS: tuple[str, ...] = (
     "diverged",
     "certified",
@@ -102,6 +109,9 @@ class TrainConfig:
     (stalled: no step along −∇L lowers the loss, typically with pre-activations pinned at a
     ReLU kink); ∇L = 0 exactly
     (zero_gradient, looked for every 16 steps: e.g. every unit inactive on every training point).
+
+    The values are not checked here: :class:`benign.config.RunConfig` checks them where they
+    are read (lr, max_seconds, loss_tol > 0; max_steps, certify_every ≥ 0).
     """
 
     loss: Loss = "logistic"
@@ -112,20 +122,6 @@ class TrainConfig:
     loss_tol: float = 1e-3
     certify_every: int = 0
     tolerances: Tolerances = field(default_factory=Tolerances)
-
-    def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss: must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.step_rule not in STEP_RULES:
-            raise ValueError(f"step_rule: must be one of {', '.join(STEP_RULES)}")
-        for name in ("lr", "max_seconds", "loss_tol"):
-            value = getattr(self, name)
-            if not value > 0:
-                raise ValueError(f"{name}: must be > 0, got {value}")
-        if self.certify_every < 0:
-            raise ValueError(f"certify_every: must be >= 0, got {self.certify_every}")
-        if self.max_steps < 0:
-            raise ValueError(f"max_steps: must be >= 0, got {self.max_steps}")
 
 
 @dataclass
@@ -154,12 +150,6 @@ def _per_net(values: Tensor, like: Tensor) -> Tensor:
     return values.view((-1,) + (1,) * (like.dim() - 1))
 
 
-def _reason(causes: dict[str, Tensor], k: int, budget: str | None) -> str:
-    """Why network k stopped: the first cause in STOP_REASONS that holds."""
-    held = {c for c, mask in causes.items() if mask[k]} | {budget}
-    return next(c for c in STOP_REASONS if c in held)
-
-
 def _kernel_steps(max_steps: int) -> set[int]:
     """Steps at which the history also has the kernel movement: 0 and the powers of 2."""
     return {0} | {2**k for k in range(max(max_steps, 1).bit_length())}
@@ -172,6 +162,338 @@ def _record_steps(max_steps: int) -> set[int]:
         t = max(t + 1, int(t * 1.05))
         steps.add(t)
     return steps
+
+
+# ----- the state of the networks still training -----------------------------------------------
+@dataclass
+class _State:
+    """The A networks still training; every tensor has them on its leading axis.
+
+    ``active`` (A,): their indices in the ensemble; ``eta`` (A,): their step sizes η_e;
+    ``cache``: the forward cache (h_0 = x, h_1, …, h_{L-1}) of ``params``; ``q`` (A, m): the
+    margins q_i = y_i (f(x_i) − off_i); ``log_loss`` (A,) = log L(θ) and ``dq`` (A, m) =
+    ∂L/∂q_i / L (:func:`loss_terms`); ``xs``, ``ys``, ``off``: their samples and offsets;
+    ``grads``: the step rule's direction at ``params`` (set at the start of each step, empty
+    after a step).
+    """
+
+    active: Tensor
+    eta: Tensor
+    params: Params
+    cache: list[Tensor]
+    q: Tensor
+    log_loss: Tensor
+    dq: Tensor
+    xs: Tensor
+    ys: Tensor
+    off: Tensor
+    grads: Params = field(default_factory=list)
+
+    def select(self, keep: Tensor) -> "_State":
+        """The networks ``keep`` (indices into the A active ones), every tensor sliced alike."""
+        return _State(
+            active=self.active[keep],
+            eta=self.eta[keep],
+            params=[p[keep] for p in self.params],
+            cache=[c[keep] for c in self.cache],
+            q=self.q[keep],
+            log_loss=self.log_loss[keep],
+            dq=self.dq[keep],
+            xs=self.xs[keep],
+            ys=self.ys[keep],
+            off=self.off[keep],
+            grads=[g[keep] for g in self.grads],
+        )
+
+
+# ----- step rules -----------------------------------------------------------------------------
+class _Step:
+    """What the step rules share: the constant rule θ ← θ − η ∇L(θ) with η_e = η.
+
+    A rule gives the initial η_e (:meth:`initial_eta`), the direction g (:meth:`gradient`),
+    when η_e has collapsed (:meth:`stalled`) and the step itself (:meth:`step`).
+    """
+
+    def __init__(self, net: ReLUNet, config: TrainConfig) -> None:
+        self.net, self.loss, self.lr = net, config.loss, config.lr
+
+    def evaluate(
+        self, params: Params, xs: Tensor, ys: Tensor, off: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
+        """q = y (f(x; θ) − off), log L(θ), ∂L/∂q / L and the forward cache."""
+        out, cache = self.net.forward(params, xs)
+        q = margins(out, ys, off)
+        log_loss, dq = loss_terms(q, self.loss)
+        return q, log_loss, dq, cache
+
+    def start(self, params: Params, kernel0: Tensor, x: Tensor, y: Tensor, off: Tensor) -> _State:
+        """Every network of the ensemble at θ_0 (copied), with its initial η_e."""
+        params = [p.clone() for p in params]
+        q, log_loss, dq, cache = self.evaluate(params, x, y, off)
+        active = torch.arange(x.shape[0], device=x.device)
+        eta = self.initial_eta(kernel0, x)
+        return _State(active, eta, params, cache, q, log_loss, dq, x, y, off)
+
+    def initial_eta(self, kernel0: Tensor, x: Tensor) -> Tensor:
+        """η_e = η for every network, shape (E,)."""
+        return torch.full((x.shape[0],), self.lr, dtype=x.dtype, device=x.device)
+
+    def gradient(self, s: _State) -> Params:
+        """∇L = ∇_θ Σ_i y_i (∂L/∂q_i) f(x_i), with ∂L/∂q_i = L · dq_i."""
+        return self.net.vjp(s.params, s.cache, s.ys * s.dq * torch.exp(s.log_loss).unsqueeze(-1))
+
+    def stalled(self, s: _State) -> Tensor:
+        """η_e never falls under this rule: no network stalls, (A,) False."""
+        return torch.zeros_like(s.log_loss, dtype=torch.bool)
+
+    def trial(self, s: _State) -> Params:
+        """θ − η_e g for every network."""
+        return [p - _per_net(s.eta, p) * g for p, g in zip(s.params, s.grads, strict=True)]
+
+    def step(self, s: _State) -> _State:
+        """θ ← θ − η_e g, always accepted."""
+        params = self.trial(s)
+        q, log_loss, dq, cache = self.evaluate(params, s.xs, s.ys, s.off)
+        return dataclasses.replace(
+            s, params=params, cache=cache, q=q, log_loss=log_loss, dq=dq, grads=[]
+        )
+
+
+class _ConstantStep(_Step):
+    """θ ← θ − η ∇L(θ)."""
+
+
+class _KernelStep(_Step):
+    """θ ← θ − η_e ∇L(θ) with η_e = η · m / λ_max(Θ̂_0) per network; η_e = η where Θ̂_0 = 0 (a
+    dead net keeps η; it stops at ∇L = 0)."""
+
+    def initial_eta(self, kernel0: Tensor, x: Tensor) -> Tensor:
+        """η_e = η · m / λ_max(Θ̂_0), shape (E,)."""
+        lam_max = torch.linalg.eigvalsh(kernel0)[:, -1]
+        return torch.where(lam_max > 0, self.lr * x.shape[1] / lam_max, self.lr).to(x.dtype)
+
+
+class _NormalisedStep(_Step):
+    """θ ← θ − η_t ∇L(θ) / L(θ) (Lyu & Li 2020): a trial with finite, lower L is accepted and
+    η_t ← min(GROWTH · η_t, η); otherwise θ stays and η_t ← η_t / 2."""
+
+    def gradient(self, s: _State) -> Params:
+        """∇L / L(θ) = ∇_θ Σ_i y_i dq_i f(x_i)."""
+        return self.net.vjp(s.params, s.cache, s.ys * s.dq)
+
+    def stalled(self, s: _State) -> Tensor:
+        """η_t < 1e-12 · η: no step along −∇L lowers the loss, (A,)."""
+        return s.eta < 1e-12 * self.lr
+
+    def step(self, s: _State) -> _State:
+        """One trial per network; each accepts or rejects its own (θ, cache, q, log L, dq)."""
+        params = self.trial(s)
+        q, log_loss, dq, cache = self.evaluate(params, s.xs, s.ys, s.off)
+        accept = torch.isfinite(log_loss) & (log_loss < s.log_loss)
+        eta = torch.where(accept, torch.clamp(GROWTH * s.eta, max=self.lr), s.eta / 2)
+        if bool(accept.all()):
+            pass
+        elif bool(accept.any()):
+
+            def pick(new: Tensor, old: Tensor) -> Tensor:
+                return torch.where(_per_net(accept, new), new, old)
+
+            params = [pick(a, b) for a, b in zip(params, s.params, strict=True)]
+            cache = [pick(a, b) for a, b in zip(cache, s.cache, strict=True)]
+            q, log_loss, dq = pick(q, s.q), pick(log_loss, s.log_loss), pick(dq, s.dq)
+        else:
+            params, cache, q, log_loss, dq = s.params, s.cache, s.q, s.log_loss, s.dq
+        return dataclasses.replace(
+            s, eta=eta, params=params, cache=cache, q=q, log_loss=log_loss, dq=dq, grads=[]
+        )
+
+
+_STEPS: dict[str, type[_Step]] = {
+    "constant": _ConstantStep,
+    "normalised": _NormalisedStep,
+    "kernel": _KernelStep,
+}
+
+
+def _step_rule(net: ReLUNet, config: TrainConfig) -> _Step:
+    """The step rule ``config.step_rule`` (one of :data:`STEP_RULES`)."""
+    if config.step_rule not in _STEPS:
+        raise ValueError(
+            f"step_rule: must be one of {', '.join(STEP_RULES)}, got {config.step_rule!r}"
+        )
+    return _STEPS[config.step_rule](net, config)
+
+
+# ----- stop causes ----------------------------------------------------------------------------
+def _train_error(q: Tensor) -> Tensor:
+    """Share of the points with q_i ≤ 0 (a NaN margin is an error), (A,)."""
+    return (~(q > 0)).double().mean(-1)
+
+
+def _certify_due(
+    net: ReLUNet, s: _State, err: Tensor, step: int, config: TrainConfig, recorder: "_Recorder"
+) -> Tensor:
+    """(A,) bool: every ``certify_every`` steps (0: never), the networks that interpolate
+    (err = 0) and whose KKT certificate has ε_rel ≤ eps_rel and δ_rel ≤ delta_rel; the
+    certificates checked go to ``recorder``."""
+    certified = torch.zeros_like(err, dtype=torch.bool)
+    if config.certify_every and step % config.certify_every == 0 and bool((err == 0).any()):
+        interp = torch.nonzero(err == 0).squeeze(1)
+        cert = certify(
+            net, [p[interp] for p in s.params], s.xs[interp], s.ys[interp], offset=s.off[interp]
+        )
+        certified[interp] = torch.as_tensor(cert.certified(config.tolerances))
+        recorder.certificates(step, s.active[interp], cert)
+    return certified
+
+
+def _stop_causes(
+    s: _State,
+    err: Tensor,
+    step: int,
+    elapsed: float,
+    certified: Tensor,
+    rule: _Step,
+    config: TrainConfig,
+) -> dict[str, Tensor]:
+    """(A,) masks of the stop causes, keyed in the order of :data:`STOP_REASONS`: log L not
+    finite; ``certified``; err = 0 and L ≤ loss_tol; step ≥ max_steps; elapsed ≥ max_seconds;
+    the rule's η_e collapsed; ‖∇L‖² = 0 (looked at every 16 steps and at a budget stop, else
+    False: ∇L = 0 is rare and persistent)."""
+    step_budget = step >= config.max_steps
+    time_budget = elapsed >= config.max_seconds
+    none = torch.zeros_like(err, dtype=torch.bool)
+    look = step % 16 == 0 or step_budget or time_budget
+    return {
+        "diverged": ~torch.isfinite(s.log_loss),
+        "certified": certified,
+        "loss_tol": (err == 0) & (s.log_loss <= math.log(config.loss_tol)),
+        "step_budget": torch.full_like(none, step_budget),
+        "time_budget": torch.full_like(none, time_budget),
+        "stalled": rule.stalled(s),
+        "zero_gradient": sq_norm(s.grads) == 0 if look else none,
+    }
+
+
+def _reason(causes: dict[str, Tensor], k: int) -> str:
+    """Why active network k stopped: the first cause in STOP_REASONS that holds."""
+    return next(c for c in STOP_REASONS if causes[c][k])
+
+
+# ----- the record of every network ------------------------------------------------------------
+class _Recorder:
+    """Per network of the ensemble: the history (:data:`HISTORY_KEYS`) at the record steps
+    (0–10, then about 5% apart) and kernel steps (0 and the powers of 2) and at its stop, the
+    certificates checked (:data:`CERT_KEYS`), and at its stop θ, the step, the time, the reason,
+    L, the train error, min_i q_i and γ."""
+
+    def __init__(
+        self,
+        net: ReLUNet,
+        start: _State,
+        params0: Params,
+        kernel0: Tensor,
+        degree: int | None,
+        max_steps: int,
+    ) -> None:
+        n_net = start.active.numel()
+        self.net, self.params0, self.kernel0, self.degree = net, params0, kernel0, degree
+        self.hidden0 = start.cache[1:]
+        self.record_steps = _record_steps(max_steps)
+        self.kernel_steps = _kernel_steps(max_steps)
+        self.history: list[dict[str, list[float]]] = [
+            {k: [] for k in HISTORY_KEYS} for _ in range(n_net)
+        ]
+        self.cert_history: list[dict[str, list[float]]] = [
+            {k: [] for k in CERT_KEYS} for _ in range(n_net)
+        ]
+        self.final: Params = [p.clone() for p in start.params]
+        self.steps = np.zeros(n_net, dtype=np.int64)
+        self.reasons = [""] * n_net
+        self.seconds = np.zeros(n_net)
+        self.last = {
+            k: np.full(n_net, math.nan) for k in ("loss", "train_error", "min_margin", "gamma")
+        }
+
+    def certificates(self, step: int, nets: Tensor, cert: Certificate) -> None:
+        """Append (step, ε_rel, δ_rel) of the certificate checked for each of ``nets``."""
+        for k, e in enumerate(nets.tolist()):
+            for key, val in zip(CERT_KEYS, (step, cert.eps_rel[k], cert.delta_rel[k]), strict=True):
+                self.cert_history[e][key].append(float(val))
+
+    def lazy(self, s: _State, kernel: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(‖θ − θ_0‖/‖θ_0‖, ‖Θ̂ − Θ̂_0‖_F/‖Θ̂_0‖_F, flipped activations) of the active networks;
+        the kernel movement only where ``kernel`` (A,) holds, NaN elsewhere."""
+        move = relative_move([p0[s.active] for p0 in self.params0], s.params)
+        moved = torch.full_like(move, math.nan)
+        idx = torch.nonzero(kernel).squeeze(1)
+        if idx.numel():
+            k = empirical_ntk(self.net, [p[idx] for p in s.params], s.xs[idx])
+            moved[idx] = kernel_move(self.kernel0[s.active[idx]], k).to(moved.dtype)
+        hidden0 = [h[s.active] for h in self.hidden0]
+        return move, moved, pattern_flips(hidden0, s.cache[1:])
+
+    def record(
+        self,
+        step: int,
+        s: _State,
+        err: Tensor,
+        causes: dict[str, Tensor],
+        stop: Tensor,
+        elapsed: float,
+    ) -> None:
+        """At a record or kernel step a history row for every active network; for those that
+        ``stop`` (A,) a row and their final state, the reason from ``causes``."""
+        any_stop = bool(stop.any())
+        at_kernel = step in self.kernel_steps
+        keep_row = step in self.record_steps or at_kernel
+        if not (keep_row or any_stop):
+            return
+        gamma = normalised_margin(s.q, s.params, self.degree)
+        rows = zip(
+            s.active.tolist(),
+            stop.tolist(),
+            torch.exp(s.log_loss).tolist(),
+            err.tolist(),
+            s.q.min(-1).values.tolist(),
+            gamma.tolist(),
+            *(v.tolist() for v in self.lazy(s, stop | at_kernel)),
+            strict=True,
+        )
+        for k, (e, stops, *values) in enumerate(rows):
+            if keep_row or stops:
+                for key, val in zip(HISTORY_KEYS, (step, *values), strict=True):
+                    self.history[e][key].append(val)
+            if stops:
+                (
+                    self.last["loss"][e],
+                    self.last["train_error"][e],
+                    self.last["min_margin"][e],
+                    self.last["gamma"][e],
+                ) = values[:4]
+                self.reasons[e] = _reason(causes, k)
+                self.steps[e], self.seconds[e] = step, elapsed
+        if any_stop:
+            idx = torch.nonzero(stop).squeeze(1)
+            for f, p in zip(self.final, s.params, strict=True):
+                f[s.active[idx]] = p[idx]
+
+    def result(self) -> TrainResult:
+        """The final θ and summary of every network, its history as arrays."""
+        return TrainResult(
+            params=self.final,
+            steps=self.steps,
+            stop_reason=self.reasons,
+            seconds=self.seconds,
+            loss=self.last["loss"],
+            train_error=self.last["train_error"],
+            min_margin=self.last["min_margin"],
+            normalised_margin=self.last["gamma"],
+            history=[{k: np.asarray(v) for k, v in h.items()} for h in self.history],
+            certificate_history=[
+                {k: np.asarray(v) for k, v in h.items()} for h in self.cert_history
+            ],
+        )
 
 
 def train(
@@ -189,159 +511,33 @@ def train(
     active)`` is called every few steps. The history (:data:`HISTORY_KEYS`) is kept at
     0–10 steps, then about 5% apart, and at each network's last step.
     """
-    n_net = x.shape[0]
     # f − f_0 is not homogeneous in θ: no normalised margin for a centred net
     degree = net.degree if offset is None else None
     offset = torch.zeros_like(y) if offset is None else offset
-    params0 = params
-    kernel0 = empirical_ntk(net, params0, x)
-    params = [p.clone() for p in params]
-    final: Params = [p.clone() for p in params]
-    active = torch.arange(n_net, device=x.device)
-    eta = torch.full((n_net,), config.lr, dtype=x.dtype, device=x.device)
-    if config.step_rule == "kernel":  # a dead net (Θ̂_0 = 0) keeps η; it stops at ∇L = 0
-        lam_max = torch.linalg.eigvalsh(kernel0)[:, -1]
-        eta = torch.where(lam_max > 0, config.lr * x.shape[1] / lam_max, config.lr).to(x.dtype)
-    steps = np.zeros(n_net, dtype=np.int64)
-    reasons = [""] * n_net
-    seconds = np.zeros(n_net)
-    last = {k: np.full(n_net, math.nan) for k in ("loss", "train_error", "min_margin", "gamma")}
-    history: list[dict[str, list[float]]] = [{k: [] for k in HISTORY_KEYS} for _ in range(n_net)]
-    cert_history: list[dict[str, list[float]]] = [{k: [] for k in CERT_KEYS} for _ in range(n_net)]
-    record_at = _record_steps(config.max_steps)
-    kernel_at = _kernel_steps(config.max_steps)
-    normalised = config.step_rule == "normalised"
-
-    def evaluate(ps: Params, xs: Tensor, ys: Tensor, off: Tensor):
-        out, cache = net.forward(ps, xs)
-        q = margins(out, ys, off)
-        log_loss, dq = loss_terms(q, config.loss)
-        return q, log_loss, dq, cache
-
-    xs, ys, off = x, y, offset
-    q, log_loss, dq, cache = evaluate(params, xs, ys, off)
-    hidden0 = cache[1:]
-
-    def lazy(ps: Params, hidden: list[Tensor], kernel: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(param_move, kernel_move, pattern_flips) of the active networks; the kernel
-        movement only where ``kernel`` (E,) holds, NaN elsewhere."""
-        move = relative_move([p0[active] for p0 in params0], ps)
-        moved = torch.full_like(move, math.nan)
-        idx = torch.nonzero(kernel).squeeze(1)
-        if idx.numel():
-            k = empirical_ntk(net, [p[idx] for p in ps], xs[idx])
-            moved[idx] = kernel_move(kernel0[active[idx]], k).to(moved.dtype)
-        return move, moved, pattern_flips([h[active] for h in hidden0], hidden)
-
+    rule = _step_rule(net, config)
+    kernel0 = empirical_ntk(net, params, x)
+    s = rule.start(params, kernel0, x, y, offset)
+    recorder = _Recorder(net, s, params, kernel0, degree, config.max_steps)
     t0 = time.perf_counter()
     step = 0
     while True:
-        # gradient of L (constant rule) or of L / L(θ) (normalised rule) at the current iterate
-        g = ys * dq if normalised else ys * dq * torch.exp(log_loss).unsqueeze(-1)
-        grads = net.vjp(params, cache, g)
-        # ---- stopping rules and history, on the current iterate of every active network ----
-        err = (~(q > 0)).double().mean(-1)  # a NaN margin is an error
+        # stop causes and history on the current iterate of every active network, then a step
+        s.grads = rule.gradient(s)
+        err = _train_error(s.q)
         elapsed = time.perf_counter() - t0
-        budget = (
-            "step_budget"
-            if step >= config.max_steps
-            else "time_budget"
-            if elapsed >= config.max_seconds
-            else None
-        )
-        causes = {  # in the order of STOP_REASONS: the first that holds wins
-            "diverged": ~torch.isfinite(log_loss),
-            "loss_tol": (err == 0) & (log_loss <= math.log(config.loss_tol)),
-            "certified": torch.zeros_like(err, dtype=torch.bool),
-            "stalled": (eta < 1e-12 * config.lr) & normalised,  # only η_t of `normalised` falls
-        }
-        if config.certify_every and step % config.certify_every == 0 and bool((err == 0).any()):
-            interp = torch.nonzero(err == 0).squeeze(1)
-            cert = certify(
-                net, [p[interp] for p in params], xs[interp], ys[interp], offset=off[interp]
-            )
-            causes["certified"][interp] = torch.as_tensor(cert.certified(config.tolerances))
-            for k, e in enumerate(active[interp].tolist()):
-                for key, val in zip(
-                    CERT_KEYS, (step, cert.eps_rel[k], cert.delta_rel[k]), strict=True
-                ):
-                    cert_history[e][key].append(float(val))
-        if step % 16 == 0 or budget is not None:  # ∇L = 0 is rare and persistent: look now and then
-            causes["zero_gradient"] = sq_norm(grads) == 0
-        stop = torch.stack(list(causes.values())).any(0) | (budget is not None)
-        any_stop = bool(stop.any())
-        keep_row = step in record_at or step in kernel_at
-        if keep_row or any_stop:
-            gamma = normalised_margin(q, params, degree)
-            rows = zip(
-                active.tolist(),
-                stop.tolist(),
-                torch.exp(log_loss).tolist(),
-                err.tolist(),
-                q.min(-1).values.tolist(),
-                gamma.tolist(),
-                *(v.tolist() for v in lazy(params, cache[1:], stop | (step in kernel_at))),
-                strict=True,
-            )
-            for k, (e, stops, *values) in enumerate(rows):
-                if keep_row or stops:
-                    for key, val in zip(HISTORY_KEYS, (step, *values), strict=True):
-                        history[e][key].append(val)
-                if stops:
-                    (
-                        last["loss"][e],
-                        last["train_error"][e],
-                        last["min_margin"][e],
-                        last["gamma"][e],
-                    ) = values[:4]
-                    reasons[e] = _reason(causes, k, budget)
-                    steps[e], seconds[e] = step, elapsed
-        if any_stop:
-            idx = torch.nonzero(stop).squeeze(1)
-            for f, p in zip(final, params, strict=True):
-                f[active[idx]] = p[idx]
+        certified = _certify_due(net, s, err, step, config, recorder)
+        causes = _stop_causes(s, err, step, elapsed, certified, rule, config)
+        stop = torch.stack(list(causes.values())).any(0)
+        recorder.record(step, s, err, causes, stop, elapsed)
+        if bool(stop.any()):
             keep = torch.nonzero(~stop).squeeze(1)
             if keep.numel() == 0:
                 break
-            active, eta = active[keep], eta[keep]
-            params = [p[keep] for p in params]
-            cache = [c[keep] for c in cache]
-            grads = [gr[keep] for gr in grads]
-            q, log_loss, dq = q[keep], log_loss[keep], dq[keep]
-            xs, ys, off = x[active], y[active], offset[active]
-
-        # ---- one step ----
-        trial = [p - _per_net(eta, p) * gr for p, gr in zip(params, grads, strict=True)]
-        q_t, log_loss_t, dq_t, cache_t = evaluate(trial, xs, ys, off)
-        if normalised:
-            accept = torch.isfinite(log_loss_t) & (log_loss_t < log_loss)
-            eta = torch.where(accept, torch.clamp(GROWTH * eta, max=config.lr), eta / 2)
-            new = (trial, cache_t, [q_t, log_loss_t, dq_t])
-            old = (params, cache, [q, log_loss, dq])
-            if bool(accept.all()):
-                params, cache, (q, log_loss, dq) = new
-            elif bool(accept.any()):
-                params, cache, (q, log_loss, dq) = (
-                    [torch.where(_per_net(accept, a), a, b) for a, b in zip(*pair, strict=True)]
-                    for pair in zip(new, old, strict=True)
-                )
-        else:
-            params, cache, q, log_loss, dq = trial, cache_t, q_t, log_loss_t, dq_t
+            s = s.select(keep)
+        s = rule.step(s)
         step += 1
         if progress is not None and step % 50 == 0:
-            progress(step, int(active.numel()))
-
+            progress(step, int(s.active.numel()))
     if progress is not None:
         progress(step, 0)
-    return TrainResult(
-        params=final,
-        steps=steps,
-        stop_reason=reasons,
-        seconds=seconds,
-        loss=last["loss"],
-        train_error=last["train_error"],
-        min_margin=last["min_margin"],
-        normalised_margin=last["gamma"],
-        history=[{k: np.asarray(v) for k, v in h.items()} for h in history],
-        certificate_history=[{k: np.asarray(v) for k, v in h.items()} for h in cert_history],
-    )
+    return recorder.result()
