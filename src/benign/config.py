@@ -213,7 +213,7 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _dataset_dimension(cls, data):
+    def _dataset_dimension(cls, data: object) -> object:
         """A dataset fixes d: fill it in when it is not given."""
         if isinstance(data, dict) and data.get("dist") in DATASETS and "d" not in data:
             data = dict(data, d=DATASET_SHAPES[data["dist"]][1])

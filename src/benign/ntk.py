@@ -29,8 +29,10 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from benign.data import Distribution
+from benign.data import DistName, Distribution
 from benign.nets import (
+    Init,
+    Param,
     Params,
     ReLUNet,
     empirical_ntk,
@@ -300,10 +302,10 @@ def ntk_scaling(
     depth: int,
     *,
     width: int,
-    param: str = "ntk",
-    init: str = "he",
+    param: Param = "ntk",
+    init: Init = "he",
     bias: bool = True,
-    dist: str = "sphere",
+    dist: DistName = "sphere",
     seed: int = 0,
     scaling: bool = True,
 ) -> list[ScalingRow]:

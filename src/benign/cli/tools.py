@@ -2,16 +2,16 @@
 
 import dataclasses
 import time
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich import box
 from rich.table import Table
 
 from benign.cli.common import InputError, out, print_json, value_error
-from benign.data import DATASETS, Distribution, load_dataset
+from benign.data import DATASETS, DistName, Distribution, load_dataset
 from benign.measures import split_separation
-from benign.nets import ReLUNet
+from benign.nets import Init, Param, ReLUNet
 from benign.ntk import ntk_scaling
 from benign.seeding import rng_for
 
@@ -51,12 +51,23 @@ def ntk(
     if dist not in ("sphere", "gaussian"):
         raise InputError(f"--dist: must be sphere or gaussian, got {dist!r}")
     try:
-        ReLUNet(d, width, depth, bias, param, init)
-        Distribution(dist, d)
+        ReLUNet(d, width, depth, bias, cast(Param, param), cast(Init, init))
+        Distribution(cast(DistName, dist), d)
     except ValueError as exc:
         raise value_error(exc) from None
+    rows = ntk_scaling(
+        n,
+        d,
+        depth,
+        width=width,
+        param=cast(Param, param),
+        init=cast(Init, init),
+        bias=bias,
+        dist=cast(DistName, dist),
+        seed=seed,
+        scaling=scaling,
+    )
     net = {"width": width, "param": param, "init": init, "bias": bias}
-    rows = ntk_scaling(n, d, depth, **net, dist=dist, seed=seed, scaling=scaling)
     if json_out:
         doc = {
             "net": net,
