@@ -29,12 +29,14 @@ neuron given λ, λ by NNLS given the slopes, and the cone program on the compre
 
 import math
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Annotated, cast
 
 import clarabel
 import numpy as np
+import pydantic
 import scipy.sparse as sp
 import torch
+from pydantic import Field
 from scipy.linalg import solve_triangular
 from scipy.optimize import lsq_linear, nnls
 from torch import Tensor
@@ -47,17 +49,15 @@ GRAM_COND = 1e4  # the largest cond(L) for which L comes from a Cholesky factori
 GOOD_ENOUGH = 1e-3  # multipliers with sqrt(ε_rel² + (δ/‖θ̃‖²)²) below this end the search
 
 
-@dataclass(frozen=True)
+Tolerance = Annotated[float, Field(gt=0)]  # a bound on a relative residual (RunConfig too)
+
+
+@pydantic.dataclasses.dataclass(frozen=True)
 class Tolerances:
     """A net is certified when it interpolates, ε_rel ≤ eps_rel and δ_rel ≤ delta_rel."""
 
-    eps_rel: float = 0.05
-    delta_rel: float = 0.05
-
-    def __post_init__(self) -> None:
-        for name in ("eps_rel", "delta_rel"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+    eps_rel: Tolerance = 0.05
+    delta_rel: Tolerance = 0.05
 
 
 @dataclass
@@ -83,8 +83,10 @@ class Certificate:
     kinks: np.ndarray
     multipliers: list[np.ndarray] = field(default_factory=list)
 
-    def certified(self, tol: Tolerances = Tolerances()) -> np.ndarray:
-        """Interpolates, ε_rel ≤ tol.eps_rel and δ_rel ≤ tol.delta_rel (NaN compares False)."""
+    def certified(self, tol: Tolerances | None = None) -> np.ndarray:
+        """Interpolates, ε_rel ≤ tol.eps_rel and δ_rel ≤ tol.delta_rel (NaN compares False;
+        default tolerances 0.05)."""
+        tol = tol or Tolerances()
         return (
             (self.min_margin > 0)
             & (self.eps_rel <= tol.eps_rel)

@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from benign.certify import Tolerances
+from benign.certify import Tolerance, Tolerances
 from benign.data import (
     DATASET_SHAPES,
     DATASETS,
@@ -24,14 +24,18 @@ from benign.data import (
 )
 from benign.nets import Init, Param, ReLUNet
 from benign.seeding import rng_for
-from benign.train import Loss, StepRule, TrainConfig
+from benign.train import Count, Loss, LossTol, Seconds, StepRule, StepSize, TrainConfig
 
 Method = Literal["auto", "gd", "lp", "convex", "gd+convex"]
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 class RunConfig(BaseModel):
-    """Every setting of a run but its seed; bad values are refused naming the field."""
+    """Every setting of a run but its seed; bad values are refused naming the field. Each
+    constraint is checked once: the settings of the network and of the input law by
+    :class:`ReLUNet` and :class:`Distribution` (built here), the training and certificate
+    settings by the types they share with :class:`TrainConfig` and :class:`Tolerances`, the
+    rest by their fields."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
@@ -44,7 +48,6 @@ class RunConfig(BaseModel):
     )
     d: int = Field(
         20,
-        ge=1,
         description="input dimension (set by the dataset for mnist/digits)",
         json_schema_extra={"panel": "Data"},
     )
@@ -68,23 +71,19 @@ class RunConfig(BaseModel):
     )
     radius: float = Field(
         1.0,
-        gt=0,
         description="radius of the sphere and separated laws",
         json_schema_extra={"panel": "Data"},
     )
     separation: float = Field(
         0.5,
-        gt=0,
-        le=2,
         description="separated: least distance between the two classes / radius",
         json_schema_extra={"panel": "Data"},
     )
     width: int = Field(
-        200, ge=1, description="hidden units per layer", json_schema_extra={"panel": "Network"}
+        200, description="hidden units per layer", json_schema_extra={"panel": "Network"}
     )
     depth: int = Field(
         2,
-        ge=2,
         description="weight layers (2 = the two-layer net)",
         json_schema_extra={"panel": "Network"},
     )
@@ -105,7 +104,6 @@ class RunConfig(BaseModel):
     )
     init_scale: float = Field(
         1.0,
-        gt=0,
         description="α, multiplies every initial weight",
         json_schema_extra={"panel": "Network"},
     )
@@ -127,20 +125,17 @@ class RunConfig(BaseModel):
         "stable when lazy)",
         json_schema_extra={"panel": "Training"},
     )
-    lr: float = Field(0.5, gt=0, description="step size η", json_schema_extra={"panel": "Training"})
-    steps: int = Field(
-        20_000, ge=0, description="step budget per network", json_schema_extra={"panel": "Training"}
+    lr: StepSize = Field(0.5, description="step size η", json_schema_extra={"panel": "Training"})
+    steps: Count = Field(
+        20_000, description="step budget per network", json_schema_extra={"panel": "Training"}
     )
-    max_seconds: float | None = Field(
+    max_seconds: Seconds | None = Field(
         None,
-        gt=0,
         description="time budget per ensemble block (convex: per network)",
         json_schema_extra={"panel": "Training"},
     )
-    loss_tol: float = Field(
+    loss_tol: LossTol = Field(
         1e-3,
-        gt=0,
-        lt=1,
         description="stop once interpolating with L ≤ this",
         json_schema_extra={"panel": "Training"},
     )
@@ -182,21 +177,18 @@ class RunConfig(BaseModel):
         "refines the patterns)",
         json_schema_extra={"panel": "Solver"},
     )
-    certify_every: int = Field(
+    certify_every: Count = Field(
         500,
-        ge=0,
         description="gd: check the KKT certificate every this many steps (0: never)",
         json_schema_extra={"panel": "Measures"},
     )
-    cert_eps: float = Field(
+    cert_eps: Tolerance = Field(
         0.05,
-        gt=0,
         description="certified if ε_rel ≤ this (and δ_rel)",
         json_schema_extra={"panel": "Measures"},
     )
-    cert_delta: float = Field(
+    cert_delta: Tolerance = Field(
         0.05,
-        gt=0,
         description="certified if δ_rel ≤ this (and ε_rel)",
         json_schema_extra={"panel": "Measures"},
     )

@@ -15,10 +15,12 @@ import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
+import pydantic
 import torch
+from pydantic import Field
 from torch import Tensor
 
 from benign.certify import Certificate, Tolerances, certify, normalised_margin
@@ -92,7 +94,14 @@ def loss_value(q: Tensor, loss: Loss) -> Tensor:
     return torch.exp(loss_terms(q, loss)[0])
 
 
-@dataclass(frozen=True)
+# what each training setting allows, checked by TrainConfig and by RunConfig
+StepSize = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0)]
+LossTol = Annotated[float, Field(gt=0, lt=1)]
+
+
+@pydantic.dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How to train: loss, step-size rule and stopping rules.
 
@@ -110,17 +119,17 @@ class TrainConfig:
     ReLU kink); ∇L = 0 exactly
     (zero_gradient, looked for every 16 steps: e.g. every unit inactive on every training point).
 
-    The values are not checked here: :class:`benign.config.RunConfig` checks them where they
-    are read (lr, max_seconds, loss_tol > 0; max_steps, certify_every ≥ 0).
+    Each value is checked when the config is made (its type says what is allowed, and
+    :class:`benign.config.RunConfig` uses the same types).
     """
 
     loss: Loss = "logistic"
     step_rule: StepRule = "normalised"
-    lr: float = 0.5
-    max_steps: int = 20_000
-    max_seconds: float = math.inf
-    loss_tol: float = 1e-3
-    certify_every: int = 0
+    lr: StepSize = 0.5
+    max_steps: Count = 20_000
+    max_seconds: Seconds = math.inf
+    loss_tol: LossTol = 1e-3
+    certify_every: Count = 0
     tolerances: Tolerances = field(default_factory=Tolerances)
 
 

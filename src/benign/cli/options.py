@@ -1,9 +1,12 @@
 """Command-line options generated from the fields of :class:`RunConfig`: one per setting, with
 its type, default, allowed values, description and help panel."""
 
+import functools
 import inspect
+import operator
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import typer
 from pydantic import ValidationError
@@ -27,11 +30,21 @@ def _panel(name: str, field: FieldInfo) -> str:
     return str(panel)
 
 
+def _plain(annotation: Any) -> Any:
+    """The type without the constraints pydantic checks (``Annotated[T, …]`` → T, in a union
+    too): RunConfig checks them, naming the flag."""
+    if get_origin(annotation) is Annotated:
+        return get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        return functools.reduce(operator.or_, map(_plain, get_args(annotation)))
+    return annotation
+
+
 def setting_option(name: str, field: FieldInfo) -> inspect.Parameter:
     """The keyword parameter of a setting, as Typer reads it: ``--NAME`` (``--NAME/--no-NAME``
     for a switch), the field's type and default, its description as the help and, for a
     Literal, the values allowed."""
-    annotation: Any = field.annotation
+    annotation: Any = _plain(field.annotation)
     decls = [flag(name)]
     help_text = field.description or ""
     extra: dict[str, Any] = {}
