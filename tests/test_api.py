@@ -178,3 +178,19 @@ def test_certify_of_one_shared_sample_equals_the_batched_call():
     for key in ("min_margin", "eps_rel", "delta_rel", "support"):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
     assert not math.isnan(a.eps_rel[0])
+
+
+def test_keep_params_bounds_what_the_store_keeps(tmp_path):
+    counts = {}
+    for keep in (0, 60 * 3):  # the lp nets of LP_SWEEP have 3 × 60 parameters
+        store = tmp_path / f"k{keep}.sqlite"
+        sweep = benign.parse_sweep(
+            f"keep_params = {keep}\n" + LP_SWEEP.replace("seeds = 4", "seeds = 1")
+        )
+        benign.compute(sweep, store)
+        conn = sqlite3.connect(store)
+        counts[keep] = conn.execute("SELECT count(*) FROM params").fetchone()[0]
+        conn.close()
+    assert counts == {0: 0, 180: 2}
+    with pytest.raises(benign.sweep.ConfigError, match="keep_params: must be an integer >= 0"):
+        benign.parse_sweep("keep_params = -1\n" + LP_SWEEP)

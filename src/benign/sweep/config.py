@@ -29,8 +29,11 @@ from pydantic import ValidationError
 from benign.config import RunConfig, describe
 from benign.run import ensemble_block
 
-TOP_KEYS: tuple[str, ...] = ("name", "seeds", "fixed", "grid")
+TOP_KEYS: tuple[str, ...] = ("name", "seeds", "keep_params", "fixed", "grid")
 MAX_SEED = 2**63 - 1
+# a network's final parameters are kept in the store when it has at most this many (128 KiB in
+# float64: every two-layer net of width 100 up to d = 160); a sweep file's keep_params
+KEEP_PARAMS = 2**14
 
 
 class ConfigError(ValueError):
@@ -61,9 +64,11 @@ def batch_key(config: RunConfig) -> str:
 
 @dataclass(frozen=True)
 class Block:
-    """Runs trained together: equal settings but p, at most ``ensemble_block`` of them."""
+    """Runs trained together: equal settings but p, at most ``ensemble_block`` of them; their
+    final parameters are kept if a network has at most ``keep_params``."""
 
     runs: tuple[Run, ...]
+    keep_params: int = KEEP_PARAMS
 
     @property
     def block_id(self) -> str:
@@ -86,6 +91,7 @@ class Sweep:
     name: str
     source: str
     runs: tuple[Run, ...]
+    keep_params: int = KEEP_PARAMS  # keep the parameters of networks with at most this many
 
     def axes(self) -> dict[str, list]:
         """The settings that vary across the runs (and the seed), with their values."""
@@ -111,7 +117,10 @@ class Sweep:
         for runs in groups.values():
             runs.sort(key=lambda r: (r.seed, r.config.p))
             size = ensemble_block(runs[0].config)
-            blocks += [Block(tuple(runs[i : i + size])) for i in range(0, len(runs), size)]
+            blocks += [
+                Block(tuple(runs[i : i + size]), self.keep_params)
+                for i in range(0, len(runs), size)
+            ]
         return blocks
 
 
@@ -146,6 +155,9 @@ def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep")
     if "seeds" not in doc:
         raise fail("seeds", "missing; give a count (seeds 0 … N−1) or a list of seeds")
     seeds = _seeds(doc["seeds"], "seeds", fail)
+    keep = doc.get("keep_params", KEEP_PARAMS)
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise fail("keep_params", f"must be an integer >= 0 (0: keep none), got {keep!r}")
     fixed = doc.get("fixed", {})
     if not isinstance(fixed, dict):
         raise fail("fixed", "must be a table of settings")
@@ -179,7 +191,7 @@ def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep")
             for seed in grid_seeds:
                 rid = run_id(config, seed)
                 runs.setdefault(rid, Run(config, seed, rid))
-    return Sweep(name=name, source=text, runs=tuple(runs.values()))
+    return Sweep(name=name, source=text, runs=tuple(runs.values()), keep_params=keep)
 
 
 def _seeds(value: Any, key: str, fail) -> list[int]:

@@ -31,9 +31,6 @@ DASK_PREFIX = "dask://"
 # of the results (seen: GD at d ≥ 320, the certificate's least squares), and a run's values must
 # not depend on the executor. Parallelism comes from workers.
 SWEEP_THREADS = 1
-# a network's final parameters are kept in the store when it has at most this many (128 KiB in
-# float64: every two-layer net of width 100 up to d = 160)
-KEEP_PARAMS = 2**14
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
@@ -78,7 +75,7 @@ def compute_block(block: Block) -> list[RunResult]:
     finally:
         torch.set_num_threads(threads)
     net = runs[0].config.network()
-    keep = sum(math.prod(shape) for shape in net.shapes()) <= KEEP_PARAMS
+    keep = sum(math.prod(shape) for shape in net.shapes()) <= block.keep_params
     arrays = [p.detach().cpu().numpy() for p in exp.params]
     return [
         RunResult(
