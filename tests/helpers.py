@@ -1,26 +1,48 @@
 """Shared by the tests: the command line as a user runs it, and stored results made by hand."""
 
+import contextlib
 import dataclasses
+import io
 import math
+import os
 import subprocess
 import sys
 
 import torch
 
+from benign.cli import main
 from benign.nets import ReLUNet
 from benign.run import NetworkRecord
 from benign.sweep.store import RunResult
 
 
-def benign(*args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
-    """Run ``python -m benign ARGS`` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "benign", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-    )
+def benign(*args, cwd=None, timeout=600, fresh=False) -> subprocess.CompletedProcess:
+    """Run ``benign ARGS`` and capture its output and exit code: in this process, through the
+    console entry point as ``python -m benign`` calls it (starting Python and PyTorch again
+    costs ~4 s a command), or in a new ``python -m benign`` process when ``fresh``."""
+    argv = ["benign", *map(str, args)]
+    if fresh:
+        return subprocess.run(
+            [sys.executable, "-m", *argv], capture_output=True, text=True, cwd=cwd, timeout=timeout
+        )
+    out, err = io.StringIO(), io.StringIO()
+    threads, saved_argv = torch.get_num_threads(), sys.argv
+    sys.argv = argv
+    try:
+        with (
+            contextlib.chdir(cwd or os.getcwd()),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved_argv
+        torch.set_num_threads(threads)  # --threads sets the process's pool
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def record(seed: int, **kw) -> NetworkRecord:

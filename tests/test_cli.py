@@ -171,8 +171,10 @@ def test_save_into_a_missing_directory_is_refused(tmp_path):
 def test_help_and_version():
     r = benign("run", "--help")
     assert r.returncode == 0 and "--dist" in r.stdout and "--save" in r.stdout
-    r = benign("--version")
+    r = benign("--version", fresh=True)  # the console entry point in a process of its own
     assert r.returncode == 0 and r.stdout.startswith("benign ")
+    r = benign("run", "--width", "0", fresh=True)
+    assert r.returncode == 2 and r.stderr.startswith("benign: error: --width:")
 
 
 def test_run_options_are_generated_from_the_settings():

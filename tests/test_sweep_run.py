@@ -121,7 +121,10 @@ def dask_cluster(tmp_path):
 def test_dask_cluster_stores_the_same_values(tmp_path, reference, dask_cluster):
     config = copy_preset(tmp_path)
     store = tmp_path / "dask.sqlite"
-    r = benign("sweep", config, "--executor", f"dask://{dask_cluster}", "--store", store)
+    # a new process: a Dask client is left running in the process that opened it
+    r = benign(
+        "sweep", config, "--executor", f"dask://{dask_cluster}", "--store", store, fresh=True
+    )
     assert r.returncode == 0, r.stderr
     assert "200 runs computed" in r.stdout
     assert stored_values(store) == reference
