@@ -176,6 +176,65 @@ def test_kill_9_at_random_points_then_resume(tmp_path, reference):
     assert stored_values(store) == reference
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def alive(pids: list[int]) -> list[int]:
+    out = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.append(pid)
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_die_with_their_coordinator_and_sigterm_stops_cleanly(tmp_path, reference, sig):
+    """A coordinator stopped by SIGTERM (a batch scheduler's time limit) exits 143 with the
+    resume hint; one killed by SIGKILL leaves no worker behind either; resuming completes."""
+    config = copy_preset(tmp_path)
+    store = tmp_path / "quick.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benign", "sweep", str(config), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while stored_count(store) < 20:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = children(proc.pid)
+    assert workers  # the pool (and the resource tracker)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)  # returns once every holder of the pipes is gone
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143, err
+        assert "terminated (SIGTERM):" in err and "run the same command to resume" in err
+        assert "Traceback" not in err
+    deadline = time.monotonic() + 10
+    while alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(workers)
+    r = benign("sweep", config, "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert stored_values(store) == reference
+
+
 def test_resume_adds_new_runs_and_keeps_old_ones(tmp_path):
     store = tmp_path / "s.sqlite"
     first = parse_sweep(SMALL + "[grid]\np = [0.0, 0.2]\n")

@@ -55,6 +55,7 @@ def main() -> None:
         if msg:  # an empty message: the help was shown for a bare `benign`
             print(f"benign: error: {msg}", file=sys.stderr)
         sys.exit(2)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a sweep, e.g. while starting
+        print("benign: interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,8 +1,12 @@
 """The sweep commands: `sweep`, `status`, `export`, `report`, and `demo`, the main job."""
 
+import contextlib
 import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -122,6 +126,28 @@ def _sweep(
     _run_sweep(sw, store, executor, workers, retry_failed, shlex.join(["benign", *sys.argv[1:]]))
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's time limit, ``kill``): stop as Ctrl-C does."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """While computing, SIGTERM raises :class:`_Terminated` in the main thread, so the sweep
+    stops like Ctrl-C: workers stopped, finished runs kept, a resume hint printed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_sweep(
     sw, store: Path, executor: str, workers: int | None, retry_failed: bool, command: str
 ) -> None:
@@ -154,14 +180,16 @@ def _run_sweep(
                 state = s
                 bar.update(task, completed=s.done, total=s.total, failed=s.failed)
 
-            run_sweep(sw, st, ex, retry_failed, command, progress)
-    except KeyboardInterrupt:
+            with _sigterm_stops():
+                run_sweep(sw, st, ex, retry_failed, command, progress)
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
         err.print(
-            f"interrupted: {state.done} of {state.total} runs stored in {store}; "
+            f"{how}: {state.done} of {state.total} runs stored in {store}; "
             "run the same command to resume",
             soft_wrap=True,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if isinstance(exc, _Terminated) else 130) from None
     except StoreError as exc:
         raise InputError(str(exc)) from None
     except ExecutorError as exc:

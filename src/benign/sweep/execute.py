@@ -10,6 +10,8 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -106,9 +108,21 @@ def check_executor(spec: str) -> str | None:
     raise ExecutorError(f"executor: must be local or dask://HOST:PORT, got {spec!r}")
 
 
-def _init_worker() -> None:
-    """Pool workers leave Ctrl-C to the coordinator."""
+WATCH_SECONDS = 0.5  # how often a pool worker looks whether its coordinator is alive
+
+
+def _init_worker(coordinator: int) -> None:
+    """Pool workers leave Ctrl-C to the coordinator, and die with it: a daemon thread ends
+    the worker once its parent is no longer the coordinator (killed, even by SIGKILL, the
+    worker is handed to another parent), within :data:`WATCH_SECONDS`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == coordinator:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="coordinator-watchdog", daemon=True).start()
 
 
 class LocalExecutor:
@@ -125,7 +139,7 @@ class LocalExecutor:
                 yield compute_block(b)
             return
         spawn = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(self.workers, spawn, _init_worker)
+        pool = ProcessPoolExecutor(self.workers, spawn, _init_worker, (os.getpid(),))
         futures = {pool.submit(compute_block, b) for b in blocks}
         finished = False
         try:
