@@ -1,6 +1,7 @@
 """The `benign run` command: output, --json, --save, and one-line errors for bad input."""
 
 import json
+import os
 from typing import Literal, get_args, get_origin
 
 import numpy as np
@@ -142,6 +143,9 @@ def test_table_and_save_in_one_dimension(tmp_path):
         (["--dist", "separated", "--separation", "0"], "--separation"),
         (["--step-rule", "fast"], "--step-rule"),
         (["--device", "tpu"], "--device"),
+        (["--device", "cudaX"], "--device"),
+        (["--device", "cuda:"], "--device"),
+        (["--seed", str(2**63 - 1), "--seeds", "2"], "--seed"),
         pytest.param(
             ["--device", "cuda"],
             "--device",
@@ -150,6 +154,7 @@ def test_table_and_save_in_one_dimension(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, flag):
+    """Refused before any work: one line naming the flag, exit code 2, no file."""
     path = tmp_path / "never.npz"
     r = benign("run", *args, "--save", str(path), cwd=tmp_path)
     assert r.returncode == 2
@@ -209,3 +214,15 @@ def test_a_dataset_sets_d_when_it_is_not_given():
     r = benign(*args, "--seeds", "1", "--method", "gd", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["config"]["d"] == 64
+
+
+def test_an_unwritable_save_path_is_refused_before_training(tmp_path):
+    long = tmp_path / ("x" * 300 + ".npz")
+    r = benign("run", "--save", long, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("benign: error: --save: the file name is")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere: nothing to refuse
+        return
+    r = benign("run", "--save", locked / "x.npz", cwd=tmp_path)
+    assert r.returncode == 2 and "is not writable" in r.stderr

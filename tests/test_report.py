@@ -312,3 +312,12 @@ def test_gd_against_kkt_figure_shows_both_networks_per_run(tmp_path):
     )
     write_report(store, tmp_path / "r.html")
     assert (tmp_path / "r_figures" / "gd_against_kkt.png").is_file()
+
+
+def test_every_string_in_the_page_is_escaped(report, tmp_path):
+    """The figures' folder is named after the output file: a name with markup stays text."""
+    store = report / "s.sqlite"
+    out = tmp_path / "<img src=x onerror=alert(2)>.html"
+    write_report(store, out)
+    page = out.read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page

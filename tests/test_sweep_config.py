@@ -131,3 +131,9 @@ def test_an_unknown_setting_is_refused_with_the_nearest_one(text, head):
     msg = str(exc.value)
     assert msg.startswith("s.toml: " + head), msg
     assert msg.endswith("allowed: " + ", ".join(RunConfig.model_fields))
+
+
+def test_a_deeply_nested_file_is_one_line():
+    text = "a = " + "[" * 1000 + "]" * 1000 + "\n"
+    with pytest.raises(ConfigError, match="not valid TOML: nested too deeply"):
+        parse_sweep(text, "deep.toml")

@@ -6,6 +6,7 @@ files' keys are generated from its fields); it builds the lower-level objects a 
 """
 
 import math
+import re
 from typing import Literal
 
 import torch
@@ -221,7 +222,7 @@ class RunConfig(BaseModel):
         else:
             self.distribution()
         self.network()
-        if self.device != "cpu" and not self.device.startswith("cuda"):
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ValueError(f"device: must be cpu or cuda[:N], got {self.device!r}")
         if self.method == "lp" and not self.lp_applies:
             raise ValueError(

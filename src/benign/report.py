@@ -169,7 +169,7 @@ def _figure(fig, directory: Path, name: str, caption: str) -> str:
     data = base64.b64encode(png.read_bytes()).decode()
     return (
         f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(caption)} (also {name}.svg in {directory.name}/)"
+        f"<figcaption>{html.escape(caption)} (also {name}.svg in {html.escape(directory.name)}/)"
         f"</figcaption></figure>"
     )
 

@@ -1,5 +1,6 @@
 """`benign run`: train one network per seed and print what each one measures."""
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,7 @@ from benign.cli.options import with_settings
 from benign.config import RunConfig
 from benign.report import fmt
 from benign.run import Experiment, ensemble_block, run_experiment
+from benign.seeding import MAX_SEED
 
 
 def _table(exp: Experiment, wall: float) -> Table:
@@ -78,6 +80,20 @@ def _table(exp: Experiment, wall: float) -> Table:
     return table
 
 
+def _check_writable(save: Path) -> None:
+    """Refuse, before any training, a --save path that cannot be written: a missing or
+    read-only directory, a directory, a name longer than the file system allows."""
+    if not save.parent.is_dir():
+        raise InputError(f"--save: directory {str(save.parent)!r} does not exist")
+    longest = os.pathconf(save.parent, "PC_NAME_MAX")
+    if len(os.fsencode(save.name)) > longest:
+        raise InputError(f"--save: the file name is longer than {longest} bytes")
+    if save.is_dir():
+        raise InputError(f"--save: {str(save)!r} is a directory; give a file name")
+    if not os.access(save.parent, os.W_OK):
+        raise InputError(f"--save: directory {str(save.parent)!r} is not writable")
+
+
 @with_settings
 def run(
     config: RunConfig,
@@ -119,10 +135,12 @@ def run(
     for name, value, low in checks:
         if value is not None and value < low:
             raise InputError(f"{flag(name)}: must be >= {low}, got {value}")
-    if save is not None and not save.parent.is_dir():
-        raise InputError(f"--save: directory {str(save.parent)!r} does not exist")
-    if save is not None and save.is_dir():
-        raise InputError(f"--save: {str(save)!r} is a directory; give a file name")
+    if seed + seeds - 1 > MAX_SEED:
+        raise InputError(
+            f"--seed: seeds are integers in [0, 2^63); {seed} + {seeds} networks leave it"
+        )
+    if save is not None:
+        _check_writable(save)
 
     if threads is not None:
         torch.set_num_threads(threads)

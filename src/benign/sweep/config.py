@@ -28,9 +28,9 @@ from pydantic import ValidationError
 
 from benign.config import RunConfig, describe
 from benign.run import ensemble_block
+from benign.seeding import MAX_SEED
 
 TOP_KEYS: tuple[str, ...] = ("name", "seeds", "keep_params", "fixed", "grid")
-MAX_SEED = 2**63 - 1
 # a network's final parameters are kept in the store when it has at most this many (128 KiB in
 # float64: every two-layer net of width 100 up to d = 160); a sweep file's keep_params
 KEEP_PARAMS = 2**14
@@ -146,6 +146,8 @@ def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep")
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: not valid TOML: nested too deeply") from None
     for key in doc:
         if key not in TOP_KEYS:
             raise fail(key, f"unknown key; allowed: {', '.join(TOP_KEYS)}")
