@@ -123,3 +123,46 @@ def test_export_csv_and_parquet_match_the_database(tmp_path):
     assert export(path, tmp_path / "h.csv", "csv", "history") == 3
     with pytest.raises(StoreError, match="format: must be one of csv, parquet"):
         export(path, tmp_path / "x.json", "json")
+
+
+def damaged_copies(path, tmp_path):
+    """The store with 4 KiB of random bytes in its middle, and cut short."""
+    import random
+
+    noisy, short = tmp_path / "noisy.sqlite", tmp_path / "short.sqlite"
+    data = path.read_bytes()
+    junk = random.Random(0).randbytes(4096)
+    middle = len(data) // 2
+    noisy.write_bytes(data[:middle] + junk + data[middle + 4096 :])
+    short.write_bytes(data[: len(data) // 3])
+    return noisy, short
+
+
+def test_a_damaged_store_is_refused_as_damaged_and_left_untouched(tmp_path):
+    path = tmp_path / "s.sqlite"
+    sw = parse_sweep(SWEEP)
+    with Store(path, create=True) as st:
+        st.plan(sw, "x")
+        for r in sw.runs:
+            st.put(result(r.run_id, r.seed))
+    check_store(path)
+    for bad in damaged_copies(path, tmp_path):
+        before = bad.read_bytes()
+        with pytest.raises(StoreError, match=r"the store is damaged .* \.recover"):
+            check_store(bad)
+        with pytest.raises(StoreError, match="damaged"):
+            Store(bad)
+        assert bad.read_bytes() == before
+
+
+def test_reading_a_closed_store_writes_nothing_beside_it(tmp_path):
+    path = tmp_path / "s.sqlite"
+    sw = parse_sweep(SWEEP)
+    with Store(path, create=True) as st:
+        st.plan(sw, "x")
+        st.put(result(sw.runs[0].run_id, sw.runs[0].seed))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]  # the WAL is folded in
+    read_table(path)
+    with Store(path, readonly=True) as st:
+        st.statuses([sw.runs[0].run_id])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]

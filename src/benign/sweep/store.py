@@ -17,6 +17,7 @@ The coordinator of a sweep is the only writer; every finished run is committed i
 transaction, so an interrupted sweep loses at most the runs still being computed.
 """
 
+import contextlib
 import fcntl
 import io
 import json
@@ -142,11 +143,20 @@ def check_store(path: Path) -> None:
     try:
         conn = _open_readonly(path)
         try:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+            known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if known else {}
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
-        raise StoreError(f"{path}: an SQLite database but not a benign store") from None
+    except sqlite3.DatabaseError as exc:  # truncated, or the header itself damaged
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise StoreError(
+            f"{path}: the store is damaged ({'; '.join(problems)}); restore it from a copy, or "
+            f"copy out its readable rows with: sqlite3 {path} .recover"
+        )
+    if not meta:
+        raise StoreError(f"{path}: an SQLite database but not a benign store")
     version = meta.get("schema_version")
     if version is None or version not in map(str, READS):
         raise StoreError(
@@ -242,6 +252,11 @@ class Store:
             pass  # created meanwhile by another process: check_store decides
 
     def close(self) -> None:
+        """Close; a writer leaves the store in one file (WAL checkpointed and removed), so
+        that reading it later writes nothing beside it."""
+        if self._lock is not None:  # a reader holding it keeps the WAL, as is safe
+            with contextlib.suppress(sqlite3.OperationalError):
+                self.conn.execute("PRAGMA journal_mode=DELETE")
         self.conn.close()
         if self._lock is not None:
             self._lock.close()  # releases the lock
