@@ -175,3 +175,30 @@ def test_cuda_is_checked_where_the_networks_are_computed(tmp_path):
     assert {res.failure for res in results} == {
         "error: ValueError: device: cuda was asked for but no CUDA device is available"
     }
+
+
+def test_a_full_disk_is_one_line_keeps_what_was_stored_and_resumes(tmp_path, monkeypatch):
+    """SQLite's 'database or disk is full' after three runs (injected: a small file system
+    cannot be mounted everywhere): one line, exit 1, the three runs kept; resuming finishes."""
+    from benign.sweep.store import Store
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(SWEEP)
+    put, calls = Store._put, []
+
+    def full(self, result):
+        calls.append(result.run_id)
+        if len(calls) > 3:
+            raise sqlite3.OperationalError("database or disk is full")
+        put(self, result)
+
+    monkeypatch.setattr(Store, "_put", full)
+    r = benign("sweep", config, "--workers", "1")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the disk is full" in lines[0] and "MiB free" in lines[0]
+    assert "3 of 8 runs stored" in lines[0] and "run the same command to resume" in lines[0]
+    assert "Traceback" not in r.stderr
+    monkeypatch.setattr(Store, "_put", put)
+    r = benign("sweep", config, "--workers", "1")
+    assert r.returncode == 0 and "5 runs computed" in r.stdout, r.stderr

@@ -41,7 +41,7 @@ from benign.sweep import (
     store_status,
 )
 from benign.sweep.execute import work_left
-from benign.sweep.store import FORMATS, TABLES
+from benign.sweep.store import FORMATS, TABLES, DiskFullError
 
 
 class _Rate(ProgressColumn):
@@ -190,6 +190,14 @@ def _run_sweep(
             soft_wrap=True,
         )
         raise typer.Exit(143 if isinstance(exc, _Terminated) else 130) from None
+    except DiskFullError as exc:  # every committed run is kept: free space, then resume
+        err.print(
+            f"benign: error: {exc}; {state.done} of {state.total} runs stored in {store}; "
+            "free some space and run the same command to resume",
+            soft_wrap=True,
+            markup=False,
+        )
+        raise typer.Exit(1) from None
     except StoreError as exc:
         raise InputError(str(exc)) from None
     except ExecutorError as exc:

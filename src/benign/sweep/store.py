@@ -21,9 +21,10 @@ import contextlib
 import fcntl
 import io
 import json
+import shutil
 import sqlite3
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +56,10 @@ TABLES: tuple[str, ...] = ("runs", "history", "certificate_history")
 
 class StoreError(ValueError):
     """A store that cannot be used; the message names the file."""
+
+
+class DiskFullError(StoreError):
+    """The disk under a store is full: what was committed is kept, the run at hand is not."""
 
 
 SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL", str: "TEXT"}
@@ -177,6 +182,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=60)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    # a bounded WAL: folded into the store every 100 pages, cut back to 1 MiB after
+    conn.execute("PRAGMA wal_autocheckpoint=100")
+    conn.execute("PRAGMA journal_size_limit=1048576")
     return conn
 
 
@@ -267,6 +275,21 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
+    def _space(self) -> Iterator[None]:
+        """SQLite's 'database or disk is full' as :class:`DiskFullError`, naming the store and the
+        space left (the transaction is rolled back: the store stays as it was)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "full" not in str(exc):
+                raise
+            free = shutil.disk_usage(self.path.parent).free
+            raise DiskFullError(
+                f"{self.path}: the disk is full ({free / 2**20:.1f} MiB free; a run needs up to "
+                "a few MiB)"
+            ) from None
+
     def plan(self, sweep: Sweep, command: str) -> None:
         """Record the sweep and make its runs the store's pending ones: new runs are added as
         pending, pending runs of other sweeps are dropped, finished runs are kept."""
@@ -274,7 +297,7 @@ class Store:
         marks = ", ".join("?" * len(names))
         sql = f"INSERT OR IGNORE INTO runs ({', '.join(names)}) VALUES ({marks})"
         rows = [_plan_row(r) for r in sweep.runs]
-        with self.conn:
+        with self._space(), self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute(
                 "INSERT INTO sweeps (started, name, command, source, runs) VALUES (?, ?, ?, ?, ?)",
@@ -302,6 +325,10 @@ class Store:
 
     def put(self, result: RunResult) -> None:
         """Store one finished run (and its histories) in one transaction."""
+        with self._space():
+            self._put(result)
+
+    def _put(self, result: RunResult) -> None:
         rec = result.record
         values = {
             "status": "failed" if result.failure else "done",
