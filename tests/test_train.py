@@ -256,3 +256,27 @@ def test_history_keeps_the_kernel_movement_at_powers_of_two_and_the_stop():
         kept = h["step"][np.isfinite(h["kernel_move"])].astype(int).tolist()
         assert kept == [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
         assert np.isfinite(h["param_move"]).all() and np.isfinite(h["pattern_flips"]).all()
+
+
+def test_networks_out_of_floating_point_range_stop_alone():
+    """One network scaled to underflow, one to overflow, one ordinary, in one ensemble: the
+    first two stop at step 0 with their own reason; the third trains exactly as it does alone;
+    a run whose every network overflows is recorded as failed, its measures NaN, no error."""
+    net = ReLUNet(3, 12, depth=10, bias=False)  # a bias would keep every layer's signal alive
+    rng = np.random.default_rng(0)
+    x = torch.as_tensor(rng.standard_normal((3, 8, 3)))
+    y = torch.as_tensor(np.where(rng.random((3, 8)) < 0.5, -1.0, 1.0))
+    params = net.init_params([0, 1, 2])
+    scale = torch.tensor([1e-40, 1e40, 1.0], dtype=torch.float64)  # ^10: 1e-400, 1e400
+    params = [p * scale.view(-1, *[1] * (p.dim() - 1)) for p in params]
+    cfg = TrainConfig(max_steps=200, loss_tol=1e-9)
+    res = train(net, params, x, y, cfg)
+    assert res.stop_reason[:2] == ["underflow", "overflow"] and res.steps[:2].tolist() == [0, 0]
+    alone = train(net, [p[2:] for p in params], x[2:], y[2:], cfg)
+    assert res.stop_reason[2] == alone.stop_reason[0] not in ("underflow", "overflow")
+    for p, q in zip(res.params, alone.params, strict=True):
+        assert torch.equal(p[2:], q)
+    config = RunConfig(d=3, m=8, width=12, init_scale=1e300, method="gd", steps=20)
+    exp = run_experiment(config, [0, 1])
+    assert [r.failure for r in exp.records] == ["overflow", "overflow"]
+    assert all(math.isnan(r.ntk_min) for r in exp.records)

@@ -50,6 +50,6 @@ def test_stop_causes_are_in_the_order_of_stop_reasons():
     step, s, config = start()
     err = _train_error(s.q)
     none = torch.zeros_like(err, dtype=torch.bool)
-    causes = _stop_causes(s, err, 10, 0.0, none, step, config)
+    causes = _stop_causes(ReLUNet(d=3, width=8), s, err, 10, 0.0, none, step, config)
     assert tuple(causes) == STOP_REASONS
     assert causes["step_budget"].all() and not causes["time_budget"].any()

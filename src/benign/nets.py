@@ -221,6 +221,21 @@ def empirical_ntk(net: ReLUNet, params: Params, x: Tensor, x2: Tensor | None = N
     return gram
 
 
+def vanished(net: ReLUNet, params: Params, x: Tensor) -> Tensor:
+    """Per network (E,): the signal underflowed: some layer's pre-activations (the outputs
+    included) are exactly 0 at every point although its inputs are not all 0 — its weights are
+    too small for floating point (a dead layer has negative pre-activations instead)."""
+    h, gone = x, torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    for layer, (w, b, s) in enumerate(net.layers(params), start=1):
+        z = torch.bmm(h, w.transpose(1, 2)) * s
+        if b is not None:
+            z = z + b.unsqueeze(1) * s
+        alive_in = (h != 0).flatten(1).any(1)
+        gone |= alive_in & (z == 0).flatten(1).all(1)
+        h = z.clamp(min=0) if layer < net.depth else z
+    return gone
+
+
 def margins(out: Tensor, y: Tensor, offset: Tensor | None = None) -> Tensor:
     """Margins q_i = y_i (f(x_i) − offset_i) from the outputs f (E, m); the offset is f_0 for a
     centred net (f − f_0 is trained)."""

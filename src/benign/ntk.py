@@ -57,7 +57,7 @@ def arccos_kernels(rho: Tensor) -> tuple[Tensor, Tensor]:
 def _factors(net: ReLUNet, layer: int) -> tuple[float, float, float]:
     """(s_l², v_l, β_l) of the module docstring."""
     s2 = net.scale(layer) ** 2
-    v = net.init_scale**2 * net.gain(layer) / net.fan_in(layer)
+    v = net.init_scale * net.init_scale * net.gain(layer) / net.fan_in(layer)  # inf, not an error
     return s2, v, float(net.layer_has_bias(layer))
 
 
@@ -143,10 +143,13 @@ class Spectrum:
 
 def smallest_eigenvalue(k: np.ndarray) -> Spectrum:
     """λ_min of (K + Kᵀ)/2 in float64 (LAPACK, all eigenvalues); ``negative`` counts those below
-    −n·ε·λ_max, i.e. beyond rounding."""
+    −n·ε·λ_max, i.e. beyond rounding. A kernel with an infinite or NaN entry (its network's
+    numbers left the floating-point range) has NaN eigenvalues."""
     k = np.asarray(k, dtype=np.float64)
     if k.ndim != 2 or k.shape[0] != k.shape[1]:
         raise ValueError(f"kernel: must be a square matrix, got shape {k.shape}")
+    if not np.isfinite(k).all():
+        return Spectrum(math.nan, math.nan, 0, math.nan)
     norm = np.linalg.norm(k)
     asym = float(np.linalg.norm(k - k.T) / norm) if norm > 0 else 0.0
     w = scipy.linalg.eigh(0.5 * (k + k.T), eigvals_only=True)

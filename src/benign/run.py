@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 NPZ_FORMAT = 1
+# gradient descent's networks whose numbers left the floating-point range
+RANGE_FAILURES: tuple[str, ...] = ("overflow", "underflow", "diverged")
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,9 @@ class NetworkRecord:
     @property
     def failure(self) -> str | None:
         """Why this network counts as a failed run, or None: no network (an LP or convex
-        failure), divergence, non-finite measures (``nan``), or no interpolation within the
-        budget."""
-        if self.stop_reason in (*LP_FAILURES, *CONVEX_FAILURES, "diverged"):
+        failure), numbers out of range (overflow, underflow, divergence), non-finite measures
+        (``nan``), or no interpolation within the budget."""
+        if self.stop_reason in (*LP_FAILURES, *CONVEX_FAILURES, *RANGE_FAILURES):
             return self.stop_reason
         if not all(map(math.isfinite, (self.train_error, self.clean_error, self.min_margin))):
             return "nan"
@@ -400,12 +402,7 @@ def _better(sol: ConvexSolution, than: ConvexSolution) -> bool:
 
 def _lambda_min(kernels: Tensor) -> np.ndarray:
     """λ_min of each of E kernel matrices (E, m, m); NaN for a non-finite one."""
-    return np.array(
-        [
-            smallest_eigenvalue(k).lambda_min if np.isfinite(k).all() else math.nan
-            for k in kernels.cpu().numpy()
-        ]
-    )
+    return np.array([smallest_eigenvalue(k).lambda_min for k in kernels.cpu().numpy()])
 
 
 def _loss_tol_or_certified(reasons: list[str], certified: np.ndarray) -> list[str]:

@@ -33,6 +33,7 @@ from benign.nets import (
     pattern_flips,
     relative_move,
     sq_norm,
+    vanished,
 )
 
 Loss = Literal["logistic", "exponential", "square"]
@@ -40,6 +41,8 @@ StepRule = Literal["constant", "normalised", "kernel"]
 LOSSES: tuple[str, ...] = typing.get_args(Loss)
 STEP_RULES: tuple[str, ...] = typing.get_args(StepRule)
 STOP_REASONS: tuple[str, ...] = (
+    "overflow",
+    "underflow",
     "diverged",
     "certified",
     "loss_tol",
@@ -357,6 +360,7 @@ def _certify_due(
 
 
 def _stop_causes(
+    net: ReLUNet,
     s: _State,
     err: Tensor,
     step: int,
@@ -365,15 +369,19 @@ def _stop_causes(
     rule: _Step,
     config: TrainConfig,
 ) -> dict[str, Tensor]:
-    """(A,) masks of the stop causes, keyed in the order of :data:`STOP_REASONS`: log L not
-    finite; ``certified``; err = 0 and L ≤ loss_tol; step ≥ max_steps; elapsed ≥ max_seconds;
-    the rule's η_e collapsed; ‖∇L‖² = 0 (looked at every 16 steps and at a budget stop, else
-    False: ∇L = 0 is rare and persistent)."""
+    """(A,) masks of the stop causes, keyed in the order of :data:`STOP_REASONS`: at step 0,
+    outputs not finite (overflow) or a layer whose signal underflowed to 0
+    (:func:`benign.nets.vanished`); log L not finite; ``certified``; err = 0 and L ≤ loss_tol;
+    step ≥ max_steps; elapsed ≥ max_seconds; the rule's η_e collapsed; ‖∇L‖² = 0 (looked at
+    every 16 steps and at a budget stop, else False: ∇L = 0 is rare and persistent)."""
     step_budget = step >= config.max_steps
     time_budget = elapsed >= config.max_seconds
     none = torch.zeros_like(err, dtype=torch.bool)
     look = step % 16 == 0 or step_budget or time_budget
+    start = step == 0  # the initialisation itself left the floating-point range
     return {
+        "overflow": ~torch.isfinite(s.q).all(1) if start else none,
+        "underflow": vanished(net, s.params, s.xs) if start else none,
         "diverged": ~torch.isfinite(s.log_loss),
         "certified": certified,
         "loss_tol": (err == 0) & (s.log_loss <= math.log(config.loss_tol)),
@@ -535,7 +543,7 @@ def train(
         err = _train_error(s.q)
         elapsed = time.perf_counter() - t0
         certified = _certify_due(net, s, err, step, config, recorder)
-        causes = _stop_causes(s, err, step, elapsed, certified, rule, config)
+        causes = _stop_causes(net, s, err, step, elapsed, certified, rule, config)
         stop = torch.stack(list(causes.values())).any(0)
         recorder.record(step, s, err, causes, stop, elapsed)
         if bool(stop.any()):
