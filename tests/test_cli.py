@@ -146,6 +146,13 @@ def test_table_and_save_in_one_dimension(tmp_path):
         (["--device", "cudaX"], "--device"),
         (["--device", "cuda:"], "--device"),
         (["--seed", str(2**63 - 1), "--seeds", "2"], "--seed"),
+        # sizes beyond what fits: refused before any tensor is made (and no hang)
+        (["--m", "1000000000"], "--m"),
+        (["--width", "18446744073709551616"], "--width"),
+        (["--depth", "9223372036854775808"], "--depth"),
+        (["--d", "10000000"], "--d"),
+        (["--seeds", "100000000000"], "--seeds"),
+        (["--threads", "1000000000"], "--threads"),
         pytest.param(
             ["--device", "cuda"],
             "--device",

@@ -137,3 +137,20 @@ def test_a_deeply_nested_file_is_one_line():
     text = "a = " + "[" * 1000 + "]" * 1000 + "\n"
     with pytest.raises(ConfigError, match="not valid TOML: nested too deeply"):
         parse_sweep(text, "deep.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seeds = 1000000000\n", "seeds: must be <= 1,000,000"),
+        # 1000 values × 1001 seeds: one seed more than a sweep may hold
+        (
+            "seeds = 1001\n[grid]\nm = [" + ", ".join(map(str, range(1, 1001))) + "]\n",
+            "grid: 1,001,000 runs or more",
+        ),
+    ],
+)
+def test_a_sweep_too_large_is_refused_by_counting(text, message):
+    """Counted before any run is made: instant, whatever the size."""
+    with pytest.raises(ConfigError, match=message):
+        parse_sweep(text, "big.toml")

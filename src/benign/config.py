@@ -49,10 +49,16 @@ class RunConfig(BaseModel):
     )
     d: int = Field(
         20,
-        description="input dimension (set by the dataset for mnist/digits)",
+        description="input dimension (1 … 10⁶; set by the dataset for mnist/digits)",
         json_schema_extra={"panel": "Data"},
     )
-    m: int = Field(200, ge=1, description="training samples", json_schema_extra={"panel": "Data"})
+    m: int = Field(
+        200,
+        ge=1,
+        le=20_000,
+        description="training samples (at most 20,000: a run forms m × m kernel matrices)",
+        json_schema_extra={"panel": "Data"},
+    )
     p: float = Field(
         0.1,
         ge=0,
@@ -81,11 +87,13 @@ class RunConfig(BaseModel):
         json_schema_extra={"panel": "Data"},
     )
     width: int = Field(
-        200, description="hidden units per layer", json_schema_extra={"panel": "Network"}
+        200,
+        description="hidden units per layer (1 … 10⁶)",
+        json_schema_extra={"panel": "Network"},
     )
     depth: int = Field(
         2,
-        description="weight layers (2 = the two-layer net)",
+        description="weight layers (2 = the two-layer net; at most 1000)",
         json_schema_extra={"panel": "Network"},
     )
     bias: bool = Field(
@@ -161,12 +169,14 @@ class RunConfig(BaseModel):
     lp_grid: int = Field(
         2000,
         ge=2,
-        description="lp: equispaced dictionary kinks between a and b",
+        le=10**6,
+        description="lp: equispaced dictionary kinks between a and b (at most 10⁶)",
         json_schema_extra={"panel": "Solver"},
     )
     gates: int = Field(
         0,
         ge=0,
+        le=10**5,
         description="convex: random gate patterns that seed the program, each with both signs "
         "(0: 256 in d ≤ 3, where cells are few and narrow, else 64)",
         json_schema_extra={"panel": "Solver"},
@@ -174,6 +184,7 @@ class RunConfig(BaseModel):
     rounds: int = Field(
         100,
         ge=1,
+        le=10**5,
         description="convex: programs solved at most per network, reseedings included (each "
         "refines the patterns)",
         json_schema_extra={"panel": "Solver"},

@@ -45,8 +45,8 @@ class Distribution:
                 f"dist: {self.name!r} is not a generated distribution; allowed: "
                 + ", ".join(DISTRIBUTIONS)
             )
-        if self.d < 1:
-            raise ValueError(f"d: must be >= 1, got {self.d}")
+        if not 1 <= self.d <= 10**6:
+            raise ValueError(f"d: must lie in [1, 1,000,000], got {self.d:,}")
         if self.name == "interval":
             if self.d != 1:
                 raise ValueError(f"d: the interval distribution needs d = 1, got {self.d}")

@@ -21,6 +21,9 @@ Init = Literal["lecun", "he", "ntk"]
 PARAMETRISATIONS: tuple[str, ...] = get_args(Param)
 INITS: tuple[str, ...] = get_args(Init)
 Params = list[Tensor]
+# sizes a network may have: beyond them its tensors cannot fit in memory (width, d) or a
+# pass takes hours (depth)
+MAX_DIMENSION, MAX_WIDTH, MAX_DEPTH = 10**6, 10**6, 1000
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,15 @@ class ReLUNet:
     init_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        for name, value, low in (
-            ("d", self.d, 1),
-            ("width", self.width, 1),
-            ("depth", self.depth, 2),
+        for name, value, low, high in (
+            ("d", self.d, 1, MAX_DIMENSION),
+            ("width", self.width, 1, MAX_WIDTH),
+            ("depth", self.depth, 2, MAX_DEPTH),
         ):
             if value < low:
                 raise ValueError(f"{name}: must be >= {low}, got {value}")
+            if value > high:
+                raise ValueError(f"{name}: must be <= {high:,}, got {value:,}")
         if self.param not in PARAMETRISATIONS:
             raise ValueError(f"param: must be one of {', '.join(PARAMETRISATIONS)}")
         if self.init not in INITS:

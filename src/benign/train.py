@@ -99,7 +99,7 @@ def loss_value(q: Tensor, loss: Loss) -> Tensor:
 
 # what each training setting allows, checked by TrainConfig and by RunConfig
 StepSize = Annotated[float, Field(gt=0)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, le=10**9)]  # steps: 10⁹ of even the smallest net take days
 Seconds = Annotated[float, Field(gt=0)]
 LossTol = Annotated[float, Field(gt=0, lt=1)]
 

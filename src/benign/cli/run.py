@@ -19,6 +19,9 @@ from benign.config import RunConfig
 from benign.report import fmt
 from benign.run import Experiment, ensemble_block, run_experiment
 from benign.seeding import MAX_SEED
+from benign.sweep.config import MAX_RUNS
+
+MAX_THREADS = 1024
 
 
 def _table(exp: Experiment, wall: float) -> Table:
@@ -131,10 +134,17 @@ def run(
     ] = None,
 ) -> None:
     """Train one interpolating ReLU network per seed and measure how it overfits."""
-    checks = (("seeds", seeds, 1), ("seed", seed, 0), ("block", block, 1), ("threads", threads, 1))
-    for name, value, low in checks:
+    checks = (
+        ("seeds", seeds, 1, MAX_RUNS),
+        ("seed", seed, 0, MAX_SEED),
+        ("block", block, 1, MAX_RUNS),
+        ("threads", threads, 1, MAX_THREADS),
+    )
+    for name, value, low, high in checks:
         if value is not None and value < low:
             raise InputError(f"{flag(name)}: must be >= {low}, got {value}")
+        if value is not None and value > high:
+            raise InputError(f"{flag(name)}: must be <= {high:,}, got {value:,}")
     if seed + seeds - 1 > MAX_SEED:
         raise InputError(
             f"--seed: seeds are integers in [0, 2^63); {seed} + {seeds} networks leave it"

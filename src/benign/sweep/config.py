@@ -34,6 +34,7 @@ TOP_KEYS: tuple[str, ...] = ("name", "seeds", "keep_params", "fixed", "grid")
 # a network's final parameters are kept in the store when it has at most this many (128 KiB in
 # float64: every two-layer net of width 100 up to d = 160); a sweep file's keep_params
 KEEP_PARAMS = 2**14
+MAX_RUNS = 10**6  # networks in one sweep (or one `benign run`): counted before any is made
 
 
 class ConfigError(ValueError):
@@ -173,6 +174,7 @@ def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep")
         raise fail("grid", "must be a table of axes or a non-empty array of tables ([[grid]])")
 
     runs: dict[str, Run] = {}
+    planned = 0  # runs so far, counted before they are made
     for grid, label in zip(grids, labels, strict=True):
         grid = dict(grid)
         grid_seeds = _seeds(grid.pop("seeds"), f"{label}.seeds", fail) if "seeds" in grid else seeds
@@ -187,6 +189,9 @@ def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep")
             for i, v in enumerate(values):
                 if any(u == v for u in values[:i]):
                     raise fail(f"{label}.{key}", f"repeats the value {v!r}")
+        planned += math.prod(len(v) for v in grid.values()) * len(grid_seeds)
+        if planned > MAX_RUNS:
+            raise fail(label, f"{planned:,} runs or more; a sweep holds at most {MAX_RUNS:,}")
         for point in itertools.product(*grid.values()):
             settings = fixed | dict(zip(grid, point, strict=True))
             config = _run_config(settings, fixed, grid, label, fail)
@@ -201,6 +206,8 @@ def _seeds(value: Any, key: str, fail) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise fail(key, f"must be >= 1 (a count of seeds), got {value}")
+        if value > MAX_RUNS:
+            raise fail(key, f"must be <= {MAX_RUNS:,} (networks in one sweep), got {value:,}")
         return list(range(value))
     if isinstance(value, list) and value:
         for s in value:
