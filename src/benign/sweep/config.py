@@ -15,6 +15,7 @@ its own ``seeds``. Every run is one network: its settings (a :class:`RunConfig`)
 """
 
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -53,9 +54,17 @@ class Run:
 def run_id(config: RunConfig, seed: int) -> str:
     """First 20 hex digits of sha256 over the canonical JSON of every setting and the seed:
     the same run always has the same id, whatever file or grid it came from."""
-    doc = {"settings": config.model_dump(mode="json"), "seed": seed}
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    # the JSON of {"seed": seed, "settings": …} with sorted keys, its settings part formed once
+    # per configuration (a sweep has many seeds of each)
+    text = f'{{"seed":{json.dumps(seed)},"settings":{_settings_text(config)}}}'
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@functools.lru_cache(maxsize=4096)
+def _settings_text(config: RunConfig) -> str:
+    """Every setting as canonical JSON (sorted keys, no spaces)."""
+    doc = config.model_dump(mode="json")
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def batch_key(config: RunConfig) -> str:
@@ -97,8 +106,9 @@ class Sweep:
     def axes(self) -> dict[str, list]:
         """The settings that vary across the runs (and the seed), with their values."""
         values: dict[str, set] = {"seed": {r.seed for r in self.runs}}
-        for r in self.runs:
-            for k, v in r.config.model_dump().items():
+        configs = {id(r.config): r.config for r in self.runs}  # one per grid point
+        for config in configs.values():
+            for k, v in config.model_dump().items():
                 values.setdefault(k, set()).add(v)
         return {
             k: sorted(v, key=repr) if None in v else sorted(v)
@@ -112,8 +122,11 @@ class Sweep:
         in the same ensemble whoever computes it: runs with one :func:`batch_key`, ordered by
         (seed, p), in chunks of :func:`ensemble_block` networks."""
         groups: dict[str, list[Run]] = {}
+        keys: dict[int, str] = {}  # a grid point's runs share one config object
         for r in self.runs:
-            groups.setdefault(batch_key(r.config), []).append(r)
+            if id(r.config) not in keys:
+                keys[id(r.config)] = batch_key(r.config)
+            groups.setdefault(keys[id(r.config)], []).append(r)
         blocks = []
         for runs in groups.values():
             runs.sort(key=lambda r: (r.seed, r.config.p))
