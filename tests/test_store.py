@@ -146,10 +146,12 @@ def test_a_damaged_store_is_refused_as_damaged_and_left_untouched(tmp_path):
         for r in sw.runs:
             st.put(result(r.run_id, r.seed))
     check_store(path)
+    check_store(path, full=True)
     for bad in damaged_copies(path, tmp_path):
         before = bad.read_bytes()
-        with pytest.raises(StoreError, match=r"the store is damaged .* \.recover"):
-            check_store(bad)
+        for full in (False, True):
+            with pytest.raises(StoreError, match=r"the store is damaged .* \.recover"):
+                check_store(bad, full=full)
         with pytest.raises(StoreError, match="damaged"):
             Store(bad)
         assert bad.read_bytes() == before

@@ -202,3 +202,13 @@ def test_a_full_disk_is_one_line_keeps_what_was_stored_and_resumes(tmp_path, mon
     monkeypatch.setattr(Store, "_put", put)
     r = benign("sweep", config, "--workers", "1")
     assert r.returncode == 0 and "5 runs computed" in r.stdout, r.stderr
+
+
+def test_status_check_reads_the_whole_store(filled, tmp_path):
+    r = benign("status", filled / "tiny.sqlite", "--check")
+    assert r.returncode == 0 and "8 runs: 8 done" in r.stdout, r.stderr
+    bad = tmp_path / "bad.sqlite"
+    data = (filled / "tiny.sqlite").read_bytes()
+    bad.write_bytes(data[: len(data) // 2] + bytes(4096) + data[len(data) // 2 + 4096 :])
+    r = benign("status", bad, "--check")
+    assert r.returncode == 2 and "the store is damaged" in r.stderr and "Traceback" not in r.stderr

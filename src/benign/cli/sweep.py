@@ -258,10 +258,18 @@ def _print_plan(sw, store: Path, retry_failed: bool) -> None:
 def status(
     store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Check the whole store (every page and index; slower) before counting: a "
+            "damaged store is refused, exit 2.",
+        ),
+    ] = False,
 ) -> None:
     """Runs done / failed / left in a store, in all and by axis, and why runs failed."""
     try:
-        st = store_status(store)
+        st = store_status(store, full_check=check)
     except StoreError as exc:
         raise InputError(str(exc)) from None
     if json_out:

@@ -135,8 +135,11 @@ class RunResult:
     params: bytes | None = None  # the network's final parameters as .npz bytes, if kept
 
 
-def check_store(path: Path) -> None:
-    """Refuse, without writing anything, a file that is not a store this version can use."""
+def check_store(path: Path, full: bool = False) -> None:
+    """Refuse, without writing anything, a file that is not a store this version can use:
+    not SQLite, damaged (``PRAGMA quick_check``, or with ``full`` the slower
+    ``integrity_check``, which also compares every index with its table), or of another
+    schema."""
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path}: is a directory, not a store")
@@ -148,7 +151,8 @@ def check_store(path: Path) -> None:
     try:
         conn = _open_readonly(path)
         try:
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+            check = "integrity_check" if full else "quick_check"
+            problems = [row[0] for row in conn.execute(f"PRAGMA {check}(3)")]
             known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if known else {}
         finally:
@@ -413,10 +417,10 @@ class StoreStatus:
     certified: int
 
 
-def store_status(path: Path) -> StoreStatus:
+def store_status(path: Path, full_check: bool = False) -> StoreStatus:
     """done / failed / pending runs, in all and by axis (every setting with several values),
-    and the failure reasons."""
-    check_store(path)
+    and the failure reasons; ``full_check``: the store's full integrity check first."""
+    check_store(path, full=full_check)
     conn = _open_readonly(path)
     try:
 
