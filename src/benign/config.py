@@ -299,11 +299,6 @@ class RunConfig(BaseModel):
             return dataset_sample(self.dist, self.m, self.p, rng)
         return noisy_sample(self.distribution(), self.m, self.p, rng)
 
-    @property
-    def exact_clean_error(self) -> bool:
-        """Exact 1-D error applies to uncentred two-layer nets on the interval."""
-        return self.dist == "interval" and self.depth == 2 and not self.center
-
 
 def describe(exc: ValidationError, with_input: bool = False) -> tuple[str | None, str]:
     """The first error of a :class:`RunConfig` validation as (field, message).
