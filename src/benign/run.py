@@ -205,18 +205,18 @@ class Experiment:
         if table == "runs":
             settings = self.config.model_dump(mode="json")
             rows = [
-                {
-                    "seed": r.seed,
-                    "status": "failed" if r.failure else "done",
-                    "failure": r.failure,
-                    **settings,
-                    **{col: getattr(r, f) for f, col in RECORD_COLUMNS.items()},
-                }
+                (
+                    r.seed,
+                    "failed" if r.failure else "done",
+                    r.failure,
+                    *settings.values(),
+                    *(getattr(r, f) for f in RECORD_COLUMNS),
+                )
                 for r in self.records
             ]
             columns = ["seed", "status", "failure", *settings, *RECORD_COLUMNS.values()]
             kinds = column_types() | {"status": str, "failure": str}
-            return typed_frame([list(r.values()) for r in rows], columns, kinds)
+            return typed_frame(rows, columns, kinds)
         if table not in ("history", "certificate_history"):
             raise ValueError(
                 f"table: must be one of runs, history, certificate_history, got {table!r}"
@@ -424,14 +424,15 @@ def ensemble_block(config: RunConfig) -> int:
     return max(1, min(16, BLOCK_ELEMENTS // (config.m * config.width)))
 
 
-GD_FIELDS: tuple[str, ...] = (
-    "gd_steps",
-    "gd_stop_reason",
-    "gd_clean_error",
-    "gd_normalised_margin",
-    "gd_eps_rel",
-    "gd_certified",
-)
+# gd+convex: gradient descent's own network, and the values of these fields for other methods
+GD_FIELDS: dict[str, object] = {
+    "gd_steps": 0,
+    "gd_stop_reason": "",
+    "gd_clean_error": math.nan,
+    "gd_normalised_margin": math.nan,
+    "gd_eps_rel": math.nan,
+    "gd_certified": False,
+}
 
 
 @dataclass
@@ -460,11 +461,7 @@ def fit(
     method = config.resolved_method
     n_net = len(seeds)
     fields: dict[str, list] = {"seeded": [""] * n_net, "rounds": [0] * n_net}
-    fields |= {
-        k: [0 if k == "gd_steps" else "" if k == "gd_stop_reason" else math.nan] * n_net
-        for k in GD_FIELDS
-    }
-    fields["gd_certified"] = [False] * n_net
+    fields |= {k: [none] * n_net for k, none in GD_FIELDS.items()}
     hint = None
     if method == "lp":
         res, hint = solve_min_norm(config, samples, x, y)
