@@ -190,24 +190,17 @@ def _run_sweep(
             soft_wrap=True,
         )
         raise typer.Exit(143 if isinstance(exc, _Terminated) else 130) from None
-    except DiskFullError as exc:  # every committed run is kept: free space, then resume
+    except (DiskFullError, ExecutorError) as exc:  # what was committed is kept: resume
+        first = "free some space and " if isinstance(exc, DiskFullError) else ""
         err.print(
             f"benign: error: {exc}; {state.done} of {state.total} runs stored in {store}; "
-            "free some space and run the same command to resume",
+            f"{first}run the same command to resume",
             soft_wrap=True,
             markup=False,
         )
         raise typer.Exit(1) from None
     except StoreError as exc:
         raise InputError(str(exc)) from None
-    except ExecutorError as exc:
-        err.print(
-            f"benign: error: {exc}; {state.done} of {state.total} runs stored in {store}; "
-            "run the same command to resume",
-            soft_wrap=True,
-            markup=False,
-        )
-        raise typer.Exit(1) from None
     finally:
         ex.close()
     wall = time.perf_counter() - start
