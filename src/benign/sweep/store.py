@@ -19,8 +19,10 @@ transaction, so an interrupted sweep loses at most the runs still being computed
 
 import contextlib
 import fcntl
+import functools
 import io
 import json
+import os
 import shutil
 import sqlite3
 import typing
@@ -135,6 +137,36 @@ class RunResult:
     params: bytes | None = None  # the network's final parameters as .npz bytes, if kept
 
 
+def _file_state(path: Path) -> tuple:
+    """(mtime, size) of a store and of its WAL (None if it has none): what a reader sees."""
+    wal = path.with_name(path.name + "-wal")
+    return tuple((st.st_mtime_ns, st.st_size) if (st := _stat(p)) else None for p in (path, wal))
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _damage(path: str, state: tuple, full: bool) -> tuple[str, ...]:
+    """The first problems ``PRAGMA quick_check`` (``integrity_check`` if ``full``) finds in a
+    store, () if none. Keyed on the files' state: a store read again and again unchanged (a
+    report reads it a dozen times) is checked once."""
+    try:
+        conn = _open_readonly(Path(path))
+        try:
+            check = "integrity_check" if full else "quick_check"
+            rows = [row[0] for row in conn.execute(f"PRAGMA {check}(3)")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:  # truncated, or the header itself damaged
+        return (str(exc),)
+    return () if rows == ["ok"] else tuple(rows)
+
+
 def check_store(path: Path, full: bool = False) -> None:
     """Refuse, without writing anything, a file that is not a store this version can use:
     not SQLite, damaged (``PRAGMA quick_check``, or with ``full`` the slower
@@ -148,18 +180,18 @@ def check_store(path: Path, full: bool = False) -> None:
     with path.open("rb") as f:
         if f.read(16) != SQLITE_MAGIC:
             raise StoreError(f"{path}: not an SQLite database")
-    try:
-        conn = _open_readonly(path)
+    problems = _damage(str(path.resolve()), _file_state(path), full)
+    if not problems:
         try:
-            check = "integrity_check" if full else "quick_check"
-            problems = [row[0] for row in conn.execute(f"PRAGMA {check}(3)")]
-            known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if known else {}
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:  # truncated, or the header itself damaged
-        problems = [str(exc)]
-    if problems != ["ok"]:
+            conn = _open_readonly(path)
+            try:
+                known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+                meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if known else {}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            problems = (str(exc),)
+    if problems:
         raise StoreError(
             f"{path}: the store is damaged ({'; '.join(problems)}); restore it from a copy, or "
             f"copy out its readable rows with: sqlite3 {path} .recover"
