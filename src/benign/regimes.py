@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.stats
 
 from benign.config import RunConfig
 from benign.sweep.store import table_frame
@@ -95,6 +94,8 @@ def bootstrap_mean(
     n = len(values)
     if n < 2:
         return mean, math.nan, math.nan
+    import scipy.stats  # here, not at the top: 0.6 s that `import benign` need not pay
+
     q = float(scipy.stats.norm.cdf(-math.sqrt(n / (n - 1)) * scipy.stats.t.ppf(0.975, n - 1)))
     means = rng.choice(values, size=(n_boot, n), replace=True).mean(1)
     lo, hi = np.quantile(means, [q, 1 - q])
