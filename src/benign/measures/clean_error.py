@@ -170,8 +170,8 @@ def clean_error(
     N − N_0. Dtype and device are those of ``params``.
     """
     dtype, device = params[0].dtype, str(params[0].device)
-    exact = isinstance(source, Distribution) and source.name == "interval"
-    if isinstance(source, Distribution) and exact and net.depth == 2 and params0 is None:
+    exact = net.depth == 2 and params0 is None  # an uncentred two-layer net
+    if exact and isinstance(source, Distribution) and source.name == "interval":
         v, w, b = two_layer(params)
         value = exact_clean_error_1d(v, w, b, source.a, source.b)
         return CleanError(value=value, lo=value, hi=value, method="exact")
