@@ -303,9 +303,9 @@ class _NormalisedStep(_Step):
         q, log_loss, dq, cache = self.evaluate(params, s.xs, s.ys, s.off)
         accept = torch.isfinite(log_loss) & (log_loss < s.log_loss)
         eta = torch.where(accept, torch.clamp(GROWTH * s.eta, max=self.lr), s.eta / 2)
-        if bool(accept.all()):
-            pass
-        elif bool(accept.any()):
+        if not bool(accept.any()):
+            params, cache, q, log_loss, dq = s.params, s.cache, s.q, s.log_loss, s.dq
+        elif not bool(accept.all()):
 
             def pick(new: Tensor, old: Tensor) -> Tensor:
                 return torch.where(_per_net(accept, new), new, old)
@@ -313,8 +313,6 @@ class _NormalisedStep(_Step):
             params = [pick(a, b) for a, b in zip(params, s.params, strict=True)]
             cache = [pick(a, b) for a, b in zip(cache, s.cache, strict=True)]
             q, log_loss, dq = pick(q, s.q), pick(log_loss, s.log_loss), pick(dq, s.dq)
-        else:
-            params, cache, q, log_loss, dq = s.params, s.cache, s.q, s.log_loss, s.dq
         return dataclasses.replace(
             s, eta=eta, params=params, cache=cache, q=q, log_loss=log_loss, dq=dq, grads=[]
         )
@@ -328,11 +326,7 @@ _STEPS: dict[str, type[_Step]] = {
 
 
 def _step_rule(net: ReLUNet, config: TrainConfig) -> _Step:
-    """The step rule ``config.step_rule`` (one of :data:`STEP_RULES`)."""
-    if config.step_rule not in _STEPS:
-        raise ValueError(
-            f"step_rule: must be one of {', '.join(STEP_RULES)}, got {config.step_rule!r}"
-        )
+    """The step rule ``config.step_rule`` (TrainConfig has checked it is one of these)."""
     return _STEPS[config.step_rule](net, config)
 
 
