@@ -233,3 +233,30 @@ def test_an_unwritable_save_path_is_refused_before_training(tmp_path):
         return
     r = benign("run", "--save", locked / "x.npz", cwd=tmp_path)
     assert r.returncode == 2 and "is not writable" in r.stderr
+
+
+def test_settings_beyond_the_memory_available_are_refused_before_any_work(tmp_path, monkeypatch):
+    import psutil
+
+    from benign.config import RunConfig
+
+    # m = 3, d = 2, width 5, depth 3, with biases: 5·2 + 5 + 5·5 + 5 + 5 = 50 parameters a net;
+    # two nets: 2·(3·5·2 activations + 50) + 3² kernel entries = 169 float64 numbers
+    config = RunConfig(m=3, d=2, width=5, depth=3)
+    assert config.memory_floor(2) == 8 * 169
+    assert RunConfig(m=3, d=2, width=5, depth=3, dtype="float32").memory_floor(2) == 4 * 169
+    low = psutil.virtual_memory()._replace(available=2 * 2**30)  # 2 GiB left
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: low)
+    # 8 bytes · (4·10⁸ activations + 4.4·10⁵ parameters + 4·10⁸ kernel entries) = 5.96 GiB
+    r = benign("run", "--m", "20000", "--width", "20000", "--seeds", "1", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith("benign: error: not enough memory: 1 network of m = 20000")
+    assert "need at least 5.96 GiB in all; 2 GiB is available" in r.stderr
+    assert "--width" in r.stderr
+    sweep = tmp_path / "big.toml"  # two workers at once, each with a 2.24 GiB block
+    sweep.write_text("seeds = 2\n[fixed]\nm = 10000\nwidth = 20000\nd = 5\n")
+    r = benign("sweep", sweep, "--workers", "2", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "big.toml: not enough memory: 2 worker processes, each with 1 network" in r.stderr
+    assert "need at least 4.47 GiB in all" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml"]

@@ -9,6 +9,7 @@ import math
 import re
 from typing import Literal
 
+import psutil
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -265,6 +266,28 @@ class RunConfig(BaseModel):
         (not when the settings are read: a CPU login node may plan a sweep for GPU workers)."""
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("device: cuda was asked for but no CUDA device is available")
+
+    def memory_floor(self, ensemble: int) -> int:
+        """Bytes that ``ensemble`` networks trained together need at the least: their hidden
+        activations E·m·width·(depth − 1), their parameters, and one m × m kernel (the
+        empirical NTK measure), at the dtype's size."""
+        item = 8 if self.dtype == "float64" else 4
+        params = sum(math.prod(shape) for shape in self.network().shapes())
+        return item * (ensemble * (self.m * self.width * (self.depth - 1) + params) + self.m**2)
+
+    def check_memory(self, ensemble: int, processes: int = 1) -> None:
+        """Refuse settings whose :meth:`memory_floor`, in each of ``processes`` at once,
+        exceeds the memory this machine has available."""
+        need = processes * self.memory_floor(ensemble)
+        available = psutil.virtual_memory().available
+        if need > available:
+            each = f"{processes} worker processes, each with " if processes > 1 else ""
+            raise ValueError(
+                f"not enough memory: {each}{ensemble} network{'s' * (ensemble > 1)} of "
+                f"m = {self.m}, width = {self.width}, depth = {self.depth}, d = {self.d}, need "
+                f"at least {need / 2**30:.3g} GiB in all; {available / 2**30:.3g} GiB is "
+                "available"
+            )
 
     def tolerances(self) -> Tolerances:
         return Tolerances(self.cert_eps, self.cert_delta)

@@ -151,6 +151,11 @@ def run(
         )
     if save is not None:
         _check_writable(save)
+    per_block = min(seeds, block or ensemble_block(config))
+    try:
+        config.check_memory(per_block)
+    except ValueError as exc:
+        raise InputError(f"{exc} (lower --m, --width, --depth or --block)") from None
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -166,7 +171,6 @@ def run(
     ) as bar:
         # the convex method reports networks solved per block, gradient descent its steps
         solver = config.resolved_method == "convex"
-        per_block = min(seeds, block or ensemble_block(config))
         total = per_block if solver else max(config.steps, 1)
         task = bar.add_task("training", total=total, unit="network" if solver else "step")
 

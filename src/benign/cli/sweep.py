@@ -1,6 +1,7 @@
 """The sweep commands: `sweep`, `status`, `export`, `report`, and `demo`, the main job."""
 
 import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -116,14 +117,25 @@ def _sweep(
     if dry_run:
         _print_plan(sw, store, retry_failed)
         return
-    if executor == "local":  # dask workers check their own devices
-        by_device = {run.config.device: run.config for run in sw.runs}
-        try:
-            for run_config in by_device.values():
-                run_config.check_device()
-        except ValueError as exc:
-            raise InputError(f"{config.name}: {exc}") from None
+    if executor == "local":  # dask workers check their own devices and memory
+        _check_machine(sw, config.name, workers or os.cpu_count() or 1)
     _run_sweep(sw, store, executor, workers, retry_failed, shlex.join(["benign", *sys.argv[1:]]))
+
+
+def _check_machine(sw, name: str, workers: int) -> None:
+    """Refuse a sweep this machine cannot compute: a CUDA device it lacks, or blocks whose
+    memory floor, in every worker at once, exceeds the memory available."""
+    blocks = sw.blocks()
+    sizes: dict = {}  # the largest block of each configuration
+    for b in blocks:
+        sizes[b.runs[0].config] = max(sizes.get(b.runs[0].config, 0), len(b.runs))
+    config, size = max(sizes.items(), key=lambda item: item[0].memory_floor(item[1]))
+    try:
+        for c in {c.device: c for c in sizes}.values():
+            c.check_device()
+        config.check_memory(size, min(workers, len(blocks)))
+    except ValueError as exc:
+        raise InputError(f"{name}: {exc}") from None
 
 
 class _Terminated(KeyboardInterrupt):
