@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import benign.cli.run as cli_run
 from benign.config import RunConfig
+from benign.sweep.config import TOP_KEYS
 
 settings.register_profile(
     "default", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -35,9 +36,10 @@ HANG_SECONDS = 60  # a case still running after this is a hang
 SETTINGS = list(RunConfig.model_fields)
 RUN_OPTIONS = ["seeds", "seed", "block", "threads", "save"]
 # a small valid run that every case starts from; the fuzzed flags come after it and win
-BASE = ["--dist", "sphere", "--d", "3", "--m", "6", "--width", "4", "--steps", "20", "--seeds", "1"]
+BASE = ["--dist", "sphere", "--d", "3", "--m", "6", "--width", "4", "--steps", "20"]
+BASE += ["--rounds", "5", "--seeds", "1", "--test-half-width", "0.1"]
 # the settings of a run computed for real; beyond these it is stopped where its work begins
-SMALL = dict(m=64, d=64, width=64, depth=4, steps=200, lp_grid=5000, gates=64, rounds=40)
+SMALL = dict(m=64, d=64, width=64, depth=4, steps=200, lp_grid=5000, gates=64, rounds=100)
 
 NUMBERS = [
     "nan", "NaN", "inf", "-inf", "+inf", "1e400", "-1e400", "1e-400", "1e-320", "5e-324",
@@ -75,7 +77,7 @@ class _HangError(Exception):
 
 def _small_or_stop(config, seeds, block=None, progress=None):
     too_big = {k: getattr(config, k) for k, v in SMALL.items() if getattr(config, k) > v}
-    if too_big or len(seeds) > 2 or config.test_half_width < 0.05 or config.dist == "mnist":
+    if too_big or len(seeds) > 2 or config.test_half_width < 0.01 or config.dist == "mnist":
         raise _StoppedError(too_big)
     return _real_run(config, seeds, block, progress)
 
@@ -124,7 +126,9 @@ def test_run_flags_are_accepted_or_refused_in_one_line(monkeypatch_session, pair
 
 # ---- sweep files -----------------------------------------------------------------------------
 
+DEFAULTS = [v for v in RunConfig().model_dump().values() if v is not None]
 scalars = st.one_of(
+    st.sampled_from([*DEFAULTS, 0.05, 0.2, 0.3, 4, 5, 8, 16, 50, "lecun", "ntk", "square"]),
     st.integers(-(2**65), 2**65),
     st.sampled_from([0, 1, 2, 3, 10, 100, 20000, 10**6, 10**6 + 1, 2**63, -1]),
     st.floats(allow_nan=True, allow_infinity=True),
@@ -155,6 +159,24 @@ documents = st.fixed_dictionaries(
         "extra": values,
     },
 )
+
+
+VALID = {"seeds": 2, "fixed": {"m": 6, "width": 4, "d": 3, "steps": 20}, "grid": {"p": [0.1, 0.2]}}
+
+
+@st.composite
+def near_valid(draw) -> dict:
+    """A valid sweep with one to three settings (fixed, or a grid axis) or top-level keys
+    replaced by hostile values."""
+    doc = json.loads(json.dumps(VALID))
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.sampled_from(["fixed", "grid", "top"]))
+        if where == "top":
+            doc[draw(st.sampled_from([*TOP_KEYS, "extra"]))] = draw(values)
+        else:
+            value = draw(values if where == "fixed" else st.lists(scalars, max_size=4))
+            doc[where][draw(keys)] = value
+    return doc
 
 
 def toml_value(v) -> str:
@@ -200,7 +222,14 @@ garbage = st.one_of(
 )
 
 
-@given(st.one_of(documents.map(toml_document), garbage, st.binary(max_size=64)))
+@given(
+    st.one_of(
+        near_valid().map(toml_document),
+        documents.map(toml_document),
+        garbage,
+        st.binary(max_size=64),
+    )
+)
 def test_sweep_files_are_accepted_or_refused_in_one_line(monkeypatch_session, text):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.toml"
