@@ -173,7 +173,7 @@ def near_valid(draw) -> dict:
         where = draw(st.sampled_from(["fixed", "grid", "top"]))
         if where == "top":
             doc[draw(st.sampled_from([*TOP_KEYS, "extra"]))] = draw(values)
-        else:
+        elif isinstance(doc.get(where), dict):  # not replaced by a top-level mutation
             value = draw(values if where == "fixed" else st.lists(scalars, max_size=4))
             doc[where][draw(keys)] = value
     return doc

@@ -48,11 +48,24 @@ def test_no_grid_is_one_point_and_duplicates_are_one_run():
     assert len(parse_sweep(text).runs) == 2 * 3
 
 
-def test_run_id_is_sha256_of_every_setting_and_the_seed():
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(m=20, width=20, steps=10, p=0.25),
+        dict(dist="interval", d=1, a=-0.0, b=1e-5, lr=3, max_seconds=2.5, device="cuda:1"),
+        dict(dist="digits", m=30, center=True, bias=False, init_scale=1e-300, loss_tol=0.5),
+    ],
+)
+def test_run_id_is_sha256_of_every_setting_and_the_seed(settings):
+    config = RunConfig(**settings)
+    for seed in (4, 2**63 - 1):
+        doc = {"settings": config.model_dump(mode="json"), "seed": seed}
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        assert run_id(config, seed) == hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def test_written_differently_the_same_settings_give_the_same_id():
     config = RunConfig(m=20, width=20, steps=10, p=0.25)
-    doc = {"settings": config.model_dump(mode="json"), "seed": 4}
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    assert run_id(config, 4) == hashlib.sha256(text.encode()).hexdigest()[:20]
     # written differently, the same settings give the same id; any change gives another
     sw = parse_sweep("seeds = [4]\n[fixed]\nwidth = 20\nsteps = 10\np = 0.25\nm = 20\n")
     assert sw.runs[0].run_id == run_id(config, 4)
@@ -70,6 +83,11 @@ def test_blocks_group_runs_that_differ_only_in_p_and_do_not_depend_on_order():
         assert 1 <= len(b.runs) <= size
         assert len({r.config.d for r in b.runs}) == 1  # one shape per block
     assert {len({r.config.p for r in b.runs}) for b in blocks} == {2}  # p mixes in a block
+    # counted without making them: the same sizes, and configurations that differ only in p
+    shapes = sw.block_shapes()
+    assert sorted(n for _, n in shapes) == sorted(len(b.runs) for b in blocks)
+    assert sw.size == len(sw.runs) == 40
+    assert {(c.d, n) for c, n in shapes} == {(b.runs[0].config.d, len(b.runs)) for b in blocks}
     # the same sweep written with its axes in another order cuts the same blocks
     other = parse_sweep(
         text.replace("p = [0.0, 0.2]\nd = [2, 5]", "d = [5, 2]\np = [0.2, 0.0]")

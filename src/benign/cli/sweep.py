@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -41,6 +42,7 @@ from benign.sweep import (
     run_sweep,
     store_status,
 )
+from benign.sweep.config import network_work
 from benign.sweep.execute import work_left
 from benign.sweep.store import FORMATS, TABLES, DiskFullError
 
@@ -125,15 +127,12 @@ def _sweep(
 def _check_machine(sw, name: str, workers: int) -> None:
     """Refuse a sweep this machine cannot compute: a CUDA device it lacks, or blocks whose
     memory floor, in every worker at once, exceeds the memory available."""
-    blocks = sw.blocks()
-    sizes: dict = {}  # the largest block of each configuration
-    for b in blocks:
-        sizes[b.runs[0].config] = max(sizes.get(b.runs[0].config, 0), len(b.runs))
-    config, size = max(sizes.items(), key=lambda item: item[0].memory_floor(item[1]))
+    shapes = sw.block_shapes()
+    config, size = max(shapes, key=lambda shape: shape[0].memory_floor(shape[1]))
     try:
-        for c in {c.device: c for c in sizes}.values():
+        for c in {p.config.device: p.config for p in sw.points}.values():
             c.check_device()
-        config.check_memory(size, min(workers, len(blocks)))
+        config.check_memory(size, min(workers, len(shapes)))
     except ValueError as exc:
         raise InputError(f"{name}: {exc}") from None
 
@@ -225,33 +224,35 @@ def _run_sweep(
 
 
 def _print_plan(sw, store: Path, retry_failed: bool) -> None:
-    """The dry run: runs, what the store already holds, blocks and work left."""
-    stored = {}
-    if store.exists():
-        with Store(store, readonly=True) as st:
-            stored = st.statuses(r.run_id for r in sw.runs)
-    todo, left = work_left(sw, stored, retry_failed)
-    blocks = sw.blocks()
-    done = sum(s == "done" for s in stored.values())
-    failed = sum(s == "failed" for s in stored.values())
-    methods: dict[str, int] = {}
-    for r in sw.runs:
-        if r.run_id in todo:
-            methods[r.config.resolved_method] = methods.get(r.config.resolved_method, 0) + 1
+    """The dry run: runs, what the store already holds, blocks and work left. For a new store
+    it counts from the grid points, making no run."""
+    shapes = sw.block_shapes()
     out.print(
-        f"sweep {sw.name}: {len(sw.runs)} runs in {len(blocks)} ensemble blocks "
-        f"(up to {max(len(b.runs) for b in blocks)} networks each)"
+        f"sweep {sw.name}: {sw.size} runs in {len(shapes)} ensemble blocks "
+        f"(up to {max(size for _, size in shapes)} networks each)"
     )
     for name, values in sw.axes().items():
         shown = ", ".join(map(str, values[:8])) + (", …" if len(values) > 8 else "")
         out.print(f"  axis {name}: {len(values)} values ({shown})")
+    methods: Counter[str] = Counter()
+    if store.exists():
+        with Store(store, readonly=True) as st:
+            stored = st.statuses(r.run_id for r in sw.runs)
+        todo, left = work_left(sw, stored, retry_failed)
+        methods.update(r.config.resolved_method for r in sw.runs if r.run_id in todo)
+        counts = Counter(stored.values())
+        to_compute, blocks_left, work = len(todo), len(left), sum(b.work() for b in left)
+    else:
+        for p in sw.points:
+            methods[p.config.resolved_method] += len(p.seeds)
+        counts, to_compute, blocks_left = Counter(), sw.size, len(shapes)
+        work = sum(len(p.seeds) * network_work(p.config) for p in sw.points)
     out.print(
-        f"store {store}: {done} done, {failed} failed"
+        f"store {store}: {counts['done']} done, {counts['failed']} failed"
         + ("" if store.exists() else " (new)")
-        + f" → {len(todo)} runs to compute in {len(left)} blocks"
+        + f" → {to_compute} runs to compute in {blocks_left} blocks"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(methods.items()))})" if methods else "")
     )
-    work = sum(b.work() for b in left)
     out.print(
         f"work: at most {work:.3g} floating-point operations of gradient descent "
         "(step budget · 6 · m · parameters, per network)"

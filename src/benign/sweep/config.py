@@ -1,4 +1,5 @@
-"""Sweep files: fixed settings and grid axes in TOML → runs with ids → ensemble blocks.
+"""Sweep files: fixed settings and grid axes in TOML → grid points → runs with ids → ensemble
+blocks.
 
 A sweep file has four top-level keys::
 
@@ -11,7 +12,8 @@ A sweep file has four top-level keys::
     d = [2, 5, 20]
 
 Several ``[[grid]]`` tables make the sweep the union of their products; a grid table may hold
-its own ``seeds``. Every run is one network: its settings (a :class:`RunConfig`) and a seed.
+its own ``seeds``. Every run is one network: its settings (a :class:`RunConfig`) and a seed; a
+grid point is one configuration and its seeds.
 """
 
 import difflib
@@ -20,6 +22,7 @@ import hashlib
 import itertools
 import json
 import math
+import operator
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,16 +63,42 @@ def run_id(config: RunConfig, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+SETTINGS: tuple[str, ...] = tuple(RunConfig.model_fields)  # every setting, in field order
+SORTED_SETTINGS = tuple(sorted(SETTINGS))
+# a configuration's settings as a tuple: in field order, in name order, and without p
+_values = operator.attrgetter(*SETTINGS)
+_sorted_values = operator.attrgetter(*SORTED_SETTINGS)
+_values_but_p = operator.attrgetter(*(k for k in SETTINGS if k != "p"))
+
+
 @functools.lru_cache(maxsize=4096)
 def _settings_text(config: RunConfig) -> str:
-    """Every setting as canonical JSON (sorted keys, no spaces)."""
-    doc = config.model_dump(mode="json")
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """Every setting as canonical JSON: ``json.dumps`` of the settings with sorted keys and no
+    spaces, written out field by field (the settings are finite scalars, or None)."""
+    pairs = zip(SORTED_SETTINGS, _sorted_values(config), strict=True)
+    return "{" + ",".join(f'"{k}":{_json(v)}' for k, v in pairs) + "}"
 
 
-def batch_key(config: RunConfig) -> str:
+def _json(value: object) -> str:
+    """A scalar as ``json.dumps`` writes it."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int | float):
+        return repr(value)  # json.dumps writes finite floats and ints by their repr
+    return json.dumps(value)
+
+
+def batch_key(config: RunConfig) -> tuple:
     """Runs with equal keys (every setting but p) train together on one ensemble axis."""
-    return json.dumps(config.model_dump(mode="json", exclude={"p"}), sort_keys=True)
+    return _values_but_p(config)
+
+
+def network_work(config: RunConfig) -> float:
+    """Floating-point operations of gradient descent for one network at most: steps · 6 · m ·
+    parameters (forward and backward passes); 0 for the solvers."""
+    if config.resolved_method != "gd":
+        return 0.0
+    return config.steps * 6.0 * config.m * sum(math.prod(s) for s in config.network().shapes())
 
 
 @dataclass(frozen=True)
@@ -85,47 +114,75 @@ class Block:
         return hashlib.sha256(" ".join(r.run_id for r in self.runs).encode()).hexdigest()[:12]
 
     def work(self) -> float:
-        """Floating-point operations of gradient descent at most: steps · 6 · m · parameters
-        per network (forward and backward passes); 0 for the lp method."""
-        c = self.runs[0].config
-        if c.resolved_method != "gd":
-            return 0.0
-        n_params = sum(math.prod(s) for s in c.network().shapes())
-        return len(self.runs) * c.steps * 6.0 * c.m * n_params
+        """:func:`network_work` of its networks."""
+        return len(self.runs) * network_work(self.runs[0].config)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: its settings and the seeds of its networks."""
+
+    config: RunConfig
+    seeds: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """A parsed sweep file: its name, its source text and its runs (no two with one id)."""
+    """A parsed sweep file: its name, its source text and its grid points (no two with one
+    configuration). Its runs — a network per point and seed — are made when first asked for:
+    the counts come from the points."""
 
     name: str
     source: str
-    runs: tuple[Run, ...]
+    points: tuple[Point, ...]
     keep_params: int = KEEP_PARAMS  # keep the parameters of networks with at most this many
+
+    @property
+    def size(self) -> int:
+        """The number of runs."""
+        return sum(len(p.seeds) for p in self.points)
+
+    @functools.cached_property
+    def runs(self) -> tuple[Run, ...]:
+        return tuple(Run(p.config, s, run_id(p.config, s)) for p in self.points for s in p.seeds)
 
     def axes(self) -> dict[str, list]:
         """The settings that vary across the runs (and the seed), with their values."""
-        values: dict[str, set] = {"seed": {r.seed for r in self.runs}}
-        configs = {id(r.config): r.config for r in self.runs}  # one per grid point
-        for config in configs.values():
-            for k, v in config.model_dump().items():
-                values.setdefault(k, set()).add(v)
+        values: dict[str, set] = {"seed": {s for p in self.points for s in p.seeds}}
+        columns = zip(*(_values(p.config) for p in self.points), strict=True)
+        for k, column in zip(SETTINGS, columns, strict=True):
+            values[k] = set(column)
         return {
             k: sorted(v, key=repr) if None in v else sorted(v)
             for k, v in values.items()
             if len(v) > 1
         }
 
+    def block_shapes(self) -> list[tuple[RunConfig, int]]:
+        """A configuration and the size of each of :meth:`blocks`, counted without making
+        them (the configurations of a block differ at most in p)."""
+        groups: dict[tuple, list[Point]] = {}
+        for p in self.points:
+            groups.setdefault(batch_key(p.config), []).append(p)
+        shapes = []
+        for points in groups.values():
+            n, size = sum(len(p.seeds) for p in points), ensemble_block(points[0].config)
+            shapes += [(points[0].config, size)] * (n // size)
+            shapes += [(points[0].config, n % size)] if n % size else []
+        return shapes
+
     def blocks(self) -> list[Block]:
         """The runs cut into ensemble blocks, as a function of the sweep alone (never of the
         executor, the worker count or what is already stored), so that every run is computed
         in the same ensemble whoever computes it: runs with one :func:`batch_key`, ordered by
         (seed, p), in chunks of :func:`ensemble_block` networks."""
-        groups: dict[str, list[Run]] = {}
-        keys: dict[int, str] = {}  # a grid point's runs share one config object
+        return list(self._blocks)
+
+    @functools.cached_property
+    def _blocks(self) -> tuple[Block, ...]:
+        keys = {id(p.config): batch_key(p.config) for p in self.points}
+        groups: dict[tuple, list[Run]] = {}
         for r in self.runs:
-            if id(r.config) not in keys:
-                keys[id(r.config)] = batch_key(r.config)
             groups.setdefault(keys[id(r.config)], []).append(r)
         blocks = []
         for runs in groups.values():
@@ -135,7 +192,7 @@ class Sweep:
                 Block(tuple(runs[i : i + size]), self.keep_params)
                 for i in range(0, len(runs), size)
             ]
-        return blocks
+        return tuple(blocks)
 
 
 def load_sweep(path: Path) -> Sweep:
@@ -186,7 +243,7 @@ def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep")
     else:
         raise fail("grid", "must be a table of axes or a non-empty array of tables ([[grid]])")
 
-    runs: dict[str, Run] = {}
+    points: dict[RunConfig, dict[int, None]] = {}  # the seeds of each configuration, in order
     planned = 0  # runs so far, counted before they are made
     for grid, label in zip(grids, labels, strict=True):
         grid = dict(grid)
@@ -208,10 +265,13 @@ def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep")
         for point in itertools.product(*grid.values()):
             settings = fixed | dict(zip(grid, point, strict=True))
             config = _run_config(settings, fixed, grid, label, fail)
-            for seed in grid_seeds:
-                rid = run_id(config, seed)
-                runs.setdefault(rid, Run(config, seed, rid))
-    return Sweep(name=name, source=text, runs=tuple(runs.values()), keep_params=keep)
+            points.setdefault(config, {}).update(dict.fromkeys(grid_seeds))
+    return Sweep(
+        name=name,
+        source=text,
+        points=tuple(Point(c, tuple(seeds)) for c, seeds in points.items()),
+        keep_params=keep,
+    )
 
 
 def _seeds(value: Any, key: str, fail) -> list[int]:

@@ -37,7 +37,7 @@ import numpy as np
 from benign.config import RunConfig
 from benign.files import atomic_path
 from benign.run import RECORD_COLUMNS, NetworkRecord, column_types, typed_frame, value_type
-from benign.sweep.config import Run, Sweep
+from benign.sweep.config import SETTINGS, Run, Sweep
 from benign.train import CERT_KEYS, HISTORY_KEYS
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ SCHEMA_VERSION = 5
 READS = (4, 5)  # the schema versions this benign reads (4 is upgraded when written)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
-SETTINGS: tuple[str, ...] = tuple(RunConfig.model_fields)
 # values that depend on the machine and the moment, not on the run: left out of comparisons
 TIMING_COLUMNS: tuple[str, ...] = ("seconds", "finished", "versions")
 TABLES: tuple[str, ...] = ("runs", "history", "certificate_history")
