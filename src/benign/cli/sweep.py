@@ -44,7 +44,7 @@ from benign.sweep import (
 )
 from benign.sweep.config import network_work
 from benign.sweep.execute import work_left
-from benign.sweep.store import FORMATS, TABLES, DiskFullError
+from benign.sweep.store import FORMATS, TABLES, DamagedStoreError, DiskFullError, recover
 
 
 class _Rate(ProgressColumn):
@@ -341,6 +341,50 @@ def export_cmd(
     except StoreError as exc:
         raise InputError(str(exc)) from None
     out.print(f"{n} rows of {table} → {output}")
+
+
+def recover_cmd(
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep, damaged.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="New store to write (default: STORE.recovered.sqlite)."
+        ),
+    ] = None,
+) -> None:
+    """Copy the readable rows of a damaged store into a new store.
+
+    Every table is read by ranges of rows, and row by row where a range fails; the histories
+    and parameters of runs that were lost are left out. Resume the sweep on the new store to
+    compute the lost runs again. A store that is not damaged is left as it is.
+    """
+    output = output or store.with_suffix(".recovered.sqlite")
+    if not output.parent.is_dir():
+        raise InputError(f"--output: directory {str(output.parent)!r} does not exist")
+    try:
+        check_store(store, full=True)
+    except DamagedStoreError:
+        pass
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    else:
+        out.print(f"{store}: not damaged (integrity_check: ok); nothing to recover")
+        return
+    try:
+        counts = recover(store, output)
+        check_store(output, full=True)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+    for table, (copied, total) in counts.items():
+        if table == "meta":
+            continue
+        of = "" if total is None else f" of {total}"
+        out.print(f"  {table}: {copied}{of} rows copied" + (" (not countable)" * (total is None)))
+    out.print(
+        f"recovered → {output}; to resume, replace the store with it (mv {output} {store}) "
+        "and run the sweep again: its lost runs are computed again",
+        soft_wrap=True,
+    )
 
 
 def report(

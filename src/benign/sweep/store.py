@@ -37,7 +37,7 @@ import numpy as np
 from benign.config import RunConfig
 from benign.files import atomic_path
 from benign.run import RECORD_COLUMNS, NetworkRecord, column_types, typed_frame, value_type
-from benign.sweep.config import SETTINGS, Run, Sweep
+from benign.sweep.config import SETTINGS, Run, Sweep, run_id
 from benign.train import CERT_KEYS, HISTORY_KEYS
 
 if TYPE_CHECKING:
@@ -57,6 +57,11 @@ TABLES: tuple[str, ...] = ("runs", "history", "certificate_history")
 
 class StoreError(ValueError):
     """A store that cannot be used; the message names the file."""
+
+
+class DamagedStoreError(StoreError):
+    """A store whose file is damaged (overwritten or cut short): :func:`recover` copies out
+    what is readable."""
 
 
 class DiskFullError(StoreError):
@@ -191,9 +196,9 @@ def check_store(path: Path, full: bool = False) -> None:
         except sqlite3.DatabaseError as exc:
             problems = (str(exc),)
     if problems:
-        raise StoreError(
+        raise DamagedStoreError(
             f"{path}: the store is damaged ({'; '.join(problems)}); restore it from a copy, or "
-            f"copy out its readable rows with: sqlite3 {path} .recover"
+            f"copy its readable rows into a new store with: benign recover {path}"
         )
     if not meta:
         raise StoreError(f"{path}: an SQLite database but not a benign store")
@@ -538,6 +543,112 @@ def params_npz(names: list[str], arrays: list[np.ndarray]) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **dict(zip(names, arrays, strict=True)))  # type: ignore[arg-type]
     return buf.getvalue()
+
+
+# a store's tables, in the order they are recovered (a run's rows after the run)
+STORE_TABLES = ("meta", "sweeps", "runs", "history", "certificate_history", "params")
+
+
+def _readable_rows(conn: sqlite3.Connection, table: str, columns: list[str]) -> list:
+    """The rows of ``table`` that can be read, looked up one rowid at a time up to the
+    largest (a damaged page can hide rows from a scan without an error)."""
+    select = f"SELECT {', '.join(columns)} FROM {table} WHERE rowid = ?"
+    try:
+        top = conn.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
+    except sqlite3.DatabaseError:
+        return []
+    rows = []
+    for rowid in range(1, top + 1):
+        with contextlib.suppress(sqlite3.DatabaseError):
+            rows += conn.execute(select, (rowid,)).fetchall()
+    return rows
+
+
+def _row_count(conn: sqlite3.Connection, table: str) -> int | None:
+    """``count(*)`` of a table (read from its smallest index), None if unreadable."""
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.DatabaseError:
+        return None
+
+
+def _genuine_run(row: dict) -> bool:
+    """A run's row is kept if its settings and seed hash to its id (damage that left a row
+    readable but changed it does not)."""
+    try:
+        config = RunConfig.model_validate(json.loads(row["settings"]), strict=True)
+        return run_id(config, row["seed"]) == row["run_id"]
+    except (ValueError, TypeError):
+        return False
+
+
+def recover(path: Path, out: Path) -> dict[str, tuple[int, int | None]]:
+    """Copy every readable row of a damaged store into a new store ``out`` (of the current
+    schema; the columns both have): runs whose settings still hash to their id, and the
+    histories and parameters of those runs. Returns, per table, the rows copied and the rows
+    the damaged store counts (None if it cannot count them); writes nothing if no run can be
+    read. A lost run is computed again when its sweep is resumed on the new store."""
+    src = _open_readonly(Path(path))
+    counts = {}
+    try:
+        with atomic_path(Path(out), exclusive=True) as tmp:
+            dst = sqlite3.connect(tmp)
+            try:
+                with dst:
+                    dst.executescript(_schema())
+                    kept: set[str] = set()
+                    for table in STORE_TABLES:
+                        copied = _recover_table(src, dst, table, kept, path)
+                        counts[table] = (copied, _row_count(src, table))
+                    if not kept:
+                        raise DamagedStoreError(
+                            f"{path}: no run can be read from the store; restore it from a copy"
+                        )
+            finally:
+                dst.close()
+    except FileExistsError:
+        raise StoreError(f"{out}: exists; choose another output") from None
+    finally:
+        src.close()
+    return counts
+
+
+def _recover_table(
+    src: sqlite3.Connection, dst: sqlite3.Connection, table: str, kept: set[str], path: Path
+) -> int:
+    """Copy the readable rows of one table (see :func:`recover`) and count them; ``kept``
+    collects the ids of the runs copied, and rows of other runs are left out."""
+    mine = [row[1] for row in dst.execute(f"PRAGMA table_info({table})")]
+    try:
+        theirs = {row[1] for row in src.execute(f"PRAGMA table_info({table})")}
+    except sqlite3.DatabaseError:
+        theirs = set()
+    columns = [c for c in mine if c in theirs]
+    rows = _readable_rows(src, table, columns) if columns else []
+    if table == "meta":  # this schema's version and settings
+        rows = [r for r in rows if r[0] not in ("schema_version", "settings", "recovered")]
+        rows += [
+            ("schema_version", str(SCHEMA_VERSION)),
+            ("settings", json.dumps(SETTINGS)),
+            ("recovered", f"{_now()} from {Path(path).resolve()}"),
+        ]
+        columns = ["key", "value"]
+    insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    copied = 0
+    for row in rows:
+        named = dict(zip(columns, row, strict=True))
+        if table == "runs" and not _genuine_run(named):
+            continue
+        if table not in ("meta", "sweeps", "runs") and named.get("run_id") not in kept:
+            continue
+        try:
+            dst.execute(insert, row)
+        except sqlite3.IntegrityError:  # a repeated key or a broken constraint: altered
+            continue
+        copied += 1
+        if table == "runs":
+            kept.add(named["run_id"])
+    return copied
 
 
 FORMATS: tuple[str, ...] = ("csv", "parquet")
