@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench stress
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,9 @@ lint: $(BIN)/python
 bench: $(BIN)/python
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_sweep.py
+
+# hostile input fuzzed by the thousand, then the kill campaign (tests/stress.py): see docs/reliability.md
+stress: $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	HYPOTHESIS_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py --hypothesis-show-statistics
+	$(BIN)/python tests/stress.py --kills 24 --dask-kills 8 --out stress.json

@@ -3,7 +3,7 @@ infinities, huge and negative sizes, unicode, deep nesting, duplicate keys and b
 
 Every case either is accepted (exit 0) or is refused with exit code 2 and one line naming the
 field, never a traceback, never a hang, and nothing is written beside it. The suite runs a few
-hundred cases; ``make stress`` runs ``--hypothesis-profile=stress`` (thousands per test).
+hundred cases; ``make stress`` sets ``HYPOTHESIS_PROFILE=stress`` (thousands per test).
 
 An accepted `benign run` is computed when it is small; a larger one is stopped where its work
 would begin (its settings have passed every check by then)."""

@@ -235,6 +235,17 @@ def test_workers_die_with_their_coordinator_and_sigterm_stops_cleanly(tmp_path, 
     assert stored_values(store) == reference
 
 
+def test_the_kill_campaign_of_make_stress_in_short(tmp_path, reference):
+    """Three kills of tests/stress.py's campaign (coordinator and worker, SIGKILL, SIGTERM,
+    SIGINT, drawn by a seeded generator), each resumed: right exit codes and messages, no
+    process left, and the finished store equal to the uninterrupted one."""
+    import stress
+
+    got = stress.campaign(tmp_path, reference, stress.LOCAL_KILLS, 3, random.Random(7))
+    assert got["problems"] == [] and got["processes_left"] == 0
+    assert sum(got["kills"].values()) == 3 and got["stores_unequal_to_reference"] == 0
+
+
 def test_resume_adds_new_runs_and_keeps_old_ones(tmp_path):
     store = tmp_path / "s.sqlite"
     first = parse_sweep(SMALL + "[grid]\np = [0.0, 0.2]\n")
