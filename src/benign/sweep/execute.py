@@ -155,11 +155,18 @@ class LocalExecutor:
         finally:
             if finished:
                 pool.shutdown()
-            else:  # interrupted: blocks in progress are recomputed on resume
+            else:  # interrupted, or a worker died: blocks in progress are recomputed on resume
                 procs = list((getattr(pool, "_processes", None) or {}).values())
-                pool.shutdown(wait=False, cancel_futures=True)
                 for proc in procs:
                     proc.terminate()
+                for proc in procs:
+                    proc.join(timeout=5)
+                    if proc.exitcode is None:
+                        proc.kill()
+                # with its workers gone the pool's manager thread ends: joined here, it has
+                # closed its pipes before the interpreter's exit hook wakes it (CPython 3.11
+                # races there otherwise: "OSError: [Errno 9] Bad file descriptor" at exit)
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         pass
