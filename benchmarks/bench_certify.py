@@ -26,6 +26,7 @@ certify: ``rss_before``), time is ``time.perf_counter`` around the one certify c
 
 import argparse
 import datetime as dt
+import importlib
 import json
 import math
 import platform
@@ -125,8 +126,8 @@ def child(case: str, impl: str) -> None:
         path.write_text(src)
         sys.path.insert(0, str(path.parent))
         import certify_head as mod  # type: ignore[import-not-found]
-    else:
-        import benign.certify as mod
+    else:  # the module (the package's attribute `certify` is the function)
+        mod = importlib.import_module("benign.certify")
     build = {
         "wide": wide_case,
         "kkt_kinks": lambda: kkt_case(False),

@@ -260,3 +260,26 @@ def test_settings_beyond_the_memory_available_are_refused_before_any_work(tmp_pa
     assert "big.toml: not enough memory: 2 worker processes, each with 1 network" in r.stderr
     assert "need at least 4.47 GiB in all" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml"]
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "line"),
+    [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)")],
+)
+def test_an_interrupt_while_the_command_starts_is_one_line(sig, code, line):
+    """Ctrl-C or SIGTERM while the command line loads its libraries (seconds) is one line."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benign", "--help"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.4)  # Python is up, PyTorch still loading
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (code, f"benign: {line}\n")

@@ -2,12 +2,16 @@
 
 The public API (docs/api.md), in the order data flows: a sample, networks (trained by gradient
 descent or solved as KKT points of the margin problem), their certificate and measures, and
-the verdict over a table of results.
-
+the verdict over a table of results. Each name is imported from its module when first used,
+so that importing ``benign`` (and starting the ``benign`` command) does not import PyTorch.
 """
 
+import importlib
+import sys
+import types
 from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
+from typing import Any
 
 __version__: str
 try:
@@ -15,63 +19,69 @@ try:
 except _NotInstalled:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-from benign.certify import Certificate, Tolerances, certify, normalised_margin
-from benign.config import RunConfig
-from benign.data import Distribution, Sample, dataset_sample, load_dataset, noisy_sample
-from benign.measures import (
-    CleanError,
-    clean_error,
-    exact_clean_error_1d,
-    lipschitz_lower,
-    lipschitz_upper,
-    separation,
-)
-from benign.nets import ReLUNet, empirical_ntk, from_arrays, from_torch, margins, predict
-from benign.ntk import analytic_ntk, smallest_eigenvalue
-from benign.regimes import Analysis, analyse
-from benign.run import Experiment, NetworkRecord, run_experiment
-from benign.sweep.config import parse_sweep
-from benign.sweep.execute import SweepProgress, compute
-from benign.sweep.store import Tables, load, load_params
-from benign.train import TrainConfig, train
+# every public name and the module it lives in
+_HOMES: dict[str, str] = {
+    "RunConfig": "benign.config",
+    "Experiment": "benign.run",
+    "NetworkRecord": "benign.run",
+    "run_experiment": "benign.run",
+    "Distribution": "benign.data",
+    "Sample": "benign.data",
+    "dataset_sample": "benign.data",
+    "load_dataset": "benign.data",
+    "noisy_sample": "benign.data",
+    "ReLUNet": "benign.nets",
+    "empirical_ntk": "benign.nets",
+    "from_arrays": "benign.nets",
+    "from_torch": "benign.nets",
+    "margins": "benign.nets",
+    "predict": "benign.nets",
+    "TrainConfig": "benign.train",
+    "train": "benign.train",
+    "Certificate": "benign.certify",
+    "Tolerances": "benign.certify",
+    "certify": "benign.certify",
+    "normalised_margin": "benign.certify",
+    "CleanError": "benign.measures",
+    "clean_error": "benign.measures",
+    "exact_clean_error_1d": "benign.measures",
+    "lipschitz_lower": "benign.measures",
+    "lipschitz_upper": "benign.measures",
+    "separation": "benign.measures",
+    "analytic_ntk": "benign.ntk",
+    "smallest_eigenvalue": "benign.ntk",
+    "Analysis": "benign.regimes",
+    "analyse": "benign.regimes",
+    "parse_sweep": "benign.sweep.config",
+    "SweepProgress": "benign.sweep.execute",
+    "compute": "benign.sweep.execute",
+    "Tables": "benign.sweep.store",
+    "load": "benign.sweep.store",
+    "load_params": "benign.sweep.store",
+}
+__all__ = sorted([*_HOMES, "__version__"])
 
-__all__ = [
-    "Analysis",
-    "Certificate",
-    "CleanError",
-    "Distribution",
-    "Experiment",
-    "NetworkRecord",
-    "ReLUNet",
-    "RunConfig",
-    "Sample",
-    "SweepProgress",
-    "Tables",
-    "Tolerances",
-    "TrainConfig",
-    "__version__",
-    "analyse",
-    "analytic_ntk",
-    "certify",
-    "clean_error",
-    "compute",
-    "dataset_sample",
-    "empirical_ntk",
-    "exact_clean_error_1d",
-    "from_arrays",
-    "from_torch",
-    "lipschitz_lower",
-    "lipschitz_upper",
-    "load",
-    "load_dataset",
-    "load_params",
-    "margins",
-    "noisy_sample",
-    "normalised_margin",
-    "parse_sweep",
-    "predict",
-    "run_experiment",
-    "separation",
-    "smallest_eigenvalue",
-    "train",
-]
+
+def __getattr__(name: str) -> Any:
+    """The public name ``name``, imported from its module on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'benign' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The package, whose public names are not hidden by its submodules: importing
+    ``benign.train`` or ``benign.certify`` would set the attribute to the module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not (name in _HOMES and isinstance(value, types.ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
