@@ -247,6 +247,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("stress.json"))
     args = parser.parse_args()
+    # started in the background (`make stress &`), this process ignores SIGINT, and so would
+    # every sweep it starts: a handler here is reset to the default in them
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = random.Random(args.seed)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
