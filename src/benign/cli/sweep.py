@@ -243,10 +243,11 @@ def _print_plan(sw, store: Path, retry_failed: bool) -> None:
         counts = Counter(stored.values())
         to_compute, blocks_left, work = len(todo), len(left), sum(b.work() for b in left)
     else:
-        for p in sw.points:
-            methods[p.config.resolved_method] += len(p.seeds)
+        batches = sw.batches()  # a method and a cost per network, whatever their p
+        for config, n in batches:
+            methods[config.resolved_method] += n
         counts, to_compute, blocks_left = Counter(), sw.size, len(shapes)
-        work = sum(len(p.seeds) * network_work(p.config) for p in sw.points)
+        work = sum(n * network_work(config) for config, n in batches)
     out.print(
         f"store {store}: {counts['done']} done, {counts['failed']} failed"
         + ("" if store.exists() else " (new)")

@@ -149,26 +149,30 @@ class Sweep:
     def axes(self) -> dict[str, list]:
         """The settings that vary across the runs (and the seed), with their values."""
         values: dict[str, set] = {"seed": {s for p in self.points for s in p.seeds}}
-        columns = zip(*(_values(p.config) for p in self.points), strict=True)
-        for k, column in zip(SETTINGS, columns, strict=True):
-            values[k] = set(column)
+        configs = [p.config for p in self.points]
+        for k in SETTINGS:
+            values[k] = set(map(operator.attrgetter(k), configs))
         return {
             k: sorted(v, key=repr) if None in v else sorted(v)
             for k, v in values.items()
             if len(v) > 1
         }
 
+    def batches(self) -> list[tuple[RunConfig, int]]:
+        """A configuration and the number of runs of each batch — the runs with one
+        :func:`batch_key`, cut into :meth:`blocks` — counted without making the runs."""
+        counts: dict[tuple, list] = {}
+        for p in self.points:
+            counts.setdefault(batch_key(p.config), [p.config, 0])[1] += len(p.seeds)
+        return [(config, n) for config, n in counts.values()]
+
     def block_shapes(self) -> list[tuple[RunConfig, int]]:
         """A configuration and the size of each of :meth:`blocks`, counted without making
         them (the configurations of a block differ at most in p)."""
-        groups: dict[tuple, list[Point]] = {}
-        for p in self.points:
-            groups.setdefault(batch_key(p.config), []).append(p)
         shapes = []
-        for points in groups.values():
-            n, size = sum(len(p.seeds) for p in points), ensemble_block(points[0].config)
-            shapes += [(points[0].config, size)] * (n // size)
-            shapes += [(points[0].config, n % size)] if n % size else []
+        for config, n in self.batches():
+            size = ensemble_block(config)
+            shapes += [(config, size)] * (n // size) + ([(config, n % size)] if n % size else [])
         return shapes
 
     def blocks(self) -> list[Block]:
