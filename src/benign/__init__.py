@@ -2,22 +2,14 @@
 
 The public API (docs/api.md), in the order data flows: a sample, networks (trained by gradient
 descent or solved as KKT points of the margin problem), their certificate and measures, and
-the verdict over a table of results. Each name is imported from its module when first used,
-so that importing ``benign`` (and starting the ``benign`` command) does not import PyTorch.
+the verdict over a table of results. Each name (and ``__version__``) is imported from its
+module when first used: importing ``benign`` itself imports nothing heavy (PyTorch, SciPy).
 """
 
 import importlib
 import sys
 import types
-from importlib.metadata import PackageNotFoundError as _NotInstalled
-from importlib.metadata import version as _version
 from typing import Any
-
-__version__: str
-try:
-    __version__ = _version("benign")
-except _NotInstalled:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 # every public name and the module it lives in
 _HOMES: dict[str, str] = {
@@ -64,9 +56,18 @@ __all__ = sorted([*_HOMES, "__version__"])
 
 def __getattr__(name: str) -> Any:
     """The public name ``name``, imported from its module on first use."""
-    if name not in _HOMES:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError as _NotInstalled
+        from importlib.metadata import version as _version
+
+        try:
+            value = _version("benign")
+        except _NotInstalled:  # pragma: no cover - running from a source tree
+            value = "0.0.0"
+    elif name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    else:
         raise AttributeError(f"module 'benign' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
     globals()[name] = value
     return value
 
