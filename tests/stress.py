@@ -1,9 +1,9 @@
 """The kill campaign of ``make stress``: a sweep killed again and again, resumed every time.
 
-Kills, at random moments (a seeded generator): kill -9 of the coordinator, kill -9 of one
-worker (also while the pool starts), SIGTERM and SIGINT of the coordinator, on the local pool;
-kill -9 and SIGTERM of the coordinator and kill -9 of a worker process on a Dask cluster of two
-nanny-managed workers. After each, the exit code and the message are checked, no process of the
+Kills, each kind as often as the others, in a random order and at random moments (a seeded
+generator): kill -9 of the coordinator, kill -9 of one worker (also while the pool starts),
+SIGTERM and SIGINT of the coordinator, on the local pool; kill -9 and SIGTERM of the
+coordinator and kill -9 of a worker process on a Dask cluster of two nanny-managed workers. After each, the exit code and the message are checked, no process of the
 killed sweep may be left alive, and the same command resumes. Every completed store must hold
 each run once with values equal to an uninterrupted sweep's. The results go to a JSON file.
 
@@ -166,8 +166,12 @@ def campaign(
     config.write_text(PRESET.read_text())
     store = directory / "quick.sqlite"
     events, passes, unequal = [], 0, 0
+    # every kind as often as the others (to one), in a random order
+    plan = (kinds * (kills // len(kinds) + 1))[:kills]
+    rng.shuffle(plan)
     while len([e for e in events if e["kind"] != "none (finished first)"]) < kills:
-        event = one_kill(rng.choice(kinds), sweep_command(config, *extra), store, rng, dask_workers)
+        kind = plan[len([e for e in events if e["kind"] != "none (finished first)"])]
+        event = one_kill(kind, sweep_command(config, *extra), store, rng, dask_workers)
         events.append(event)
         print(f"  {event['kind']}: exit {event['code']}, {stored_count(store)} stored", flush=True)
         if stored_count(store) == RUNS or event["kind"] == "none (finished first)":
