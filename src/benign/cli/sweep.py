@@ -355,9 +355,10 @@ def recover_cmd(
 ) -> None:
     """Copy the readable rows of a damaged store into a new store.
 
-    Every table is read by ranges of rows, and row by row where a range fails; the histories
-    and parameters of runs that were lost are left out. Resume the sweep on the new store to
-    compute the lost runs again. A store that is not damaged is left as it is.
+    Every row is looked up by its rowid; a run is kept only if its settings still hash to its
+    id, and the histories and parameters of runs that were lost are left out. Resume the
+    sweep on the new store to compute the lost runs again. A store that is not damaged is left
+    as it is.
     """
     output = output or store.with_suffix(".recovered.sqlite")
     if not output.parent.is_dir():
