@@ -5,6 +5,7 @@ import dataclasses
 import io
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -43,6 +44,14 @@ def benign(*args, cwd=None, timeout=600, fresh=False) -> subprocess.CompletedPro
         sys.argv = saved_argv
         torch.set_num_threads(threads)  # --threads sets the process's pool
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+PROGRESS_LINE = re.compile(r"sweep \S+: \d+ / \d+ runs")  # a sweep's progress, not a terminal
+
+
+def without_progress(stderr: str) -> list[str]:
+    """The lines of a command's stderr that are not a sweep's progress lines."""
+    return [line for line in stderr.splitlines() if not PROGRESS_LINE.match(line)]
 
 
 def record(seed: int, **kw) -> NetworkRecord:

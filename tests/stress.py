@@ -3,8 +3,9 @@
 Kills, each kind as often as the others, in a random order and at random moments (a seeded
 generator): kill -9 of the coordinator, kill -9 of one worker (also while the pool starts),
 SIGTERM and SIGINT of the coordinator, on the local pool; kill -9 and SIGTERM of the
-coordinator and kill -9 of a worker process on a Dask cluster of two nanny-managed workers. After each, the exit code and the message are checked, no process of the
-killed sweep may be left alive, and the same command resumes. Every completed store must hold
+coordinator and kill -9 of a worker process on a Dask cluster of two nanny-managed workers.
+After each, the exit code and the message are checked, no process of the killed sweep may be
+left alive, and the same command resumes. Every completed store must hold
 each run once with values equal to an uninterrupted sweep's. The results go to a JSON file.
 
     python tests/stress.py [--kills 24] [--dask-kills 8] [--seed 1] [--out stress.json]
@@ -26,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 import psutil
+from helpers import without_progress
 
 from benign.sweep.store import stored_values
 
@@ -129,7 +131,8 @@ def one_kill(
     problems = []
     if code is not None and proc.returncode != code:
         problems.append(f"exit code {proc.returncode}, expected {code}")
-    if line is not None and (line not in errs or errs.count("\n") != 1):
+    lines = without_progress(errs)
+    if line is not None and (len(lines) != 1 or line not in lines[0]):
         problems.append(f"stderr {errs!r}")
     if "Traceback" in errs:
         problems.append(f"a traceback: {errs}")

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 import torch
-from helpers import benign
+from helpers import benign, without_progress
 
 SWEEP = """name = "tiny"
 seeds = 2
@@ -195,7 +195,7 @@ def test_a_full_disk_is_one_line_keeps_what_was_stored_and_resumes(tmp_path, mon
     monkeypatch.setattr(Store, "_put", full)
     r = benign("sweep", config, "--workers", "1")
     assert r.returncode == 1
-    lines = r.stderr.strip().splitlines()
+    lines = without_progress(r.stderr)
     assert len(lines) == 1 and "the disk is full" in lines[0] and "MiB free" in lines[0]
     assert "3 of 8 runs stored" in lines[0] and "run the same command to resume" in lines[0]
     assert "Traceback" not in r.stderr
@@ -212,3 +212,32 @@ def test_status_check_reads_the_whole_store(filled, tmp_path):
     bad.write_bytes(data[: len(data) // 2] + bytes(4096) + data[len(data) // 2 + 4096 :])
     r = benign("status", bad, "--check")
     assert r.returncode == 2 and "the store is damaged" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_log_shows_progress_while_the_sweep_runs(tmp_path, monkeypatch):
+    """stderr not a terminal (a batch job's log): a line per tenth of the runs and, between
+    results, at least every LOG_SECONDS; failures by reason; the last line's rate is the final
+    line's."""
+    import re
+
+    from helpers import PROGRESS_LINE
+
+    import benign.cli.sweep as cli_sweep
+
+    monkeypatch.setattr(cli_sweep, "LOG_SECONDS", 0.1)
+    config = tmp_path / "log.toml"  # steps = 0: three runs fail; 4000 steps: a block of ~1 s
+    config.write_text(
+        'seeds = 3\n[fixed]\nm = 40\nwidth = 40\nmethod = "gd"\nloss_tol = 1e-12\n'
+        "test_half_width = 0.1\n[grid]\nsteps = [0, 4000]\n"
+    )
+    r = benign("sweep", config, "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines and all(PROGRESS_LINE.match(line) for line in lines), lines
+    done = [int(re.match(r"sweep log: (\d+) / 6 runs", line)[1]) for line in lines]
+    assert done[0] == 0 and done[-1] == 6 and done == sorted(done)
+    assert len(done) > len(set(done))  # a count repeated: a line between results
+    assert lines[-1].endswith("· done · 3 failed (3 × no_interpolation)")
+    assert "6 runs computed, 3 failed (3 × no_interpolation)" in r.stdout
+    rate = re.search(r"· (\d+) runs/min ·", lines[-1])[1]
+    assert f"({rate} runs/min)" in r.stdout

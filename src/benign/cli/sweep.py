@@ -1,6 +1,7 @@
 """The sweep commands: `sweep`, `status`, `export`, `report`, and `demo`, the main job."""
 
 import contextlib
+import math
 import os
 import shlex
 import signal
@@ -18,12 +19,9 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    ProgressColumn,
     TextColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
-from rich.text import Text
 
 from benign.cli.common import InputError, err, out, print_json
 from benign.demo import PRESETS, prepare_demo
@@ -46,12 +44,121 @@ from benign.sweep.config import network_work
 from benign.sweep.execute import work_left
 from benign.sweep.store import FORMATS, TABLES, DamagedStoreError, DiskFullError, recover
 
+LOG_SECONDS = 30.0  # stderr not a terminal: a progress line at least this often …
+LOG_FRACTION = 0.1  # … and at every tenth of the runs
 
-class _Rate(ProgressColumn):
-    """Runs per minute, over Rich's recent window."""
 
-    def render(self, task) -> Text:
-        return Text("– runs/min" if not task.speed else f"{60 * task.speed:.0f} runs/min")
+def failure_summary(failures: dict[str, int], most: int = 3) -> str:
+    """The failure reasons, most frequent first: '30 × no_interpolation, 2 × overflow'."""
+    items = sorted(failures.items(), key=lambda item: (-item[1], item[0]))
+    shown = [f"{n} × {reason if len(reason) <= 80 else reason[:79] + '…'}" for reason, n in items]
+    more = f", {len(items) - most} other reasons" if len(items) > most else ""
+    return ", ".join(shown[:most]) + more
+
+
+class _SweepProgress:
+    """A sweep's progress on stderr: a bar on a terminal; elsewhere (a batch job's log, CI) a
+    plain line at every tenth of the runs and at least every :data:`LOG_SECONDS`. The rate
+    and the time left of both, and of the final line, come from one clock, started when the
+    computing starts."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.state = SweepProgress(0, 0, 0)
+        self.start: float | None = None  # the first update: planned, computing begins
+        self.last = 0.0  # the latest update: the rate is of the runs stored by then
+        self.logged: tuple[float, int] = (0.0, -1)  # when the last line was written, and done
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} · {task.fields[left]} · {task.fields[failed]}"),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        )
+        self.heartbeat = threading.Thread(target=self._beat, name="progress-log", daemon=True)
+
+    def __enter__(self) -> "_SweepProgress":
+        self.bar.__enter__()
+        rate, left, failed = self._fields()
+        self.task = self.bar.add_task(
+            f"sweep {self.name}", total=None, rate=rate, left=left, failed=failed
+        )
+        if not err.is_terminal:
+            self.heartbeat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        if self.heartbeat.is_alive():
+            self.heartbeat.join()
+        self.bar.__exit__(None, None, None)
+
+    def update(self, s: SweepProgress) -> None:
+        """A new state (run_sweep's callback)."""
+        with self.lock:
+            self.state, self.last = s, time.perf_counter()
+            if self.start is None:
+                self.start = self.last
+            rate, left, failed = self._fields()
+            self.bar.update(
+                self.task, completed=s.done, total=s.total, rate=rate, left=left, failed=failed
+            )
+            step = max(1, math.ceil(LOG_FRACTION * s.total))
+            if not err.is_terminal and (s.done - self.logged[1] >= step or s.done == s.total):
+                self._log()
+
+    def elapsed(self) -> float:
+        """Seconds from the start of the computing to the latest update."""
+        return 0.0 if self.start is None else self.last - self.start
+
+    def rate(self) -> float:
+        """Runs stored per minute of computing."""
+        return 60 * self.state.done / self.elapsed() if self.state.done else 0.0
+
+    def failures(self) -> str:
+        s = self.state
+        return f"{s.failed} failed" + (f" ({failure_summary(s.failures)})" if s.failed else "")
+
+    def _fields(self) -> tuple[str, str, str]:
+        """The rate, the time left and the failures, as the bar and the log lines show them."""
+        s, rate = self.state, self.rate()
+        left = f"about {_duration(60 * (s.total - s.done) / rate)} left" if rate else "– left"
+        left = "done" if s.total and s.done == s.total else left
+        return (f"{rate:.0f} runs/min" if rate else "– runs/min"), left, self.failures()
+
+    def _log(self) -> None:
+        s, (rate, left, failed) = self.state, self._fields()
+        now, start = time.perf_counter(), self.start or 0.0
+        share = f" ({100 * s.done / s.total:.0f}%)" if s.total else ""
+        err.print(
+            f"sweep {self.name}: {s.done} / {s.total} runs{share} · {_duration(now - start)}"
+            f" · {rate} · {left} · {failed}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
+        self.logged = (now, s.done)
+
+    def _beat(self) -> None:
+        """Between results, a line every :data:`LOG_SECONDS`: the log shows life."""
+        while not self.stopped.wait(min(1.0, LOG_SECONDS / 4)):
+            with self.lock:
+                if self.start is not None and time.perf_counter() - self.logged[0] >= LOG_SECONDS:
+                    self._log()
+
+
+def _duration(seconds: float) -> str:
+    """'42 s', '3 min 05 s', '2 h 07 min'."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def sweep(
@@ -167,36 +274,14 @@ def _run_sweep(
         ex = open_executor(executor, workers)
     except ExecutorError as exc:
         raise InputError(str(exc)) from None
-    start = time.perf_counter()
-    state = SweepProgress(0, 0, 0)
+    shown = _SweepProgress(sw.name)
     try:
-        with (
-            Store(store, create=True) as st,
-            Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                _Rate(),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[failed]} failed"),
-                console=err,
-                transient=True,
-                disable=not err.is_terminal,
-            ) as bar,
-        ):
-            task = bar.add_task(f"sweep {sw.name}", total=None, failed=0)
-
-            def progress(s: SweepProgress) -> None:
-                nonlocal state
-                state = s
-                bar.update(task, completed=s.done, total=s.total, failed=s.failed)
-
-            with _sigterm_stops():
-                run_sweep(sw, st, ex, retry_failed, command, progress)
+        with Store(store, create=True) as st, shown, _sigterm_stops():
+            run_sweep(sw, st, ex, retry_failed, command, shown.update)
     except KeyboardInterrupt as exc:
         how = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
         err.print(
-            f"{how}: {state.done} of {state.total} runs stored in {store}; "
+            f"{how}: {shown.state.done} of {shown.state.total} runs stored in {store}; "
             "run the same command to resume",
             soft_wrap=True,
         )
@@ -204,7 +289,8 @@ def _run_sweep(
     except (DiskFullError, ExecutorError) as exc:  # what was committed is kept: resume
         first = "free some space and " if isinstance(exc, DiskFullError) else ""
         err.print(
-            f"benign: error: {exc}; {state.done} of {state.total} runs stored in {store}; "
+            f"benign: error: {exc}; {shown.state.done} of {shown.state.total} runs stored in "
+            f"{store}; "
             f"{first}run the same command to resume",
             soft_wrap=True,
             markup=False,
@@ -214,11 +300,13 @@ def _run_sweep(
         raise InputError(str(exc)) from None
     finally:
         ex.close()
-    wall = time.perf_counter() - start
-    rate = f" ({60 * state.done / wall:.0f} runs/min)" if state.done else ""
+    done, rate = shown.state.done, shown.rate()
     out.print(
-        f"sweep {sw.name}: {state.done} runs computed, {state.failed} failed, in {wall:.1f} s"
-        f"{rate} → {store}"
+        f"sweep {sw.name}: {done} runs computed, {shown.failures()}, in {shown.elapsed():.1f} s"
+        + (f" ({rate:.0f} runs/min)" if done else "")
+        + f" → {store}",
+        soft_wrap=True,
+        markup=False,
     )
     out.print(f"details: benign status {store}", soft_wrap=True)
 

@@ -12,10 +12,11 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -224,11 +225,13 @@ def open_executor(spec: str = "local", workers: int | None = None) -> Executor:
 
 @dataclass
 class SweepProgress:
-    """Where a sweep stands: runs stored of those to compute, and how many failed."""
+    """Where a sweep stands: runs stored of those to compute, how many failed, and why (each
+    failure reason with its count)."""
 
     done: int
     total: int
     failed: int
+    failures: Counter[str] = field(default_factory=Counter)
 
 
 def work_left(
@@ -261,7 +264,9 @@ def run_sweep(
             if res.run_id in todo:  # a block recomputed for its missing runs: keep the others
                 store.put(res)
                 state.done += 1
-                state.failed += res.failure is not None
+                if res.failure is not None:
+                    state.failed += 1
+                    state.failures[res.failure] += 1
         if progress:
             progress(state)
     return state
