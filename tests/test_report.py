@@ -270,7 +270,41 @@ def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):
     lines = sorted(lab for lab in labels if "fit" not in lab)
     assert lines == [f"width={w}, p = {p}" for w in (20, 30) for p in (0.1, 0.2)]
     page = (tmp_path / "r.html").read_text()
-    assert "KKT certificate ε_rel over training steps: nothing to draw" in page
+    assert "Not drawn, as this store has nothing for them: kKT certificate" not in page
+    assert re.search(r"Not drawn, as this store has nothing for them: [^<]*kKT certificate", page)
+    assert 'alt="KKT certificate' not in page  # left out, not a placeholder
+
+
+def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
+    """The first table: a line per group with the settings that differ and that its method
+    reads, the verdict, the verdict on every network where it differs (a group without a
+    certified network says so in words), α, L at each p, the certified share, and what the
+    papers predict; the evidence per p comes after the figures, folded."""
+    store = tmp_path / "s.sqlite"
+    # d = 1 tempered (L = p) and certified; d = 3 without a certificate; d = 40 benign
+    text = SWEEP.replace("lp_grid = 64\n", "").replace("d = [1]", "d = [1]\nlp_grid = [64]")
+    text = text.replace("d = [3, 40]", "d = [3, 40]\nlp_grid = [32]")  # not read by convex
+    synthetic_store(
+        store, text, lambda c, s: c.p if c.d < 40 else 0.0, certified=lambda c, s: c.d != 3
+    )
+    write_report(store, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    first = page.index("<table")
+    assert page.index("<table id=answer>") == first < page.index("<img") < page.index("<details>")
+    answer = page[first : page.index("</table>", first)]
+    rows = answer.split("<tr>")[2:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    labels = [re.sub("<[^>]+>", "", c[0]) for c in cells]
+    # lp_grid differs, but only the lp method (d = 1) reads it: the convex groups do not show it
+    assert labels == ["d=1, dist=interval, lp_grid=64", "d=3, dist=sphere", "d=40, dist=sphere"]
+    one, three, forty = cells
+    assert "tempered" in one[1] and one[2] == "the same" and one[5] == "8 / 8"
+    assert one[4] == "0.1: 0.1 · 0.2: 0.2" and one[6].startswith("tempered (KYS")
+    alpha = float(one[3].split()[0])
+    assert alpha == pytest.approx(1.0, abs=1e-9)  # L = p exactly: α = 1
+    assert three[1] == "0 / 8 certified: see the verdict on every network"
+    assert "tempered" in three[2] and three[5] == "0 / 8" and three[6] == "—"  # d < m
+    assert "benign" in forty[1] and forty[6].startswith("benign (KYS")  # d = 40 ≥ m = 20
 
 
 GD_CONVEX_SWEEP = """seeds = 2

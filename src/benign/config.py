@@ -30,6 +30,14 @@ from benign.seeding import rng_for
 from benign.train import Count, Loss, LossTol, Seconds, StepRule, StepSize, TrainConfig
 
 Method = Literal["auto", "gd", "lp", "convex", "gd+convex"]
+_GD, _SOLVERS = frozenset({"gd", "gd+convex"}), frozenset({"lp", "convex", "gd+convex"})
+# the settings only some of the methods read (each method reads every other setting)
+METHOD_SETTINGS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("step_rule", "lr", "steps", "loss_tol", "certify_every"), _GD),
+    "lp_grid": frozenset({"lp"}),
+    "gates": _SOLVERS,
+    "rounds": frozenset({"convex", "gd+convex"}),
+}
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -261,6 +269,11 @@ class RunConfig(BaseModel):
         if self.method == "auto":
             return "lp" if self.lp_applies else "convex" if self.convex_applies else "gd"
         return self.method
+
+    def uses(self, setting: str) -> bool:
+        """Whether the method that runs reads ``setting`` (:data:`METHOD_SETTINGS`): e.g.
+        ``lp_grid`` only the lp method, the step size only gradient descent."""
+        return setting not in METHOD_SETTINGS or self.resolved_method in METHOD_SETTINGS[setting]
 
     def check_device(self) -> None:
         """Refuse a CUDA device where there is none. Checked where the networks are computed

@@ -73,6 +73,24 @@ class Group:
     reason: str
 
 
+def paper_prediction(settings: dict) -> str:
+    """What the papers predict for a group of two-layer or lazy deep nets, '' where no
+    claim matches its settings: Kornowski–Yehudai–Shamir (KYS) for uncentred two-layer nets
+    (tempered in d = 1 with biases, benign when d ≳ poly(m), possibly catastrophic without
+    biases), Zhu et al. for lazy (centred) deep nets on separated data (benign)."""
+    two_layer = settings.get("depth") == 2 and not settings.get("center")
+    if two_layer and settings.get("dist") == "interval" and settings.get("bias"):
+        return "tempered (KYS: c·p⁵ ≤ L ≤ C·√p in d = 1)"
+    if two_layer and not settings.get("bias"):
+        return "can be catastrophic (KYS: no biases)"
+    high = settings.get("d", 0) >= settings.get("m", math.inf)
+    if two_layer and settings.get("dist") in ("sphere", "gaussian") and high:
+        return "benign (KYS: d ≳ poly(m); here d ≥ m)"
+    if settings.get("center") and settings.get("dist") == "separated":
+        return "benign (Zhu et al.: lazy nets on separated data)"
+    return ""
+
+
 @dataclass
 class Analysis:
     """A store's groups, and its counts of runs."""
@@ -309,7 +327,9 @@ def analyse(
                     measures=_means(kept, col),
                 )
             )
-        label = ", ".join(f"{k}={settings[k]}" for k in varying) or "all runs"
+        config = RunConfig.model_construct(**settings)  # as stored: valid when written
+        shown = [k for k in varying if config.uses(k)]  # only the settings its method reads
+        label = ", ".join(f"{k}={settings[k]}" for k in shown) or "all runs"
         judged, why = verdict(points)
         fit = power_fit(values, rng, n_boot)
         groups.append(Group(label, settings, points, fit, judged, why))

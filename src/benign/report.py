@@ -19,6 +19,7 @@ from benign.regimes import (
     TEMPERED_RATIOS,
     Analysis,
     analyse,
+    paper_prediction,
 )
 from benign.sweep.store import Store
 
@@ -89,6 +90,63 @@ def _verdict_table(analysis: Analysis, everyone: Analysis | None) -> str:
                 f"<td>{_interval(pt.ratio_lo, pt.ratio_hi)}</td></tr>"
             )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+ANSWER_CERTIFIED = (
+    "Verdicts on certified KKT points; the next column gives the verdict on every "
+    "interpolating network where it differs."
+)
+ANSWER_ALL = "Verdicts on every interpolating network, certified or not."
+
+
+def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
+    """The first screen: a line per group with the verdict on the networks that count, the
+    verdict on every interpolating network where it differs, α with its interval, L at each
+    p, the certified share, and what the papers predict for such networks."""
+    others = {g.label: g for g in everyone.groups} if everyone else {}
+    head = (
+        "<tr><th class=l>group</th><th class=l>verdict</th><th class=l>every network</th>"
+        "<th class=l>α (L ≈ c·p<sup>α</sup>)</th><th class=l>mean L at each p</th>"
+        "<th>certified</th><th class=l>the papers predict</th></tr>"
+    )
+    rows = []
+    for g in analysis.groups:
+        other = others.get(g.label)
+        counted = sum(pt.n for pt in g.points)
+        interpolating = sum(pt.n + pt.left_out for pt in g.points)
+        certified = sum(
+            round(pt.certified_share * (pt.n + pt.left_out))
+            for pt in g.points
+            if not math.isnan(pt.certified_share)
+        )
+        if analysis.certified_only and counted == 0:
+            verdict = f"0 / {interpolating} certified: see the verdict on every network"
+        else:
+            verdict = f"<span class={g.verdict}>{g.verdict}</span> ({html.escape(g.reason)})"
+        if other is None:
+            every = "—"
+        elif other.verdict == g.verdict and counted:
+            every = "the same"
+        else:
+            every = (
+                f"<span class={other.verdict}>{other.verdict}</span> ({html.escape(other.reason)})"
+            )
+        fit = g.fit if counted or other is None else other.fit
+        alpha = (
+            "—"
+            if math.isnan(fit.alpha)
+            else f"{fmt(fit.alpha)} {_interval(fit.alpha_lo, fit.alpha_hi)}"
+            + ("" if fit is g.fit else " (every network)")
+        )
+        means = g.points if counted or other is None else other.points
+        at_p = " · ".join(f"{pt.p:g}: {fmt(pt.mean, '.2g')}" for pt in means)
+        rows.append(
+            f"<tr><td class=l><b>{html.escape(g.label)}</b></td><td class=l>{verdict}</td>"
+            f"<td class=l>{every}</td><td class=l>{alpha}</td><td class=l>{at_p}</td>"
+            f"<td>{certified} / {interpolating}</td>"
+            f"<td class=l>{html.escape(paper_prediction(g.settings)) or '—'}</td></tr>"
+        )
+    return f"<table id=answer>{head}{''.join(rows)}</table>"
 
 
 MEASURE_HEADS = {
@@ -163,8 +221,9 @@ disagree.</li>
 
 
 def _figure(fig, directory: Path, name: str, caption: str) -> str:
+    """The figure embedded with its caption, and saved as PNG and SVG; '' if there is none."""
     if fig is None:
-        return f"<p><em>{html.escape(caption)}: nothing to draw in this store.</em></p>"
+        return ""
     png, _ = plots.save(fig, directory, name)
     data = base64.b64encode(png.read_bytes()).decode()
     return (
@@ -191,18 +250,16 @@ def write_report(
     name, command, source, started = sweep or ("—", "", "", "")
     c = analysis.counts
     figdir = out.parent / f"{out.stem}_figures"
-    figures = [
-        _figure(
+    specs = [  # (figure or None, file name, caption)
+        (
             plots.error_vs_p(analysis),
-            figdir,
             "error_vs_p",
             "Clean error against p per group, with the guides p⁵, p and √p",
         ),
         *(
             [
-                _figure(
+                (
                     plots.error_vs_p(everyone),
-                    figdir,
                     "error_vs_p_all",
                     "The same with every interpolating network, certified or not",
                 )
@@ -210,55 +267,56 @@ def write_report(
             if everyone
             else []
         ),
-        _figure(
+        (
             plots.phase_diagram(everyone or analysis),
-            figdir,
             "phase_diagram",
             "Phase diagram: L/p per group and p (all interpolating networks)",
         ),
-        _figure(
+        (
             plots.error_vs_d(everyone or analysis),
-            figdir,
             "error_vs_d",
             "Clean error against d with an exponential fit (all interpolating networks)",
         ),
-        _figure(
+        (
             plots.network_1d(analysis, store),
-            figdir,
             "network_1d",
             "A trained network in d = 1 with its training points",
         ),
-        _figure(
+        (
             plots.certificate_history(store),
-            figdir,
             "certificate_history",
             "KKT certificate ε_rel over training steps",
         ),
-        _figure(
+        (
             plots.gd_against_kkt(store),
-            figdir,
             "gd_against_kkt",
             "Gradient descent's network against the KKT point reached from it (gd+convex)",
         ),
-        _figure(
+        (
             plots.error_vs_lipschitz(store),
-            figdir,
             "error_vs_lipschitz",
             "Clean error against the Lipschitz constant's lower and upper bounds, per network",
         ),
-        _figure(
+        (
             plots.ntk_eigenvalues(everyone or analysis),
-            figdir,
             "ntk_eigenvalues",
             "Smallest eigenvalue of the NTK Gram of the training points against m and depth",
         ),
-        _figure(
+        (
             plots.lazy_history(everyone or analysis, store),
-            figdir,
             "lazy_history",
             "Kernel and parameter movement during training (lazy-training diagnostics)",
         ),
     ]
+    figures = [_figure(fig, figdir, name, caption) for fig, name, caption in specs if fig]
+    missing = [caption for fig, _, caption in specs if fig is None]
+    not_drawn = (
+        "<p>Not drawn, as this store has nothing for them: "
+        + "; ".join(html.escape(c[0].lower() + c[1:]) for c in missing)
+        + ".</p>"
+        if missing
+        else ""
+    )
     everyone_table = (
         "<h3>Every interpolating network, certified or not</h3>"
         "<p>The same statistics and criteria with the uncertified networks included.</p>"
@@ -273,15 +331,25 @@ def write_report(
 <p>Store <code>{html.escape(str(store))}</code>, read {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
 by benign {__version__}. Runs: {c["runs"]} in all, {c["done"]} done, {c["failed"]} failed,
 {c["pending"]} not yet computed; {c["certified"]} certified KKT points.</p>
-<h2>Verdicts</h2>
+<h2>The answer</h2>
+<p>One line per group of networks (equal in every setting but p and the seed; the settings
+shown are those that differ between groups and that the group's method reads).
+{ANSWER_CERTIFIED if certified_only else ANSWER_ALL}
+The criteria and the evidence at each p are below the figures.</p>
+{_answer_table(analysis, everyone)}
+<h2>Figures</h2>
+{"".join(figures)}
+{not_drawn}
+<h2>Evidence</h2>
+<details><summary>Verdicts at each p, with the criteria and the intervals</summary>
 {_criteria(certified_only)}
 {_verdict_table(analysis, everyone)}
 {everyone_table}
-<h2>Measures: Lipschitz constants, NTK eigenvalues, lazy training</h2>
+</details>
+<details><summary>Measures: Lipschitz constants, NTK eigenvalues, lazy training</summary>
 {MEASURES_TEXT}
 {_measures_table(everyone or analysis)}
-<h2>Figures</h2>
-{"".join(figures)}
+</details>
 <h2>Reproduce</h2>
 <p>Last sweep into this store (started {html.escape(started)}), from the directory it ran in:</p>
 <pre>{html.escape(command)}</pre>
