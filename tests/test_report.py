@@ -355,3 +355,63 @@ def test_every_string_in_the_page_is_escaped(report, tmp_path):
     write_report(store, out)
     page = out.read_text()
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
+
+
+def _overlaps_and_missing_labels(fig) -> list[str]:
+    """What a reader would trip on, read from the drawn artists: two tick labels of one axis
+    whose boxes overlap, an axis without a label (colour bars aside)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    found = []
+    for i, ax in enumerate(fig.axes):
+        if ax.get_label() == "<colorbar>":
+            continue
+        for name, axis, label in (
+            ("x", ax.xaxis, ax.get_xlabel()),
+            ("y", ax.yaxis, ax.get_ylabel()),
+        ):
+            if not label:
+                found.append(f"axes {i}: no {name} label")
+            texts = [
+                t for t in axis.get_ticklabels(which="both") if t.get_visible() and t.get_text()
+            ]
+            boxes = [t.get_window_extent(renderer) for t in texts]
+            for a in range(len(boxes)):
+                for b in range(a + 1, len(boxes)):
+                    if boxes[a].overlaps(boxes[b]):
+                        pair = f"{texts[a].get_text()!r}, {texts[b].get_text()!r}"
+                        found.append(f"axes {i}: {name} labels {pair}")
+    return found
+
+
+def test_every_figure_reads_at_a_glance(tmp_path):
+    """Each figure of a store with p from 0.05 (a short log axis, where minor ticks get labels)
+    and groups with L = 0: no tick labels overlap, every axis is labelled, L = 0 is marked as
+    such, and the certificate history draws its threshold with a colour per group."""
+    from benign import plots
+
+    store = tmp_path / "s.sqlite"
+    text = SWEEP.replace("p = [0.1, 0.2]", "p = [0.0, 0.05, 0.1, 0.2, 0.3]")
+    synthetic_store(store, text, lambda c, s: c.p * (0.8 + 0.05 * s) if c.d < 40 else 0.0)
+    analysis, everyone = analyse(store), analyse(store, certified_only=False)
+    figures = {
+        "error_vs_p": plots.error_vs_p(analysis),
+        "phase_diagram": plots.phase_diagram(everyone),
+        "error_vs_d": plots.error_vs_d(everyone),
+        "network_1d": plots.network_1d(analysis, store),
+        "certificate_history": plots.certificate_history(store),
+        "error_vs_lipschitz": plots.error_vs_lipschitz(store),
+        "lazy_history": plots.lazy_history(everyone, store),
+    }
+    for name, fig in figures.items():
+        assert fig is not None, name
+        assert _overlaps_and_missing_labels(fig) == [], name
+    legend = [t.get_text() for t in figures["error_vs_p"].axes[0].get_legend().get_texts()]
+    assert "L = 0 (drawn at 10⁻⁴)" in legend  # d = 40: L = 0 at every p
+    ax = figures["certificate_history"].axes[0]
+    thresholds = [ln for ln in ax.lines if ln.get_label().startswith("ε = 0.05: certified below")]
+    assert len(thresholds) == 1 and thresholds[0].get_ydata()[0] == 0.05
+    groups = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(groups) == len(set(groups)) and "seed" not in " ".join(groups)

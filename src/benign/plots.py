@@ -11,6 +11,8 @@ import scipy.stats
 import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 from benign.config import RunConfig
 from benign.nets import predict
@@ -25,6 +27,16 @@ VERDICT_COLOURS = {
     "catastrophic": "tab:red",
     "undecided": "tab:gray",
 }
+
+
+def major_log_ticks(fig: Figure) -> Figure:
+    """No labels on the minor ticks of log axes (on a short axis Matplotlib labels them too,
+    and they run into each other: '3×10⁻²4×10⁻²')."""
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "log":
+                axis.set_minor_formatter(NullFormatter())
+    return fig
 
 
 def save(fig: Figure, directory: Path, name: str) -> tuple[Path, Path]:
@@ -47,26 +59,33 @@ def error_vs_p(analysis: Analysis) -> Figure | None:
     groups = [g for g in analysis.groups if _noisy(g)]
     if not groups:
         return None
-    fig = Figure(figsize=(7, 5))
+    fig = Figure(layout="constrained", figsize=(7, 5))
     ax = fig.add_subplot()
     ps = sorted({pt.p for g in groups for pt in _noisy(g)})
     grid = np.geomspace(min(ps) / 1.5, min(0.5, max(ps) * 1.5), 100)
     for expo, name, style in ((5, "p⁵", ":"), (1, "p (noise rate)", "--"), (0.5, "√p", "-.")):
         ax.plot(grid, grid**expo, style, color="black", lw=1, label=name)
+    zeros = False
     for g in groups:
         pts = _noisy(g)
         x = np.array([pt.p for pt in pts])
         y = np.array([pt.mean for pt in pts])
         err = np.array([[pt.mean - pt.lo, pt.hi - pt.mean] for pt in pts]).T
         err = np.where(np.isnan(err), 0, err)
-        ax.errorbar(
+        line = ax.errorbar(
             x,
             np.maximum(y, L_FLOOR),
             yerr=err,
             marker="o",
             capsize=3,
             label=f"{g.label} ({g.verdict})",
-        )
+        )[0]
+        zero = y <= 0  # L = 0 exactly: an open triangle on the floor
+        if zero.any():
+            zeros = True
+            colour = line.get_color()
+            floor = np.full(zero.sum(), L_FLOOR)
+            ax.plot(x[zero], floor, "v", ms=9, mfc="white", color=colour, clip_on=False)
     ax.set(
         xscale="log",
         yscale="log",
@@ -74,11 +93,17 @@ def error_vs_p(analysis: Analysis) -> Figure | None:
         ylabel="clean test error L (mean, 95% CI)",
         ylim=(L_FLOOR, 1),
     )
+    ax.set_xticks(ps, [f"{p:g}" for p in ps])  # the p of the sweep, not 3×10⁻² and the like
     kept = "certified networks" if analysis.certified_only else "interpolating networks"
-    ax.set_title(f"Clean error against noise ({kept}; L = 0 drawn at 10⁻⁴)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"Clean error against noise ({kept})")
+    handles, _ = ax.get_legend_handles_labels()
+    if zeros:
+        marker = Line2D([], [], marker="v", ms=9, mfc="white", color="gray", ls="none")
+        marker.set_label("L = 0 (drawn at 10⁻⁴)")
+        handles.append(marker)
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
-    return fig
+    return major_log_ticks(fig)
 
 
 def phase_diagram(analysis: Analysis) -> Figure | None:
@@ -91,7 +116,7 @@ def phase_diagram(analysis: Analysis) -> Figure | None:
     for i, g in enumerate(groups):
         for pt in _noisy(g):
             ratio[i, ps.index(pt.p)] = pt.ratio
-    fig = Figure(figsize=(2 + 1.2 * len(ps), 1.2 + 0.5 * len(groups)))
+    fig = Figure(layout="constrained", figsize=(2 + 1.2 * len(ps), 1.2 + 0.5 * len(groups)))
     ax = fig.add_subplot()
     shown = np.clip(ratio, 1e-2, 1e2)
     im = ax.imshow(shown, cmap="RdYlGn_r", norm=LogNorm(1e-2, 1e2), aspect="auto")
@@ -100,9 +125,13 @@ def phase_diagram(analysis: Analysis) -> Figure | None:
             ax.text(j, i, f"{ratio[i, j]:.2g}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(ps)), [f"{p:g}" for p in ps])
     ax.set_yticks(range(len(groups)), [f"{g.label}\n[{g.verdict}]" for g in groups], fontsize=7)
-    ax.set(xlabel="p", title="L / p: < 0.25 benign-like, ≈ 1 tempered, ≫ 1 catastrophic")
+    ax.set(
+        xlabel="label-flip probability p",
+        ylabel="group [verdict]",
+        title="L / p: < 0.25 benign-like, ≈ 1 tempered, ≫ 1 catastrophic",
+    )
     fig.colorbar(im, ax=ax, label="L / p")
-    return fig
+    return major_log_ticks(fig)
 
 
 def _families(groups: list[Group], axis: str, also: tuple[str, ...] = ()) -> dict[str, list]:
@@ -134,7 +163,7 @@ def error_vs_d(analysis: Analysis) -> Figure | None:
     families = _families([g for g in analysis.groups if _noisy(g)], "d", ("dist",))
     if not families:
         return None
-    fig = Figure(figsize=(7, 5))
+    fig = Figure(layout="constrained", figsize=(7, 5))
     ax = fig.add_subplot()
     for label, groups in families.items():
         tag = f"{label}, " if len(families) > 1 else ""
@@ -166,7 +195,7 @@ def error_vs_d(analysis: Analysis) -> Figure | None:
     )
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    return fig
+    return major_log_ticks(fig)
 
 
 def network_1d(analysis: Analysis, store: Path) -> Figure | None:
@@ -205,7 +234,7 @@ def network_1d(analysis: Analysis, store: Path) -> Figure | None:
     base = net.init_params([seed]) if config.center else None
     out = predict(net, [t.double() for t in params], x, base)[0].numpy()
     xs = x[0, :, 0].numpy()
-    fig = Figure(figsize=(8, 4))
+    fig = Figure(layout="constrained", figsize=(8, 4))
     ax = fig.add_subplot()
     ax.plot(xs, out, color="tab:blue", label="N(x)")
     ax.fill_between(
@@ -236,12 +265,13 @@ def network_1d(analysis: Analysis, store: Path) -> Figure | None:
         f"{error:.3f}, {flips} flipped, certified: {bool(certified)}",
     )
     ax.legend(fontsize=7)
-    return fig
+    return major_log_ticks(fig)
 
 
 def certificate_history(store: Path, limit: int = 12) -> Figure | None:
     """ε_rel of the KKT certificate over training steps, for up to ``limit`` runs that recorded
-    it (gradient descent checks it every ``certify_every`` steps)."""
+    it (gradient descent checks it every ``certify_every`` steps), a colour per setting of d
+    and p, with the threshold ε under which a network counts as certified."""
     with Store(store, readonly=True) as st:
         ids = [
             r
@@ -253,7 +283,7 @@ def certificate_history(store: Path, limit: int = 12) -> Figure | None:
         ]
         series = {
             rid: st.conn.execute(
-                "SELECT h.step, h.eps_rel, r.d, r.p, r.seed FROM certificate_history h "
+                "SELECT h.step, h.eps_rel, r.d, r.p, r.cert_eps FROM certificate_history h "
                 "JOIN runs r USING (run_id) WHERE run_id = ? AND h.eps_rel IS NOT NULL "
                 "ORDER BY step",
                 (rid,),
@@ -262,21 +292,29 @@ def certificate_history(store: Path, limit: int = 12) -> Figure | None:
         }
     if not series:
         return None
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(layout="constrained", figsize=(7, 4.5))
     ax = fig.add_subplot()
+    colours: dict[tuple, str] = {}
     for rows in series.values():
         steps, eps = zip(*[(s, e) for s, e, *_ in rows], strict=True)
-        _, _, d, p, seed = rows[0]
-        ax.plot(steps, eps, marker=".", label=f"d={d}, p={p:g}, seed {seed}")
+        _, _, d, p, _ = rows[0]
+        first = (d, p) not in colours
+        colours.setdefault((d, p), f"C{len(colours) % 10}")
+        label = f"d={d}, p={p:g}" if first else None
+        ax.plot(steps, eps, marker=".", color=colours[(d, p)], label=label, alpha=0.8)
+    for threshold in sorted({rows[0][4] for rows in series.values()}):
+        ax.axhline(
+            threshold, color="black", ls="--", lw=1, label=f"ε = {threshold:g}: certified below"
+        )
     ax.set(
         yscale="log",
         xlabel="training step",
         ylabel="ε_rel of the KKT certificate",
-        title="Distance from a KKT point during gradient descent",
+        title=f"Distance from a KKT point during gradient descent ({len(series)} networks)",
     )
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
     ax.grid(True, which="both", alpha=0.3)
-    return fig
+    return major_log_ticks(fig)
 
 
 def _done(store: Path) -> tuple[dict[str, int], list[tuple]]:
@@ -294,29 +332,39 @@ def error_vs_lipschitz(store: Path) -> Figure | None:
     rows = [r for r in rows if r[col["lipschitz_lower"]] is not None]
     if not rows:
         return None
-    fig = Figure(figsize=(11, 4.5))
+    fig = Figure(layout="constrained", figsize=(11, 4.5))
     p = np.array([r[col["p"]] for r in rows], dtype=float)
     err = np.array([r[col["clean_error"]] for r in rows], dtype=float)
     for i, name in enumerate(("lipschitz_lower", "lipschitz_upper")):
         ax = fig.add_subplot(1, 2, i + 1)
         lip = np.array([r[col[name]] for r in rows], dtype=float)
         ok = np.isfinite(lip) & (lip > 0)
-        sc = ax.scatter(lip[ok], np.maximum(err[ok], L_FLOOR), c=p[ok], cmap="viridis", s=12)
         varies = ok.sum() > 2 and np.ptp(lip[ok]) > 0 and np.ptp(err[ok]) > 0
         rho = scipy.stats.spearmanr(lip[ok], err[ok]).statistic if varies else math.nan
+        # robust limits: the middle 98% of the networks, widened ×2 (a few dead networks,
+        # Lipschitz 1e-16, would squeeze the cloud into an edge); the rest are counted
+        lo, hi = np.quantile(lip[ok], [0.01, 0.99]) if ok.any() else (1.0, 1.0)
+        lo, hi = lo / 2, hi * 2
+        inside = ok & (lip >= lo) & (lip <= hi)
+        sc = ax.scatter(
+            lip[inside], np.maximum(err[inside], L_FLOOR), c=p[inside], cmap="viridis", s=12
+        )
         what = "max_i ‖∇f(x_i)‖ (lower bound)" if i == 0 else "weights' bound (upper bound)"
+        outside = int(ok.sum() - inside.sum())
         ax.set(
             xscale="log",
             yscale="log",
             xlabel=f"Lipschitz constant: {what}",
             ylabel="clean test error L",
+            xlim=(lo, hi),
             ylim=(L_FLOOR, 1),
-            title=f"{ok.sum()} networks, Spearman ρ = {rho:.2f}",
+            title=f"{ok.sum()} networks, Spearman ρ = {rho:.2f}"
+            + (f"; {outside} outside the axis" if outside else ""),
         )
         ax.grid(True, which="both", alpha=0.3)
     fig.colorbar(sc, ax=fig.axes, label="label-flip probability p")
     fig.suptitle("Clean error against the Lipschitz constant (L = 0 drawn at 10⁻⁴)")
-    return fig
+    return major_log_ticks(fig)
 
 
 def gd_against_kkt(store: Path) -> Figure | None:
@@ -327,7 +375,7 @@ def gd_against_kkt(store: Path) -> Figure | None:
     rows = [r for r in rows if r[col["gd_clean_error"]] is not None]
     if not rows:
         return None
-    fig = Figure(figsize=(6.5, 5.5))
+    fig = Figure(layout="constrained", figsize=(6.5, 5.5))
     ax = fig.add_subplot(1, 1, 1)
     ds = sorted({r[col["d"]] for r in rows})
     cmap = matplotlib.colormaps["viridis"]
@@ -355,7 +403,7 @@ def gd_against_kkt(store: Path) -> Figure | None:
     )
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    return fig
+    return major_log_ticks(fig)
 
 
 def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
@@ -366,7 +414,7 @@ def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
     panels = [(axis, fams) for axis, fams in panels if fams]
     if not panels:
         return None
-    fig = Figure(figsize=(5.5 * len(panels), 4.5))
+    fig = Figure(layout="constrained", figsize=(5.5 * len(panels), 4.5))
     for i, (axis, families) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         for label, groups in families.items():
@@ -387,7 +435,7 @@ def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
         )
         ax.legend(fontsize=6)
         ax.grid(True, which="both", alpha=0.3)
-    return fig
+    return major_log_ticks(fig)
 
 
 def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
@@ -420,7 +468,7 @@ def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
             ).fetchall()
             for label, r in chosen.items()
         }
-    fig = Figure(figsize=(11, 4.5))
+    fig = Figure(layout="constrained", figsize=(11, 4.5))
     for i, name in enumerate(("kernel", "parameter")):
         ax = fig.add_subplot(1, 2, i + 1)
         for label, hist in series.items():
@@ -438,4 +486,4 @@ def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
         )
         ax.grid(True, which="both", alpha=0.3)
     fig.axes[0].legend(fontsize=6)
-    return fig
+    return major_log_ticks(fig)
