@@ -87,7 +87,7 @@ def test_report_opens_in_chromium_with_every_figure_decoded(report, tmp_path):
     url = (report / "report.html").resolve().as_uri()
     common = [browser, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run(
-        [*common, "--virtual-time-budget=10000", "--dump-dom", url],
+        [*common, "--window-size=1400,1000", "--virtual-time-budget=10000", "--dump-dom", url],
         capture_output=True,
         text=True,
         timeout=120,
@@ -98,6 +98,8 @@ def test_report_opens_in_chromium_with_every_figure_decoded(report, tmp_path):
     decoded = re.search(r'data-figures-decoded="(\d+)"', html_tag)
     assert total and decoded, html_tag
     assert int(total[1]) == int(decoded[1]) == 8
+    bottom = re.search(r'data-answer-bottom="(\d+)"', html_tag)  # the answer, 1400 px wide
+    assert bottom and int(bottom[1]) <= 1000, html_tag  # on the first screen
 
     shot = tmp_path / "shot.png"
     r = subprocess.run(

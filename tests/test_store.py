@@ -11,7 +11,9 @@ from helpers import result
 from benign.sweep import Store, StoreError, check_store, export, parse_sweep, read_table
 from benign.sweep.store import SCHEMA_VERSION
 
-SWEEP = "seeds = 2\n[fixed]\nm = 20\nwidth = 20\nsteps = 10\n[grid]\np = [0.0, 0.1]\n"
+SWEEP = (
+    'seeds = 2\n[fixed]\nm = 20\nwidth = 20\nmethod = "gd"\nsteps = 10\n[grid]\np = [0.0, 0.1]\n'
+)
 
 
 def write(path, sql):
@@ -263,3 +265,70 @@ os._exit(0)  # no close: the WAL stays beside the store
     _, rows_b = read_table(tmp_path / "b" / "s.sqlite")
     kept = [row for row in rows_a if row[0] in done["b"]]
     assert [row for row in rows_b if row[0] in done["b"]] == kept
+
+
+def test_a_schema_5_store_is_rekeyed_to_the_settings_its_runs_read(tmp_path):
+    """Schema 5 hashed every setting: gradient-descent runs that differed only in lp_grid
+    were two runs. Written by a sweep, such a store gets the ids of schema 6 (the settings
+    the method does not read at their defaults), its histories follow, and of two rows that
+    become one run the finished one is kept; the sweep then has nothing left to compute."""
+    import hashlib
+    import json
+
+    from benign.config import RunConfig
+    from benign.sweep import open_executor, run_sweep
+
+    path = tmp_path / "s.sqlite"
+    text = SWEEP + "lp_grid = [2000]\n"  # the default: the ids of schema 5 and 6 agree
+    sw = parse_sweep(text)
+    with Store(path, create=True) as st:
+        st.plan(sw, "x")
+        for r in sw.runs:
+            st.put(result(r.run_id, r.seed))
+    conn = sqlite3.connect(path)
+    old_ids = {}
+    with conn:  # rewrite as schema 5 wrote lp_grid = 64 for the seed-0 runs
+        for r in sw.runs:
+            settings = r.config.model_dump(mode="json") | {"lp_grid": 64}
+            doc = {"seed": r.seed, "settings": settings}
+            canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+            old = hashlib.sha256(canonical.encode()).hexdigest()[:20]
+            if r.seed == 0:  # re-keyed: only that row holds this run
+                old_ids[old] = r.run_id
+                text_settings = json.dumps(settings, sort_keys=True)
+                conn.execute(
+                    "UPDATE runs SET run_id = ?, lp_grid = 64, settings = ? WHERE run_id = ?",
+                    (old, text_settings, r.run_id),
+                )
+                for table in ("history", "certificate_history"):
+                    conn.execute(f"UPDATE {table} SET run_id = ? WHERE run_id = ?", (old, r.run_id))
+            else:  # a second row of the same run, pending: dropped, the done one kept
+                conn.execute(
+                    "INSERT INTO runs (run_id, status, seed, settings, "
+                    + ", ".join(RunConfig.model_fields)
+                    + ") VALUES (?, 'pending', ?, ?, "
+                    + ", ".join("?" * len(RunConfig.model_fields))
+                    + ")",
+                    (old, r.seed, json.dumps(settings, sort_keys=True), *settings.values()),
+                )
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    conn.close()
+    before = {t: len(read_table(path, t)[1]) for t in ("history", "certificate_history")}
+    assert len(read_table(path)[1]) == len(sw.runs) + 2  # two rows too many
+    with Store(path) as st:  # a writer upgrades
+        state = run_sweep(sw, st, open_executor("local", 1))
+    assert state.total == 0  # every run found under its schema-6 id
+    names, runs = read_table(path)
+    col = {c: i for i, c in enumerate(names)}
+    assert sorted(r[col["run_id"]] for r in runs) == sorted(r.run_id for r in sw.runs)
+    assert {r[col["status"]] for r in runs} == {"done"} and {r[col["lp_grid"]] for r in runs} == {
+        2000
+    }
+    for r in runs:
+        settings = json.loads(r[col["settings"]])
+        assert settings["lp_grid"] == 2000
+    after = {t: len(read_table(path, t)[1]) for t in ("history", "certificate_history")}
+    assert after == before  # every history row followed its run
+    assert set(old_ids.values()) <= {r[col["run_id"]] for r in runs}
+    version = rows(path, "SELECT value FROM meta WHERE key = 'schema_version'")
+    assert version == [(str(SCHEMA_VERSION),)] == [("6",)]

@@ -49,28 +49,45 @@ def test_no_grid_is_one_point_and_duplicates_are_one_run():
 
 
 @pytest.mark.parametrize(
-    "settings",
-    [
-        dict(m=20, width=20, steps=10, p=0.25),
-        dict(dist="interval", d=1, a=-0.0, b=1e-5, lr=3, max_seconds=2.5, device="cuda:1"),
-        dict(dist="digits", m=30, center=True, bias=False, init_scale=1e-300, loss_tol=0.5),
+    ("settings", "unread"),
+    [  # the settings given that the method does not read, at their defaults in the id
+        (dict(m=20, width=20, steps=10, p=0.25), {"steps": 20000}),  # convex: no steps
+        (  # lp (interval, two layers, biases): no step size
+            dict(dist="interval", d=1, a=-0.0, b=1e-5, lr=3, max_seconds=2.5, device="cuda:1"),
+            {"lr": 0.5},
+        ),
+        (  # centred: gradient descent, which reads every setting given
+            dict(dist="digits", m=30, center=True, bias=False, init_scale=1e-300, loss_tol=0.5),
+            {},
+        ),
     ],
 )
-def test_run_id_is_sha256_of_every_setting_and_the_seed(settings):
+def test_run_id_is_sha256_of_every_setting_read_and_the_seed(settings, unread):
     config = RunConfig(**settings)
     for seed in (4, 2**63 - 1):
-        doc = {"settings": config.model_dump(mode="json"), "seed": seed}
+        doc = {"settings": config.model_dump(mode="json") | unread, "seed": seed}
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         assert run_id(config, seed) == hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def test_runs_differing_only_in_settings_their_method_does_not_read_are_one_run():
+    # gradient descent does not read lp_grid; the lp method does
+    gd = parse_sweep(BASE + 'method = "gd"\n[grid]\nlp_grid = [500, 2000, 64]\n')
+    assert gd.size == len(gd.runs) == 3 and gd.runs[0].config.lp_grid == 2000
+    lp = 'seeds = 3\n[fixed]\ndist = "interval"\nd = 1\nm = 20\n[grid]\nlp_grid = [500, 64]\n'
+    assert parse_sweep(lp).size == 6
+    assert run_id(RunConfig(method="gd", lp_grid=7), 0) == run_id(RunConfig(method="gd"), 0)
+
+
 def test_written_differently_the_same_settings_give_the_same_id():
     config = RunConfig(m=20, width=20, steps=10, p=0.25)
-    # written differently, the same settings give the same id; any change gives another
+    # written differently, the same settings give the same id; any change of a setting its
+    # method (convex) reads gives another, of one it does not read (the step size) none
     sw = parse_sweep("seeds = [4]\n[fixed]\nwidth = 20\nsteps = 10\np = 0.25\nm = 20\n")
     assert sw.runs[0].run_id == run_id(config, 4)
     assert run_id(config, 5) != run_id(config, 4)
-    assert run_id(config.model_copy(update={"lr": 0.4}), 4) != run_id(config, 4)
+    assert run_id(config.model_copy(update={"width": 30}), 4) != run_id(config, 4)
+    assert run_id(config.model_copy(update={"lr": 0.4}), 4) == run_id(config, 4)
 
 
 def test_blocks_group_runs_that_differ_only_in_p_and_do_not_depend_on_order():

@@ -275,6 +275,16 @@ class RunConfig(BaseModel):
         ``lp_grid`` only the lp method, the step size only gradient descent."""
         return setting not in METHOD_SETTINGS or self.resolved_method in METHOD_SETTINGS[setting]
 
+    def canonical(self) -> "RunConfig":
+        """The same run with the settings its method does not read (:meth:`uses`) at their
+        defaults: runs that differ only there are one run, with one id."""
+        unused = {
+            k: RunConfig.model_fields[k].default
+            for k in METHOD_SETTINGS
+            if not self.uses(k) and getattr(self, k) != RunConfig.model_fields[k].default
+        }
+        return self.model_copy(update=unused) if unused else self
+
     def check_device(self) -> None:
         """Refuse a CUDA device where there is none. Checked where the networks are computed
         (not when the settings are read: a CPU login node may plan a sweep for GPU workers)."""

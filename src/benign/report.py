@@ -33,13 +33,19 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 """
-# records, in the page itself, how many of its figures the browser decoded
+# records, in the page itself, how many of its figures the browser decoded and where the
+# answer table ends (px from the top): what a reader sees first
 DECODE_CHECK = """
 window.addEventListener("load", () => {
   const imgs = [...document.images];
   const ok = imgs.filter((i) => i.complete && i.naturalWidth > 0).length;
   document.documentElement.dataset.figures = imgs.length;
   document.documentElement.dataset.figuresDecoded = ok;
+  const answer = document.getElementById("answer");
+  if (answer) {
+    document.documentElement.dataset.answerBottom = Math.round(
+      answer.getBoundingClientRect().bottom + window.scrollY);
+  }
 });
 """
 

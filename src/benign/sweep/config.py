@@ -55,11 +55,12 @@ class Run:
 
 
 def run_id(config: RunConfig, seed: int) -> str:
-    """First 20 hex digits of sha256 over the canonical JSON of every setting and the seed:
+    """First 20 hex digits of sha256 over the canonical JSON of every setting and the seed,
+    the settings its method does not read at their defaults (:meth:`RunConfig.canonical`):
     the same run always has the same id, whatever file or grid it came from."""
     # the JSON of {"seed": seed, "settings": …} with sorted keys, its settings part formed once
     # per configuration (a sweep has many seeds of each)
-    text = f'{{"seed":{json.dumps(seed)},"settings":{_settings_text(config)}}}'
+    text = f'{{"seed":{json.dumps(seed)},"settings":{_settings_text(config.canonical())}}}'
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -268,7 +269,7 @@ def parse_sweep(text: str, origin: str = "<sweep>", default_name: str = "sweep")
             raise fail(label, f"{planned:,} runs or more; a sweep holds at most {MAX_RUNS:,}")
         for point in itertools.product(*grid.values()):
             settings = fixed | dict(zip(grid, point, strict=True))
-            config = _run_config(settings, fixed, grid, label, fail)
+            config = _run_config(settings, fixed, grid, label, fail).canonical()
             points.setdefault(config, {}).update(dict.fromkeys(grid_seeds))
     return Sweep(
         name=name,

@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 # 2: Lipschitz bounds, lazy diagnostics; 3: datasets, NTK λ_min, lazy history; 4: the convex
 # method (gates, rounds, seeded, rounds_taken) and gd+convex's gd_* columns; stop loss_tol;
 # 5: the params table (a version-4 store is upgraded when a sweep next writes it)
-SCHEMA_VERSION = 5
-READS = (4, 5)  # the schema versions this benign reads (4 is upgraded when written)
+SCHEMA_VERSION = 6
+READS = (4, 5, 6)  # the schema versions this benign reads (older ones upgraded when written)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 # values that depend on the machine and the moment, not on the run: left out of comparisons
@@ -206,7 +206,7 @@ def check_store(path: Path, full: bool = False) -> None:
     if version is None or version not in map(str, READS):
         raise StoreError(
             f"{path}: store schema version {version}, this benign reads version "
-            f"{SCHEMA_VERSION} (and upgrades version 4); use a new store (--store)"
+            f"{SCHEMA_VERSION} (and upgrades versions 4 and 5); use a new store (--store)"
         )
     settings = tuple(json.loads(meta.get("settings", "[]")))
     if settings != SETTINGS:
@@ -272,7 +272,8 @@ class Store:
             return
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute(PARAMS_TABLE)
+            self.conn.execute(PARAMS_TABLE)  # 4 → 5
+            _canonical_ids(self.conn)  # 5 → 6
             self.conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
@@ -403,6 +404,47 @@ class Store:
                 self.conn.execute(
                     "INSERT INTO params VALUES (?, ?)", (result.run_id, result.params)
                 )
+
+
+RANK = {"done": 0, "failed": 1, "pending": 2}  # of two rows of one run, the first is kept
+
+
+def _canonical_ids(conn: sqlite3.Connection) -> None:
+    """Schema 6: a run's id and stored settings have the settings its method does not read at
+    their defaults (:meth:`RunConfig.canonical`). The rows of an older store whose settings
+    were not are re-keyed, with their histories and parameters; of two rows that become one
+    run, the more finished one is kept (done, failed, pending)."""
+    rows = conn.execute("SELECT run_id, seed, settings, status FROM runs").fetchall()
+    status = {r[0]: r[3] for r in rows}
+    for old, seed, text, state in rows:
+        config = RunConfig.model_validate(json.loads(text), strict=True)
+        canon = config.canonical()
+        if canon == config:
+            continue
+        new = run_id(canon, seed)
+        if new in status and RANK[status[new]] <= RANK[state]:
+            _delete_run(conn, old)  # that run is there already, as finished as this one
+            del status[old]
+            continue
+        if new in status:
+            _delete_run(conn, new)
+        changed = {
+            k: getattr(canon, k) for k in SETTINGS if getattr(canon, k) != getattr(config, k)
+        }
+        settings = json.dumps(canon.model_dump(mode="json"), sort_keys=True)
+        assign = ", ".join(f"{k} = ?" for k in changed)
+        conn.execute(
+            f"UPDATE runs SET run_id = ?, settings = ?, {assign} WHERE run_id = ?",
+            (new, settings, *changed.values(), old),
+        )
+        for table in STORE_TABLES[3:]:
+            conn.execute(f"UPDATE {table} SET run_id = ? WHERE run_id = ?", (new, old))
+        status[new] = status.pop(old)
+
+
+def _delete_run(conn: sqlite3.Connection, rid: str) -> None:
+    for table in (*STORE_TABLES[3:], "runs"):
+        conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (rid,))
 
 
 def _plan_row(run: Run) -> tuple:
