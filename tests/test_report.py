@@ -284,7 +284,7 @@ def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
     papers predict; the evidence per p comes after the figures, folded."""
     store = tmp_path / "s.sqlite"
     # d = 1 tempered (L = p) and certified; d = 3 without a certificate; d = 40 benign
-    text = SWEEP.replace("lp_grid = 64\n", "").replace("d = [1]", "d = [1]\nlp_grid = [64]")
+    text = SWEEP.replace("lp_grid = 64\n", "").replace("d = [1]", "d = [1]\nlp_grid = [64, 32]")
     text = text.replace("d = [3, 40]", "d = [3, 40]\nlp_grid = [32]")  # not read by convex
     synthetic_store(
         store, text, lambda c, s: c.p if c.d < 40 else 0.0, certified=lambda c, s: c.d != 3
@@ -297,9 +297,14 @@ def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
     rows = answer.split("<tr>")[2:]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
     labels = [re.sub("<[^>]+>", "", c[0]) for c in cells]
-    # lp_grid differs, but only the lp method (d = 1) reads it: the convex groups do not show it
-    assert labels == ["d=1, dist=interval, lp_grid=64", "d=3, dist=sphere", "d=40, dist=sphere"]
-    one, three, forty = cells
+    # lp_grid differs between the two lp groups (d = 1), which show it; convex does not read it
+    assert labels == [
+        "d=1, dist=interval, lp_grid=32",
+        "d=1, dist=interval, lp_grid=64",
+        "d=3, dist=sphere",
+        "d=40, dist=sphere",
+    ]
+    _, one, three, forty = cells
     assert "tempered" in one[1] and one[2] == "the same" and one[5] == "8 / 8"
     assert one[4] == "0.1: 0.1 · 0.2: 0.2" and one[6].startswith("tempered (KYS")
     alpha = float(one[3].split()[0])

@@ -283,10 +283,13 @@ def analyse(
         settings_of[key] = settings
         grouped.setdefault(key, {}).setdefault(p, []).append(r)
 
+    # a group's label: the settings that differ between the groups whose method reads them
+    # (stored settings were valid when written)
+    configs = {key: RunConfig.model_construct(**s) for key, s in settings_of.items()}
     varying = [
         k
         for k in next(iter(settings_of.values()), {})
-        if len({json.dumps(s[k]) for s in settings_of.values()}) > 1
+        if len({json.dumps(settings_of[key][k]) for key, c in configs.items() if c.uses(k)}) > 1
     ]
     groups = []
     for key, by_p in grouped.items():
@@ -327,8 +330,7 @@ def analyse(
                     measures=_means(kept, col),
                 )
             )
-        config = RunConfig.model_construct(**settings)  # as stored: valid when written
-        shown = [k for k in varying if config.uses(k)]  # only the settings its method reads
+        shown = [k for k in varying if configs[key].uses(k)]  # the settings its method reads
         label = ", ".join(f"{k}={settings[k]}" for k in shown) or "all runs"
         judged, why = verdict(points)
         fit = power_fit(values, rng, n_boot)
