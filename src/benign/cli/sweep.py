@@ -513,8 +513,8 @@ def _report(store: Path, output: Path | None, all_networks: bool) -> None:
     others = {g.label: g for g in everyone.groups} if everyone else {}
     for g in analysis.groups:
         line = f"{g.label}: {g.verdict} ({g.reason})"
-        if g.label in others:
-            o = others[g.label]
+        o = others.get(g.label)
+        if o is not None and (o.verdict, o.reason) != (g.verdict, g.reason):
             line += f"; with uncertified networks: {o.verdict} ({o.reason})"
         out.print(line, soft_wrap=True, markup=False)
     out.print(f"report → {output}", soft_wrap=True)
