@@ -10,6 +10,7 @@ import math
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 from collections import Counter
@@ -182,7 +183,9 @@ class DaskExecutor:
             from distributed import Client
         except ImportError:
             raise ExecutorError("executor: dask needs the distributed package") from None
-        try:
+        host, _, port = address.removeprefix("tcp://").rpartition(":")
+        try:  # a refused connection fails here at once (the client would retry for 15 s)
+            socket.create_connection((host.strip("[]"), int(port)), timeout=15).close()
             self.client = Client(address, timeout="15s", set_as_default=False)
         except OSError as exc:
             msg = f"executor: cannot reach the Dask scheduler at {address}: {exc}"
