@@ -125,6 +125,7 @@ def test_report_command(report, tmp_path):
     assert bad.returncode == 2 and "no such store" in bad.stderr
 
 
+@pytest.mark.slow  # a whole report written again (~10 s)
 def test_report_of_a_store_still_being_filled(tmp_path):
     from benign.sweep import Store, parse_sweep
 
@@ -355,6 +356,7 @@ def test_gd_against_kkt_figure_shows_both_networks_per_run(tmp_path):
     assert (tmp_path / "r_figures" / "gd_against_kkt.png").is_file()
 
 
+@pytest.mark.slow  # a whole report written again (~10 s)
 def test_every_string_in_the_page_is_escaped(report, tmp_path):
     """The figures' folder is named after the output file: a name with markup stays text."""
     store = report / "s.sqlite"
