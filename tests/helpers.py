@@ -6,8 +6,11 @@ import io
 import math
 import os
 import re
+import socket
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
@@ -52,6 +55,27 @@ PROGRESS_LINE = re.compile(r"sweep \S+: \d+ / \d+ runs")  # a sweep's progress, 
 def without_progress(stderr: str) -> list[str]:
     """The lines of a command's stderr that are not a sweep's progress lines."""
     return [line for line in stderr.splitlines() if not PROGRESS_LINE.match(line)]
+
+
+def stored_count(store: Path) -> int:
+    """Runs finished (done or failed) in a store, read without writing to it."""
+    if not store.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT count(*) FROM runs WHERE status != 'pending'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:  # not created yet
+        return 0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def record(seed: int, **kw) -> NetworkRecord:

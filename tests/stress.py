@@ -16,8 +16,6 @@ import json
 import random
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 import psutil
-from helpers import without_progress
+from helpers import free_port, stored_count, without_progress
 
 from benign.sweep.store import stored_values
 
@@ -43,20 +41,6 @@ EXPECTED = {
 }
 LOCAL_KILLS = list(EXPECTED)
 DASK_KILLS = ["coordinator SIGKILL", "coordinator SIGTERM", "dask worker SIGKILL"]
-
-
-def stored_count(store: Path) -> int:
-    """Runs finished (done or failed) in a store, read without writing to it."""
-    if not store.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT count(*) FROM runs WHERE status != 'pending'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:  # not created yet
-        return 0
 
 
 def sweep_command(config: Path, *extra: str) -> list[str]:
@@ -194,12 +178,6 @@ def campaign(
         "processes_left": sum(e.get("processes_left", 0) for e in events),
         "problems": [p for e in events for p in e.get("problems", [])],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def dask_campaign(directory: Path, reference: dict, kills: int, rng: random.Random) -> dict:

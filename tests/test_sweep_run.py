@@ -6,7 +6,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from helpers import benign, without_progress
+from helpers import benign, free_port, stored_count, without_progress
 
 from benign.sweep import Store, load_sweep, open_executor, parse_sweep, read_table, run_sweep
 from benign.sweep import execute as execute_module
@@ -59,12 +58,6 @@ def test_one_worker_in_process_stores_the_same_values(tmp_path, reference):
     r = benign("sweep", config, "--workers", "1", "--store", tmp_path / "one.sqlite")
     assert r.returncode == 0, r.stderr
     assert stored_values(tmp_path / "one.sqlite") == reference
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -128,19 +121,6 @@ def test_dask_cluster_stores_the_same_values(tmp_path, reference, dask_cluster):
     assert r.returncode == 0, r.stderr
     assert "200 runs computed" in r.stdout
     assert stored_values(store) == reference
-
-
-def stored_count(store: Path) -> int:
-    if not store.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT count(*) FROM runs WHERE status != 'pending'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:  # not created yet
-        return 0
 
 
 def test_kill_9_at_random_points_then_resume(tmp_path, reference):

@@ -227,9 +227,7 @@ disagree.</li>
 
 
 def _figure(fig, directory: Path, name: str, caption: str) -> str:
-    """The figure embedded with its caption, and saved as PNG and SVG; '' if there is none."""
-    if fig is None:
-        return ""
+    """The figure embedded with its caption, and saved as PNG and SVG."""
     png, _ = plots.save(fig, directory, name)
     data = base64.b64encode(png.read_bytes()).decode()
     return (

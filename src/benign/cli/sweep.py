@@ -290,8 +290,7 @@ def _run_sweep(
         first = "free some space and " if isinstance(exc, DiskFullError) else ""
         err.print(
             f"benign: error: {exc}; {shown.state.done} of {shown.state.total} runs stored in "
-            f"{store}; "
-            f"{first}run the same command to resume",
+            f"{store}; {first}run the same command to resume",
             soft_wrap=True,
             markup=False,
         )

@@ -162,10 +162,14 @@ class Sweep:
     def batches(self) -> list[tuple[RunConfig, int]]:
         """A configuration and the number of runs of each batch — the runs with one
         :func:`batch_key`, cut into :meth:`blocks` — counted without making the runs."""
+        return list(self._batches)
+
+    @functools.cached_property
+    def _batches(self) -> tuple[tuple[RunConfig, int], ...]:
         counts: dict[tuple, list] = {}
         for p in self.points:
             counts.setdefault(batch_key(p.config), [p.config, 0])[1] += len(p.seeds)
-        return [(config, n) for config, n in counts.values()]
+        return tuple((config, n) for config, n in counts.values())
 
     def block_shapes(self) -> list[tuple[RunConfig, int]]:
         """A configuration and the size of each of :meth:`blocks`, counted without making
