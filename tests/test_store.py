@@ -271,7 +271,8 @@ def test_a_schema_5_store_is_rekeyed_to_the_settings_its_runs_read(tmp_path):
     """Schema 5 hashed every setting: gradient-descent runs that differed only in lp_grid
     were two runs. Written by a sweep, such a store gets the ids of schema 6 (the settings
     the method does not read at their defaults), its histories follow, and of two rows that
-    become one run the finished one is kept; the sweep then has nothing left to compute."""
+    become one run the finished one is kept; the sweep then has nothing left to compute. A
+    reader (the dry run) sees the same statuses without upgrading the store."""
     import hashlib
     import json
 
@@ -315,6 +316,10 @@ def test_a_schema_5_store_is_rekeyed_to_the_settings_its_runs_read(tmp_path):
     conn.close()
     before = {t: len(read_table(path, t)[1]) for t in ("history", "certificate_history")}
     assert len(read_table(path)[1]) == len(sw.runs) + 2  # two rows too many
+    with Store(path, readonly=True) as st:  # a reader (the dry run) sees the upgraded ids
+        seen = st.statuses(r.run_id for r in sw.runs)
+    assert seen == {r.run_id: "done" for r in sw.runs}
+    assert rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [("5",)]
     with Store(path) as st:  # a writer upgrades
         state = run_sweep(sw, st, open_executor("local", 1))
     assert state.total == 0  # every run found under its schema-6 id

@@ -260,15 +260,22 @@ class Store:
         check_store(self.path)
         self._lock = None if readonly else _lock(self.path)
         self.conn = _open_readonly(self.path) if readonly else _connect(self.path)
+        # read-only, an older store is read as if upgraded: current id → stored id
+        self._stored_ids: dict[str, str] = {}
         if not readonly:
             self._upgrade()
+        elif self._version() != str(SCHEMA_VERSION):
+            self._stored_ids = _current_ids(self.conn)
 
-    def _upgrade(self) -> None:
-        """Bring a store of an older schema this benign reads to the current one."""
+    def _version(self) -> str:
         (version,) = self.conn.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'"
         ).fetchone()
-        if version == str(SCHEMA_VERSION):
+        return version
+
+    def _upgrade(self) -> None:
+        """Bring a store of an older schema this benign reads to the current one."""
+        if self._version() == str(SCHEMA_VERSION):
             return
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -355,13 +362,14 @@ class Store:
 
     def statuses(self, run_ids: Iterable[str]) -> dict[str, str]:
         """Status of each of these runs that is in the store."""
-        ids = list(run_ids)
+        current = {self._stored_ids.get(r, r): r for r in run_ids}
+        ids = list(current)
         out: dict[str, str] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT run_id, status FROM runs WHERE run_id IN ({marks})"
-            out |= dict(self.conn.execute(sql, chunk).fetchall())
+            out |= {current[k]: v for k, v in self.conn.execute(sql, chunk).fetchall()}
         return out
 
     def put(self, result: RunResult) -> None:
@@ -409,19 +417,36 @@ class Store:
 RANK = {"done": 0, "failed": 1, "pending": 2}  # of two rows of one run, the first is kept
 
 
-def _canonical_ids(conn: sqlite3.Connection) -> None:
-    """Schema 6: a run's id and stored settings have the settings its method does not read at
-    their defaults (:meth:`RunConfig.canonical`). The rows of an older store whose settings
-    were not are re-keyed, with their histories and parameters; of two rows that become one
-    run, the more finished one is kept (done, failed, pending)."""
-    rows = conn.execute("SELECT run_id, seed, settings, status FROM runs").fetchall()
-    status = {r[0]: r[3] for r in rows}
-    for old, seed, text, state in rows:
+def _rekeyed(conn: sqlite3.Connection) -> Iterator[tuple[str, str, RunConfig, RunConfig]]:
+    """The runs of an older store whose id changes in schema 6: old id, new id, stored and
+    canonical settings (a run's id and settings have the settings its method does not read
+    at their defaults, :meth:`RunConfig.canonical`)."""
+    for old, seed, text in conn.execute("SELECT run_id, seed, settings FROM runs").fetchall():
         config = RunConfig.model_validate(json.loads(text), strict=True)
         canon = config.canonical()
-        if canon == config:
-            continue
-        new = run_id(canon, seed)
+        if canon != config:
+            yield old, run_id(canon, seed), config, canon
+
+
+def _current_ids(conn: sqlite3.Connection) -> dict[str, str]:
+    """For reading an older store without upgrading it: each changed run's new id → the row
+    that :func:`_canonical_ids` would keep for it."""
+    status = dict(conn.execute("SELECT run_id, status FROM runs").fetchall())
+    kept: dict[str, str] = {}
+    for old, new, _, _ in _rekeyed(conn):
+        held = kept.get(new, new)
+        if held not in status or RANK[status[old]] < RANK[status[held]]:
+            kept[new] = old
+    return kept
+
+
+def _canonical_ids(conn: sqlite3.Connection) -> None:
+    """Schema 6: re-key the rows of an older store whose settings were not canonical
+    (:func:`_rekeyed`), with their histories and parameters; of two rows that become one
+    run, the more finished one is kept (done, failed, pending)."""
+    status = dict(conn.execute("SELECT run_id, status FROM runs").fetchall())
+    for old, new, config, canon in list(_rekeyed(conn)):
+        state = status[old]
         if new in status and RANK[status[new]] <= RANK[state]:
             _delete_run(conn, old)  # that run is there already, as finished as this one
             del status[old]
