@@ -1,6 +1,7 @@
 """The report in a real headless Chromium: it loads, every figure decodes, nothing is fetched."""
 
 import json
+import math
 import os
 import re
 import shutil
@@ -270,8 +271,12 @@ def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):
     assert len(analysis.groups) == 4
     fig = error_vs_d(analysis)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    lines = sorted(lab for lab in labels if "fit" not in lab)
-    assert lines == [f"width={w}, p = {p}" for w in (20, 30) for p in (0.1, 0.2)]
+    # L = p·k at d = 3 and p·k/2 at d = 40 (k = 1, 2 by width): A·exp(b·d) through both
+    b = math.log(0.5) / 37
+    fits = [(w, p, p * (1 + (w == 30)) * math.exp(-3 * b)) for w in (20, 30) for p in (0.1, 0.2)]
+    assert sorted(labels) == [
+        f"width={w}, p = {p}, fit {a:.2g}·exp(−{-b:.2g}·d)" for w, p, a in fits
+    ]
     page = (tmp_path / "r.html").read_text()
     assert "Not drawn, as this store has nothing for them: kKT certificate" not in page
     assert re.search(r"Not drawn, as this store has nothing for them: [^<]*kKT certificate", page)
@@ -417,8 +422,11 @@ def test_every_figure_reads_at_a_glance(tmp_path):
     for name, fig in figures.items():
         assert fig is not None, name
         assert _overlaps_and_missing_labels(fig) == [], name
-    legend = [t.get_text() for t in figures["error_vs_p"].axes[0].get_legend().get_texts()]
-    assert "L = 0 (drawn at 10⁻⁴)" in legend  # d = 40: L = 0 at every p
+    for name in ("error_vs_p", "error_vs_d"):  # d = 40: L = 0 at every p
+        ax = figures[name].axes[0]
+        assert "L = 0 (drawn at 10⁻⁴)" in [t.get_text() for t in ax.get_legend().get_texts()]
+        floor = [ln for ln in ax.lines if ln.get_marker() == "v" and ln.get_mfc() == "white"]
+        assert floor and all(set(ln.get_ydata()) == {1e-4} for ln in floor), name
     ax = figures["certificate_history"].axes[0]
     thresholds = [ln for ln in ax.lines if ln.get_label().startswith("ε = 0.05: certified below")]
     assert len(thresholds) == 1 and thresholds[0].get_ydata()[0] == 0.05

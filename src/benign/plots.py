@@ -68,24 +68,8 @@ def error_vs_p(analysis: Analysis) -> Figure | None:
     zeros = False
     for g in groups:
         pts = _noisy(g)
-        x = np.array([pt.p for pt in pts])
-        y = np.array([pt.mean for pt in pts])
-        err = np.array([[pt.mean - pt.lo, pt.hi - pt.mean] for pt in pts]).T
-        err = np.where(np.isnan(err), 0, err)
-        line = ax.errorbar(
-            x,
-            np.maximum(y, L_FLOOR),
-            yerr=err,
-            marker="o",
-            capsize=3,
-            label=f"{g.label} ({g.verdict})",
-        )[0]
-        zero = y <= 0  # L = 0 exactly: an open triangle on the floor
-        if zero.any():
-            zeros = True
-            colour = line.get_color()
-            floor = np.full(zero.sum(), L_FLOOR)
-            ax.plot(x[zero], floor, "v", ms=9, mfc="white", color=colour, clip_on=False)
+        _, zero = _error_line(ax, np.array([pt.p for pt in pts]), pts, f"{g.label} ({g.verdict})")
+        zeros |= zero
     ax.set(
         xscale="log",
         yscale="log",
@@ -94,16 +78,47 @@ def error_vs_p(analysis: Analysis) -> Figure | None:
         ylim=(L_FLOOR, 1),
     )
     ax.set_xticks(ps, [f"{p:g}" for p in ps])  # the p of the sweep, not 3×10⁻² and the like
-    kept = "certified networks" if analysis.certified_only else "interpolating networks"
-    ax.set_title(f"Clean error against noise ({kept})")
+    ax.set_title(f"Clean error against noise ({_kept(analysis)})")
+    _legend(ax, zeros, loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    return major_log_ticks(fig)
+
+
+def _kept(analysis: Analysis) -> str:
+    return "certified networks" if analysis.certified_only else "interpolating networks"
+
+
+def _error_line(ax, x: np.ndarray, pts: list, label: str) -> tuple[str, bool]:
+    """Mean clean error at ``x`` with its 95% interval, L = 0 exactly as an open triangle on
+    the floor :data:`L_FLOOR`; the line's colour, and whether there was such a point."""
+    y = np.array([pt.mean for pt in pts])
+    err = np.array([[pt.mean - pt.lo, pt.hi - pt.mean] for pt in pts]).T
+    err = np.where(np.isnan(err), 0, err)
+    zero = y <= 0  # its filled marker left out: the open triangle says it
+    line = ax.errorbar(
+        x,
+        np.maximum(y, L_FLOOR),
+        yerr=err,
+        marker="o",
+        markevery=np.flatnonzero(~zero).tolist(),
+        capsize=3,
+        label=label,
+    )[0]
+    colour = line.get_color()
+    if zero.any():
+        floor = np.full(zero.sum(), L_FLOOR)
+        ax.plot(x[zero], floor, "v", ms=9, mfc="white", color=colour, clip_on=False)
+    return colour, bool(zero.any())
+
+
+def _legend(ax, zeros: bool, **kwargs: object) -> None:
+    """The axes' legend, with an entry for the open triangle of L = 0 where one is drawn."""
     handles, _ = ax.get_legend_handles_labels()
     if zeros:
         marker = Line2D([], [], marker="v", ms=9, mfc="white", color="gray", ls="none")
         marker.set_label("L = 0 (drawn at 10⁻⁴)")
         handles.append(marker)
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
-    ax.grid(True, which="both", alpha=0.3)
-    return major_log_ticks(fig)
+    ax.legend(handles=handles, fontsize=7, **kwargs)
 
 
 def phase_diagram(analysis: Analysis) -> Figure | None:
@@ -157,43 +172,42 @@ def _families(groups: list[Group], axis: str, also: tuple[str, ...] = ()) -> dic
 
 
 def error_vs_d(analysis: Analysis) -> Figure | None:
-    """L against d (log scale), one line per p and per family of groups equal in every setting
-    but d and dist, with a least-squares exponential fit L ≈ A·exp(−b·d) over the points with
-    L > 0."""
+    """Mean clean error L against d (log scale) with 95% intervals, one line per p and per
+    family of groups equal in every setting but d and dist, with a least-squares exponential
+    fit L ≈ A·exp(−b·d) over the points with L > 0 (dotted, and in the line's label)."""
     families = _families([g for g in analysis.groups if _noisy(g)], "d", ("dist",))
     if not families:
         return None
     fig = Figure(layout="constrained", figsize=(7, 5))
     ax = fig.add_subplot()
+    zeros = False
     for label, groups in families.items():
         tag = f"{label}, " if len(families) > 1 else ""
         for p in sorted({pt.p for g in groups for pt in _noisy(g)}):
             pts = sorted(
-                ((g.settings["d"], pt.mean) for g in groups for pt in _noisy(g) if pt.p == p),
+                ((g.settings["d"], pt) for g in groups for pt in _noisy(g) if pt.p == p),
                 key=lambda t: t[0],
             )
             d = np.array([x for x, _ in pts], dtype=float)
-            y = np.array([m for _, m in pts])
-            line = ax.plot(d, np.maximum(y, L_FLOOR), "o-", label=f"{tag}p = {p:g}")[0]
-            pos = y > 0
+            y = np.array([pt.mean for _, pt in pts])
+            pos, fit = y > 0, ""
             if pos.sum() >= 2:
                 b, loga = np.polyfit(d[pos], np.log(y[pos]), 1)
+                fit = f", fit {math.exp(loga):.2g}·exp({b:+.2g}·d)".replace("-", "−")
+            label = f"{tag}p = {p:g}{fit}"
+            colour, zero = _error_line(ax, d, [pt for _, pt in pts], label)
+            zeros |= zero
+            if fit:
                 grid = np.linspace(d.min(), d.max(), 50)
-                ax.plot(
-                    grid,
-                    np.exp(loga + b * grid),
-                    ":",
-                    color=line.get_color(),
-                    label=f"fit {math.exp(loga):.2g}·exp({b:+.2g}·d)",
-                )
+                ax.plot(grid, np.exp(loga + b * grid), ":", color=colour)
     ax.set(
         yscale="log",
         xlabel="input dimension d",
-        ylabel="clean test error L (mean)",
-        title="Clean error against dimension (L = 0 drawn at 10⁻⁴)",
+        ylabel="clean test error L (mean, 95% CI)",
+        title=f"Clean error against dimension ({_kept(analysis)})",
         ylim=(L_FLOOR, 1),
     )
-    ax.legend(fontsize=7)
+    _legend(ax, zeros)
     ax.grid(True, which="both", alpha=0.3)
     return major_log_ticks(fig)
 

@@ -58,15 +58,16 @@ def failure_summary(failures: dict[str, int], most: int = 3) -> str:
 
 class _SweepProgress:
     """A sweep's progress on stderr: a bar on a terminal; elsewhere (a batch job's log, CI) a
-    plain line at every tenth of the runs and at least every :data:`LOG_SECONDS`. The rate
-    and the time left of both, and of the final line, come from one clock, started when the
-    computing starts."""
+    plain line at every tenth of the runs and at least every :data:`LOG_SECONDS`. Both count
+    the runs finished (stored, or fitted in a block still in progress); the rate and the time
+    left of both, and of the final line, come from one clock, started when the computing
+    starts."""
 
     def __init__(self, name: str):
         self.name = name
         self.state = SweepProgress(0, 0, 0)
         self.start: float | None = None  # the first update: planned, computing begins
-        self.last = 0.0  # the latest update: the rate is of the runs stored by then
+        self.last = 0.0  # the latest update: the rate is of the runs finished by then
         self.logged: tuple[float, int] = (0.0, -1)  # when the last line was written, and done
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -105,10 +106,10 @@ class _SweepProgress:
                 self.start = self.last
             rate, left, failed = self._fields()
             self.bar.update(
-                self.task, completed=s.done, total=s.total, rate=rate, left=left, failed=failed
+                self.task, completed=s.finished, total=s.total, rate=rate, left=left, failed=failed
             )
             step = max(1, math.ceil(LOG_FRACTION * s.total))
-            if not err.is_terminal and (s.done - self.logged[1] >= step or s.done == s.total):
+            if not err.is_terminal and (s.finished - self.logged[1] >= step or s.done == s.total):
                 self._log()
 
     def elapsed(self) -> float:
@@ -116,8 +117,8 @@ class _SweepProgress:
         return 0.0 if self.start is None else self.last - self.start
 
     def rate(self) -> float:
-        """Runs stored per minute of computing."""
-        return 60 * self.state.done / self.elapsed() if self.state.done else 0.0
+        """Runs finished per minute of computing."""
+        return 60 * self.state.finished / self.elapsed() if self.state.finished else 0.0
 
     def failures(self) -> str:
         s = self.state
@@ -126,22 +127,22 @@ class _SweepProgress:
     def _fields(self) -> tuple[str, str, str]:
         """The rate, the time left and the failures, as the bar and the log lines show them."""
         s, rate = self.state, self.rate()
-        left = f"about {_duration(60 * (s.total - s.done) / rate)} left" if rate else "– left"
+        left = f"about {_duration(60 * (s.total - s.finished) / rate)} left" if rate else "– left"
         left = "done" if s.total and s.done == s.total else left
         return (f"{rate:.0f} runs/min" if rate else "– runs/min"), left, self.failures()
 
     def _log(self) -> None:
         s, (rate, left, failed) = self.state, self._fields()
         now, start = time.perf_counter(), self.start or 0.0
-        share = f" ({100 * s.done / s.total:.0f}%)" if s.total else ""
+        share = f" ({100 * s.finished / s.total:.0f}%)" if s.total else ""
         err.print(
-            f"sweep {self.name}: {s.done} / {s.total} runs{share} · {_duration(now - start)}"
+            f"sweep {self.name}: {s.finished} / {s.total} runs{share} · {_duration(now - start)}"
             f" · {rate} · {left} · {failed}",
             soft_wrap=True,
             markup=False,
             highlight=False,
         )
-        self.logged = (now, s.done)
+        self.logged = (now, s.finished)
 
     def _beat(self) -> None:
         """Between results, a line every :data:`LOG_SECONDS`: the log shows life."""

@@ -8,7 +8,9 @@ way wherever it runs, so the stored values do not depend on the executor or the 
 import ctypes
 import math
 import multiprocessing
+import multiprocessing.queues
 import os
+import pickle
 import signal
 import socket
 import threading
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -59,17 +62,51 @@ def keep_freed_memory() -> None:
     libc.mallopt(M_TRIM_THRESHOLD, 64 * 2**20)
 
 
-def compute_block(block: Block) -> list[RunResult]:
+FittedFn = Callable[[str, int], None]  # (block id, networks of the block fitted so far)
+_REPORTS: "multiprocessing.queues.Queue | None" = None  # a pool worker's queue to its coordinator
+
+
+def _training_progress(
+    block: Block, fitted: Callable[[int], None] | None
+) -> Callable[[int, int], None] | None:
+    """run_block's progress callback as networks fitted: gradient descent's networks that
+    stopped (``E − active``), the convex method's networks solved; None where the networks
+    of a block finish together (lp, and gd+convex, whose last stage is unreported)."""
+    size, method = len(block.runs), block.runs[0].config.resolved_method
+    if fitted is None or method not in ("gd", "convex"):
+        return None
+    last = [0]
+
+    def progress(step: int, active: int) -> None:
+        n = step if method == "convex" else size - active
+        if n != last[0]:
+            last[0] = n
+            fitted(n)
+
+    return progress
+
+
+def compute_block(block: Block, fitted: Callable[[int], None] | None = None) -> list[RunResult]:
     """Train and measure one ensemble block (this runs on a worker) with one thread. An
-    exception fails every run of the block with its message; it never stops the sweep."""
+    exception fails every run of the block with its message; it never stops the sweep.
+    ``fitted(n)`` is told how many of its networks are fitted (:func:`_training_progress`);
+    in a pool worker it defaults to a message to the coordinator."""
     keep_freed_memory()
     runs = block.runs
     seeds = [r.seed for r in runs]
+    if fitted is None and _REPORTS is not None:
+        reports = _REPORTS
+        fitted = lambda n: reports.put((block.block_id, n))  # noqa: E731
     threads = torch.get_num_threads()
     torch.set_num_threads(SWEEP_THREADS)
     try:
         with threadpool_limits(SWEEP_THREADS):
-            exp = run_block(runs[0].config, seeds, [r.config.sample(r.seed) for r in runs])
+            exp = run_block(
+                runs[0].config,
+                seeds,
+                [r.config.sample(r.seed) for r in runs],
+                _training_progress(block, fitted),
+            )
     except Exception as exc:  # the whole block failed: every run records why
         reason = f"error: {type(exc).__name__}: {exc}"
         return [
@@ -113,10 +150,13 @@ def check_executor(spec: str) -> str | None:
 WATCH_SECONDS = 0.5  # how often a pool worker looks whether its coordinator is alive
 
 
-def _init_worker(coordinator: int) -> None:
+def _init_worker(coordinator: int, reports: "multiprocessing.queues.Queue") -> None:
     """Pool workers leave Ctrl-C to the coordinator, and die with it: a daemon thread ends
     the worker once its parent is no longer the coordinator (killed, even by SIGKILL, the
-    worker is handed to another parent), within :data:`WATCH_SECONDS`."""
+    worker is handed to another parent), within :data:`WATCH_SECONDS`. They report the
+    networks fitted on ``reports``."""
+    global _REPORTS
+    _REPORTS = reports
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
@@ -134,15 +174,21 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
 
-    def map(self, blocks: list[Block]) -> Iterator[list[RunResult]]:
-        """Each block's results, as blocks finish."""
+    def map(self, blocks: list[Block], fitted: FittedFn | None = None) -> Iterator[list[RunResult]]:
+        """Each block's results, as blocks finish; ``fitted(block id, n)`` as its networks
+        are fitted, from another thread when there is a pool."""
         if self.workers == 1:
             for b in blocks:
-                yield compute_block(b)
+                yield compute_block(b, None if fitted is None else partial(fitted, b.block_id))
             return
         spawn = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(self.workers, spawn, _init_worker, (os.getpid(),))
+        reports = spawn.Queue()
+        pool = ProcessPoolExecutor(self.workers, spawn, _init_worker, (os.getpid(), reports))
         futures = {pool.submit(compute_block, b) for b in blocks}
+        reader = threading.Thread(
+            target=_read_reports, args=(reports, fitted), name="fitted-reports", daemon=True
+        )
+        reader.start()
         finished = False
         try:
             for f in as_completed(futures):
@@ -169,9 +215,24 @@ class LocalExecutor:
                 # closed its pipes before the interpreter's exit hook wakes it (CPython 3.11
                 # races there otherwise: "OSError: [Errno 9] Bad file descriptor" at exit)
                 pool.shutdown(wait=True, cancel_futures=True)
+            reports.put(None)  # after every worker's last message: the reader stops
+            reader.join(timeout=5)
+            if not reader.is_alive():  # (else a killed worker's message blocks it: left open)
+                reports.close()
 
     def close(self) -> None:
         pass
+
+
+def _read_reports(reports: "multiprocessing.queues.Queue", fitted: FittedFn | None) -> None:
+    """Pass the workers' (block id, networks fitted) messages on, until None, or until the
+    queue breaks (a worker killed while it wrote): they only show progress."""
+    try:
+        while (message := reports.get()) is not None:
+            if fitted is not None:
+                fitted(*message)
+    except (OSError, EOFError, ValueError, pickle.UnpicklingError):
+        return
 
 
 class DaskExecutor:
@@ -191,8 +252,9 @@ class DaskExecutor:
             msg = f"executor: cannot reach the Dask scheduler at {address}: {exc}"
             raise ExecutorError(msg) from None
 
-    def map(self, blocks: list[Block]) -> Iterator[list[RunResult]]:
-        """Each block's results, as blocks finish."""
+    def map(self, blocks: list[Block], fitted: FittedFn | None = None) -> Iterator[list[RunResult]]:
+        """Each block's results, as blocks finish (``fitted`` is not called: a task reports
+        nothing before its end)."""
         from distributed import as_completed
 
         futures = [
@@ -229,12 +291,19 @@ def open_executor(spec: str = "local", workers: int | None = None) -> Executor:
 @dataclass
 class SweepProgress:
     """Where a sweep stands: runs stored of those to compute, how many failed, and why (each
-    failure reason with its count)."""
+    failure reason with its count), and the networks fitted in blocks still in progress
+    (where the executor reports them: the local one, for gd and convex)."""
 
     done: int
     total: int
     failed: int
     failures: Counter[str] = field(default_factory=Counter)
+    fitted: int = 0
+
+    @property
+    def finished(self) -> int:
+        """Runs stored, and networks fitted not yet stored."""
+        return self.done + self.fitted
 
 
 def work_left(
@@ -260,18 +329,36 @@ def run_sweep(
     store.plan(sweep, command)
     todo, blocks = work_left(sweep, store.statuses(r.run_id for r in sweep.runs), retry_failed)
     state = SweepProgress(0, len(todo), 0)
-    if progress:
-        progress(state)
-    for results in executor.map(blocks):
-        for res in results:
-            if res.run_id in todo:  # a block recomputed for its missing runs: keep the others
-                store.put(res)
-                state.done += 1
-                if res.failure is not None:
-                    state.failed += 1
-                    state.failures[res.failure] += 1
+    # networks fitted per block in progress (at most its runs to compute), and blocks stored
+    left = {b.block_id: sum(r.run_id in todo for r in b.runs) for b in blocks}
+    fitted: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def show() -> None:
+        state.fitted = sum(fitted.values())
         if progress:
             progress(state)
+
+    def on_fitted(block_id: str, n: int) -> None:
+        with lock:
+            if block_id in left:  # not yet stored
+                fitted[block_id] = min(n, left[block_id])
+                show()
+
+    with lock:
+        show()
+    for results in executor.map(blocks, on_fitted):
+        with lock:
+            for res in results:
+                if res.run_id in todo:  # a block recomputed for its missing runs: keep the others
+                    store.put(res)
+                    state.done += 1
+                    if res.failure is not None:
+                        state.failed += 1
+                        state.failures[res.failure] += 1
+            left.pop(results[0].block, None)
+            fitted.pop(results[0].block, None)
+            show()
     return state
 
 
