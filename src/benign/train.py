@@ -226,14 +226,14 @@ class _Step:
     when η_e has collapsed (:meth:`stalled`) and the step itself (:meth:`step`).
     """
 
-    def __init__(self, net: ReLUNet, config: TrainConfig) -> None:
-        self.net, self.loss, self.lr = net, config.loss, config.lr
+    def __init__(self, net: ReLUNet, config: TrainConfig, passes: "Passes") -> None:
+        self.net, self.loss, self.lr, self.passes = net, config.loss, config.lr, passes
 
     def evaluate(
         self, params: Params, xs: Tensor, ys: Tensor, off: Tensor
     ) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
         """q = y (f(x; θ) − off), log L(θ), ∂L/∂q / L and the forward cache."""
-        out, cache = self.net.forward(params, xs)
+        out, cache = self.passes.forward(params, xs)
         q = margins(out, ys, off)
         log_loss, dq = loss_terms(q, self.loss)
         return q, log_loss, dq, cache
@@ -252,7 +252,8 @@ class _Step:
 
     def gradient(self, s: _State) -> Params:
         """∇L = ∇_θ Σ_i y_i (∂L/∂q_i) f(x_i), with ∂L/∂q_i = L · dq_i."""
-        return self.net.vjp(s.params, s.cache, s.ys * s.dq * torch.exp(s.log_loss).unsqueeze(-1))
+        g = s.ys * s.dq * torch.exp(s.log_loss).unsqueeze(-1)
+        return self.passes.vjp(s.params, s.cache, g)
 
     def stalled(self, s: _State) -> Tensor:
         """η_e never falls under this rule: no network stalls, (A,) False."""
@@ -291,7 +292,7 @@ class _NormalisedStep(_Step):
 
     def gradient(self, s: _State) -> Params:
         """∇L / L(θ) = ∇_θ Σ_i y_i dq_i f(x_i)."""
-        return self.net.vjp(s.params, s.cache, s.ys * s.dq)
+        return self.passes.vjp(s.params, s.cache, s.ys * s.dq)
 
     def stalled(self, s: _State) -> Tensor:
         """η_t < 1e-12 · η: no step along −∇L lowers the loss, (A,)."""
@@ -325,9 +326,42 @@ _STEPS: dict[str, type[_Step]] = {
 }
 
 
-def _step_rule(net: ReLUNet, config: TrainConfig) -> _Step:
-    """The step rule ``config.step_rule`` (TrainConfig has checked it is one of these)."""
-    return _STEPS[config.step_rule](net, config)
+def _step_rule(net: ReLUNet, config: TrainConfig, passes: "Passes | None" = None) -> _Step:
+    """The step rule ``config.step_rule`` (TrainConfig has checked it is one of these), with
+    the net's own passes unless others are given."""
+    return _STEPS[config.step_rule](net, config, net if passes is None else passes)
+
+
+class Passes(typing.Protocol):
+    """The forward pass (outputs and a cache) and the vector-Jacobian product of a net, as
+    :class:`ReLUNet` has them."""
+
+    def forward(self, params: Params, x: Tensor) -> tuple[Tensor, list[Tensor]]: ...
+
+    def vjp(self, params: Params, cache: list[Tensor], g: Tensor) -> Params: ...
+
+
+PassesChoice = Literal["auto", "torch", "fused"]
+
+
+def passes_for(net: ReLUNet, x: Tensor, choice: PassesChoice = "auto") -> Passes:
+    """The net's own torch passes, or the fused two-layer passes of :mod:`benign.fused` (with
+    ``auto`` where they apply: two layers, float64 on the CPU, d ≤ fused.MAX_D)."""
+    if choice == "torch":
+        return net
+    from benign import fused  # Numba: imported only where it is used
+
+    if choice == "fused" or fused.fits(net, x):
+        if not fused.fits(net, x):
+            raise ValueError("passes: fused needs a two-layer net, float64 on the CPU, d <= 64")
+        return fused.FusedTwoLayer(net)
+    return net
+
+
+def _hidden(net: ReLUNet, params: Params, cache: list[Tensor]) -> list[Tensor]:
+    """The hidden activations h_1, …, h_{L−1}: from the cache, or recomputed where the passes
+    keep none (the fused ones)."""
+    return cache[1:] if len(cache) == net.depth else net.forward(params, cache[0])[1][1:]
 
 
 # ----- stop causes ----------------------------------------------------------------------------
@@ -409,7 +443,7 @@ class _Recorder:
     ) -> None:
         n_net = start.active.numel()
         self.net, self.params0, self.kernel0, self.degree = net, params0, kernel0, degree
-        self.hidden0 = start.cache[1:]
+        self.hidden0 = _hidden(net, start.params, start.cache)
         self.record_steps = _record_steps(max_steps)
         self.kernel_steps = _kernel_steps(max_steps)
         self.history: list[dict[str, list[float]]] = [
@@ -442,7 +476,7 @@ class _Recorder:
             k = empirical_ntk(self.net, [p[idx] for p in s.params], s.xs[idx])
             moved[idx] = kernel_move(self.kernel0[s.active[idx]], k).to(moved.dtype)
         hidden0 = [h[s.active] for h in self.hidden0]
-        return move, moved, pattern_flips(hidden0, s.cache[1:])
+        return move, moved, pattern_flips(hidden0, _hidden(self.net, s.params, s.cache))
 
     def record(
         self,
@@ -515,17 +549,19 @@ def train(
     config: TrainConfig,
     offset: Tensor | None = None,
     progress: Callable[[int, int], None] | None = None,
+    passes: PassesChoice = "auto",
 ) -> TrainResult:
     """Full-batch GD of E networks on their own samples x (E, m, d), y (E, m) ∈ {±1}.
 
     ``offset`` (E, m) is subtracted from the outputs (centring f − f_0). ``progress(step,
     active)`` is called every few steps. The history (:data:`HISTORY_KEYS`) is kept at
-    0–10 steps, then about 5% apart, and at each network's last step.
+    0–10 steps, then about 5% apart, and at each network's last step. ``passes``: the
+    forward and backward passes (:func:`passes_for`; the two agree to rounding).
     """
     # f − f_0 is not homogeneous in θ: no normalised margin for a centred net
     degree = net.degree if offset is None else None
     offset = torch.zeros_like(y) if offset is None else offset
-    rule = _step_rule(net, config)
+    rule = _step_rule(net, config, passes_for(net, x, passes))
     kernel0 = empirical_ntk(net, params, x)
     s = rule.start(params, kernel0, x, y, offset)
     recorder = _Recorder(net, s, params, kernel0, degree, config.max_steps)
