@@ -192,13 +192,11 @@ def test_help_and_version():
 def test_run_options_are_generated_from_the_settings():
     """Every RunConfig field is an option of `benign run`: its flag, type, default, description
     (with a Literal's values) and help panel; d is left to RunConfig (a dataset fixes it)."""
-    import typer
-
-    from benign.cli import app
+    from benign.cli import load_command
     from benign.cli.options import PANELS
     from benign.config import RunConfig
 
-    params = {p.name: p for p in typer.main.get_command(app).commands["run"].params}
+    params = {p.name: p for p in load_command("run").params}
     for name, field in RunConfig.model_fields.items():
         p = params[name]
         assert p.opts == ["--" + name.replace("_", "-")]
@@ -267,14 +265,14 @@ def test_settings_beyond_the_memory_available_are_refused_before_any_work(tmp_pa
     [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)")],
 )
 def test_an_interrupt_while_the_command_starts_is_one_line(sig, code, line):
-    """Ctrl-C or SIGTERM while the command line loads its libraries (seconds) is one line."""
+    """Ctrl-C or SIGTERM while a command loads its libraries (seconds) is one line."""
     import signal
     import subprocess
     import sys
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benign", "--help"],
+        [sys.executable, "-m", "benign", "run", "--help"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -283,3 +281,28 @@ def test_an_interrupt_while_the_command_starts_is_one_line(sig, code, line):
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (code, f"benign: {line}\n")
+
+
+def test_help_and_version_import_no_command():
+    """`benign --help` and `--version` import no command's module (PyTorch, SciPy, Matplotlib:
+    seconds); the list of commands is that of the commands themselves."""
+    import subprocess
+    import sys
+
+    from benign.cli import COMMANDS, load_command
+
+    heavy = ("torch", "scipy", "matplotlib", "numpy", "pandas", "numba", "benign.config")
+    for flag in ("--help", "--version"):
+        code = (
+            f"import sys; sys.argv = ['benign', {flag!r}]\n"
+            "from benign.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            f"print('imported:', sorted(m for m in {heavy!r} if m in sys.modules))"
+        )
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert r.returncode == 0 and "imported: []" in r.stdout, (flag, r.stdout, r.stderr)
+    for name, (_, _, summary) in COMMANDS.items():
+        command = load_command(name)
+        assert command.name == name and command.help.split("\n\n")[0].strip() == summary
+    r = benign("--help")
+    assert all(name in r.stdout for name in COMMANDS)

@@ -60,7 +60,7 @@ def test_outputs_and_gradients_are_those_of_autograd(d, m, width, net_kw):
 
 
 def test_a_nan_preactivation_reaches_the_output():
-    net, params, x, g = setting(2, 6, 10)
+    net, params, x, _ = setting(2, 6, 10)
     params[0][1, 3, 0] = float("nan")  # network 1, neuron 3
     out, _ = FusedTwoLayer(net).forward(params, x)
     assert torch.isnan(out[1]).all() and torch.isfinite(out[[0, 2]]).all()

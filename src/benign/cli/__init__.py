@@ -1,26 +1,111 @@
-"""The `benign` command line: a thin face over run configuration, training and measures."""
+"""The `benign` command line: a thin face over run configuration, training and measures.
 
+A command's module (and PyTorch, SciPy, Matplotlib with it: seconds) is imported only when
+that command runs: ``benign --help`` and ``benign --version`` import none of them."""
+
+import importlib
 import sys
+import threading
 from typing import Annotated
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from benign import __version__
-from benign.cli import run, sweep, tools
-from benign.cli.common import InputError, out
+from benign._stop import stop_at_once
+
+# name → (module, function, the first paragraph of its help: tests/test_cli.py checks it is)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": (
+        "benign.cli.run",
+        "run",
+        "Train one interpolating ReLU network per seed and measure how it overfits.",
+    ),
+    "sweep": (
+        "benign.cli.sweep",
+        "sweep",
+        "Run a grid of networks from a sweep file into a store; run it again to resume.",
+    ),
+    "status": (
+        "benign.cli.sweep",
+        "status",
+        "Runs done / failed / left in a store, in all and by axis, and why runs failed.",
+    ),
+    "export": (
+        "benign.cli.sweep",
+        "export_cmd",
+        "Write a table of a store to CSV or Parquet (NaN and missing values are empty/null).",
+    ),
+    "recover": (
+        "benign.cli.sweep",
+        "recover_cmd",
+        "Copy the readable rows of a damaged store into a new store.",
+    ),
+    "report": (
+        "benign.cli.sweep",
+        "report",
+        "Write the HTML report of a store: verdicts with their evidence, and figures.",
+    ),
+    "demo": ("benign.cli.sweep", "demo", "The main job: a preset sweep and its report."),
+    "ntk": (
+        "benign.cli.tools",
+        "ntk",
+        "Smallest eigenvalue of the analytic NTK on n random points, and how it scales.",
+    ),
+    "separation": (
+        "benign.cli.tools",
+        "separation_cmd",
+        "Smallest ℓ2 and ℓ∞ distance between points of different clean labels.",
+    ),
+}
+SETTINGS = {"add_completion": False, "pretty_exceptions_enable": False}
+
+
+def load_command(name: str) -> TyperCommand:
+    """The click command ``name``, its module imported now."""
+    module, function, _ = COMMANDS[name]
+    if threading.current_thread() is threading.main_thread():
+        with stop_at_once():  # an interrupt while it loads: one line
+            loaded = importlib.import_module(module)
+    else:  # signal handlers belong to the main thread
+        loaded = importlib.import_module(module)
+    one = typer.Typer(**SETTINGS, rich_markup_mode="markdown")  # type: ignore[arg-type]
+    one.command(name)(getattr(loaded, function))
+    command = typer.main.get_command(one)
+    assert isinstance(command, TyperCommand)
+    return command
+
+
+class _LazyGroup(TyperGroup):
+    """Commands loaded when they are run (or asked for their own help); the list of commands
+    in ``benign --help`` comes from :data:`COMMANDS` alone."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        return list(COMMANDS)
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> TyperCommand | None:  # type: ignore[override]
+        if cmd_name not in COMMANDS:
+            return None
+        return TyperCommand(cmd_name, help=COMMANDS[cmd_name][2])  # listed, not loaded
+
+    def resolve_command(self, ctx, args):  # type: ignore[no-untyped-def]
+        """The command to run, loaded."""
+        name, command, rest = super().resolve_command(ctx, args)
+        return name, (load_command(name) if name in COMMANDS else command), rest
+
 
 app = typer.Typer(
+    cls=_LazyGroup,
     help="Measure, certify and explain how interpolating ReLU networks overfit noisy data.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    **SETTINGS,  # type: ignore[arg-type]
 )
 
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"benign {__version__}")
+        print(f"benign {__version__}")
         raise typer.Exit()
 
 
@@ -36,19 +121,10 @@ def _root(
     """benign: benign, tempered or catastrophic overfitting of interpolating ReLU networks."""
 
 
-app.command()(run.run)
-app.command()(sweep.sweep)
-app.command()(sweep.status)
-app.command("export")(sweep.export_cmd)
-app.command("recover")(sweep.recover_cmd)
-app.command()(sweep.report)
-app.command()(sweep.demo)
-app.command()(tools.ntk)
-app.command("separation")(tools.separation_cmd)
-
-
 def main() -> None:
     """Console entry point: one-line errors with exit code 2 for bad input."""
+    from benign.cli.common import InputError
+
     try:
         rv = app(standalone_mode=False)
     except (typer.TyperException, InputError) as exc:

@@ -3,11 +3,12 @@ flag."""
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
 from rich.console import Console
 
-from benign.config import describe
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 out = Console() if sys.stdout.isatty() else Console(width=150)
 err = Console(stderr=True)
@@ -28,8 +29,10 @@ def value_error(exc: ValueError) -> InputError:
     return InputError(f"{flag(field)}: {rest}" if sep and field.isidentifier() else str(exc))
 
 
-def config_error(exc: ValidationError) -> InputError:
+def config_error(exc: "ValidationError") -> InputError:
     """The first error of a run configuration as 'FLAG: what is allowed'."""
+    from benign.config import describe
+
     field, msg = describe(exc)
     return InputError(f"{flag(field)}: {msg}" if field else msg)
 
