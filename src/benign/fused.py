@@ -10,8 +10,8 @@ tile by tile and gives ∇_θ Σ_i g_i f(x_i):
 
 Each network is computed alone, in a fixed order: its values do not depend on E. The torch passes
 of :class:`benign.nets.ReLUNet` are the reference (tests/test_fused.py compares the two); this
-path is taken by :func:`benign.train.train` for two-layer nets in float64 on the CPU with
-d ≤ :data:`MAX_D`, where it is faster (benchmarks/bench_train.py).
+path is taken by :func:`benign.train.train` where :func:`benign.train.fuses` (two-layer nets
+in float64 on the CPU, d ≤ 64), where it is faster (docs/performance.md).
 """
 
 import numba
@@ -21,7 +21,6 @@ from torch import Tensor
 
 from benign.nets import Params, ReLUNet
 
-MAX_D = 64  # above, the pre-activations are a real matrix product: BLAS does it better
 TILE_J = 256  # neurons per tile: four points' pre-activations are 8 KiB, in L1
 # sums may be reordered (vectorised) and multiply-adds fused; NaN and inf keep their meaning
 FAST = {"reassoc", "contract", "nsz", "arcp"}
@@ -117,11 +116,6 @@ def _vjp(x, wt, b, v, g, scale, gwt, gb, gv):  # pragma: no cover - compiled
             gw = gwt[e, k]
             for j in range(n):
                 gw[j] *= scale * ve[j]
-
-
-def fits(net: ReLUNet, x: Tensor) -> bool:
-    """Whether the fused passes apply: a two-layer net, float64 inputs on the CPU, d ≤ MAX_D."""
-    return net.depth == 2 and x.dtype == torch.float64 and x.device.type == "cpu" and net.d <= MAX_D
 
 
 class FusedTwoLayer:

@@ -40,7 +40,7 @@ from benign.measures import clean_error, lipschitz_lower, lipschitz_upper
 from benign.nets import Params, empirical_ntk, margins, predict, two_layer
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
 from benign.seeding import rng_for
-from benign.train import CERT_KEYS, HISTORY_KEYS, TrainResult, loss_value, train
+from benign.train import CERT_KEYS, HISTORY_KEYS, TrainResult, fuses, loss_value, train
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -419,8 +419,12 @@ BLOCK_ELEMENTS = 2**18  # hidden activations per ensemble block, see docs/perfor
 
 
 def ensemble_block(config: RunConfig) -> int:
-    """Networks per batched ensemble: as many as keep E·m·width ≤ 2^18 hidden activations
-    (2 MiB in float64), between 1 and 16. Wider ensembles leave the cache and get slower."""
+    """Networks per batched ensemble: 16 where training takes the fused passes (they store no
+    hidden activations: :func:`benign.train.fuses`); else as many as keep E·m·width ≤ 2^18
+    hidden activations (2 MiB in float64), between 1 and 16 (wider ensembles leave the cache
+    and get slower)."""
+    if fuses(config.network(), DTYPES[config.dtype], config.device):
+        return 16
     return max(1, min(16, BLOCK_ELEMENTS // (config.m * config.width)))
 
 

@@ -344,18 +344,27 @@ class Passes(typing.Protocol):
 PassesChoice = Literal["auto", "torch", "fused"]
 
 
+FUSED_MAX_D = 64  # above, the pre-activations are a real matrix product: BLAS does it better
+
+
+def fuses(net: ReLUNet, dtype: torch.dtype, device: str | torch.device) -> bool:
+    """Whether the fused passes apply: a two-layer net, float64 on the CPU, d ≤ FUSED_MAX_D."""
+    cpu = torch.device(device).type == "cpu"
+    return net.depth == 2 and dtype == torch.float64 and cpu and net.d <= FUSED_MAX_D
+
+
 def passes_for(net: ReLUNet, x: Tensor, choice: PassesChoice = "auto") -> Passes:
     """The net's own torch passes, or the fused two-layer passes of :mod:`benign.fused` (with
-    ``auto`` where they apply: two layers, float64 on the CPU, d ≤ fused.MAX_D)."""
-    if choice == "torch":
+    ``auto`` where they apply, :func:`fuses`)."""
+    fits = fuses(net, x.dtype, x.device)
+    if choice == "fused" and not fits:
+        msg = f"passes: fused needs a two-layer net, float64 on the CPU, d <= {FUSED_MAX_D}"
+        raise ValueError(msg)
+    if choice == "torch" or not fits:
         return net
-    from benign import fused  # Numba: imported only where it is used
+    from benign.fused import FusedTwoLayer  # Numba: imported only where it is used
 
-    if choice == "fused" or fused.fits(net, x):
-        if not fused.fits(net, x):
-            raise ValueError("passes: fused needs a two-layer net, float64 on the CPU, d <= 64")
-        return fused.FusedTwoLayer(net)
-    return net
+    return FusedTwoLayer(net)
 
 
 def _hidden(net: ReLUNet, params: Params, cache: list[Tensor]) -> list[Tensor]:
