@@ -13,18 +13,14 @@ compared value for value (every column but times and versions).
 """
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from importlib import resources
 from pathlib import Path
 
-import torch
-from _machine import cpu_model, git_commit
+from _machine import machine_info
 
 from benign.sweep import Store, load_sweep, open_executor, run_sweep
 from benign.sweep.store import stored_values
@@ -54,18 +50,12 @@ def timed(sweep_path: Path, executor: str, workers: int | None, store: Path) -> 
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="the quick preset only")
-    ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
-    names = ["quick"] if args.quick else ["quick", "medium"]
-    out = args.out or HERE / "results" / ("sweep_quick.json" if args.quick else "sweep.json")
-
+def run(quick: bool = False) -> dict:
+    """Runs per minute of each executor on each sweep, and whether their stores agree."""
     from distributed import LocalCluster
 
-    load_before = os.getloadavg()
-    results = {}
+    names = ["quick"] if quick else ["quick", "medium"]
+    results: dict = {}
     labels = ("local_1", "local_2", "dask_2")
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -83,42 +73,63 @@ def main() -> None:
                     r = timed(SWEEPS[name], "local", int(label[-1]), stores[label])
                 results[name][label] = r
                 print(
-                    f"{name:7s} {label:8s} {r['runs']} runs ({r['failed']} failed) in "
-                    f"{r['seconds']:6.1f} s: {r['runs_per_minute']:7.0f} runs/min",
+                    f"  sweep {name} {label}: {r['runs']} runs ({r['failed']} failed) in "
+                    f"{r['seconds']:.1f} s, {r['runs_per_minute']:.0f} runs/min",
+                    file=sys.stderr,
                     flush=True,
                 )
             base = stored_values(stores["local_1"])
-            same = {k: stored_values(v) == base for k, v in stores.items()}
-            results[name]["identical_to_local_1"] = same
+            results[name]["identical_to_local_1"] = {
+                k: stored_values(v) == base for k, v in stores.items()
+            }
             base_rate = results[name]["local_1"]["runs_per_minute"]
             for label in labels:
                 results[name][label]["speedup_vs_local_1"] = (
                     results[name][label]["runs_per_minute"] / base_rate
                 )
-            print(f"{name:7s} stored values identical to local_1: {same}", flush=True)
-    doc = {
-        "benchmark": "sweep throughput",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "load_before": load_before,
-            "load_after": os.getloadavg(),
-        },
+    return {
+        "benchmark": "sweep",
         "sweeps": {
-            k: str(SWEEPS[k].relative_to(HERE.parent))
-            if k != "quick"
-            else "src/benign/presets/quick.toml"
+            k: "src/benign/presets/quick.toml"
+            if k == "quick"
+            else str(SWEEPS[k].relative_to(HERE.parent))
             for k in names
         },
         "results": results,
     }
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"→ {out}")
+
+
+def table(result: dict) -> str:
+    """The markdown table of docs/performance.md."""
+    lines = [
+        "| sweep | runs | local, 1 worker | local, 2 workers | Dask, 2 workers | stores equal |",
+        "| --- | --: | --: | --: | --: | --- |",
+    ]
+    for name, r in result["results"].items():
+        cells = []
+        for label in ("local_1", "local_2", "dask_2"):
+            c = r[label]
+            ratio = "" if label == "local_1" else f", {c['speedup_vs_local_1']:.2f}×"
+            cells.append(f"{c['runs_per_minute']:,.0f} runs/min ({c['seconds']:.1f} s){ratio}")
+        same = "yes" if all(r["identical_to_local_1"].values()) else "**no**"
+        lines.append(
+            f"| `{result['sweeps'][name]}` | {r['local_1']['runs']} | "
+            + " | ".join(cells)
+            + f" | {same} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the quick preset only")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "sweep.json")
+    args = ap.parse_args()
+    doc = run(args.quick) | {"machine": machine_info()}
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(table(doc))
+    print(f"→ {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,63 +1,54 @@
-"""Time one full-batch GD step of the two-layer ReLU net: plain PyTorch loop vs ``benign.train``.
+"""One GD step of the two-layer ReLU net, per network: a plain PyTorch loop against benign's
+passes (fused and torch) and its whole training loop, with the machine's matmul peak.
 
-Run from the repository root::
+Run from the repository root (or through ``python -m benchmarks``)::
 
-    .venv/bin/python benchmarks/bench_train.py           # full run, 30-50 s on the dev machine
-    .venv/bin/python benchmarks/bench_train.py --quick   # smoke run, under 30 s
+    .venv/bin/python benchmarks/bench_train.py           # full run, a few minutes
+    .venv/bin/python benchmarks/bench_train.py --quick   # smoke run, under a minute
 
-Implementations, all timed in the same process and interleaved repeat by repeat:
+Everything runs with one thread (PyTorch's and the BLAS's), as a sweep's worker does, in one
+process, interleaved repeat by repeat; medians over the repeats. Per shape (d, m, width):
 
-- ``baseline``: ``nn.Linear(d, width) + ReLU + nn.Linear(width, 1, bias=False)``, autograd,
-  ``torch.optim.SGD``; one network at a time, K steps each, looped over E networks;
-- ``benign_constant``: ``benign.train.train`` with ``step_rule="constant"`` on an ensemble of E
-  networks (the real loop: per-network stopping rules, history, bookkeeping), divided by K·E;
-- ``benign_normalised``: the same with ``step_rule="normalised"`` (η_t ∇L / L with acceptance).
+- ``plain``: ``nn.Linear(d, width) + ReLU + nn.Linear(width, 1, bias=False)``, autograd,
+  ``torch.optim.SGD`` on the mean logistic loss; one network at a time, K steps each;
+- ``fused`` / ``torch``: the bare step of benign's passes (benign.fused.FusedTwoLayer, and
+  ReLUNet's own) on an ensemble of E networks: forward, loss slopes, vector-Jacobian product,
+  θ ← θ − η ∇L — the plain loop's arithmetic; ``fused`` only where benign.train.fuses;
+- ``train``: ``benign.train.train`` with the constant rule for K steps on the same ensemble,
+  with its default passes: stopping rules, thinned history (kernel movement, activation flips)
+  included. Its overhead is train / bare step − 1.
 
-All in float64 with the logistic loss; time is reported per network-step in microseconds.
+The final parameters of every variant are compared with the plain loop's (relative max
+difference over the networks compared). GFLOP/s counts 6·m·width·(d + 1) per network-step
+(forward and backward of both layers, the pre-activations computed twice by the fused passes)
+against the peak of ``torch.matmul`` on 1000 × 1000 float64 matrices, measured in the run.
 """
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from _machine import cpu_model
+from _machine import machine_info
+from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from benign.nets import Params, ReLUNet
-from benign.train import TrainConfig, train
+from benign.train import TrainConfig, fuses, loss_terms, passes_for, train
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SHAPES: tuple[tuple[int, int, int], ...] = ((1, 100, 1000), (20, 200, 1000), (20, 200, 200))
-ENSEMBLES: tuple[int, ...] = (1, 4, 8, 16)
-IMPLS: tuple[str, ...] = ("baseline", "benign_constant", "benign_normalised")
-LR_CONSTANT = 0.5
-LR_NORMALISED = 0.1
+RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
+LR = 0.5
 FLIP = 0.1
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Run length: GD steps per timed call, timed repeats, ensemble sizes."""
-
-    steps: int
-    repeats: int
-    warmup_steps: int
-    ensembles: tuple[int, ...]
-
-
-FULL = Settings(steps=20, repeats=5, warmup_steps=5, ensembles=ENSEMBLES)
-QUICK = Settings(steps=10, repeats=3, warmup_steps=2, ensembles=(1, 4))
+# (d, m, width, E, K): ensembles of benign's default block, K steps per timed call
+SHAPES = [(1, 100, 1000, 16, 400), (20, 200, 1000, 16, 40), (1000, 100, 2000, 1, 10)]
+SHAPES += [(20, 200, 200, 16, 200)]
+PLAIN_NETS = 2  # networks of the plain loop per timed call
+TRAIN_STEPS = 2000  # the whole loop's overhead at the first shape, over a longer run
 
 
 class TwoLayer(nn.Module):
@@ -69,246 +60,207 @@ class TwoLayer(nn.Module):
         self.out = nn.Linear(width, 1, bias=False, dtype=torch.float64)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Outputs of shape (m,)."""
         return self.out(torch.relu(self.hidden(x))).squeeze(-1)
 
 
-def make_data(n_net: int, m: int, d: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+def make_data(n_net: int, m: int, d: int) -> tuple[Tensor, Tensor]:
     """x (E, m, d): uniform on [0, 1] (d = 1) or on the unit sphere; y = +1 with 10% flipped."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     if d == 1:
         x = rng.uniform(0.0, 1.0, size=(n_net, m, 1))
     else:
         z = rng.standard_normal((n_net, m, d))
         x = z / np.linalg.norm(z, axis=-1, keepdims=True)
-    y = np.where(rng.random((n_net, m)) < FLIP, -1.0, 1.0)
-    return torch.as_tensor(x), torch.as_tensor(y)
+    return torch.as_tensor(x), torch.as_tensor(np.where(rng.random((n_net, m)) < FLIP, -1.0, 1.0))
 
 
-def baseline_models(params: Params, d: int, width: int) -> list[TwoLayer]:
-    """One module per network, with the same initial parameters as the benign ensemble."""
-    w1, b1, w2 = params
-    models = []
-    for e in range(w1.shape[0]):
-        model = TwoLayer(d, width)
+def plain_loop(params: Params, x: Tensor, y: Tensor, steps: int, nets: int) -> Params:
+    """K SGD steps of the plain module on each of the first ``nets`` networks."""
+    out: list[list[Tensor]] = [[], [], []]
+    for e in range(nets):
+        model = TwoLayer(x.shape[2], params[0].shape[1])
         with torch.no_grad():
-            model.hidden.weight.copy_(w1[e])
-            model.hidden.bias.copy_(b1[e])
-            model.out.weight.copy_(w2[e])
-        models.append(model)
-    return models
-
-
-def run_baseline(models: list[TwoLayer], x: Tensor, y: Tensor, steps: int, lr: float) -> None:
-    """K plain SGD steps on the mean logistic loss, one network after the other."""
-    for e, model in enumerate(models):
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
-        xe, ye = x[e], y[e]
+            for p, src in zip(model.parameters(), params, strict=True):
+                p.copy_(src[e])
+        opt = torch.optim.SGD(model.parameters(), lr=LR)
         for _ in range(steps):
             opt.zero_grad()
-            loss = nn.functional.softplus(-ye * model(xe)).mean()
-            loss.backward()
+            nn.functional.softplus(-y[e] * model(x[e])).mean().backward()
             opt.step()
+        for k, p in enumerate(model.parameters()):
+            out[k].append(p.detach().clone())
+    return [torch.stack(t) for t in out]
 
 
-def run_benign(
-    net: ReLUNet, params: Params, x: Tensor, y: Tensor, steps: int, rule: str, lr: float
-) -> Params:
-    """``benign.train`` for exactly K steps (loss_tol tiny so that nothing converges early)."""
-    config = TrainConfig(step_rule=rule, lr=lr, max_steps=steps, loss_tol=1e-300)
+def bare_steps(net: ReLUNet, params: Params, x: Tensor, y: Tensor, steps: int, passes: str):
+    """K steps θ ← θ − η ∇L of benign's passes on the whole ensemble."""
+    fwd = passes_for(net, x, passes)  # type: ignore[arg-type]
+    params = [p.clone() for p in params]
+    for _ in range(steps):
+        out, cache = fwd.forward(params, x)
+        log_loss, dq = loss_terms(y * out, "logistic")
+        grads = fwd.vjp(params, cache, y * dq * torch.exp(log_loss).unsqueeze(-1))
+        for p, g in zip(params, grads, strict=True):
+            p.sub_(LR * g)
+    return params
+
+
+def whole_train(net: ReLUNet, params: Params, x: Tensor, y: Tensor, steps: int) -> Params:
+    config = TrainConfig(step_rule="constant", lr=LR, max_steps=steps, loss_tol=1e-300)
     result = train(net, params, x, y, config)
-    if not (np.all(result.steps == steps) and set(result.stop_reason) == {"step_budget"}):
-        raise RuntimeError(f"benign.train stopped early: {result.stop_reason}, {result.steps}")
+    if set(result.stop_reason) != {"step_budget"}:
+        raise RuntimeError(f"benign.train stopped early: {result.stop_reason}")
     return result.params
 
 
-def time_call(fn: Callable[[], object]) -> tuple[float, float]:
-    """Wall-clock and process CPU seconds of one call (CPU time counts every thread)."""
-    t0, c0 = time.perf_counter(), time.process_time()
+def rel_diff(a: Params, b: Params, nets: int) -> float:
+    """max |a − b| / max |b| over the parameters of the first ``nets`` networks."""
+    return max(float((p[:nets] - q).abs().max() / q.abs().max()) for p, q in zip(a, b, strict=True))
+
+
+def matmul_peak(repeats: int) -> float:
+    """GFLOP/s of float64 torch.matmul on 1000 × 1000 matrices (median)."""
+    a = torch.randn(1000, 1000, dtype=torch.float64)
+    a @ a
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t0)
+    return 2e9 / statistics.median(times) / 1e9
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
     fn()
-    return time.perf_counter() - t0, time.process_time() - c0
+    return time.perf_counter() - t0
 
 
-def check_equivalence(d: int, m: int, width: int, steps: int) -> float:
-    """Max |θ_benign − θ_baseline| after K constant steps from the same init (2 networks)."""
-    net = ReLUNet(d, width, depth=2)
-    x, y = make_data(2, m, d, seed=1)
-    params = net.init_params([10, 11])
-    final = run_benign(net, params, x, y, steps, "constant", LR_CONSTANT)
-    models = baseline_models(params, d, width)
-    run_baseline(models, x, y, steps, LR_CONSTANT)
-    diff = 0.0
-    for e, model in enumerate(models):
-        ref = (model.hidden.weight, model.hidden.bias, model.out.weight)
-        for p, r in zip(final, ref, strict=True):
-            diff = max(diff, float((p[e] - r.detach()).abs().max()))
-    return diff
-
-
-def bench_case(d: int, m: int, width: int, n_net: int, s: Settings) -> dict[str, object]:
-    """Per-network-step times (µs) of every implementation for one shape and ensemble size."""
-    net = ReLUNet(d, width, depth=2)
+def shape_case(d: int, m: int, width: int, n_net: int, steps: int, repeats: int) -> dict:
+    """µs per network-step of each variant, GFLOP/s, and the parameters' agreement."""
+    net = ReLUNet(d, width)
     x, y = make_data(n_net, m, d)
     params = net.init_params(list(range(n_net)))
-
-    def call(impl: str, steps: int) -> Callable[[], object]:
-        if impl == "baseline":
-            models = baseline_models(params, d, width)  # fresh modules, built outside the timing
-            return lambda: run_baseline(models, x, y, steps, LR_CONSTANT)
-        rule, lr = (
-            ("constant", LR_CONSTANT)
-            if impl == "benign_constant"
-            else ("normalised", LR_NORMALISED)
-        )
-        return lambda: run_benign(net, params, x, y, steps, rule, lr)
-
-    for impl in IMPLS:  # warm-up
-        call(impl, s.warmup_steps)()
-    samples: dict[str, list[float]] = {impl: [] for impl in IMPLS}
-    cpu: dict[str, list[float]] = {impl: [] for impl in IMPLS}
-    per = 1e6 / (s.steps * n_net)
-    for r in range(s.repeats):
-        order = IMPLS[r % len(IMPLS) :] + IMPLS[: r % len(IMPLS)]  # rotate: spread out noise
-        for impl in order:
-            wall, cpu_s = time_call(call(impl, s.steps))
-            samples[impl].append(wall * per)
-            cpu[impl].append(cpu_s * per)
-    med = {impl: statistics.median(samples[impl]) for impl in IMPLS}
-    best = {impl: min(samples[impl]) for impl in IMPLS}
-    row: dict[str, object] = {"d": d, "m": m, "width": width, "E": n_net}
-    for impl in IMPLS:
-        row[f"{impl}_us"] = med[impl]
-        row[f"{impl}_min_us"] = best[impl]
-        row[f"{impl}_cpu_us"] = statistics.median(cpu[impl])
-        row[f"{impl}_samples_us"] = [round(t, 1) for t in samples[impl]]
-    row["speedup_constant"] = med["baseline"] / med["benign_constant"]
-    row["speedup_normalised"] = med["baseline"] / med["benign_normalised"]
-    row["speedup_constant_min"] = best["baseline"] / best["benign_constant"]
-    row["speedup_normalised_min"] = best["baseline"] / best["benign_normalised"]
-    return row
-
-
-def load_average() -> list[float]:
-    """1, 5 and 15 minute load averages (other processes on the machine skew the timings)."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def git_revision() -> str:
-    """HEAD of the checkout, with ``+dirty`` when src/ has uncommitted changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "src"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
-
-
-def machine_info(threads: int) -> dict[str, object]:
-    """What the numbers were measured on."""
+    nets = min(PLAIN_NETS, n_net)
+    calls: dict[str, tuple[Callable[[], Params], int]] = {
+        "plain": (lambda: plain_loop(params, x, y, steps, nets), nets),
+        "torch": (lambda: bare_steps(net, params, x, y, steps, "torch"), n_net),
+        "train": (lambda: whole_train(net, params, x, y, steps), n_net),
+    }
+    if fuses(net, x.dtype, x.device):
+        calls["fused"] = (lambda: bare_steps(net, params, x, y, steps, "fused"), n_net)
+    finals = {name: fn() for name, (fn, _) in calls.items()}  # warm-up (Numba's cache) + check
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn, count = calls[name]
+            samples[name].append(1e6 * timed(fn) / (steps * count))
+    us = {name: statistics.median(v) for name, v in samples.items()}
+    flops = 6 * m * width * (d + 1)
+    bare = "fused" if "fused" in us else "torch"
     return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": threads,
-        "interop_threads": torch.get_num_interop_threads(),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "platform": platform.platform(),
-        "dtype": "float64",
-        "git": git_revision(),
+        "d": d,
+        "m": m,
+        "width": width,
+        "E": n_net,
+        "steps": steps,
+        "us": us,
+        "samples_us": {k: [round(t, 1) for t in v] for k, v in samples.items()},
+        "speedup": {k: us["plain"] / us[k] for k in us if k != "plain"},
+        "gflops": {k: flops / us[k] / 1e3 for k in us},
+        "passes": bare,
+        "train_overhead": us["train"] / us[bare] - 1,
+        "rel_diff_to_plain": {
+            k: rel_diff(v, finals["plain"], nets) for k, v in finals.items() if k != "plain"
+        },
     }
 
 
-def print_table(rows: list[dict[str, object]]) -> None:
-    """µs per network-step (median over repeats) and speed-ups baseline / benign.
-
-    The speed-ups are given from the medians and from the minima over repeats; the minimum is
-    the least disturbed by other processes on a shared machine.
-    """
-    head = (
-        f"{'d':>3} {'m':>4} {'width':>5} {'E':>3} | {'baseline':>9} {'constant':>9} "
-        f"{'normalised':>10} | {'x const':>7} {'x norm':>7} | {'min: x const':>12} {'x norm':>7}"
-    )
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(
-            f"{r['d']:>3} {r['m']:>4} {r['width']:>5} {r['E']:>3} | "
-            f"{r['baseline_us']:>9.0f} {r['benign_constant_us']:>9.0f} "
-            f"{r['benign_normalised_us']:>10.0f} | "
-            f"{r['speedup_constant']:>7.2f} {r['speedup_normalised']:>7.2f} | "
-            f"{r['speedup_constant_min']:>12.2f} {r['speedup_normalised_min']:>7.2f}"
+def run(quick: bool = False) -> dict:
+    """The benchmark's results (one thread)."""
+    repeats = 3 if quick else 5
+    shapes = SHAPES[:1] + SHAPES[3:] if quick else SHAPES
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        peak = matmul_peak(repeats)
+        rows = []
+        for d, m, width, n_net, steps in shapes:
+            steps = max(steps // 4, 5) if quick else steps
+            rows.append(shape_case(d, m, width, n_net, steps, repeats))
+            print(f"  step: d={d} m={m} width={width} E={n_net} done", file=sys.stderr, flush=True)
+        d, m, width, n_net, _ = SHAPES[0]
+        long_steps = TRAIN_STEPS // 4 if quick else TRAIN_STEPS
+        net = ReLUNet(d, width)
+        x, y = make_data(n_net, m, d)
+        params = net.init_params(list(range(n_net)))
+        whole_train(net, params, x, y, 20)
+        train_s = statistics.median(
+            timed(lambda: whole_train(net, params, x, y, long_steps)) for _ in range(3)
         )
+        bare_s = statistics.median(
+            timed(lambda: bare_steps(net, params, x, y, long_steps, "fused")) for _ in range(3)
+        )
+    return {
+        "benchmark": "train_step",
+        "threads": 1,
+        "loss": "logistic",
+        "lr": LR,
+        "matmul_peak_gflops": peak,
+        "results": rows,
+        "long_run": {
+            "d": d,
+            "m": m,
+            "width": width,
+            "E": n_net,
+            "steps": long_steps,
+            "train_us": 1e6 * train_s / (long_steps * n_net),
+            "bare_us": 1e6 * bare_s / (long_steps * n_net),
+            "train_overhead": train_s / bare_s - 1,
+        },
+    }
+
+
+def table(result: dict) -> str:
+    """The markdown table of docs/performance.md."""
+    lines = [
+        "| (d, m, width) | E | K | plain | torch passes | fused passes | `train` | fused ÷ plain "
+        "| GFLOP/s (% of peak) | `train` overhead | max rel. Δθ vs plain |",
+        "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    ]
+    peak = result["matmul_peak_gflops"]
+    for r in result["results"]:
+        us, bare = r["us"], r["passes"]
+        fused = f"{us['fused']:.0f}" if "fused" in us else "—"
+        ratio = f"{r['speedup']['fused']:.1f}×" if "fused" in us else "—"
+        g = r["gflops"][bare]
+        lines.append(
+            f"| ({r['d']}, {r['m']}, {r['width']}) | {r['E']} | {r['steps']} "
+            f"| {us['plain']:.0f} | {us['torch']:.0f} | {fused} | {us['train']:.0f} | {ratio} "
+            f"| {g:.1f} ({100 * g / peak:.0f}%, {bare}) | {100 * r['train_overhead']:.0f}% "
+            f"| {max(r['rel_diff_to_plain'].values()):.0e} |"
+        )
+    long = result["long_run"]
+    lines.append("")
+    lines.append(
+        f"µs per network-step, medians; one thread; matmul peak {peak:.1f} GFLOP/s. Over a "
+        f"{long['steps']}-step run at ({long['d']}, {long['m']}, {long['width']}), E = "
+        f"{long['E']}: `train` {long['train_us']:.0f} µs, the bare fused step "
+        f"{long['bare_us']:.0f} µs, overhead {100 * long['train_overhead']:.0f}%."
+    )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the table and write the JSON results."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short run (E in {1, 4}, K = 10)")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
-    )
-    parser.add_argument("--out", type=Path, default=None, help="JSON output path")
-    args = parser.parse_args(argv)
-
-    s = QUICK if args.quick else FULL
-    threads = args.threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
-    out = args.out or RESULTS_DIR / ("train_step_quick.json" if args.quick else "train_step.json")
-    info = machine_info(threads)
-    info["load_average_before"] = load_average()
-    print(
-        f"torch {info['torch']}, {threads} threads, {info['cpu_model']}, float64, "
-        f"K = {s.steps} steps, {s.repeats} repeats, load {info['load_average_before']}",
-        flush=True,
-    )
-    if info["load_average_before"] and info["load_average_before"][0] >= 0.5:
-        print(
-            "warning: the machine is busy (load average above); timings will be inflated, "
-            "multi-threaded ones most (try --threads 1 for a steadier comparison)",
-            flush=True,
-        )
-
-    t_start = time.perf_counter()
-    diff = check_equivalence(20, 50, 64, steps=5)
-    print(f"benign constant rule vs baseline SGD after 5 steps: max |Δθ| = {diff:.1e}", flush=True)
-    rows = []
-    for d, m, width in SHAPES:
-        for n_net in s.ensembles:
-            rows.append(bench_case(d, m, width, n_net, s))
-            print(f"  d={d} m={m} width={width} E={n_net} done", file=sys.stderr, flush=True)
-    info["load_average_after"] = load_average()
-    info["wall_seconds"] = round(time.perf_counter() - t_start, 1)
-
-    print()
-    print_table(rows)
-    print(f"\nmedian µs per network-step; x = baseline / benign; {info['wall_seconds']} s total")
-    payload = {
-        "benchmark": "train_step",
-        "command": " ".join(
-            ["benchmarks/bench_train.py", *(argv if argv is not None else sys.argv[1:])]
-        ),
-        "unit": "microseconds per network-step; *_us median, *_min_us minimum over repeats, "
-        "*_cpu_us median process CPU time (all threads)",
-        "settings": asdict(s),
-        "lr": {"constant": LR_CONSTANT, "normalised": LR_NORMALISED},
-        "loss": "logistic",
-        "label_flip": FLIP,
-        "max_param_diff_constant_vs_baseline": diff,
-        "machine": info,
-        "results": rows,
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {out}")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="two shapes, fewer steps and repeats")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    result = run(args.quick) | {"machine": machine_info()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -418,14 +418,17 @@ ProgressFn = Callable[[int, int, int, int], None]
 BLOCK_ELEMENTS = 2**18  # hidden activations per ensemble block, see docs/performance.md
 
 
+FUSED_BLOCK_ELEMENTS = 2**22  # the fused passes: hidden activations of the history's steps
+
+
 def ensemble_block(config: RunConfig) -> int:
-    """Networks per batched ensemble: 16 where training takes the fused passes (they store no
-    hidden activations: :func:`benign.train.fuses`); else as many as keep E·m·width ≤ 2^18
-    hidden activations (2 MiB in float64), between 1 and 16 (wider ensembles leave the cache
-    and get slower)."""
-    if fuses(config.network(), DTYPES[config.dtype], config.device):
-        return 16
-    return max(1, min(16, BLOCK_ELEMENTS // (config.m * config.width)))
+    """Networks per batched ensemble, between 1 and 16: as many as keep E·m·width ≤ 2^18
+    hidden activations (2 MiB in float64: wider ensembles leave the cache and get slower);
+    where training takes the fused passes (:func:`benign.train.fuses`), which keep none
+    between the history's steps, ≤ 2^22 (32 MiB)."""
+    fused = fuses(config.network(), DTYPES[config.dtype], config.device)
+    elements = FUSED_BLOCK_ELEMENTS if fused else BLOCK_ELEMENTS
+    return max(1, min(16, elements // (config.m * config.width)))
 
 
 # gd+convex: gradient descent's own network, and the values of these fields for other methods
