@@ -42,7 +42,7 @@ from benign.nets import Params, ReLUNet
 from benign.train import TrainConfig, fuses, loss_terms, passes_for, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
-LR = 0.5
+LR = 0.05  # stable: at 0.1–0.5 (d = 1) GD oscillates and rounding differences grow
 FLIP = 0.1
 # (d, m, width, E, K): ensembles of benign's default block, K steps per timed call
 SHAPES = [(1, 100, 1000, 16, 400), (20, 200, 1000, 16, 40), (1000, 100, 2000, 1, 10)]

@@ -108,3 +108,15 @@ def test_training_takes_the_fused_passes_where_they_apply():
     assert isinstance(passes_for(ReLUNet(65, 5), torch.zeros(1, 4, 65).double()), ReLUNet)
     with pytest.raises(ValueError, match="passes: fused needs a two-layer net"):
         passes_for(ReLUNet(3, 5, depth=3), x, "fused")
+
+
+def test_flipped_activations_are_counted_as_from_the_hidden_layer():
+    """m = 37 (padded to 40: the padding's rows are not counted), 300 neurons (two tiles)."""
+    from benign.nets import pattern_flips
+
+    net, params0, x, _ = setting(3, 37, 300)
+    params = [p + 0.3 * torch.randn_like(p) for p in params0]
+    ours = FusedTwoLayer(net).pattern_flips(params0, params, x)
+    hidden = [net.forward(p, x)[1][1:] for p in (params0, params)]
+    ref = pattern_flips(*hidden)
+    assert 0 < ref.min() and torch.equal(ours, ref)

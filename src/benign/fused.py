@@ -118,6 +118,26 @@ def _vjp(x, wt, b, v, g, scale, gwt, gb, gv):  # pragma: no cover - compiled
                 gw[j] *= scale * ve[j]
 
 
+@numba.njit(cache=True, fastmath=FAST)
+def _flips(x, m, wt0, b0, wt, b, out):  # pragma: no cover - compiled
+    """out[e] = #{(i, j): i < m, [z_ij(θ₀) > 0] ≠ [z_ij(θ) > 0]}."""
+    n_net = x.shape[0]
+    n = wt.shape[2]
+    z0, z = np.empty((4, TILE_J)), np.empty((4, TILE_J))
+    for e in range(n_net):
+        count = 0
+        for i0 in range(0, x.shape[1], 4):
+            for j0 in range(0, n, TILE_J):
+                j1 = min(j0 + TILE_J, n)
+                _preactivations(x, wt0, b0, e, i0, j0, j1, z0)
+                _preactivations(x, wt, b, e, i0, j0, j1, z)
+                for r in range(min(4, m - i0)):  # not the padding
+                    a, c = z0[r], z[r]
+                    for jj in range(j1 - j0):
+                        count += (a[jj] > 0.0) != (c[jj] > 0.0)
+        out[e] = count
+
+
 class FusedTwoLayer:
     """``forward`` and ``vjp`` of a two-layer :class:`ReLUNet` with the interface of its own
     (the cache is (x,) alone: the hidden layer is never stored)."""
@@ -144,6 +164,15 @@ class FusedTwoLayer:
         out = np.empty(xs.shape[:2])
         _forward(xs, wt, b, v, self.scale, out)
         return torch.from_numpy(out[:, : x.shape[1]]), [x]
+
+    def pattern_flips(self, params0: Params, params: Params, x: Tensor) -> Tensor:
+        """Share of the (point, neuron) activations whose sign differs between θ₀ and θ, (E,)
+        (benign.nets.pattern_flips, without the hidden layers)."""
+        xs, wt0, b0, _ = self._arrays(params0, x)
+        _, wt, b, _ = self._arrays(params, x)
+        out = np.empty(len(xs), dtype=np.int64)
+        _flips(xs, x.shape[1], wt0, b0, wt, b, out)
+        return torch.from_numpy(out).double() / (x.shape[1] * wt.shape[2])
 
     def vjp(self, params: Params, cache: list[Tensor], g: Tensor) -> Params:
         """∇_θ Σ_i g_i f(x_i), in the order of :meth:`ReLUNet.shapes` (W₁, b₁, v)."""

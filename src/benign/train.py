@@ -449,10 +449,13 @@ class _Recorder:
         kernel0: Tensor,
         degree: int | None,
         max_steps: int,
+        passes: Passes,
     ) -> None:
         n_net = start.active.numel()
         self.net, self.params0, self.kernel0, self.degree = net, params0, kernel0, degree
-        self.hidden0 = _hidden(net, start.params, start.cache)
+        # the fused passes count the flips from θ₀ themselves; else θ₀'s activations are kept
+        self.flips_from: Callable[..., Tensor] | None = getattr(passes, "pattern_flips", None)
+        self.hidden0 = [] if self.flips_from else _hidden(net, start.params, start.cache)
         self.record_steps = _record_steps(max_steps)
         self.kernel_steps = _kernel_steps(max_steps)
         self.history: list[dict[str, list[float]]] = [
@@ -478,12 +481,15 @@ class _Recorder:
     def lazy(self, s: _State, kernel: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(‖θ − θ_0‖/‖θ_0‖, ‖Θ̂ − Θ̂_0‖_F/‖Θ̂_0‖_F, flipped activations) of the active networks;
         the kernel movement only where ``kernel`` (A,) holds, NaN elsewhere."""
-        move = relative_move([p0[s.active] for p0 in self.params0], s.params)
+        params0 = [p0[s.active] for p0 in self.params0]
+        move = relative_move(params0, s.params)
         moved = torch.full_like(move, math.nan)
         idx = torch.nonzero(kernel).squeeze(1)
         if idx.numel():
             k = empirical_ntk(self.net, [p[idx] for p in s.params], s.xs[idx])
             moved[idx] = kernel_move(self.kernel0[s.active[idx]], k).to(moved.dtype)
+        if self.flips_from is not None:
+            return move, moved, self.flips_from(params0, s.params, s.xs)
         hidden0 = [h[s.active] for h in self.hidden0]
         return move, moved, pattern_flips(hidden0, _hidden(self.net, s.params, s.cache))
 
@@ -573,7 +579,7 @@ def train(
     rule = _step_rule(net, config, passes_for(net, x, passes))
     kernel0 = empirical_ntk(net, params, x)
     s = rule.start(params, kernel0, x, y, offset)
-    recorder = _Recorder(net, s, params, kernel0, degree, config.max_steps)
+    recorder = _Recorder(net, s, params, kernel0, degree, config.max_steps, rule.passes)
     t0 = time.perf_counter()
     step = 0
     while True:
