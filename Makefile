@@ -21,9 +21,9 @@ test: $(BIN)/python
 lint: $(BIN)/python
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
+# the benchmark suite: benchmarks/results/*.json and the tables of docs/performance.md
 bench: $(BIN)/python
-	$(BIN)/python benchmarks/bench_train.py
-	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python -m benchmarks
 
 # hostile input fuzzed by the thousand, then the kill campaign (tests/stress.py): see docs/reliability.md
 stress: $(BIN)/python

@@ -3,7 +3,8 @@
 Each case writes ``benchmarks/results/NAME.json`` (every sample, the machine's details) and,
 on a full run, its table into docs/performance.md between ``<!-- bench:NAME -->`` and
 ``<!-- /bench:NAME -->``. ``--quick`` runs a smoke version into ``NAME_quick.json`` and leaves
-the docs alone; ``--only a,b`` runs some cases. Cases: ``train`` (one GD step per network
+the docs alone; ``--only a,b`` runs some cases; ``--tables`` rewrites the docs' tables from the
+stored results without running anything. Cases: ``train`` (one GD step per network
 against a plain PyTorch loop, the whole loop's overhead; bench_train.py), ``startup``
 (``benign --help`` and ``--version``; bench_startup.py), ``sweep`` (runs per minute with 1 and
 2 workers and Dask; bench_sweep.py). The NTK and certificate benchmarks run alone (their
@@ -31,22 +32,29 @@ DOCS = HERE.parent / "docs" / "performance.md"
 
 def put_table(text: str, name: str, table: str) -> str:
     """``text`` with the block of case ``name`` replaced by ``table``."""
-    pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
+    pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
     if not pattern.search(text):
         raise SystemExit(f"{DOCS}: no <!-- bench:{name} --> block")
-    return pattern.sub(lambda m: m[1] + table + m[2], text)
+    return pattern.sub(lambda m: m[1] + table + "\n" + m[2], text)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke runs; the docs are left alone")
     ap.add_argument("--only", default=",".join(CASES), help="cases, comma-separated")
+    ap.add_argument(
+        "--tables", action="store_true", help="only rewrite the docs' tables from results/*.json"
+    )
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in CASES]
     if unknown:
         ap.error(f"--only: unknown case {unknown[0]!r}; the cases are {', '.join(CASES)}")
     for name in names:
+        if args.tables:
+            result = json.loads((HERE / "results" / f"{name}.json").read_text())
+            DOCS.write_text(put_table(DOCS.read_text(), name, CASES[name].table(result)))
+            continue
         t0 = time.perf_counter()
         print(f"benchmark {name} …", file=sys.stderr, flush=True)
         result = CASES[name].run(args.quick) | {"machine": machine_info()}

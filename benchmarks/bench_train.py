@@ -19,9 +19,10 @@ process, interleaved repeat by repeat; medians over the repeats. Per shape (d, m
   included. Its overhead is train / bare step − 1.
 
 The final parameters of every variant are compared with the plain loop's (relative max
-difference over the networks compared). GFLOP/s counts 6·m·width·(d + 1) per network-step
-(forward and backward of both layers, the pre-activations computed twice by the fused passes)
-against the peak of ``torch.matmul`` on 1000 × 1000 float64 matrices, measured in the run.
+difference over the networks compared). GFLOP/s counts the multiply-adds of a step
+(:func:`flops`: 4·m·width·(d + 1) per network-step, 6·m·width·(d + 1) for the fused passes,
+which compute the pre-activations twice) against the peak of ``torch.matmul`` on 1000 × 1000
+float64 matrices, measured in the run.
 """
 
 import argparse
@@ -47,6 +48,9 @@ FLIP = 0.1
 # (d, m, width, E, K): ensembles of benign's default block, K steps per timed call
 SHAPES = [(1, 100, 1000, 16, 400), (20, 200, 1000, 16, 40), (1000, 100, 2000, 1, 10)]
 SHAPES += [(20, 200, 200, 16, 200)]
+# where the fused passes stop paying (benign.train.FUSED_MAX_D): (d, m, width), E = 16
+CROSSOVER = [(2, 20, 20), (20, 20, 20), (5, 100, 100), (20, 100, 100), (50, 100, 100)]
+CROSSOVER += [(50, 200, 1000)]
 PLAIN_NETS = 2  # networks of the plain loop per timed call
 TRAIN_STEPS = 2000  # the whole loop's overhead at the first shape, over a longer run
 
@@ -130,6 +134,12 @@ def matmul_peak(repeats: int) -> float:
     return 2e9 / statistics.median(times) / 1e9
 
 
+def flops(passes: str, d: int, m: int, width: int) -> int:
+    """Floating-point operations of one network-step: the pre-activations (2·m·width·(d + 1),
+    twice for the fused passes) and the first layer's gradient (2·m·width·(d + 1))."""
+    return (6 if passes == "fused" else 4) * m * width * (d + 1)
+
+
 def timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -157,7 +167,6 @@ def shape_case(d: int, m: int, width: int, n_net: int, steps: int, repeats: int)
             fn, count = calls[name]
             samples[name].append(1e6 * timed(fn) / (steps * count))
     us = {name: statistics.median(v) for name, v in samples.items()}
-    flops = 6 * m * width * (d + 1)
     bare = "fused" if "fused" in us else "torch"
     return {
         "d": d,
@@ -168,13 +177,27 @@ def shape_case(d: int, m: int, width: int, n_net: int, steps: int, repeats: int)
         "us": us,
         "samples_us": {k: [round(t, 1) for t in v] for k, v in samples.items()},
         "speedup": {k: us["plain"] / us[k] for k in us if k != "plain"},
-        "gflops": {k: flops / us[k] / 1e3 for k in us},
         "passes": bare,
         "train_overhead": us["train"] / us[bare] - 1,
         "rel_diff_to_plain": {
             k: rel_diff(v, finals["plain"], nets) for k, v in finals.items() if k != "plain"
         },
     }
+
+
+def crossover(d: int, m: int, width: int, steps: int, repeats: int) -> dict:
+    """µs per network-step of the bare torch and fused steps, E = 16."""
+    net = ReLUNet(d, width)
+    x, y = make_data(16, m, d)
+    params = net.init_params(list(range(16)))
+    us = {}
+    for passes in ("torch", "fused"):
+        bare_steps(net, params, x, y, 2, passes)
+        us[passes] = statistics.median(
+            1e6 * timed(lambda p=passes: bare_steps(net, params, x, y, steps, p)) / (steps * 16)
+            for _ in range(repeats)
+        )
+    return {"d": d, "m": m, "width": width, "us": us, "fused_speedup": us["torch"] / us["fused"]}
 
 
 def run(quick: bool = False) -> dict:
@@ -194,6 +217,7 @@ def run(quick: bool = False) -> dict:
         net = ReLUNet(d, width)
         x, y = make_data(n_net, m, d)
         params = net.init_params(list(range(n_net)))
+        cross = [crossover(*shape, 10 if quick else 40, repeats) for shape in CROSSOVER]
         whole_train(net, params, x, y, 20)
         train_s = statistics.median(
             timed(lambda: whole_train(net, params, x, y, long_steps)) for _ in range(3)
@@ -208,6 +232,7 @@ def run(quick: bool = False) -> dict:
         "lr": LR,
         "matmul_peak_gflops": peak,
         "results": rows,
+        "crossover": cross,
         "long_run": {
             "d": d,
             "m": m,
@@ -225,7 +250,7 @@ def table(result: dict) -> str:
     """The markdown table of docs/performance.md."""
     lines = [
         "| (d, m, width) | E | K | plain | torch passes | fused passes | `train` | fused ÷ plain "
-        "| GFLOP/s (% of peak) | `train` overhead | max rel. Δθ vs plain |",
+        "| GFLOP/s (% of peak) | `train` overhead over K steps | max rel. Δθ vs plain |",
         "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
     ]
     peak = result["matmul_peak_gflops"]
@@ -233,7 +258,7 @@ def table(result: dict) -> str:
         us, bare = r["us"], r["passes"]
         fused = f"{us['fused']:.0f}" if "fused" in us else "—"
         ratio = f"{r['speedup']['fused']:.1f}×" if "fused" in us else "—"
-        g = r["gflops"][bare]
+        g = flops(bare, r["d"], r["m"], r["width"]) / us[bare] / 1e3
         lines.append(
             f"| ({r['d']}, {r['m']}, {r['width']}) | {r['E']} | {r['steps']} "
             f"| {us['plain']:.0f} | {us['torch']:.0f} | {fused} | {us['train']:.0f} | {ratio} "
@@ -243,11 +268,21 @@ def table(result: dict) -> str:
     long = result["long_run"]
     lines.append("")
     lines.append(
-        f"µs per network-step, medians; one thread; matmul peak {peak:.1f} GFLOP/s. Over a "
-        f"{long['steps']}-step run at ({long['d']}, {long['m']}, {long['width']}), E = "
-        f"{long['E']}: `train` {long['train_us']:.0f} µs, the bare fused step "
-        f"{long['bare_us']:.0f} µs, overhead {100 * long['train_overhead']:.0f}%."
+        f"µs per network-step, medians; one thread; matmul peak {peak:.1f} GFLOP/s. The "
+        "history is dense in the first steps (every step to 10, then every 5%), so `train`'s "
+        f"overhead over a short K is mostly its history. Over a {long['steps']}-step run at "
+        f"({long['d']}, {long['m']}, {long['width']}), E = {long['E']}: `train` "
+        f"{long['train_us']:.0f} µs, the bare fused step {long['bare_us']:.0f} µs, overhead "
+        f"{100 * long['train_overhead']:.0f}%."
     )
+    lines += ["", "| (d, m, width), E = 16 | torch passes | fused passes | fused ÷ torch |"]
+    lines.append("| --- | --: | --: | --: |")
+    for c in result.get("crossover", []):
+        us = c["us"]
+        lines.append(
+            f"| ({c['d']}, {c['m']}, {c['width']}) | {us['torch']:.0f} | {us['fused']:.0f} "
+            f"| {c['fused_speedup']:.2f}× |"
+        )
     return "\n".join(lines)
 
 
