@@ -39,8 +39,9 @@ from _machine import machine_info
 from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
+from benign.fused import FusedTwoLayer
 from benign.nets import Params, ReLUNet
-from benign.train import TrainConfig, fuses, loss_terms, passes_for, train
+from benign.train import TrainConfig, fuses, loss_terms, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
 LR = 0.05  # stable: at 0.1–0.5 (d = 1) GD oscillates and rounding differences grow
@@ -98,7 +99,7 @@ def plain_loop(params: Params, x: Tensor, y: Tensor, steps: int, nets: int) -> P
 
 def bare_steps(net: ReLUNet, params: Params, x: Tensor, y: Tensor, steps: int, passes: str):
     """K steps θ ← θ − η ∇L of benign's passes on the whole ensemble."""
-    fwd = passes_for(net, x, passes)  # type: ignore[arg-type]
+    fwd = FusedTwoLayer(net) if passes == "fused" else net  # (any d: the crossover)
     params = [p.clone() for p in params]
     for _ in range(steps):
         out, cache = fwd.forward(params, x)

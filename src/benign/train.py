@@ -344,7 +344,7 @@ class Passes(typing.Protocol):
 PassesChoice = Literal["auto", "torch", "fused"]
 
 
-FUSED_MAX_D = 32  # above, the pre-activations are a real matrix product: BLAS does it better
+FUSED_MAX_D = 20  # above, BLAS forms the pre-activations faster (docs/performance.md)
 
 
 def fuses(net: ReLUNet, dtype: torch.dtype, device: str | torch.device) -> bool:
