@@ -1,5 +1,6 @@
-"""A sweep's progress counts networks as they are fitted, not only blocks as they are stored:
-in this process and from a pool's workers."""
+"""How a sweep's blocks are run and reported: the longest first; progress counts networks as
+they are fitted, not only blocks as they are stored, in this process and from a pool's
+workers."""
 
 import pytest
 
@@ -41,3 +42,18 @@ def test_a_pools_workers_report_the_networks_they_fit(tmp_path):
     finished = [done + fitted for done, fitted in seen]
     assert finished == sorted(finished) and seen[-1] == (8, 0)
     assert {1, 2, 3} <= {fitted for _, fitted in seen}  # the convex worker's messages
+
+
+def test_the_longest_blocks_start_first():
+    from benign.sweep.execute import longest_first
+
+    text = (
+        "seeds = 2\n[fixed]\nm = 10\nwidth = 10\nsteps = 30\n"
+        '[[grid]]\nmethod = ["gd"]\nd = [5, 50]\n'
+        '[[grid]]\nmethod = ["convex"]\nd = [2]\n'
+        '[[grid]]\nmethod = ["lp"]\ndist = ["interval"]\nd = [1]\n'
+    )
+    blocks = parse_sweep(text).blocks()
+    order = [(b.runs[0].config.resolved_method, b.runs[0].config.d) for b in longest_first(blocks)]
+    assert order == [("convex", 2), ("gd", 50), ("gd", 5), ("lp", 1)]
+    assert sorted(b.block_id for b in longest_first(blocks)) == sorted(b.block_id for b in blocks)
