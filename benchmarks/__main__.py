@@ -7,7 +7,8 @@ the docs alone; ``--only a,b`` runs some cases; ``--tables`` rewrites the docs' 
 stored results without running anything. Cases: ``train`` (one GD step per network
 against a plain PyTorch loop, the whole loop's overhead; bench_train.py), ``startup``
 (``benign --help`` and ``--version``; bench_startup.py), ``sweep`` (runs per minute with 1 and
-2 workers and Dask; bench_sweep.py). The NTK and certificate benchmarks run alone (their
+2 workers and Dask; bench_sweep.py), ``memory`` (resident memory over a 10⁴-run sweep;
+bench_memory.py). The NTK and certificate benchmarks run alone (their
 scripts, see benchmarks/README.md).
 """
 
@@ -21,12 +22,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the cases import _machine as their scripts do
 
+import bench_memory  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_sweep  # noqa: E402
 import bench_train  # noqa: E402
 from _machine import machine_info  # noqa: E402
 
-CASES = {"train": bench_train, "startup": bench_startup, "sweep": bench_sweep}
+CASES = {
+    "train": bench_train,
+    "startup": bench_startup,
+    "sweep": bench_sweep,
+    "memory": bench_memory,
+}
 DOCS = HERE.parent / "docs" / "performance.md"
 
 

@@ -26,12 +26,21 @@ TILE_J = 256  # neurons per tile: four points' pre-activations are 8 KiB, in L1
 FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
+def _compiled(fn):  # type: ignore[no-untyped-def]
+    """``fn`` compiled by Numba, and cached on disk (``__pycache__``, else Numba's user-wide
+    cache directory) where one is writable; else compiled anew in each process."""
+    try:
+        return numba.njit(cache=True, fastmath=FAST)(fn)
+    except RuntimeError:  # "cannot cache function …: no locator available"
+        return numba.njit(fastmath=FAST)(fn)
+
+
 # The points come four at a time (m is padded to a multiple of 4 with g = 0), so that every
 # weight and gradient entry is read once per four points; the loops run over 1-D row views
 # (z[0], wt[e, k, j0:j1]), which LLVM vectorises, not over 3-D indices (5× slower, measured).
 
 
-@numba.njit(cache=True, fastmath=FAST)
+@_compiled
 def _preactivations(x, wt, b, e, i0, j0, j1, z):  # pragma: no cover - compiled
     """z[r, :] = b_j + Σ_k wt[k, j] x[i0 + r, k] for four points and the neurons j0:j1 (the
     weights of one input read once for the four)."""
@@ -52,7 +61,7 @@ def _preactivations(x, wt, b, e, i0, j0, j1, z):  # pragma: no cover - compiled
             z3[jj] += w * c3
 
 
-@numba.njit(cache=True, fastmath=FAST)
+@_compiled
 def _forward(x, wt, b, v, scale, out):  # pragma: no cover - compiled
     """out[e, i] = scale · Σ_j v_j relu(z_ij), four points at a time (m a multiple of 4)."""
     n_net, m, _ = x.shape
@@ -76,7 +85,7 @@ def _forward(x, wt, b, v, scale, out):  # pragma: no cover - compiled
             out[e, i0 + 2], out[e, i0 + 3] = scale * s2, scale * s3
 
 
-@numba.njit(cache=True, fastmath=FAST)
+@_compiled
 def _vjp(x, wt, b, v, g, scale, gwt, gb, gv):  # pragma: no cover - compiled
     """gv_j = scale Σ_i g_i relu(z_ij); gwt[k, j] and gb_j = scale v_j Σ_i g_i 1[z_ij > 0] x_ik
     and the same with x_ik = 1."""
@@ -118,7 +127,7 @@ def _vjp(x, wt, b, v, g, scale, gwt, gb, gv):  # pragma: no cover - compiled
                 gw[j] *= scale * ve[j]
 
 
-@numba.njit(cache=True, fastmath=FAST)
+@_compiled
 def _flips(x, m, wt0, b0, wt, b, out):  # pragma: no cover - compiled
     """out[e] = #{(i, j): i < m, [z_ij(θ₀) > 0] ≠ [z_ij(θ) > 0]}."""
     n_net = x.shape[0]

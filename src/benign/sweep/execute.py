@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import partial
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,12 @@ class ExecutorError(RuntimeError):
     """An executor that cannot be used (bad address, unreachable scheduler, missing package)."""
 
 
-# the versions that computed a result (a worker's own, recorded with every run it computes)
-VERSIONS = f"benign {__version__}; torch {torch.__version__}; numpy {np.__version__}"
+# the versions that computed a result (a worker's own, recorded with every run it computes);
+# Numba compiles the fused passes (benign.fused), read without importing it
+VERSIONS = (
+    f"benign {__version__}; torch {torch.__version__}; numpy {np.__version__}; "
+    f"numba {metadata.version('numba')}"
+)
 
 
 def keep_freed_memory() -> None:
