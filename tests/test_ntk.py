@@ -161,3 +161,20 @@ def test_lazy_diagnostics_see_the_lazy_regime():
     assert np.all(lazy.param_move < rich.param_move / 5)
     assert np.all(lazy.kernel_move < rich.kernel_move / 5)
     assert np.all(lazy.pattern_flips < rich.pattern_flips)
+
+
+def test_the_gram_matrix_from_its_upper_blocks_is_the_cross_kernel_of_x_with_itself():
+    """analytic_kernels(x) computes the blocks on and above the diagonal and mirrors them:
+    the same as analytic_kernels(x, x), which computes every entry, and exactly symmetric."""
+    from benign.ntk import analytic_kernels
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((37, 4))
+    net = ReLUNet(4, 64, depth=4, param="ntk", init="ntk")
+    for gram, cross in zip(
+        analytic_kernels(net, x, block=8), analytic_kernels(net, x, x, block=8), strict=True
+    ):
+        off = ~np.eye(len(x), dtype=bool)  # the cross kernel's ρ_ii is 1 only to rounding,
+        np.testing.assert_allclose(gram[off], cross[off], rtol=1e-13, atol=0)
+        np.testing.assert_allclose(np.diag(gram), np.diag(cross), rtol=1e-7)  # and κ1 ~ √
+        assert np.array_equal(gram, gram.T)

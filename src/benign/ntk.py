@@ -75,8 +75,10 @@ def _diagonal(net: ReLUNet, x: Tensor) -> list[Tensor]:
 
 def _kernel_blocks(
     net: ReLUNet, x: np.ndarray | Tensor, x2: np.ndarray | Tensor | None, block: int
-) -> Iterator[tuple[slice, Tensor, Tensor]]:
-    """(rows, K_L, Θ_L) of the module docstring, ``block`` rows of x at a time."""
+) -> Iterator[tuple[slice, slice, Tensor, Tensor]]:
+    """(rows, columns, K_L, Θ_L) of the module docstring, ``block`` rows of x at a time; for
+    the Gram matrix of x (``x2`` None) only the columns from the block's first row on: the
+    kernels are symmetric, and :func:`_fill` mirrors the rest (half the arccos, the cost)."""
     x = torch.as_tensor(x, dtype=torch.float64)
     same = x2 is None
     x2 = x if x2 is None else torch.as_tensor(x2, dtype=torch.float64)
@@ -86,21 +88,29 @@ def _kernel_blocks(
     n = net.width
     for start in range(0, len(x), block):
         rows = slice(start, start + block)
+        cols = slice(start if same else 0, len(x2))
         s2, v, beta = _factors(net, 1)
-        dot = x[rows] @ x2.T + beta
+        dot = x[rows] @ x2[cols].T + beta
         k, theta = v * dot, s2 * dot
         for layer in range(2, net.depth + 1):
-            a, b = diag1[layer - 2][rows], diag2[layer - 2]
+            a, b = diag1[layer - 2][rows], diag2[layer - 2][cols]
             norm = torch.sqrt(a[:, None] * b[None, :])
             rho = k / norm
             if same:  # exactly 1 on the diagonal: κ1 is not Lipschitz at ρ = 1 (√ of rounding)
-                rho[torch.arange(len(a)), torch.arange(start, start + len(a))] = 1.0
+                rho[torch.arange(len(a)), torch.arange(len(a))] = 1.0
             s2, v, beta = _factors(net, layer)
             k0, k1 = arccos_kernels(rho)
             k = k1.mul_(norm).mul_(0.5 * n).add_(beta)  # n E_hh + β
             theta = theta.mul_(k0).mul_(0.5 * v * n).add_(k, alpha=s2)
             k.mul_(v)
-        yield rows, k, theta
+        yield rows, cols, k, theta
+
+
+def _fill(out: np.ndarray, rows: slice, cols: slice, values: Tensor, same: bool) -> None:
+    """out[rows, cols] = values, and for a Gram matrix its mirror image out[cols, rows]."""
+    out[rows, cols] = values.numpy()
+    if same:
+        out[cols, rows] = out[rows, cols].T
 
 
 def analytic_kernels(
@@ -113,8 +123,9 @@ def analytic_kernels(
     initialisation (the NNGP kernel) and the NTK."""
     shape = (len(x), len(x if x2 is None else x2))
     nngp, ntk = np.empty(shape), np.empty(shape)
-    for rows, k, theta in _kernel_blocks(net, x, x2, block):
-        nngp[rows], ntk[rows] = k.numpy(), theta.numpy()
+    for rows, cols, k, theta in _kernel_blocks(net, x, x2, block):
+        _fill(nngp, rows, cols, k, x2 is None)
+        _fill(ntk, rows, cols, theta, x2 is None)
     return nngp, ntk
 
 
@@ -124,10 +135,11 @@ def analytic_ntk(
     x2: np.ndarray | Tensor | None = None,
     block: int = BLOCK_ROWS,
 ) -> np.ndarray:
-    """Θ_L(x_i, x2_j) of the module docstring in float64, ``block`` rows at a time."""
+    """Θ_L(x_i, x2_j) of the module docstring in float64, ``block`` rows at a time (for the
+    Gram matrix of x, the upper triangle of blocks, mirrored)."""
     out = np.empty((len(x), len(x if x2 is None else x2)))
-    for rows, _, theta in _kernel_blocks(net, x, x2, block):
-        out[rows] = theta.numpy()
+    for rows, cols, _, theta in _kernel_blocks(net, x, x2, block):
+        _fill(out, rows, cols, theta, x2 is None)
     return out
 
 
