@@ -8,8 +8,9 @@ stored results without running anything. Cases: ``train`` (one GD step per netwo
 against a plain PyTorch loop, the whole loop's overhead; bench_train.py), ``startup``
 (``benign --help`` and ``--version``; bench_startup.py), ``sweep`` (runs per minute with 1 and
 2 workers and Dask; bench_sweep.py), ``memory`` (resident memory over a 10⁴-run sweep;
-bench_memory.py). The NTK and certificate benchmarks run alone (their
-scripts, see benchmarks/README.md).
+bench_memory.py), ``ntk`` (the analytic NTK against neural-tangents, where ``NT_PYTHON``
+names a Python that has it, and NumPy; bench_ntk_nt.py). The empirical-NTK, certificate and
+convex benchmarks run alone (their scripts, see benchmarks/README.md).
 """
 
 import argparse
@@ -23,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the cases import _machine as their scripts do
 
 import bench_memory  # noqa: E402
+import bench_ntk_nt  # noqa: E402
 import bench_startup  # noqa: E402
 import bench_sweep  # noqa: E402
 import bench_train  # noqa: E402
@@ -33,6 +35,7 @@ CASES = {
     "startup": bench_startup,
     "sweep": bench_sweep,
     "memory": bench_memory,
+    "ntk": bench_ntk_nt,
 }
 DOCS = HERE.parent / "docs" / "performance.md"
 

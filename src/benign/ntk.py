@@ -42,7 +42,9 @@ from benign.nets import (
 )
 from benign.seeding import rng_for
 
-BLOCK_ROWS = 512  # analytic kernel: rows per block (memory ~ 8 · BLOCK_ROWS · n bytes per array)
+# analytic kernel: entries per block of rows, 2 MiB per array: its ~20 elementwise passes a
+# layer stay in the cache (512 rows of 4,000 columns were 1.3× slower, docs/performance.md)
+BLOCK_ELEMENTS = 2**18
 
 
 def arccos_kernels(rho: Tensor) -> tuple[Tensor, Tensor]:
@@ -74,9 +76,10 @@ def _diagonal(net: ReLUNet, x: Tensor) -> list[Tensor]:
 
 
 def _kernel_blocks(
-    net: ReLUNet, x: np.ndarray | Tensor, x2: np.ndarray | Tensor | None, block: int
+    net: ReLUNet, x: np.ndarray | Tensor, x2: np.ndarray | Tensor | None, block: int | None
 ) -> Iterator[tuple[slice, slice, Tensor, Tensor]]:
-    """(rows, columns, K_L, Θ_L) of the module docstring, ``block`` rows of x at a time; for
+    """(rows, columns, K_L, Θ_L) of the module docstring, ``block`` rows of x at a time
+    (default: :data:`BLOCK_ELEMENTS` entries, at least 16 rows); for
     the Gram matrix of x (``x2`` None) only the columns from the block's first row on: the
     kernels are symmetric, and :func:`_fill` mirrors the rest (half the arccos, the cost)."""
     x = torch.as_tensor(x, dtype=torch.float64)
@@ -86,6 +89,7 @@ def _kernel_blocks(
         raise ValueError(f"x: points must have d = {net.d} coordinates")
     diag1, diag2 = _diagonal(net, x), _diagonal(net, x2)
     n = net.width
+    block = block or max(16, BLOCK_ELEMENTS // max(len(x2), 1))
     for start in range(0, len(x), block):
         rows = slice(start, start + block)
         cols = slice(start if same else 0, len(x2))
@@ -117,7 +121,7 @@ def analytic_kernels(
     net: ReLUNet,
     x: np.ndarray | Tensor,
     x2: np.ndarray | Tensor | None = None,
-    block: int = BLOCK_ROWS,
+    block: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(K_L, Θ_L) of the module docstring in float64: the output's covariance at
     initialisation (the NNGP kernel) and the NTK."""
@@ -133,7 +137,7 @@ def analytic_ntk(
     net: ReLUNet,
     x: np.ndarray | Tensor,
     x2: np.ndarray | Tensor | None = None,
-    block: int = BLOCK_ROWS,
+    block: int | None = None,
 ) -> np.ndarray:
     """Θ_L(x_i, x2_j) of the module docstring in float64, ``block`` rows at a time (for the
     Gram matrix of x, the upper triangle of blocks, mirrored)."""
