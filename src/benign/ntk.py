@@ -43,7 +43,7 @@ from benign.nets import (
 from benign.seeding import rng_for
 
 # analytic kernel: entries per block of rows, 2 MiB per array: its ~20 elementwise passes a
-# layer stay in the cache (512 rows of 4,000 columns were 1.3× slower, docs/performance.md)
+# layer stay in the cache (docs/performance.md)
 BLOCK_ELEMENTS = 2**18
 
 
