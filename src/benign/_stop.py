@@ -26,4 +26,5 @@ def stop_at_once() -> Iterator[None]:
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # None: a handler not set from Python, left as it is
+                signal.signal(sig, handler)

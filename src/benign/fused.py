@@ -106,11 +106,18 @@ def _vjp(x, wt, b, v, g, scale, gwt, gb, gv):  # pragma: no cover - compiled
                 gvj, gbj = gv[e, j0:j1], gb[e, j0:j1]
                 for jj in range(j1 - j0):
                     a0, a1, a2, a3 = z0[jj], z1[jj], z2[jj], z3[jj]
+                    # relu and its slope; a NaN (only from parameters that left the range,
+                    # where training stops anyway) counts as 0, so that padding rows with
+                    # g = 0 never add 0·NaN
+                    r0 = a0 if a0 > 0.0 else 0.0
+                    r1 = a1 if a1 > 0.0 else 0.0
+                    r2 = a2 if a2 > 0.0 else 0.0
+                    r3 = a3 if a3 > 0.0 else 0.0
                     t0 = g0 if a0 > 0.0 else 0.0
                     t1 = g1 if a1 > 0.0 else 0.0
                     t2 = g2 if a2 > 0.0 else 0.0
                     t3 = g3 if a3 > 0.0 else 0.0
-                    gvj[jj] += (t0 * a0 + t1 * a1) + (t2 * a2 + t3 * a3)
+                    gvj[jj] += (g0 * r0 + g1 * r1) + (g2 * r2 + g3 * r3)
                     gbj[jj] += (t0 + t1) + (t2 + t3)
                     z0[jj], z1[jj], z2[jj], z3[jj] = t0, t1, t2, t3  # now g_i 1[z_ij > 0]
                 for k in range(d):

@@ -194,8 +194,8 @@ def error_vs_d(analysis: Analysis) -> Figure | None:
             if pos.sum() >= 2:
                 b, loga = np.polyfit(d[pos], np.log(y[pos]), 1)
                 fit = f", fit {math.exp(loga):.2g}·exp({b:+.2g}·d)".replace("-", "−")
-            label = f"{tag}p = {p:g}{fit}"
-            colour, zero = _error_line(ax, d, [pt for _, pt in pts], label)
+            name = f"{tag}p = {p:g}{fit}"
+            colour, zero = _error_line(ax, d, [pt for _, pt in pts], name)
             zeros |= zero
             if fit:
                 grid = np.linspace(d.min(), d.max(), 50)

@@ -424,9 +424,10 @@ FUSED_BLOCK_ELEMENTS = 2**22  # the fused passes: hidden activations of the hist
 def ensemble_block(config: RunConfig) -> int:
     """Networks per batched ensemble, between 1 and 16: as many as keep E·m·width ≤ 2^18
     hidden activations (2 MiB in float64: wider ensembles leave the cache and get slower);
-    where training takes the fused passes (:func:`benign.train.fuses`), which keep none
-    between the history's steps, ≤ 2^22 (32 MiB)."""
-    fused = fuses(config.network(), DTYPES[config.dtype], config.device)
+    where gradient descent takes the fused passes (:func:`benign.train.fuses`), which keep
+    none between the history's steps, ≤ 2^22 (32 MiB)."""
+    trains = config.resolved_method in ("gd", "gd+convex")
+    fused = trains and fuses(config.network(), DTYPES[config.dtype], config.device)
     elements = FUSED_BLOCK_ELEMENTS if fused else BLOCK_ELEMENTS
     return max(1, min(16, elements // (config.m * config.width)))
 

@@ -5,12 +5,15 @@ Executors: ``local`` (in this process for one worker, else a pool of spawned pro
 way wherever it runs, so the stored values do not depend on the executor or the worker count.
 """
 
+import contextlib
 import ctypes
+import dataclasses
 import math
 import multiprocessing
 import multiprocessing.queues
 import os
 import pickle
+import queue
 import signal
 import socket
 import threading
@@ -91,6 +94,16 @@ def _training_progress(
     return progress
 
 
+def _quiet(fitted: Callable[[int], None]) -> Callable[[int], None]:
+    """``fitted``, whose errors are dropped: progress must never fail a run."""
+
+    def call(n: int) -> None:
+        with contextlib.suppress(Exception):  # only progress is lost
+            fitted(n)
+
+    return call
+
+
 def compute_block(block: Block, fitted: Callable[[int], None] | None = None) -> list[RunResult]:
     """Train and measure one ensemble block (this runs on a worker) with one thread. An
     exception fails every run of the block with its message; it never stops the sweep.
@@ -102,6 +115,7 @@ def compute_block(block: Block, fitted: Callable[[int], None] | None = None) -> 
     if fitted is None and _REPORTS is not None:
         reports = _REPORTS
         fitted = lambda n: reports.put((block.block_id, n))  # noqa: E731
+    fitted = None if fitted is None else _quiet(fitted)
     threads = torch.get_num_threads()
     torch.set_num_threads(SWEEP_THREADS)
     try:
@@ -162,6 +176,7 @@ def _init_worker(coordinator: int, reports: "multiprocessing.queues.Queue") -> N
     networks fitted on ``reports``."""
     global _REPORTS
     _REPORTS = reports
+    reports.cancel_join_thread()  # a worker never waits at exit for progress to be read
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
@@ -187,11 +202,11 @@ class LocalExecutor:
                 yield compute_block(b, None if fitted is None else partial(fitted, b.block_id))
             return
         spawn = multiprocessing.get_context("spawn")
-        reports = spawn.Queue()
+        reports, done = spawn.Queue(), threading.Event()
         pool = ProcessPoolExecutor(self.workers, spawn, _init_worker, (os.getpid(), reports))
         futures = {pool.submit(compute_block, b) for b in blocks}
         reader = threading.Thread(
-            target=_read_reports, args=(reports, fitted), name="fitted-reports", daemon=True
+            target=_read_reports, args=(reports, fitted, done), name="fitted-reports", daemon=True
         )
         reader.start()
         finished = False
@@ -220,24 +235,38 @@ class LocalExecutor:
                 # closed its pipes before the interpreter's exit hook wakes it (CPython 3.11
                 # races there otherwise: "OSError: [Errno 9] Bad file descriptor" at exit)
                 pool.shutdown(wait=True, cancel_futures=True)
-            reports.put(None)  # after every worker's last message: the reader stops
+            # the workers are gone: the reader stops. Nothing is sent on the queue (a worker
+            # killed while it wrote may hold its lock), and a message a killed worker left
+            # half-written leaves the reader waiting: it is a daemon, left behind then.
+            done.set()
             reader.join(timeout=5)
-            if not reader.is_alive():  # (else a killed worker's message blocks it: left open)
+            if not reader.is_alive():
                 reports.close()
+            reports.cancel_join_thread()
 
     def close(self) -> None:
         pass
 
 
-def _read_reports(reports: "multiprocessing.queues.Queue", fitted: FittedFn | None) -> None:
-    """Pass the workers' (block id, networks fitted) messages on, until None, or until the
-    queue breaks (a worker killed while it wrote): they only show progress."""
-    try:
-        while (message := reports.get()) is not None:
-            if fitted is not None:
+def _read_reports(
+    reports: "multiprocessing.queues.Queue", fitted: FittedFn | None, done: threading.Event
+) -> None:
+    """Pass the workers' (block id, networks fitted) messages on until ``done`` and the
+    queue is empty, or the queue breaks (a worker killed while it wrote). They only show
+    progress: an error of ``fitted`` loses one message, and the queue is still drained (a
+    full pipe would block the workers)."""
+    while True:
+        try:
+            message = reports.get(timeout=0.1)
+        except queue.Empty:
+            if done.is_set():
+                return
+            continue
+        except (OSError, EOFError, ValueError, pickle.UnpicklingError):
+            return
+        if fitted is not None:
+            with contextlib.suppress(Exception):
                 fitted(*message)
-    except (OSError, EOFError, ValueError, pickle.UnpicklingError):
-        return
 
 
 class DaskExecutor:
@@ -352,8 +381,8 @@ def run_sweep(
 
     def show() -> None:
         state.fitted = sum(fitted.values())
-        if progress:
-            progress(state)
+        if progress:  # a copy: the callback's other threads never see it half updated
+            progress(dataclasses.replace(state, failures=Counter(state.failures)))
 
     def on_fitted(block_id: str, n: int) -> None:
         with lock:
@@ -364,7 +393,9 @@ def run_sweep(
     with lock:
         show()
     for results in executor.map(longest_first(blocks), on_fitted):
+        block = results[0].block
         with lock:
+            left.pop(block, None)  # later reports of this block are ignored
             for res in results:
                 if res.run_id in todo:  # a block recomputed for its missing runs: keep the others
                     store.put(res)
@@ -372,8 +403,9 @@ def run_sweep(
                     if res.failure is not None:
                         state.failed += 1
                         state.failures[res.failure] += 1
-            left.pop(results[0].block, None)
-            fitted.pop(results[0].block, None)
+                    fitted[block] = max(fitted.get(block, 0) - 1, 0)  # now a stored run
+                    show()  # every run stored is shown (and an error after it reports it)
+            fitted.pop(block, None)
             show()
     return state
 

@@ -260,12 +260,12 @@ class Store:
         check_store(self.path)
         self._lock = None if readonly else _lock(self.path)
         self.conn = _open_readonly(self.path) if readonly else _connect(self.path)
-        # read-only, an older store is read as if upgraded: current id → stored id
-        self._stored_ids: dict[str, str] = {}
+        # read-only, an older store is read as if upgraded (current id → stored id, made
+        # when statuses() first needs it); written, it is upgraded
+        self._older = readonly and self._version() != str(SCHEMA_VERSION)
+        self._stored_ids: dict[str, str] | None = None
         if not readonly:
             self._upgrade()
-        elif self._version() != str(SCHEMA_VERSION):
-            self._stored_ids = _current_ids(self.conn)
 
     def _version(self) -> str:
         (version,) = self.conn.execute(
@@ -362,6 +362,8 @@ class Store:
 
     def statuses(self, run_ids: Iterable[str]) -> dict[str, str]:
         """Status of each of these runs that is in the store."""
+        if self._stored_ids is None:
+            self._stored_ids = _current_ids(self.conn) if self._older else {}
         current = {self._stored_ids.get(r, r): r for r in run_ids}
         ids = list(current)
         out: dict[str, str] = {}
