@@ -8,7 +8,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benign import __version__, plots
+from benign import __version__
 from benign.files import atomic_path
 from benign.regimes import (
     BENIGN_RATIO,
@@ -228,6 +228,8 @@ disagree.</li>
 
 def _figure(fig, directory: Path, name: str, caption: str) -> str:
     """The figure embedded with its caption, and saved as PNG and SVG."""
+    from benign import plots
+
     png, _ = plots.save(fig, directory, name)
     data = base64.b64encode(png.read_bytes()).decode()
     return (
@@ -243,6 +245,8 @@ def write_report(
     """Write the report of ``store`` to ``out`` (atomically), its figures as PNG and SVG into
     ``<out stem>_figures/`` beside it; returns the analysis of its verdicts and, when those are
     on certified networks only, the analysis of every interpolating network."""
+    from benign import plots  # Matplotlib: imported by the commands that draw (1.2 s)
+
     store, out = Path(store), Path(out)
     analysis = analyse(store, certified_only)
     everyone = analyse(store, certified_only=False) if certified_only else None
