@@ -6,6 +6,7 @@ with a RecursionError)."""
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Iterator
 
 MESSAGES = {signal.SIGINT: (b"benign: interrupted\n", 130)}
@@ -20,7 +21,11 @@ def _stop(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def stop_at_once() -> Iterator[None]:
-    """Within: Ctrl-C and SIGTERM write their line and exit (the main thread only)."""
+    """Within: Ctrl-C and SIGTERM write their line and exit. Outside the main thread (where
+    signal handlers cannot be set) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.signal(sig, _stop) for sig in MESSAGES}
     try:
         yield

@@ -159,7 +159,7 @@ class FusedTwoLayer:
     (the cache is (x,) alone: the hidden layer is never stored)."""
 
     def __init__(self, net: ReLUNet) -> None:
-        self.net, self.bias = net, net.bias
+        self.bias = net.bias
         self.scale = net.scale(1) * net.scale(2)  # relu(s₁ z) = s₁ relu(z)
 
     def _arrays(self, params: Params, x: Tensor) -> tuple[np.ndarray, ...]:

@@ -367,12 +367,6 @@ def passes_for(net: ReLUNet, x: Tensor, choice: PassesChoice = "auto") -> Passes
     return FusedTwoLayer(net)
 
 
-def _hidden(net: ReLUNet, params: Params, cache: list[Tensor]) -> list[Tensor]:
-    """The hidden activations h_1, …, h_{L−1}: from the cache, or recomputed where the passes
-    keep none (the fused ones)."""
-    return cache[1:] if len(cache) == net.depth else net.forward(params, cache[0])[1][1:]
-
-
 # ----- stop causes ----------------------------------------------------------------------------
 def _train_error(q: Tensor) -> Tensor:
     """Share of the points with q_i ≤ 0 (a NaN margin is an error), (A,)."""
@@ -453,9 +447,10 @@ class _Recorder:
     ) -> None:
         n_net = start.active.numel()
         self.net, self.params0, self.kernel0, self.degree = net, params0, kernel0, degree
-        # the fused passes count the flips from θ₀ themselves; else θ₀'s activations are kept
+        # the fused passes (whose cache holds x alone) count the flips from θ₀ themselves;
+        # the torch passes' cache holds the hidden activations, θ₀'s are kept
         self.flips_from: Callable[..., Tensor] | None = getattr(passes, "pattern_flips", None)
-        self.hidden0 = [] if self.flips_from else _hidden(net, start.params, start.cache)
+        self.hidden0 = [] if self.flips_from else start.cache[1:]
         self.record_steps = _record_steps(max_steps)
         self.kernel_steps = _kernel_steps(max_steps)
         self.history: list[dict[str, list[float]]] = [
@@ -491,7 +486,7 @@ class _Recorder:
         if self.flips_from is not None:
             return move, moved, self.flips_from(params0, s.params, s.xs)
         hidden0 = [h[s.active] for h in self.hidden0]
-        return move, moved, pattern_flips(hidden0, _hidden(self.net, s.params, s.cache))
+        return move, moved, pattern_flips(hidden0, s.cache[1:])
 
     def record(
         self,

@@ -5,7 +5,6 @@ that command runs: ``benign --help`` and ``benign --version`` import none of the
 
 import importlib
 import sys
-import threading
 from typing import Annotated
 
 import typer
@@ -64,10 +63,7 @@ SETTINGS = {"add_completion": False, "pretty_exceptions_enable": False}
 def load_command(name: str) -> TyperCommand:
     """The click command ``name``, its module imported now."""
     module, function, _ = COMMANDS[name]
-    if threading.current_thread() is threading.main_thread():
-        with stop_at_once():  # an interrupt while it loads: one line
-            loaded = importlib.import_module(module)
-    else:  # signal handlers belong to the main thread
+    with stop_at_once():  # an interrupt while it loads: one line
         loaded = importlib.import_module(module)
     one = typer.Typer(**SETTINGS, rich_markup_mode="markdown")  # type: ignore[arg-type]
     one.command(name)(getattr(loaded, function))

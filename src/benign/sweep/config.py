@@ -60,7 +60,7 @@ def run_id(config: RunConfig, seed: int) -> str:
     the same run always has the same id, whatever file or grid it came from."""
     # the JSON of {"seed": seed, "settings": …} with sorted keys, its settings part formed once
     # per configuration (a sweep has many seeds of each)
-    text = f'{{"seed":{json.dumps(seed)},"settings":{_settings_text(config.canonical())}}}'
+    text = f'{{"seed":{json.dumps(seed)},"settings":{_settings_text(config)}}}'
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -74,9 +74,10 @@ _values_but_p = operator.attrgetter(*(k for k in SETTINGS if k != "p"))
 
 @functools.lru_cache(maxsize=4096)
 def _settings_text(config: RunConfig) -> str:
-    """Every setting as canonical JSON: ``json.dumps`` of the settings with sorted keys and no
-    spaces, written out field by field (the settings are finite scalars, or None)."""
-    pairs = zip(SORTED_SETTINGS, _sorted_values(config), strict=True)
+    """Every setting of ``config.canonical()`` as canonical JSON: ``json.dumps`` of the
+    settings with sorted keys and no spaces, written out field by field (the settings are
+    finite scalars, or None)."""
+    pairs = zip(SORTED_SETTINGS, _sorted_values(config.canonical()), strict=True)
     return "{" + ",".join(f'"{k}":{_json(v)}' for k, v in pairs) + "}"
 
 

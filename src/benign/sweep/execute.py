@@ -357,8 +357,7 @@ def longest_first(blocks: list[Block]) -> list[Block]:
     """The blocks in the order a pool should start them, the longest first, so that the last
     ones to finish are short: convex solves (seconds to minutes a network), then gradient
     descent by :meth:`Block.work`, then the 1-D LP (milliseconds). The order changes no value."""
-    method = {b.block_id: b.runs[0].config.resolved_method for b in blocks}
-    return sorted(blocks, key=lambda b: (SOLVER_FIRST[method[b.block_id]], -b.work()))
+    return sorted(blocks, key=lambda b: (SOLVER_FIRST[b.runs[0].config.resolved_method], -b.work()))
 
 
 def run_sweep(
