@@ -421,11 +421,14 @@ def gd_against_kkt(store: Path) -> Figure | None:
     return major_log_ticks(fig)
 
 
+AXIS_LABELS = {"m": "training points m", "d": "input dimension d", "depth": "depth (weight layers)"}
+
+
 def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
-    """λ_min of the NTK Gram of the training points against m (left) and depth (right): the
+    """λ_min of the NTK Gram of the training points against m, d and depth (the axes that vary): the
     analytic infinite-width kernel (solid) and the empirical kernel at initialisation (dashed),
     for each group the mean over its p of the mean over its networks."""
-    panels = [(axis, _families(analysis.groups, axis)) for axis in ("m", "depth")]
+    panels = [(axis, _families(analysis.groups, axis)) for axis in ("m", "d", "depth")]
     panels = [(axis, fams) for axis, fams in panels if fams]
     if not panels:
         return None
@@ -444,9 +447,10 @@ def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
                     colour = ax.plot(x, y, style, color=colour, label=name)[0].get_color()
         ax.set(
             yscale="log",
-            xlabel="training points m" if axis == "m" else "depth (weight layers)",
+            xscale="log" if axis == "d" else "linear",
+            xlabel=AXIS_LABELS[axis],
             ylabel="λ_min of the NTK Gram",
-            title=f"Smallest NTK eigenvalue against {'m' if axis == 'm' else 'depth'}",
+            title=f"Smallest NTK eigenvalue against {axis}",
         )
         ax.legend(fontsize=6)
         ax.grid(True, which="both", alpha=0.3)
@@ -502,3 +506,62 @@ def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
         ax.grid(True, which="both", alpha=0.3)
     fig.axes[0].legend(fontsize=6)
     return major_log_ticks(fig)
+
+
+def ntk_noise(computed: dict) -> Figure:
+    """The computed ridgeless NTK regressions (benign.reproduce, ntk-noise): E(f − f*)² against
+    n, mean over seeds, one line per (σ, init scale α); dotted: its label-noise part."""
+    import pandas as pd
+
+    frame = pd.DataFrame(computed["rows"])
+    fig = Figure(layout="constrained", figsize=(7, 5))
+    ax = fig.add_subplot()
+    for (scale, sigma), sub in frame.groupby(["init_scale", "sigma"], sort=True):
+        mean = sub.groupby("n")[["mse", "label_noise"]].mean()
+        line = ax.plot(mean.index, mean["mse"], "o-", label=f"σ = {sigma:g}, α = {scale:g}")[0]
+        if sigma > 0:
+            ax.plot(mean.index, mean["label_noise"], ":", color=line.get_color())
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training points n",
+        ylabel="E (f − f*)² (dotted: label-noise part)",
+        title=f"Ridgeless NTK regression of {computed['target']}",
+    )
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="both", alpha=0.3)
+    return major_log_ticks(fig)
+
+
+def separation_histogram(computed: dict) -> Figure:
+    """The computed distances of every image to its nearest image of the other label
+    (benign.reproduce, mnist-separation), with the smallest ones marked."""
+    fig = Figure(layout="constrained", figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    bins = np.asarray(computed["bins"])
+    ax.stairs(computed["histogram"], bins, fill=True, alpha=0.6, label="every image")
+    for name, style in (("train_train", "--"), ("test_train", ":")):
+        if computed.get(name):
+            ax.axvline(computed[name]["l2"], ls=style, color="k", label=f"{name} min ℓ2")
+    ax.set(
+        xlabel="ℓ2 distance to the nearest image of the other label",
+        ylabel="images",
+        title=f"Separation of the {computed['images']} bundled MNIST images (0–4 against 5–9)",
+    )
+    ax.legend(fontsize=7)
+    return fig
+
+
+# the figures of claims drawn from evidence computed beside (or instead of) a sweep
+CLAIM_FIGURES = {"ntk-noise": ntk_noise, "mnist-separation": separation_histogram}
+CLAIM_CAPTIONS = {
+    "ntk-noise": "Generalisation error of ridgeless NTK regression against n",
+    "mnist-separation": "Distances to the nearest image of the other label",
+}
+
+
+def claim_figure(name: str, computed: dict) -> Figure | None:
+    """The figure of claim ``name`` drawn from its computed evidence; None for the claims whose
+    figure is one of the report's."""
+    draw = CLAIM_FIGURES.get(name)
+    return draw(computed) if draw is not None and computed else None

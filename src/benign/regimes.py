@@ -8,7 +8,7 @@ written criteria of :func:`verdict` (docs/regimes.md), which use intervals only.
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,8 +50,8 @@ class PointStats:
 
 @dataclass
 class PowerFit:
-    """L ≈ c·p^α, least squares in log–log over the p > 0 with L > 0, bootstrap 95% intervals;
-    NaN where fewer than two such p."""
+    """L ≈ c·p^α (:func:`power_fit`) or L ≈ c·exp(α·x) (:func:`exponential_fit`), least squares
+    of log L over the points with L > 0, bootstrap 95% intervals; NaN where fewer than two."""
 
     c: float = math.nan
     c_lo: float = math.nan
@@ -126,21 +126,40 @@ def power_fit(
     """Fit log L̄_p = log c + α log p over the p > 0 with L̄_p > 0; bootstrap by resampling the
     networks within each p, over the same set of p (a resample whose mean at one of them is 0
     does not count; fewer than half counting: no interval)."""
-    ps = [p for p in sorted(values) if p > 0 and len(values[p]) and values[p].mean() > 0]
-    if len(ps) < 2:
+    return _log_fit({p: v for p, v in values.items() if p > 0}, np.log, rng, n_boot)
+
+
+def exponential_fit(
+    values: dict[float, np.ndarray], rng: np.random.Generator, n_boot: int = N_BOOT
+) -> PowerFit:
+    """Fit log L̄_d = log c + α·d (L ≈ c·exp(α·d)) over the d with L̄_d > 0, bootstrapped as
+    :func:`power_fit`."""
+    return _log_fit(values, np.asarray, rng, n_boot)
+
+
+def _log_fit(
+    values: dict[float, np.ndarray],
+    transform: Callable[[list[float]], np.ndarray],
+    rng: np.random.Generator,
+    n_boot: int,
+) -> PowerFit:
+    """Least squares of log L̄_x on transform(x) over the x with L̄_x > 0, and bootstrap 95%
+    intervals of its intercept exp(·) and slope (resampling networks within each x)."""
+    xs = [x for x in sorted(values) if len(values[x]) and values[x].mean() > 0]
+    if len(xs) < 2:
         return PowerFit()
-    x = np.log(ps)
+    t = transform(xs)
 
     def fit(means: list[float]) -> tuple[float, float]:
         if min(means) <= 0:
             return math.nan, math.nan
-        alpha, logc = np.polyfit(x, np.log(means), 1)
-        return float(math.exp(logc)), float(alpha)
+        slope, logc = np.polyfit(t, np.log(means), 1)
+        return float(math.exp(logc)), float(slope)
 
-    c, alpha = fit([float(values[p].mean()) for p in ps])
+    c, alpha = fit([float(values[x].mean()) for x in xs])
     boot = np.array(
         [
-            fit([float(rng.choice(values[p], len(values[p])).mean()) for p in ps])
+            fit([float(rng.choice(values[x], len(values[x])).mean()) for x in xs])
             for _ in range(n_boot)
         ]
     )

@@ -226,25 +226,27 @@ disagree.</li>
 </ul>"""
 
 
-def _figure(fig, directory: Path, name: str, caption: str) -> str:
+def figure_html(fig, directory: Path, name: str, caption: str) -> str:
     """The figure embedded with its caption, and saved as PNG and SVG."""
     from benign import plots
 
     png, _ = plots.save(fig, directory, name)
     data = base64.b64encode(png.read_bytes()).decode()
     return (
-        f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+        f'<figure id="{html.escape(name)}"><img alt="{html.escape(caption)}" '
+        f'src="data:image/png;base64,{data}">'
         f"<figcaption>{html.escape(caption)} (also {name}.svg in {html.escape(directory.name)}/)"
         f"</figcaption></figure>"
     )
 
 
 def write_report(
-    store: Path, out: Path, certified_only: bool = True
+    store: Path, out: Path, certified_only: bool = True, preface: str = ""
 ) -> tuple[Analysis, Analysis | None]:
     """Write the report of ``store`` to ``out`` (atomically), its figures as PNG and SVG into
-    ``<out stem>_figures/`` beside it; returns the analysis of its verdicts and, when those are
-    on certified networks only, the analysis of every interpolating network."""
+    ``<out stem>_figures/`` beside it, ``preface`` (HTML) before the answer; returns the
+    analysis of its verdicts and, when those are on certified networks only, the analysis of
+    every interpolating network."""
     from benign import plots  # Matplotlib: imported by the commands that draw (1.2 s)
 
     store, out = Path(store), Path(out)
@@ -316,7 +318,7 @@ def write_report(
             "Kernel and parameter movement during training (lazy-training diagnostics)",
         ),
     ]
-    figures = [_figure(fig, figdir, name, caption) for fig, name, caption in specs if fig]
+    figures = [figure_html(fig, figdir, name, caption) for fig, name, caption in specs if fig]
     missing = [caption for fig, _, caption in specs if fig is None]
     not_drawn = (
         "<p>Not drawn, as this store has nothing for them: "
@@ -339,6 +341,7 @@ def write_report(
 <p>Store <code>{html.escape(str(store))}</code>, read {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
 by benign {__version__}. Runs: {c["runs"]} in all, {c["done"]} done, {c["failed"]} failed,
 {c["pending"]} not yet computed; {c["certified"]} certified KKT points.</p>
+{preface}
 <h2>The answer</h2>
 <p>One line per group of networks (equal in every setting but p and the seed; the settings
 shown are those that differ between groups and that the group's method reads).
@@ -370,6 +373,20 @@ The criteria and the evidence at each p are below the figures.</p>
     with atomic_path(out) as tmp:
         tmp.write_text(page)
     return analysis, everyone
+
+
+def write_page(out: Path, title: str, body: str) -> None:
+    """A page of its own (atomically): ``body`` (HTML) under the report's style."""
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{CSS}</style><script>{DECODE_CHECK}</script></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by benign {__version__}.</p>
+{body}
+</body></html>
+"""
+    with atomic_path(out) as tmp:
+        tmp.write_text(page)
 
 
 def _json(doc: dict) -> str:

@@ -46,6 +46,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Write the HTML report of a store: verdicts with their evidence, and figures.",
     ),
     "demo": ("benign.cli.sweep", "demo", "The main job: a preset sweep and its report."),
+    "reproduce": (
+        "benign.cli.reproduce",
+        "reproduce",
+        "Run a claim of the papers as an experiment and judge it: agrees, disagrees or "
+        "inconclusive.",
+    ),
     "ntk": (
         "benign.cli.tools",
         "ntk",

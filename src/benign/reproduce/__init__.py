@@ -1,0 +1,217 @@
+"""`benign reproduce`: every claim of both papers as a runnable experiment that ends in a
+verdict (docs/reproductions.md).
+
+A reproduction of claim NAME in DIR (``-quick`` after NAME for the reduced grid):
+
+- ``DIR/NAME.toml``: the claim's sweep file, copied from the package;
+- ``DIR/NAME.sqlite``: its store (resumed when it is there), or, for a claim without networks,
+  ``DIR/NAME.evidence.json``: the evidence computed instead;
+- ``DIR/NAME.json``: the verdict, its evidence, the counts of networks used and left out,
+  the settings and versions; ``DIR/NAME.html``: the report, the verdict first.
+"""
+
+import html
+import importlib.metadata
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benign.reproduce.claims import CLAIMS, Claim
+from benign.reproduce.rules import OUTCOMES, Verdict, counted
+
+__all__ = ["CLAIMS", "OUTCOMES", "Claim", "Plan", "Reproduction", "conclude", "plan", "reproduce"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a reproduction's files go."""
+
+    claim: Claim
+    quick: bool
+    sweep_file: Path | None  # None: the claim has no networks
+    store: Path | None
+    evidence_file: Path | None  # the computed evidence, where the claim has some
+    result: Path
+    report: Path
+
+
+@dataclass
+class Reproduction:
+    """A claim's verdict with its evidence and where its files are."""
+
+    name: str
+    claim: str
+    paper: str
+    quick: bool
+    verdict: str
+    reason: str
+    key: str
+    rule: str
+    evidence: dict
+    networks: dict  # counted(): runs, done, failed, certified, used, left out
+    store: str
+    report: str
+    seconds: float
+    versions: dict
+
+    def to_json(self) -> dict:
+        """``{"name", "claim", "verdict", "evidence", "store", "report", …}`` (NaN as null)."""
+        return _finite(asdict(self))
+
+
+def plan(name: str, directory: Path, quick: bool = False) -> Plan:
+    """The files of claim ``name`` (one of :data:`CLAIMS`) in ``directory`` (made, with the sweep
+    file copied in)."""
+    claim = CLAIMS[name]
+    stem = f"{name}-quick" if quick else name
+    directory.mkdir(parents=True, exist_ok=True)
+    sweep_file = store = None
+    if claim.sweep:
+        sweep_file, store = directory / f"{stem}.toml", directory / f"{stem}.sqlite"
+        sweep_file.write_text(claim.sweep_file(quick))
+    return Plan(
+        claim=claim,
+        quick=quick,
+        sweep_file=sweep_file,
+        store=store,
+        evidence_file=directory / f"{stem}.evidence.json" if claim.compute else None,
+        result=directory / f"{stem}.json",
+        report=directory / f"{stem}.html",
+    )
+
+
+def reproduce(
+    name: str, directory: Path | str = "benign-reproduce", quick: bool = False, workers: int = 1
+) -> Reproduction:
+    """Run claim ``name`` into ``directory``: its sweep (resumed where its store has runs; with
+    ``workers`` processes), its computed evidence, its verdict, its JSON and report."""
+    from benign.sweep import Store, load_sweep, open_executor, run_sweep
+
+    p = plan(name, Path(directory), quick)
+    start = time.perf_counter()
+    if p.sweep_file is not None and p.store is not None:
+        executor = open_executor("local", workers)
+        try:
+            with Store(p.store, create=True) as st:
+                run_sweep(load_sweep(p.sweep_file), st, executor, command=f"reproduce {name}")
+        finally:
+            executor.close()
+    return conclude(p, time.perf_counter() - start)
+
+
+def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
+    """The verdict of a planned reproduction whose sweep has run: its evidence computed (and
+    written), its rule applied to the store, its JSON and report written."""
+    import pandas as pd
+
+    from benign.sweep.store import table_frame
+
+    start = time.perf_counter()
+    computed: dict = {}
+    if p.claim.compute is not None and p.evidence_file is not None:
+        computed = p.claim.compute(p.quick)
+        p.evidence_file.write_text(json.dumps(_finite(computed), indent=1))
+    runs = table_frame(p.store) if p.store is not None else pd.DataFrame()
+    verdict = p.claim.rule(runs, computed)
+    networks = counted(runs, p.claim.certified_only) if len(runs) else {}
+    store = p.store if p.store is not None else p.evidence_file
+    result = Reproduction(
+        name=p.claim.name,
+        claim=p.claim.claim,
+        paper=p.claim.paper,
+        quick=p.quick,
+        verdict=verdict.verdict,
+        reason=verdict.reason,
+        key=verdict.key,
+        rule=_rule_text(p.claim),
+        evidence=verdict.evidence,
+        networks=networks,
+        store=str(store),
+        report=str(p.report),
+        seconds=seconds + time.perf_counter() - start,
+        versions=_versions(),
+    )
+    _write_report(p, result, verdict, computed)
+    p.result.write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    return result
+
+
+def _rule_text(claim: Claim) -> str:
+    """The rule's docstring, dedented."""
+    import inspect
+
+    return inspect.cleandoc(claim.rule.__doc__ or "")
+
+
+def _versions() -> dict:
+    return {
+        pkg: importlib.metadata.version(pkg)
+        for pkg in ("benign", "torch", "numpy", "scipy", "clarabel")
+    }
+
+
+def _finite(doc: object) -> object:
+    """``doc`` with NaN and infinities as None (JSON has neither)."""
+    if isinstance(doc, dict):
+        return {str(k): _finite(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [_finite(v) for v in doc]
+    if isinstance(doc, float) and not math.isfinite(doc):
+        return None
+    if hasattr(doc, "item"):  # a NumPy scalar
+        return _finite(doc.item())
+    return doc
+
+
+def _write_report(p: Plan, result: Reproduction, verdict: Verdict, computed: dict) -> None:
+    """The claim's report: its verdict block, then the sweep's report (or, for a claim without
+    networks, its figure and evidence alone)."""
+    from benign import plots
+    from benign.report import figure_html, write_page, write_report
+
+    figdir = p.report.parent / f"{p.report.stem}_figures"
+    drawn = plots.claim_figure(p.claim.name, computed)
+    figure = (
+        figure_html(drawn, figdir, p.claim.figure, plots.CLAIM_CAPTIONS[p.claim.name])
+        if drawn is not None
+        else f"<p>Its figure: <a href=\"#{p.claim.figure}\">{p.claim.figure}</a>, below.</p>"
+    )
+    block = _claim_html(result, figure)
+    if p.store is not None:
+        write_report(p.store, p.report, certified_only=p.claim.certified_only, preface=block)
+    else:
+        write_page(p.report, f"benign reproduce {p.claim.name}", block)
+
+
+def _claim_html(r: Reproduction, figure: str) -> str:
+    """The verdict block: the claim, the verdict and why, the key number, who counted, the
+    figure, the rule and the evidence."""
+    n = r.networks
+    who = (
+        f"<p>Networks: {n['runs']} runs, {n['done']} done, {n['failed']} failed"
+        + (f" ({html.escape(json.dumps(n['failures']))})" if n["failed"] else "")
+        + f"; {n['certified']} certified KKT points. The verdict rests on {n['used']} networks"
+        + (
+            f" (certified only: {n['left_out_uncertified']} uncertified left out)."
+            if n["certified_only"]
+            else " (every interpolating network: the KKT certificate is not what this claim "
+            "is about)."
+        )
+        + "</p>"
+        if n
+        else "<p>No networks: the evidence is computed directly.</p>"
+    )
+    colour = {"agrees": "benign", "disagrees": "catastrophic", "inconclusive": "undecided"}
+    evidence = html.escape(json.dumps(_finite(r.evidence), indent=1))
+    return f"""<section id="claim">
+<h2>Claim <code>{html.escape(r.name)}</code>{" (quick grid)" if r.quick else ""}</h2>
+<p>{html.escape(r.paper)}: {html.escape(r.claim)}</p>
+<p>Verdict: <span class="{colour[r.verdict]}">{r.verdict}</span> — {html.escape(r.reason)}.</p>
+<p>Key number: {html.escape(r.key)}.</p>
+{who}
+{figure}
+<details><summary>The verdict rule</summary><pre>{html.escape(r.rule)}</pre></details>
+<details><summary>The evidence (JSON)</summary><pre>{evidence}</pre></details>
+</section>"""
