@@ -510,26 +510,31 @@ def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
 
 def ntk_noise(computed: dict) -> Figure:
     """The computed ridgeless NTK regressions (benign.reproduce, ntk-noise): E(f − f*)² against
-    n, mean over seeds, one line per (σ, init scale α); dotted: its label-noise part."""
+    n, mean over seeds, one line per (σ, init scale α), one panel per family (d = n/10 and d
+    fixed); dotted: the init-noise part."""
     import pandas as pd
 
     frame = pd.DataFrame(computed["rows"])
-    fig = Figure(layout="constrained", figsize=(7, 5))
-    ax = fig.add_subplot()
-    for (scale, sigma), sub in frame.groupby(["init_scale", "sigma"], sort=True):
-        mean = sub.groupby("n")[["mse", "label_noise"]].mean()
-        line = ax.plot(mean.index, mean["mse"], "o-", label=f"σ = {sigma:g}, α = {scale:g}")[0]
-        if sigma > 0:
-            ax.plot(mean.index, mean["label_noise"], ":", color=line.get_color())
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="training points n",
-        ylabel="E (f − f*)² (dotted: label-noise part)",
-        title=f"Ridgeless NTK regression of {computed['target']}",
-    )
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(True, which="both", alpha=0.3)
+    fig = Figure(layout="constrained", figsize=(11, 4.8))
+    titles = {"high": "d = n/10 (high-dimensional)", "fixed": "d = 5"}
+    for i, (family, title) in enumerate(titles.items()):
+        ax = fig.add_subplot(1, 2, i + 1)
+        part = frame[frame["family"] == family]
+        for (scale, sigma), sub in part.groupby(["init_scale", "sigma"], sort=True):
+            mean = sub.groupby("n")[["mse", "init_noise"]].mean()
+            label = f"σ = {sigma:g}, α = {scale:g}"
+            line = ax.plot(mean.index, mean["mse"], "o-", label=label)[0]
+            if sigma == 0:
+                ax.plot(mean.index, mean["init_noise"], ":", color=line.get_color())
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="training points n",
+            ylabel="E (f − f*)² (dotted: init-noise part)",
+            title=f"Ridgeless NTK regression, {title}",
+        )
+        ax.grid(True, which="both", alpha=0.3)
+    fig.axes[0].legend(fontsize=6, ncol=2)
     return major_log_ticks(fig)
 
 

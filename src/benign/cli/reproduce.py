@@ -4,7 +4,7 @@ import contextlib
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -89,7 +89,7 @@ def reproduce(
 
 def _list(json_out: bool) -> None:
     """Name, claim, paper, grid sizes and the measured wall times of every claim."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c in CLAIMS.values():
         sizes = [parse_sweep(c.sweep_file(q)).size if c.sweep else 0 for q in (False, True)]
         rows.append(

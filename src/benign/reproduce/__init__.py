@@ -58,7 +58,9 @@ class Reproduction:
 
     def to_json(self) -> dict:
         """``{"name", "claim", "verdict", "evidence", "store", "report", …}`` (NaN as null)."""
-        return _finite(asdict(self))
+        doc = _finite(asdict(self))
+        assert isinstance(doc, dict)
+        return doc
 
 
 def plan(name: str, directory: Path, quick: bool = False) -> Plan:
@@ -106,6 +108,7 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
     written), its rule applied to the store, its JSON and report written."""
     import pandas as pd
 
+    from benign.sweep import load_sweep
     from benign.sweep.store import table_frame
 
     start = time.perf_counter()
@@ -113,7 +116,10 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
     if p.claim.compute is not None and p.evidence_file is not None:
         computed = p.claim.compute(p.quick)
         p.evidence_file.write_text(json.dumps(_finite(computed), indent=1))
-    runs = table_frame(p.store) if p.store is not None else pd.DataFrame()
+    runs = pd.DataFrame()
+    if p.store is not None and p.sweep_file is not None:  # the runs of this sweep file alone
+        runs = table_frame(p.store)
+        runs = runs[runs["run_id"].isin({r.run_id for r in load_sweep(p.sweep_file).runs})]
     verdict = p.claim.rule(runs, computed)
     networks = counted(runs, p.claim.certified_only) if len(runs) else {}
     store = p.store if p.store is not None else p.evidence_file
@@ -176,7 +182,7 @@ def _write_report(p: Plan, result: Reproduction, verdict: Verdict, computed: dic
     figure = (
         figure_html(drawn, figdir, p.claim.figure, plots.CLAIM_CAPTIONS[p.claim.name])
         if drawn is not None
-        else f"<p>Its figure: <a href=\"#{p.claim.figure}\">{p.claim.figure}</a>, below.</p>"
+        else f'<p>Its figure: <a href="#{p.claim.figure}">{p.claim.figure}</a>, below.</p>'
     )
     block = _claim_html(result, figure)
     if p.store is not None:

@@ -11,13 +11,12 @@ networks alone; how many were left out and why is in the evidence.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benign.regimes import (
     BENIGN_RATIO,
-    CATASTROPHIC_FLOOR,
     Group,
     analyse,
     exponential_fit,
@@ -28,7 +27,6 @@ from benign.reproduce.rules import (
     Verdict,
     apart,
     bootstrap_statistic,
-    by_setting,
     group_evidence,
     interval,
     mean_interval,
@@ -87,7 +85,7 @@ def _undecided_groups(groups: list[Group], what: str) -> Verdict | None:
     return None
 
 
-# ----- Kornowski, Yehudai & Shamir: two-layer nets, certified KKT points --------------------------
+# ----- Kornowski, Yehudai & Shamir: two-layer nets, certified KKT points ---------------------
 def tempered_1d(runs: "pd.DataFrame", computed: dict) -> Verdict:
     """Certified networks only, one group per m.
 
@@ -104,7 +102,8 @@ def tempered_1d(runs: "pd.DataFrame", computed: dict) -> Verdict:
     low, high = GUIDE_EXPONENTS
     evidence = {"groups": [group_evidence(g) for g in groups]}
     largest = groups[-1]
-    key = f"α = {interval(largest.fit.alpha, largest.fit.alpha_lo, largest.fit.alpha_hi)} at m = {largest.settings['m']}"
+    fit = largest.fit
+    key = f"α = {interval(fit.alpha, fit.alpha_lo, fit.alpha_hi)} at m = {largest.settings['m']}"
 
     def noisy(g: Group) -> list:
         return [pt for pt in g.points if pt.p > 0]
@@ -112,9 +111,9 @@ def tempered_1d(runs: "pd.DataFrame", computed: dict) -> Verdict:
     vanishing = [g for g in groups if all(pt.hi <= BENIGN_RATIO * pt.p for pt in noisy(g))]
     off = [g for g in groups if apart(g.fit.alpha_lo, g.fit.alpha_hi, low, high)]
     if vanishing or off:
-        why = [f"m = {g.settings['m']}: L ≤ 0.25·p at every p (benign)" for g in vanishing]
-        why += [f"m = {g.settings['m']}: α outside [{low}, {high}]" for g in off]
-        return Verdict("disagrees", "; ".join(why), key, evidence)
+        reasons = [f"m = {g.settings['m']}: L ≤ 0.25·p at every p (benign)" for g in vanishing]
+        reasons += [f"m = {g.settings['m']}: α outside [{low}, {high}]" for g in off]
+        return Verdict("disagrees", "; ".join(reasons), key, evidence)
     inside = all(within(g.fit.alpha_lo, g.fit.alpha_hi, low, high) for g in groups)
     kept = all(pt.ratio_lo >= BENIGN_RATIO for g in groups for pt in noisy(g))
     if inside and kept:
@@ -134,7 +133,7 @@ def tempered_1d(runs: "pd.DataFrame", computed: dict) -> Verdict:
 def _decay_fits(runs: "pd.DataFrame") -> list[dict]:
     """Per p > 0: L ≈ A·exp(α·d) over the certified networks, bootstrapped over networks."""
     done = runs[(runs["status"] == "done") & runs["certified"].astype(bool) & (runs["p"] > 0)]
-    fits = []
+    fits: list[dict[str, Any]] = []
     for p, sub in done.groupby("p", sort=True):
         values = {d: s["clean_error"].to_numpy(float) for d, s in sub.groupby("d")}
         fit = exponential_fit(values, np.random.default_rng(0))
@@ -163,7 +162,8 @@ def benign_high_d(runs: "pd.DataFrame", computed: dict) -> Verdict:
         return early
     top = groups[-1]
     worst = max((pt for pt in top.points if pt.p > 0), key=lambda pt: pt.p)
-    key = f"L = {interval(worst.mean, worst.lo, worst.hi)} at d = {top.settings['d']}, p = {worst.p:g}"
+    at_top = f"d = {top.settings['d']}, p = {worst.p:g}"
+    key = f"L = {interval(worst.mean, worst.lo, worst.hi)} at {at_top}"
     evidence = {"groups": [group_evidence(g) for g in groups], "decay": _decay_fits(runs)}
     at = f"at d = {top.settings['d']}: {top.verdict} ({top.reason})"
     if top.verdict == "benign":
@@ -261,7 +261,8 @@ def gd_vs_kkt(runs: "pd.DataFrame", computed: dict) -> Verdict:
     kkt = analyse(done).groups
     as_gd = done.assign(clean_error=done["gd_clean_error"], certified=done["gd_certified"])
     gd = {g.label: g for g in analyse(as_gd, certified_only=False).groups}
-    rows, differs, same, few = [], [], True, []
+    rows: list[dict[str, Any]] = []
+    differs, same, few = [], True, []
     for (d, bias, p), sub in done.groupby(["d", "bias", "p"], sort=True):
         delta = (sub["gd_clean_error"] - sub["clean_error"]).to_numpy(float)
         mean, lo, hi = mean_interval(delta)
@@ -320,7 +321,7 @@ def gd_vs_kkt(runs: "pd.DataFrame", computed: dict) -> Verdict:
     )
 
 
-# ----- Zhu et al.: deep nets under lazy training ---------------------------------------------------
+# ----- Zhu et al.: deep nets under lazy training ---------------------------------------------
 def lazy_separated(runs: "pd.DataFrame", computed: dict) -> Verdict:
     """Every interpolating network (the KKT certificate does not apply to centred nets), one
     group per (d, depth, width).
@@ -367,9 +368,9 @@ def _log_slope(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, floa
 
 def ntk_eigenvalue(runs: "pd.DataFrame", computed: dict) -> Verdict:
     """Every network, one fit per (m, depth): the slope s of log λ_min(Θ) against log d, for the
-    analytic NTK of the training points (bootstrap over networks). Inputs are N(0, I_d/d) and
-    the ntk parametrisation divides the first layer by √d: λ_min = Ω(d) for inputs of norm √d
-    (Zhu et al.) is, here, λ_min bounded below as d grows.
+    analytic NTK of the training points (bootstrap over networks). The inputs lie on the
+    sphere of radius √d and the ntk parametrisation scales the first layer by √(2/d): Zhu et
+    al.'s λ_min = Ω(d), for an unscaled first layer, is here λ_min bounded below as d grows.
 
     - agrees: every fit's lower 95% bound of s is ≥ −0.1 (λ_min does not decay with d) and
       λ_min > 0 at the largest d;
@@ -380,7 +381,8 @@ def ntk_eigenvalue(runs: "pd.DataFrame", computed: dict) -> Verdict:
     λ_min at initialisation beside the analytic one.
     """
     done = runs[(runs["status"] == "done") & (runs["ntk_min"].astype(float) > 0)]
-    fits, decays, flat = [], [], True
+    fits: list[dict[str, Any]] = []
+    decays, flat = [], True
     for (m, depth), sub in done.groupby(["m", "depth"], sort=True):
         if sub["d"].nunique() < 2:
             return Verdict("inconclusive", f"one d only at m = {m}, depth {depth}", "—")
@@ -420,56 +422,101 @@ def ntk_eigenvalue(runs: "pd.DataFrame", computed: dict) -> Verdict:
 
 NOISE_SIGMAS, NOISE_SCALES = (0.0, 0.3, 1.0), (0.5, 1.0, 2.0)
 NOISE_N, NOISE_N_QUICK = (50, 100, 200, 400, 800, 1600), (50, 100, 200, 400)
+NOISE_D = 5  # the fixed dimension; the high-dimensional family has d = n / NOISE_RATIO
+NOISE_RATIO = 10
 
 
 def ntk_noise_evidence(quick: bool) -> dict:
     """Ridgeless NTK regression (:func:`benign.ntk.ntk_regression`) of the smooth target
-    f*(x) = √d·x_1 on the unit sphere of R^5, labels f*(x_i) + σ·ξ_i with ξ_i ~ N(0, 1), for a
-    depth-3 net (ntk parametrisation) at init scales α; per (σ, α, n) over seeds, the
-    generalisation error E(f − f*)² and its parts (clean fit, label noise, init noise) on 2,000
-    test points."""
+    f*(x) = √d·x_1 on the unit sphere, labels f*(x_i) + σ·ξ_i with ξ_i ~ N(0, 1), for a depth-3
+    net (ntk parametrisation) at init scales α, in two families: d = 5 fixed, and the
+    high-dimensional d = n/10 (at least 5) of Zhu et al.; per (family, σ, α, n, seed) the
+    generalisation error E(f − f*)² on 1,000 test points and its parts.
+
+    One regression per (family, α, n, seed), with σ = 1: the prediction is linear in the labels,
+    so at noise σ the label-noise part is σ²·(its value at 1), the cross term σ·(its value at
+    1), and E(f − f*)² = clean fit + 2·cross + label noise + init noise, exactly."""
+    seeds = range(4 if quick else 8)
+    ns = NOISE_N_QUICK if quick else NOISE_N
+    rows = [
+        row
+        for family in ("fixed", "high")
+        for scale in NOISE_SCALES
+        for n in ns
+        for seed in seeds
+        for row in noise_regressions(family, scale, n, seed)
+    ]
+    return {"target": "f*(x) = √d·x_1 on the unit sphere", "depth": 3, "rows": rows}
+
+
+def noise_regressions(family: str, scale: float, n: int, seed: int) -> list[dict[str, Any]]:
+    """One regression of :func:`ntk_noise_evidence` (family ``fixed`` or ``high``, init scale,
+    n, seed) as a row per σ of :data:`NOISE_SIGMAS`."""
     from benign.data import Distribution
     from benign.nets import ReLUNet
     from benign.ntk import ntk_regression
     from benign.seeding import rng_for
 
-    d, seeds = 5, range(4 if quick else 8)
-    dist = Distribution("sphere", d)
-    ns = NOISE_N_QUICK if quick else NOISE_N
+    d = NOISE_D if family == "fixed" else max(NOISE_D, n // NOISE_RATIO)
+    net = ReLUNet(d, 256, depth=3, param="ntk", init="ntk", init_scale=scale)
+    rng = rng_for(seed, "data")
+    x, x_test = (
+        Distribution("sphere", d).sample(n, rng),
+        Distribution("sphere", d).sample(1000, rng),
+    )
+    clean, clean_test = math.sqrt(d) * x[:, 0], math.sqrt(d) * x_test[:, 0]
+    unit = ntk_regression(net, x, clean + rng.standard_normal(n), clean, x_test, clean_test)
     rows = []
-    for scale in NOISE_SCALES:
-        net = ReLUNet(d, 256, depth=3, param="ntk", init="ntk", init_scale=scale)
-        for sigma in NOISE_SIGMAS:
-            for n in ns:
-                for seed in seeds:
-                    rng = rng_for(seed, "ntk-noise")
-                    x, x_test = dist.sample(n, rng), dist.sample(2000, rng)
-                    clean, clean_test = math.sqrt(d) * x[:, 0], math.sqrt(d) * x_test[:, 0]
-                    y = clean + sigma * rng.standard_normal(n)
-                    r = ntk_regression(net, x, y, clean, x_test, clean_test)
-                    rows.append(
-                        {
-                            "init_scale": scale,
-                            "sigma": sigma,
-                            "n": n,
-                            "seed": seed,
-                            "mse": r.mse,
-                            "clean_fit": r.clean_fit,
-                            "label_noise": r.label_noise,
-                            "init_noise": r.init_noise,
-                        }
-                    )
-    return {"target": "f*(x) = √d·x_1, d = 5, sphere", "depth": 3, "rows": rows}
+    for sigma in NOISE_SIGMAS:
+        noise, cross = sigma**2 * unit.label_noise, sigma * unit.cross
+        rows.append(
+            {
+                "family": family,
+                "d": d,
+                "init_scale": scale,
+                "sigma": sigma,
+                "n": n,
+                "seed": seed,
+                "mse": unit.clean_fit + 2 * cross + noise + unit.init_noise,
+                "clean_fit": unit.clean_fit,
+                "label_noise": noise,
+                "init_noise": unit.init_noise,
+            }
+        )
+    return rows
+
+
+def _noise_fits(frame: "pd.DataFrame") -> list[dict[str, Any]]:
+    """Per (σ, α) of one family: the slope of log E(f − f*)² against log n over the upper half
+    of the n grid (bootstrap over seeds) and, at the largest n, the error (its plateau, with
+    a bootstrap interval) and its parts."""
+    ns = sorted(frame["n"].unique())
+    fits = []
+    for (scale, sigma), sub in frame.groupby(["init_scale", "sigma"], sort=True):
+        upper = sub[sub["n"] >= ns[len(ns) // 2]]
+        last = sub[sub["n"] == ns[-1]]
+        parts = {k: float(last[k].mean()) for k in ("clean_fit", "label_noise", "init_noise")}
+        fits.append(
+            {
+                "init_scale": float(scale),
+                "sigma": float(sigma),
+                "slope_n": list(_log_slope(upper["n"], upper["mse"])),
+                "plateau": list(mean_interval(last["mse"].to_numpy(float))),
+                **parts,
+            }
+        )
+    return fits
 
 
 def ntk_noise(runs: "pd.DataFrame", computed: dict) -> Verdict:
-    """From the computed regressions, per (σ, α): the slope of log E(f − f*)² against log n over
-    the upper half of the n grid, bootstrap over seeds; the plateau is the error at the
-    largest n.
+    """From the computed regressions of the high-dimensional family (d = n/10), per (σ, α): the
+    slope of log E(f − f*)² against log n over the upper half of the n grid, bootstrap over
+    seeds; the plateau is the error at the largest n. (The fixed-d family is evidence beside
+    it.)
 
     - agrees: wherever σ > 0, the slope's lower 95% bound is ≥ −0.1 (the error levels off),
-      and the plateau grows with σ at every α and with α at every σ (interval-free: the means
-      are ordered and their 95% intervals at the ends of each ordering do not overlap);
+      and the plateau grows with σ at every α and with α at every σ (the means are ordered
+      and the 95% intervals at the two ends of each ordering do not overlap);
     - disagrees: for some σ > 0 the slope's upper 95% bound is < −0.1 (the error still decays
       as a power of n);
     - inconclusive otherwise.
@@ -477,27 +524,14 @@ def ntk_noise(runs: "pd.DataFrame", computed: dict) -> Verdict:
     import pandas as pd
 
     frame = pd.DataFrame(computed["rows"])
-    ns = sorted(frame["n"].unique())
-    upper = frame[frame["n"] >= ns[len(ns) // 2]]
-    fits, plateau = [], {}
-    for (scale, sigma), sub in upper.groupby(["init_scale", "sigma"], sort=True):
-        s = _log_slope(sub["n"], sub["mse"])
-        last = frame[
-            (frame["init_scale"] == scale) & (frame["sigma"] == sigma) & (frame["n"] == ns[-1])
-        ]
-        level = mean_interval(last["mse"].to_numpy(float))
-        plateau[(scale, sigma)] = level
-        parts = {k: float(last[k].mean()) for k in ("clean_fit", "label_noise", "init_noise")}
-        fits.append(
-            {
-                "init_scale": float(scale),
-                "sigma": float(sigma),
-                "slope_n": list(s),
-                "plateau": list(level),
-                **parts,
-            }
-        )
-    evidence = {"fits": fits, "n": [int(n) for n in ns], "target": computed["target"]}
+    fits = _noise_fits(frame[frame["family"] == "high"])
+    evidence = {
+        "high_d": fits,
+        "fixed_d": _noise_fits(frame[frame["family"] == "fixed"]),
+        "n": sorted(int(n) for n in frame["n"].unique()),
+        "target": computed["target"],
+    }
+    plateau = {(f["init_scale"], f["sigma"]): f["plateau"] for f in fits}
     noisy = [f for f in fits if f["sigma"] > 0]
     decays = [f for f in noisy if f["slope_n"][2] < SLOPE_FLAT]
     levels = all(f["slope_n"][1] >= SLOPE_FLAT for f in noisy)
@@ -512,17 +546,15 @@ def ntk_noise(runs: "pd.DataFrame", computed: dict) -> Verdict:
     )
     top = max(noisy, key=lambda f: f["sigma"] * f["init_scale"])
     key = (
-        f"slope in n {interval(*top['slope_n'])}, plateau {interval(*top['plateau'])} at "
-        f"σ = {top['sigma']:g}, α = {top['init_scale']:g}"
+        f"d = n/{NOISE_RATIO}: slope in n {interval(*top['slope_n'])}, plateau "
+        f"{interval(*top['plateau'])} at σ = {top['sigma']:g}, α = {top['init_scale']:g}"
     )
     if decays:
-        return Verdict(
-            "disagrees", f"still decaying in n at {len(decays)} noisy settings", key, evidence
-        )
+        why = f"still decaying in n at {len(decays)} noisy settings"
+        return Verdict("disagrees", why, key, evidence)
     if levels and grows:
-        return Verdict(
-            "agrees", "levels off wherever σ > 0, plateau ordered in σ and α", key, evidence
-        )
+        why = "levels off wherever σ > 0, plateau ordered in σ and α"
+        return Verdict("agrees", why, key, evidence)
     why = "some slope's interval reaches below −0.1" if not levels else "plateau not ordered"
     return Verdict("inconclusive", why, key, evidence)
 
@@ -539,7 +571,7 @@ def mnist_evidence(quick: bool) -> dict:
     from benign.seeding import rng_for
 
     x, labels = load_dataset("mnist")
-    split = split_separation(x, labels, 200, rng_for(0, "separation"))
+    split = split_separation(x, labels, 200, rng_for(0, "data"))
     t = torch.as_tensor(x, dtype=torch.float64)
     pos, neg = t[labels > 0], t[labels <= 0]
     nearest = torch.cat([torch.cdist(pos, neg).min(1).values, torch.cdist(neg, pos).min(1).values])
@@ -575,7 +607,7 @@ def mnist_separation(runs: "pd.DataFrame", computed: dict) -> Verdict:
         return Verdict("inconclusive", "no networks at p = 0", "—", evidence)
     pts = groups[0].points
     clean = next(pt for pt in pts if pt.p == 0)
-    excess = [
+    excess: list[dict[str, Any]] = [
         {"p": pt.p, "excess": [pt.mean - clean.mean, pt.lo - clean.hi, pt.hi - clean.lo]}
         for pt in pts
         if pt.p > 0 and pt.n

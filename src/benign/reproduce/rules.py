@@ -61,11 +61,6 @@ def group_evidence(g: Group) -> dict:
     }
 
 
-def by_setting(groups: Iterable[Group], name: str) -> dict:
-    """Groups keyed by the value of one setting (the groups must differ in it alone)."""
-    return {g.settings[name]: g for g in groups}
-
-
 def thin(groups: Iterable[Group]) -> list[str]:
     """Labels of the groups with fewer than MIN_SEEDS networks at some p > 0."""
     return [g.label for g in groups if any(pt.n < MIN_SEEDS for pt in g.points if pt.p > 0)]

@@ -1,0 +1,297 @@
+"""`benign reproduce`: every claim's verdict rule on synthetic runs tables whose answer is known
+by construction, the command's bad input, and each claim's quick grid end to end."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import benign
+
+from benign.config import RunConfig
+from benign.regimes import MEASURES
+from benign.reproduce import CLAIMS, OUTCOMES
+from benign.reproduce.claims import (
+    NOISE_SCALES,
+    NOISE_SIGMAS,
+    benign_high_d,
+    bias_free,
+    dimension_sweep,
+    gd_vs_kkt,
+    lazy_separated,
+    mnist_separation,
+    ntk_eigenvalue,
+    ntk_noise,
+    smoothness,
+    tempered_1d,
+)
+
+SEEDS = 8
+
+
+def runs_table(points: list[dict], error, seeds: int = SEEDS, **columns) -> pd.DataFrame:
+    """A runs table: per grid point (settings) and seed one done network whose clean error is
+    error(settings, seed), with every setting at its default unless given and every measure
+    NaN unless given (a function of settings and seed, or a constant)."""
+    defaults = RunConfig().model_dump()
+    rows = []
+    for point in points:
+        settings = defaults | point
+        for seed in range(seeds):
+            row = dict(settings, seed=seed, status="done", failure=None, certified=True)
+            row |= dict.fromkeys(MEASURES, math.nan)
+            row |= {"clean_error": error(settings, seed), "flip_rate": settings["p"]}
+            row["run_id"] = f"{json.dumps(point, sort_keys=True)}-{seed}"
+            for name, value in columns.items():
+                row[name] = value(settings, seed) if callable(value) else value
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def jitter(seed: int, scale: float = 0.01) -> float:
+    """A small deterministic spread over seeds, mean 0."""
+    return scale * (seed - (SEEDS - 1) / 2) / SEEDS
+
+
+def grid(**axes) -> list[dict]:
+    """The product of the axes as a list of settings."""
+    points = [{}]
+    for name, values in axes.items():
+        points = [p | {name: v} for p in points for v in values]
+    return points
+
+
+PS = [0.05, 0.1, 0.2, 0.3]
+
+
+def test_tempered_1d_rule():
+    points = grid(dist=["interval"], d=[1], m=[100, 300], p=PS)
+    tempered = runs_table(points, lambda s, k: s["p"] * (1 + 0.2 * jitter(k, 1)))
+    assert tempered_1d(tempered, {}).verdict == "agrees"
+    vanishing = runs_table(points, lambda s, k: 0.05 * s["p"] * (1 + jitter(k)))
+    assert tempered_1d(vanishing, {}).verdict == "disagrees"
+    flat = runs_table(points, lambda s, k: 0.3 + jitter(k))  # α ≈ 0: outside [0.5, 5]
+    assert tempered_1d(flat, {}).verdict == "disagrees"
+    # uncertified networks are left out: 2 certified at one p is too few
+    lacking = tempered.copy()
+    lacking.loc[(lacking["p"] == 0.3) & (lacking["seed"] >= 2), "certified"] = False
+    v = tempered_1d(lacking, {})
+    assert v.verdict == "inconclusive" and "fewer than 4" in v.reason
+
+
+def test_benign_high_d_rule():
+    points = grid(d=[100, 1000, 10000], p=PS)
+    decaying = runs_table(points, lambda s, k: s["p"] * math.exp(-s["d"] / 300) * (1 + jitter(k)))
+    v = benign_high_d(decaying, {})
+    assert v.verdict == "agrees"
+    rates = {f["p"]: f["rate"] for f in v.evidence["decay"]}
+    assert rates[0.1][0] == pytest.approx(-1 / 300, rel=0.05)  # L ∝ exp(−d/300), fitted
+    tempered = runs_table(points, lambda s, k: s["p"] * (1 + jitter(k)))
+    assert benign_high_d(tempered, {}).verdict == "disagrees"
+
+
+def test_dimension_sweep_rule():
+    points = grid(d=[1, 10, 1000], p=PS)
+
+    def passage(s, k):
+        return s["p"] * (1 + jitter(k)) * (0.001 if s["d"] == 1000 else 1)
+
+    assert dimension_sweep(runs_table(points, passage), {}).verdict == "agrees"
+    assert (
+        dimension_sweep(runs_table(points, lambda s, k: s["p"] + jitter(k, 0.001)), {}).verdict
+        == "disagrees"
+    )
+
+
+def test_bias_free_rule():
+    points = grid(d=[1000], bias=[False, True], p=[0.0, *PS])
+    agrees = runs_table(points, lambda s, k: (0.0 if s["bias"] else 0.4) + abs(jitter(k)))
+    assert bias_free(agrees, {}).verdict == "agrees"
+    tempered = runs_table(points, lambda s, k: s["p"] * (1 + jitter(k)))
+    assert bias_free(tempered, {}).verdict == "disagrees"
+
+
+def test_gd_vs_kkt_rule():
+    points = grid(d=[20, 1000], bias=[True, False], p=[0.2], method=["gd+convex"])
+    columns = {"gd_certified": False, "gd_eps_rel": 0.5}
+    apart = runs_table(
+        points, lambda s, k: 0.1 + jitter(k), gd_clean_error=lambda s, k: 0.3 + jitter(k), **columns
+    )
+    v = gd_vs_kkt(apart, {})
+    assert v.verdict == "agrees"
+    assert all(r["delta_L"][0] == pytest.approx(0.2) for r in v.evidence["pairs"])
+    same = runs_table(
+        points, lambda s, k: 0.1 + jitter(k), gd_clean_error=lambda s, k: 0.1 + jitter(k), **columns
+    )
+    assert gd_vs_kkt(same, {}).verdict == "disagrees"
+
+
+def lazy(point: dict) -> dict:
+    return point | {"center": True, "dist": "separated", "certify_every": 0}
+
+
+def test_lazy_separated_rule():
+    points = [lazy(p) for p in grid(depth=[2, 3], width=[256, 1024], p=[0.1, 0.2])]
+    bayes = runs_table(points, lambda s, k: abs(jitter(k, 0.001)), certified=False)
+    assert lazy_separated(bayes, {}).verdict == "agrees"
+    tempered = runs_table(points, lambda s, k: s["p"] * (1 + jitter(k)), certified=False)
+    assert lazy_separated(tempered, {}).verdict == "disagrees"
+
+
+def test_ntk_eigenvalue_rule():
+    points = [lazy(p) for p in grid(m=[50, 100], depth=[2, 3], d=[25, 100, 400], p=[0.0])]
+    common = {"certified": False, "entk_min_init": 1.0}
+    flat = runs_table(points, lambda s, k: 0.0, ntk_min=lambda s, k: 1.0 + jitter(k), **common)
+    assert ntk_eigenvalue(flat, {}).verdict == "agrees"
+    decays = runs_table(
+        points, lambda s, k: 0.0, ntk_min=lambda s, k: (1 + jitter(k)) / s["d"], **common
+    )
+    v = ntk_eigenvalue(decays, {})
+    assert v.verdict == "disagrees"
+    assert v.evidence["fits"][0]["slope_d"][0] == pytest.approx(-1.0, abs=0.02)
+
+
+def noise_rows(mse) -> dict:
+    """Computed regressions with E(f − f*)² = mse(σ, α, n)."""
+    rows = [
+        {
+            "family": f,
+            "init_scale": a,
+            "sigma": s,
+            "n": n,
+            "seed": k,
+            "mse": mse(s, a, n) * (1 + jitter(k)),
+            "clean_fit": 0.0,
+            "label_noise": s * s,
+            "init_noise": a * a / 10,
+        }
+        for f in ("fixed", "high")
+        for a in NOISE_SCALES
+        for s in NOISE_SIGMAS
+        for n in (50, 100, 200, 400)
+        for k in range(SEEDS)
+    ]
+    return {"rows": rows, "target": "synthetic"}
+
+
+def test_ntk_noise_split_is_exact():
+    """The evidence's σ scaling against a regression at that σ computed directly."""
+    from benign.data import Distribution
+    from benign.nets import ReLUNet
+    from benign.ntk import ntk_regression
+    from benign.reproduce.claims import NOISE_D, ntk_noise_evidence
+    from benign.seeding import rng_for
+
+    row = next(
+        r
+        for r in ntk_noise_evidence(quick=True)["rows"]
+        if (r["family"], r["init_scale"], r["sigma"], r["n"], r["seed"])
+        == ("fixed", 2.0, 0.3, 50, 1)
+    )
+    rng = rng_for(1, "data")
+    dist = Distribution("sphere", NOISE_D)
+    x, x_test = dist.sample(50, rng), dist.sample(1000, rng)
+    clean, clean_test = math.sqrt(NOISE_D) * x[:, 0], math.sqrt(NOISE_D) * x_test[:, 0]
+    y = clean + 0.3 * rng.standard_normal(50)
+    net = ReLUNet(NOISE_D, 256, depth=3, param="ntk", init="ntk", init_scale=2.0)
+    direct = ntk_regression(net, x, y, clean, x_test, clean_test)
+    assert row["mse"] == pytest.approx(direct.mse, rel=1e-10)
+    assert row["label_noise"] == pytest.approx(direct.label_noise, rel=1e-10)
+
+
+def test_ntk_noise_rule():
+    plateau = noise_rows(lambda s, a, n: s * s + a * a / 10 + 1 / n)
+    assert ntk_noise(pd.DataFrame(), plateau).verdict == "agrees"
+    decaying = noise_rows(lambda s, a, n: (s * s + a * a) / n)
+    assert ntk_noise(pd.DataFrame(), decaying).verdict == "disagrees"
+
+
+def test_mnist_separation_rule():
+    separated = {"train_train": {"l2": 3.0}, "median_norm": 9.0}
+    points = [lazy({"dist": "mnist", "d": 784, "m": 200, "p": p}) for p in (0.0, 0.1, 0.2)]
+    flat = runs_table(points, lambda s, k: 0.18 + jitter(k), certified=False)
+    assert mnist_separation(flat, separated).verdict == "agrees"
+    tempered = runs_table(points, lambda s, k: 0.18 + s["p"] + jitter(k), certified=False)
+    assert mnist_separation(tempered, separated).verdict == "disagrees"
+
+
+def test_smoothness_rule():
+    points = [lazy(p) for p in grid(depth=[2, 3], init_scale=[0.5, 1.0, 2.0, 4.0])]
+    rng = np.random.default_rng(0)
+    lip = {(s, k): float(rng.uniform(1, 50)) for s in (2, 3) for k in range(SEEDS)}
+
+    def table(sign: float, noise: float) -> pd.DataFrame:
+        def lipschitz(s, k):
+            return lip[(s["depth"], k)] * s["init_scale"]
+
+        return runs_table(
+            points,
+            lambda s, k: 0.5 + sign * 0.005 * lipschitz(s, k) + noise * rng.standard_normal(),
+            certified=False,
+            lipschitz_lower=lipschitz,
+            lipschitz_upper=lambda s, k: 2 * lipschitz(s, k),
+        )
+
+    assert smoothness(table(+1, 0.0), {}).verdict == "agrees"
+    assert smoothness(table(-1, 0.0), {}).verdict == "disagrees"
+    assert smoothness(table(0, 0.1), {}).verdict == "inconclusive"
+
+
+def test_bad_input_is_one_line(tmp_path):
+    for args, field in (
+        (["nonesuch"], "NAME"),
+        ([], "NAME"),
+        (["tempered-1d", "--workers", "0"], "--workers"),
+    ):
+        r = benign("reproduce", *args, "--dir", tmp_path / "d")
+        assert r.returncode == 2, r
+        assert r.stderr.count("\n") == 1 and field in r.stderr
+    assert not (tmp_path / "d").exists()  # nothing written
+
+
+def test_list_names_the_ten_claims():
+    r = benign("reproduce", "--list", "--json")
+    assert r.returncode == 0
+    claims = json.loads(r.stdout)["claims"]
+    assert [c["name"] for c in claims] == list(CLAIMS) and len(claims) == 10
+    for c in claims:
+        assert c["claim"] and c["paper"] and c["quick_minutes"] <= 1
+        assert (c["runs"] > c["quick_runs"] > 0) or c["name"] == "ntk-noise"
+
+
+def _points(result: dict) -> dict:
+    """(group label, p) → (mean, lo, hi) of L from a verdict's evidence."""
+    return {
+        (g["group"], pt["p"]): pt["L"] for g in result["evidence"]["groups"] for pt in g["points"]
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CLAIMS))
+def test_quick_reproduction(name, tmp_path):
+    r = benign("reproduce", name, "--quick", "--json", "--dir", tmp_path)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["name"] == name and result["verdict"] in OUTCOMES and result["reason"]
+    report = tmp_path / f"{name}-quick.html"
+    assert result["report"] == str(report) and 'id="claim"' in report.read_text()
+    if CLAIMS[name].sweep:
+        n = result["networks"]
+        assert result["store"] == str(tmp_path / f"{name}-quick.sqlite")
+        assert n["done"] + n["failed"] == n["runs"] > 0  # the store is complete
+    saved = json.loads((tmp_path / f"{name}-quick.json").read_text())
+    assert saved["verdict"] == result["verdict"]
+    if name == "tempered-1d":  # L grows with p, at about its rate, at every m
+        for g in result["evidence"]["groups"]:
+            _, lo, hi = g["alpha"]
+            assert lo > 0.5 and hi < 2
+    if name == "benign-high-d":  # L falls as d grows
+        L = _points(result)
+        top = max(p for _, p in L)
+        assert L[("d=2000", top)][0] < L[("d=100", top)][0]
+    if name == "bias-free":  # without biases L is far above the nets with biases
+        L = _points(result)
+        for (label, p), (_, lo, _) in L.items():
+            if label == "bias=False" and p > 0:
+                assert lo > L[("bias=True", p)][2]
