@@ -141,3 +141,21 @@ def test_non_finite_networks_are_not_measured_as_perfect():
         [np.random.default_rng(0)],
     )
     assert est.value[0] == 1.0  # a NaN output is an error, not a correct prediction
+
+
+def test_monte_carlo_draws_a_network_s_points_whatever_the_block():
+    """In high d the points are drawn a few at a time (memory); on the sphere the stream is
+    the same, so the error counted equals the one from whole draws, computed by hand."""
+    from benign.measures.clean_error import mc_block
+
+    d, n = 5000, 700
+    assert mc_block(20) == 4096 and mc_block(d) * d <= 2**21 and mc_block(10**6) == 2
+    dist = Distribution("sphere", d)
+
+    def predict(x):  # positive on the half-space x_1 + x_2 > 0.1
+        return x[..., 0] + x[..., 1] - 0.1
+
+    est = mc_clean_error(predict, dist, n, [rng_for(s, "test") for s in (3, 4)])
+    for k, s in enumerate((3, 4)):
+        x = dist.sample(n, rng_for(s, "test"))
+        assert est.value[k] == np.mean(x[:, 0] + x[:, 1] - 0.1 <= 0)

@@ -131,7 +131,9 @@ def phase_diagram(analysis: Analysis) -> Figure | None:
     for i, g in enumerate(groups):
         for pt in _noisy(g):
             ratio[i, ps.index(pt.p)] = pt.ratio
-    fig = Figure(layout="constrained", figsize=(2 + 1.2 * len(ps), 1.2 + 0.5 * len(groups)))
+    # wide enough for the group labels and the title even with one p (else the layout collapses)
+    size = (max(7.0, 3.5 + 1.2 * len(ps)), 1.2 + 0.5 * len(groups))
+    fig = Figure(layout="constrained", figsize=size)
     ax = fig.add_subplot()
     shown = np.clip(ratio, 1e-2, 1e2)
     im = ax.imshow(shown, cmap="RdYlGn_r", norm=LogNorm(1e-2, 1e2), aspect="auto")

@@ -24,6 +24,13 @@ def reproduce(
     list_claims: Annotated[
         bool, typer.Option("--list", help="Describe the claims and exit.")
     ] = False,
+    summary: Annotated[
+        bool,
+        typer.Option(
+            "--summary",
+            help="Print the verdicts of the reproductions in --dir as a Markdown table and exit.",
+        ),
+    ] = False,
     quick: Annotated[
         bool, typer.Option("--quick", help="The reduced grid: under a minute on two cores.")
     ] = False,
@@ -51,6 +58,9 @@ def reproduce(
     """
     if list_claims:
         _list(json_out)
+        return
+    if summary:
+        _summary(directory, quick)
         return
     if name is None:
         raise InputError("NAME: give a claim (benign reproduce --list shows them)")
@@ -120,3 +130,33 @@ def _list(json_out: bool) -> None:
         )
     out.print(table)
     out.print("times: measured on 2 cores; run one with: benign reproduce NAME [--quick]")
+
+
+def _summary(directory: Path, quick: bool) -> None:
+    """The verdict table of the reproductions found in ``directory`` (the quick ones with
+    --quick), in the order of the claims."""
+    import json
+
+    rows = [
+        "| claim | verdict | key number | networks used (certified share) | wall time |",
+        "| --- | --- | --- | --- | --: |",
+    ]
+    for name in CLAIMS:
+        path = directory / f"{name}{'-quick' if quick else ''}.json"
+        if not path.is_file():
+            continue
+        r = json.loads(path.read_text())
+        n = r["networks"]
+        if not n:
+            used = "— (computed)"
+        elif n["certified_only"]:
+            used = f"{n['used']} of {n['runs']} ({n['certified'] / n['runs']:.0%} certified)"
+        else:
+            used = f"{n['used']} of {n['runs']} (interpolating; no KKT claim)"
+        seconds = r["seconds"] or 0
+        rows.append(
+            f"| `{name}` | **{r['verdict']}** | {r['key']} | {used} | {seconds / 60:.1f} min |"
+        )
+    if len(rows) == 2:
+        raise InputError(f"--dir: no reproductions in {str(directory)!r}")
+    sys.stdout.write("\n".join(rows) + "\n")

@@ -94,17 +94,29 @@ def mc_sample_size(half_width: float, z: float = 1.959963984540054) -> int:
     return math.ceil(z * z / (4 * half_width * half_width))
 
 
+MC_BLOCK, MC_BLOCK_ELEMENTS = 4096, 2**21  # test points per draw, and at most 16 MiB of them
+
+
+def mc_block(d: int) -> int:
+    """Test points drawn at a time per network: 4096, fewer where d > 512, so that a draw
+    stays within 2²¹ coordinates (16 MiB; at d = 10⁴ a block of 16 networks held 5 GiB)."""
+    return max(1, min(MC_BLOCK, MC_BLOCK_ELEMENTS // d))
+
+
 def mc_clean_error(
     predict: Callable[[Tensor], Tensor],
     dist: Distribution,
     n: int,
     rngs: list[np.random.Generator],
-    block: int = 4096,
+    block: int | None = None,
     dtype: torch.dtype = torch.float64,
     device: str = "cpu",
 ) -> CleanError:
     """Monte Carlo L(N) of E networks on n fresh points each (network e draws from rngs[e]),
-    with the Wilson 95% interval. ``predict`` maps x (E, k, d) to outputs (E, k)."""
+    with the Wilson 95% interval. ``predict`` maps x (E, k, d) to outputs (E, k). The points
+    are drawn ``block`` at a time per network (default :func:`mc_block`: a function of d
+    alone, so a network's points never depend on the networks beside it)."""
+    block = block or mc_block(dist.d)
     errors = np.zeros(len(rngs))
     done = 0
     while done < n:
