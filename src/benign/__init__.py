@@ -45,6 +45,7 @@ _HOMES: dict[str, str] = {
     "Analysis": "benign.regimes",
     "analyse": "benign.regimes",
     "parse_sweep": "benign.sweep.config",
+    "reproduce": "benign.reproduce",
     "SweepProgress": "benign.sweep.execute",
     "compute": "benign.sweep.execute",
     "Tables": "benign.sweep.store",

@@ -18,6 +18,7 @@ import numpy as np
 from benign.regimes import (
     BENIGN_RATIO,
     Group,
+    PointStats,
     analyse,
     exponential_fit,
     paper_prediction,
@@ -208,16 +209,21 @@ def dimension_sweep(runs: "pd.DataFrame", computed: dict) -> Verdict:
     return Verdict("inconclusive", why, key, evidence)
 
 
-def bias_free(runs: "pd.DataFrame", computed: dict) -> Verdict:
-    """Certified networks only, one group per (d, bias).
+BOUNDED_AWAY = 0.1  # bias-free: L's lower 95% bound at the smallest p, "bounded away from 0"
 
-    - agrees: at every d, the nets without biases are catastrophic (lower 95% bound of L ≥
-      0.25 at every p > 0: the error does not vanish as p → 0) and those with biases are not;
-    - disagrees: at some d, the nets without biases are benign or tempered;
+
+def bias_free(runs: "pd.DataFrame", computed: dict) -> Verdict:
+    """Certified networks only, one group per (d, bias); the smallest p of the grid (p = 0
+    where it has it) stands for p → 0.
+
+    - agrees: at every d, without biases the lower 95% bound of L at the smallest p is ≥ 0.1
+      (bounded away from 0 as p → 0) and above the upper 95% bound with biases there;
+    - disagrees: at some d, the nets without biases are benign or tempered (the regime
+      criteria of docs/regimes.md), or their upper 95% bound of L at the smallest p is < 0.1;
     - inconclusive otherwise, or with fewer than 4 certified networks at some (d, bias, p).
 
-    The evidence has, per d and p, L with and without biases on the same samples, and L at
-    p = 0 where the grid has it.
+    The evidence has, per d and p, L with and without biases on the same samples, and each
+    group's regime by the criteria of docs/regimes.md.
     """
     groups = analyse(runs).groups
     if (early := _undecided_groups(groups, "certified")) is not None:
@@ -227,16 +233,26 @@ def bias_free(runs: "pd.DataFrame", computed: dict) -> Verdict:
     if any(set(pair) != {True, False} for pair in pairs.values()):
         return Verdict("inconclusive", "some d lacks the nets with or without biases", "—")
     evidence = {"groups": [group_evidence(g) for g in groups]}
-    lowest = min(pt.p for pt in pairs[ds[-1]][False].points if pt.p > 0)
-    pt = next(pt for pt in pairs[ds[-1]][False].points if pt.p == lowest)
-    key = f"without biases L = {interval(pt.mean, pt.lo, pt.hi)} at d = {ds[-1]}, p = {lowest:g}"
+
+    def first(g: Group) -> PointStats:  # the smallest p
+        return min(g.points, key=lambda pt: pt.p)
+
+    low = {d: (first(pair[False]), first(pair[True])) for d, pair in pairs.items()}
+    top, top_with = low[ds[-1]]
+    key = (
+        f"at p = {top.p:g}, d = {ds[-1]}: L = {interval(top.mean, top.lo, top.hi)} without "
+        f"biases, {interval(top_with.mean, top_with.lo, top_with.hi)} with"
+    )
     why = "; ".join(
-        f"d = {d}: without biases {pair[False].verdict}, with biases {pair[True].verdict}"
+        f"d = {d}: without biases L ≥ {low[d][0].lo:.3g} at p = {low[d][0].p:g} "
+        f"({pair[False].verdict} by the regime criteria), with biases ≤ {low[d][1].hi:.3g} "
+        f"({pair[True].verdict})"
         for d, pair in pairs.items()
     )
-    if any(pair[False].verdict in ("benign", "tempered") for pair in pairs.values()):
+    vanishes = [d for d, (no, _) in low.items() if no.hi < BOUNDED_AWAY]
+    if vanishes or any(pair[False].verdict in ("benign", "tempered") for pair in pairs.values()):
         return Verdict("disagrees", why, key, evidence)
-    if all(p[False].verdict == "catastrophic" != p[True].verdict for p in pairs.values()):
+    if all(no.lo >= BOUNDED_AWAY and no.lo > yes.hi for no, yes in low.values()):
         return Verdict("agrees", why, key, evidence)
     return Verdict("inconclusive", why, key, evidence)
 
