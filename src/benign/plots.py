@@ -427,10 +427,13 @@ AXIS_LABELS = {"m": "training points m", "d": "input dimension d", "depth": "dep
 
 
 def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
-    """λ_min of the NTK Gram of the training points against m, d and depth (the axes that vary): the
-    analytic infinite-width kernel (solid) and the empirical kernel at initialisation (dashed),
-    for each group the mean over its p of the mean over its networks."""
-    panels = [(axis, _families(analysis.groups, axis)) for axis in ("m", "d", "depth")]
+    """λ_min of the NTK Gram of the training points against m, depth and, for lazy (centred)
+    nets, d (the axes that vary): the analytic infinite-width kernel (solid) and the empirical
+    kernel at initialisation (dashed), for each group the mean over its p of the mean over its
+    networks."""
+    lazy = [g for g in analysis.groups if g.settings.get("center")]
+    panels = [(axis, _families(analysis.groups, axis)) for axis in ("m", "depth")]
+    panels.insert(1, ("d", _families(lazy, "d")))
     panels = [(axis, fams) for axis, fams in panels if fams]
     if not panels:
         return None
