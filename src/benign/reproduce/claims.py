@@ -58,7 +58,7 @@ class Claim:
     claim: str
     certified_only: bool
     figure: str
-    minutes: tuple[float, float]  # (full grid, quick) on the 2-core development machine
+    minutes: tuple[float, float]  # (full grid, quick), measured on the 2-core development machine
     rule: Rule
     compute: Callable[[bool], dict] | None = None
     sweep: bool = True  # networks from presets/reproduce/NAME[.quick].toml
@@ -684,7 +684,7 @@ CLAIMS: dict[str, Claim] = {
             "has c·p⁵ ≤ L ≤ C·√p, close to L = Θ(p) (tempered), and L does not vanish as m grows.",
             True,
             "error_vs_p",
-            (6.0, 0.4),
+            (22.0, 0.45),
             tempered_1d,
         ),
         Claim(
@@ -694,7 +694,7 @@ CLAIMS: dict[str, Claim] = {
             "benignly: L ≲ exp(−Ω(d)) at every p.",
             True,
             "error_vs_d",
-            (8.0, 0.3),
+            (3.7, 0.3),
             benign_high_d,
         ),
         Claim(
@@ -704,7 +704,7 @@ CLAIMS: dict[str, Claim] = {
             "benign (d ≫ m) as d grows, validated empirically for intermediate d.",
             True,
             "phase_diagram",
-            (7.0, 0.3),
+            (2.3, 0.25),
             dimension_sweep,
         ),
         Claim(
@@ -714,7 +714,7 @@ CLAIMS: dict[str, Claim] = {
             "bounded away from 0 as p → 0, where nets with biases are benign.",
             True,
             "error_vs_p",
-            (6.0, 0.4),
+            (2.8, 0.3),
             bias_free,
         ),
         Claim(
@@ -725,7 +725,7 @@ CLAIMS: dict[str, Claim] = {
             "certified KKT point reached from it.",
             True,
             "gd_against_kkt",
-            (6.0, 0.5),
+            (1.4, 0.25),
             gd_vs_kkt,
         ),
         Claim(
@@ -735,7 +735,7 @@ CLAIMS: dict[str, Claim] = {
             "interpolate noisy labels and reach the Bayes error: clean error near 0.",
             False,
             "error_vs_p",
-            (12.0, 0.4),
+            (3.2, 0.15),
             lazy_separated,
         ),
         Claim(
@@ -746,7 +746,7 @@ CLAIMS: dict[str, Claim] = {
             "scaling).",
             False,
             "ntk_eigenvalues",
-            (5.0, 0.4),
+            (0.4, 0.1),
             ntk_eigenvalue,
         ),
         Claim(
@@ -757,7 +757,7 @@ CLAIMS: dict[str, Claim] = {
             "not by n.",
             False,
             "ntk_noise",
-            (3.0, 0.3),
+            (0.8, 0.2),
             ntk_noise,
             ntk_noise_evidence,
             sweep=False,
@@ -769,7 +769,7 @@ CLAIMS: dict[str, Claim] = {
             "that interpolates flipped labels adds no clean error over p = 0.",
             False,
             "separation_histogram",
-            (4.0, 0.4),
+            (2.0, 0.3),
             mnist_separation,
             mnist_evidence,
         ),
@@ -780,7 +780,7 @@ CLAIMS: dict[str, Claim] = {
             "constant) leads to better generalisation.",
             False,
             "error_vs_lipschitz",
-            (8.0, 0.4),
+            (0.5, 0.15),
             smoothness,
         ),
     )
