@@ -100,7 +100,9 @@ def test_a_network_trains_alike_alone_and_in_an_ensemble():
     out1, cache1 = fused.forward([p[1:2] for p in moved], x[1:2])
     assert torch.equal(out[1:2], out1)
     g = torch.randn_like(y)
-    for a, b in zip(fused.vjp(moved, cache, g), fused.vjp([p[1:2] for p in moved], cache1, g[1:2])):
+    for a, b in zip(
+        fused.vjp(moved, cache, g), fused.vjp([p[1:2] for p in moved], cache1, g[1:2]), strict=True
+    ):
         assert torch.equal(a[1:2], b)
     config = TrainConfig(max_steps=50, loss_tol=1e-300)
     together = train(net, params, x, y, config, passes="fused")
