@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from benign.cli.common import InputError, out, print_json
+from benign.cli.common import InputError, err, out, print_json
 from benign.cli.sweep import _sweep
 from benign.reproduce import CLAIMS, conclude, plan
 from benign.sweep import parse_sweep
@@ -77,6 +77,15 @@ def reproduce(
     with quiet:
         if p.sweep_file is not None:
             _sweep(p.sweep_file, p.store, "local", workers, retry_failed=False, dry_run=False)
+        if p.claim.compute is not None:  # no progress bar of its own: say what is going on
+            minutes = p.claim.minutes[1 if quick else 0]
+            err.print(
+                f"{name}: computing its evidence beside the networks (about {60 * minutes:.0f} s"
+                " in all on 2 cores)…",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )
         result = conclude(p, time.perf_counter() - start)
     if json_out:
         print_json(result.to_json())

@@ -113,12 +113,25 @@ def mean_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float, floa
 
 def counted(runs: "pd.DataFrame", certified_only: bool) -> dict:
     """Who a verdict rests on: the runs, the done and failed ones (with their reasons), the
-    certified ones, and the networks used (certified ones where ``certified_only``)."""
+    certified ones, the networks used (certified ones where ``certified_only``), and the
+    certificates of the done networks: ε_rel and δ_rel at their median and worst, and the
+    stop reasons."""
     done = runs[runs["status"] == "done"]
     failed = runs[runs["status"] == "failed"]
     certified = int(done["certified"].astype(bool).sum())
     used = certified if certified_only else len(done)
+
+    def spread(column: str) -> list[float]:
+        values = done[column].astype(float)
+        values = values[np.isfinite(values)]
+        return [float(values.median()), float(values.max())] if len(values) else []
+
     return {
+        "certificates": {
+            "eps_rel_median_max": spread("eps_rel"),
+            "delta_rel_median_max": spread("delta_rel"),
+            "stop_reasons": {str(k): int(v) for k, v in done["stop_reason"].value_counts().items()},
+        },
         "runs": len(runs),
         "done": len(done),
         "failed": len(failed),
