@@ -30,23 +30,32 @@ from benign.reproduce.claims import (
 SEEDS = 8
 
 
-def runs_table(points: list[dict], error, seeds: int = SEEDS, **columns) -> pd.DataFrame:
-    """A runs table: per grid point (settings) and seed one done network whose clean error is
-    error(settings, seed), with every setting at its default unless given and every measure
-    NaN unless given (a function of settings and seed, or a constant)."""
+def runs_table(points: list[dict], error, seeds: int = SEEDS, failed: int = 0, **columns):
+    """A runs table typed as a store's (pandas' nullable dtypes): per grid point (settings) and
+    seed one done network whose clean error is error(settings, seed), with every setting at
+    its default unless given and every measure NaN unless given (a function of settings and
+    seed, or a constant); and ``failed`` more seeds per point that failed before they were
+    measured (every measured value missing, as a block that raised leaves them)."""
+    from benign.run import column_types, typed_frame
+
     defaults = RunConfig().model_dump()
     rows = []
     for point in points:
         settings = defaults | point
-        for seed in range(seeds):
+        for seed in range(seeds + failed):
             row = dict(settings, seed=seed, status="done", failure=None, certified=True)
             row |= dict.fromkeys(MEASURES, math.nan)
             row |= {"clean_error": error(settings, seed), "flip_rate": settings["p"]}
             row["run_id"] = f"{json.dumps(point, sort_keys=True)}-{seed}"
             for name, value in columns.items():
                 row[name] = value(settings, seed) if callable(value) else value
+            if seed >= seeds:
+                measured = set(row) - {"run_id", "seed", *settings}
+                row |= dict.fromkeys(measured, None) | {"status": "failed", "failure": "boom"}
             rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    kinds = column_types() | {"status": str, "failure": str, "run_id": str}
+    return typed_frame(frame.itertuples(index=False, name=None), list(frame.columns), kinds)
 
 
 def jitter(seed: int, scale: float = 0.01) -> float:
@@ -89,6 +98,11 @@ def test_benign_high_d_rule():
     assert rates[0.1][0] == pytest.approx(-1 / 300, rel=0.05)  # L ∝ exp(−d/300), fitted
     tempered = runs_table(points, lambda s, k: s["p"] * (1 + jitter(k)))
     assert benign_high_d(tempered, {}).verdict == "disagrees"
+    # a block that raised leaves runs with nothing measured: counted as failed, no crash
+    with_failed = runs_table(
+        points, lambda s, k: s["p"] * math.exp(-s["d"] / 300) * (1 + jitter(k)), failed=2
+    )
+    assert benign_high_d(with_failed, {}).verdict == "agrees"
 
 
 def test_dimension_sweep_rule():
@@ -108,23 +122,49 @@ def test_bias_free_rule():
     points = grid(d=[1000], bias=[False, True], p=[0.0, *PS])
     agrees = runs_table(points, lambda s, k: (0.0 if s["bias"] else 0.4) + abs(jitter(k)))
     assert bias_free(agrees, {}).verdict == "agrees"
-    tempered = runs_table(points, lambda s, k: s["p"] * (1 + jitter(k)))
-    assert bias_free(tempered, {}).verdict == "disagrees"
+    # bounded away from 0 at p = 0 (0.12) but tempered: L/p in [1.4, 3.4]
+    tempered = runs_table(points, lambda s, k: 0.0 if s["bias"] else 0.12 + s["p"] + jitter(k))
+    v = bias_free(tempered, {})
+    assert v.verdict == "disagrees" and "tempered" in v.reason
+    # catastrophic at every p > 0 but exact at p = 0: not bounded away as p → 0
+    vanishing = runs_table(
+        points, lambda s, k: 0.0 if s["bias"] or s["p"] == 0 else 0.4 + abs(jitter(k))
+    )
+    v = bias_free(vanishing, {})
+    assert v.verdict == "disagrees" and "catastrophic" in v.reason
+    # too few certified networks at p = 0
+    few = agrees.copy()
+    few.loc[(few["p"] == 0) & (few["seed"] >= 2), "certified"] = False
+    assert bias_free(few, {}).verdict == "inconclusive"
 
 
 def test_gd_vs_kkt_rule():
     points = grid(d=[20, 1000], bias=[True, False], p=[0.2], method=["gd+convex"])
-    columns = {"gd_certified": False, "gd_eps_rel": 0.5}
-    apart = runs_table(
-        points, lambda s, k: 0.1 + jitter(k), gd_clean_error=lambda s, k: 0.3 + jitter(k), **columns
-    )
-    v = gd_vs_kkt(apart, {})
+
+    def table(gap: float, gd_certified: bool = False, **kwargs) -> pd.DataFrame:
+        return runs_table(
+            points,
+            lambda s, k: 0.1 + jitter(k),
+            gd_clean_error=lambda s, k: 0.1 + gap + jitter(k),
+            gd_certified=gd_certified,
+            gd_eps_rel=0.5,
+            **kwargs,
+        )
+
+    v = gd_vs_kkt(table(0.2), {})
     assert v.verdict == "agrees"
     assert all(r["delta_L"][0] == pytest.approx(0.2) for r in v.evidence["pairs"])
-    same = runs_table(
-        points, lambda s, k: 0.1 + jitter(k), gd_clean_error=lambda s, k: 0.1 + jitter(k), **columns
-    )
-    assert gd_vs_kkt(same, {}).verdict == "disagrees"
+    # a gap the intervals exclude 0 from but inside ±0.02: the same error
+    assert gd_vs_kkt(table(0.01), {}).verdict == "disagrees"
+    # GD iterates that are certified KKT points: no claim against them
+    assert gd_vs_kkt(table(0.2, gd_certified=True), {}).verdict == "inconclusive"
+    # failed runs are no pairs, and do not crash the rule
+    assert gd_vs_kkt(table(0.2, failed=2), {}).verdict == "agrees"
+    # a group whose KKT points are all uncertified has no pairs: inconclusive, not left out
+    lacking = table(0.01)
+    lacking.loc[lacking["bias"] == False, "certified"] = False  # noqa: E712
+    v = gd_vs_kkt(lacking, {})
+    assert v.verdict == "inconclusive" and "fewer than 4" in v.reason
 
 
 def lazy(point: dict) -> dict:
@@ -150,6 +190,15 @@ def test_ntk_eigenvalue_rule():
     v = ntk_eigenvalue(decays, {})
     assert v.verdict == "disagrees"
     assert v.evidence["fits"][0]["slope_d"][0] == pytest.approx(-1.0, abs=0.02)
+    # one network with λ_min = 0 at the largest d (measured, though its training failed)
+    singular = runs_table(
+        points,
+        lambda s, k: 0.0,
+        ntk_min=lambda s, k: 0.0 if (s["d"], s["m"], s["depth"], k) == (400, 50, 2, 0) else 1.0,
+        **common,
+    )
+    singular.loc[singular["ntk_min"] == 0, ["status", "clean_error"]] = ["failed", None]
+    assert ntk_eigenvalue(singular, {}).verdict == "inconclusive"
 
 
 def noise_rows(mse) -> dict:
@@ -214,6 +263,12 @@ def test_mnist_separation_rule():
     assert mnist_separation(flat, separated).verdict == "agrees"
     tempered = runs_table(points, lambda s, k: 0.18 + s["p"] + jitter(k), certified=False)
     assert mnist_separation(tempered, separated).verdict == "disagrees"
+    touching = {"train_train": {"l2": 0.0}, "median_norm": 9.0}  # two images coincide
+    assert mnist_separation(flat, touching).verdict == "disagrees"
+    # every network at p = 0.1 failed: not judged on the other p alone
+    lost = flat.copy()
+    lost.loc[lost["p"] == 0.1, "status"] = "failed"
+    assert mnist_separation(lost, separated).verdict == "inconclusive"
 
 
 def test_smoothness_rule():

@@ -159,7 +159,8 @@ def _summary(directory: Path, quick: bool) -> None:
         if not n:
             used = "— (computed)"
         elif n["certified_only"]:
-            used = f"{n['used']} of {n['runs']} ({n['certified'] / n['runs']:.0%} certified)"
+            share = f"{n['certified'] / n['runs']:.0%}" if n["runs"] else "—"
+            used = f"{n['used']} of {n['runs']} ({share} certified)"
         else:
             used = f"{n['used']} of {n['runs']} (interpolating; no KKT claim)"
         seconds = r["seconds"] or 0

@@ -120,8 +120,11 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
     if p.store is not None and p.sweep_file is not None:  # the runs of this sweep file alone
         runs = table_frame(p.store)
         runs = runs[runs["run_id"].isin({r.run_id for r in load_sweep(p.sweep_file).runs})]
-    verdict = p.claim.rule(runs, computed)
-    networks = counted(runs, p.claim.certified_only) if len(runs) else {}
+    if p.claim.sweep and runs.empty:
+        verdict = Verdict("inconclusive", "the store holds no run of this sweep file", "—")
+    else:
+        verdict = p.claim.rule(runs, computed)
+    networks = counted(runs, p.claim.certified_only) if p.claim.sweep else {}
     store = p.store if p.store is not None else p.evidence_file
     result = Reproduction(
         name=p.claim.name,
@@ -165,6 +168,8 @@ def _finite(doc: object) -> object:
     if isinstance(doc, list | tuple):
         return [_finite(v) for v in doc]
     if isinstance(doc, float) and not math.isfinite(doc):
+        return None
+    if type(doc).__name__ == "NAType":  # pandas' missing value
         return None
     if hasattr(doc, "item"):  # a NumPy scalar
         return _finite(doc.item())

@@ -17,6 +17,7 @@ import numpy as np
 
 from benign.regimes import (
     BENIGN_RATIO,
+    MIN_SEEDS,
     Group,
     PointStats,
     analyse,
@@ -28,9 +29,11 @@ from benign.reproduce.rules import (
     Verdict,
     apart,
     bootstrap_statistic,
+    flag,
     group_evidence,
     interval,
     mean_interval,
+    numbers,
     spearman,
     thin,
     within,
@@ -133,7 +136,7 @@ def tempered_1d(runs: "pd.DataFrame", computed: dict) -> Verdict:
 
 def _decay_fits(runs: "pd.DataFrame") -> list[dict]:
     """Per p > 0: L ≈ A·exp(α·d) over the certified networks, bootstrapped over networks."""
-    done = runs[(runs["status"] == "done") & runs["certified"].astype(bool) & (runs["p"] > 0)]
+    done = runs[(runs["status"] == "done") & flag(runs, "certified") & (runs["p"] > 0)]
     fits: list[dict[str, Any]] = []
     for p, sub in done.groupby("p", sort=True):
         values = {d: s["clean_error"].to_numpy(float) for d, s in sub.groupby("d")}
@@ -238,6 +241,10 @@ def bias_free(runs: "pd.DataFrame", computed: dict) -> Verdict:
         return min(g.points, key=lambda pt: pt.p)
 
     low = {d: (first(pair[False]), first(pair[True])) for d, pair in pairs.items()}
+    few = [f"d = {d}" for d, ends in low.items() if min(pt.n for pt in ends) < MIN_SEEDS]
+    if few:
+        why = f"fewer than {MIN_SEEDS} certified networks at the smallest p at " + ", ".join(few)
+        return Verdict("inconclusive", why, "—", evidence)
     top, top_with = low[ds[-1]]
     key = (
         f"at p = {top.p:g}, d = {ds[-1]}: L = {interval(top.mean, top.lo, top.hi)} without "
@@ -259,28 +266,33 @@ def bias_free(runs: "pd.DataFrame", computed: dict) -> Verdict:
 
 def gd_vs_kkt(runs: "pd.DataFrame", computed: dict) -> Verdict:
     """Per group (d, bias, p), over the runs whose KKT point (the convex program's, from
-    gradient descent's patterns) is certified and whose GD iterate interpolates: the paired
+    gradient descent's patterns) is certified and whose GD iterate was measured: the paired
     difference ΔL = L(GD iterate) − L(KKT point), with a bootstrap 95% interval over seeds.
 
     - agrees (the iterate is no KKT point and can tell another story): at most half of the
-      GD iterates are certified KKT points, and at some group the interval of ΔL excludes 0;
-    - disagrees: every group's interval of ΔL lies inside [−0.02, 0.02] (same error);
-    - inconclusive otherwise, or with fewer than 4 such runs in some group.
+      GD iterates are certified KKT points, and at some group the interval of ΔL lies
+      outside [−0.02, 0.02] (a difference of more than 0.02 in clean error);
+    - disagrees: every group's interval of ΔL lies inside [−0.02, 0.02] (the same error);
+    - inconclusive otherwise, or with fewer than 4 such runs in some group of the grid.
 
     The evidence also has each group's regime for the GD iterates and for the KKT points, and
     what the papers predict for its settings.
     """
-    done = runs[(runs["status"] == "done") & runs["certified"].astype(bool)]
-    done = done[np.isfinite(done["gd_clean_error"].astype(float))]
-    if done.empty:
+    done = runs[runs["status"] == "done"]
+    paired = done[flag(done, "certified") & np.isfinite(numbers(done, "gd_clean_error"))]
+    if paired.empty:
         return Verdict("inconclusive", "no certified KKT points with a GD iterate", "—")
-    kkt = analyse(done).groups
-    as_gd = done.assign(clean_error=done["gd_clean_error"], certified=done["gd_certified"])
+    kkt = analyse(paired).groups
+    as_gd = paired.assign(clean_error=paired["gd_clean_error"], certified=paired["gd_certified"])
     gd = {g.label: g for g in analyse(as_gd, certified_only=False).groups}
     rows: list[dict[str, Any]] = []
     differs, same, few = [], True, []
-    for (d, bias, p), sub in done.groupby(["d", "bias", "p"], sort=True):
-        delta = (sub["gd_clean_error"] - sub["clean_error"]).to_numpy(float)
+    for (d, bias, p), group in runs.groupby(["d", "bias", "p"], sort=True):
+        sub = paired.loc[paired.index.intersection(group.index)]
+        delta = (numbers(sub, "gd_clean_error") - numbers(sub, "clean_error")).to_numpy(float)
+        if len(delta) < 4:
+            few.append(f"d={d}, bias={bias}, p={p:g} ({len(delta)})")
+            continue
         mean, lo, hi = mean_interval(delta)
         rows.append(
             {
@@ -289,18 +301,16 @@ def gd_vs_kkt(runs: "pd.DataFrame", computed: dict) -> Verdict:
                 "p": float(p),
                 "n": len(delta),
                 "delta_L": [mean, lo, hi],
-                "gd_L": float(sub["gd_clean_error"].mean()),
-                "kkt_L": float(sub["clean_error"].mean()),
-                "gd_certified_share": float(sub["gd_certified"].astype(bool).mean()),
-                "gd_eps_rel": float(sub["gd_eps_rel"].median()),
+                "gd_L": float(numbers(sub, "gd_clean_error").mean()),
+                "kkt_L": float(numbers(sub, "clean_error").mean()),
+                "gd_certified_share": float(flag(sub, "gd_certified").mean()),
+                "gd_eps_rel": float(numbers(sub, "gd_eps_rel").median()),
             }
         )
-        if len(delta) < 4:
-            few.append(f"d={d}, bias={bias}, p={p:g}")
-        if not math.isnan(lo) and (lo > 0 or hi < 0):
+        if apart(lo, hi, -SAME_ERROR, SAME_ERROR):
             differs.append(rows[-1])
-        same &= not math.isnan(lo) and within(lo, hi, -SAME_ERROR, SAME_ERROR)
-    share = float(runs.loc[runs["status"] == "done", "gd_certified"].astype(bool).mean())
+        same &= within(lo, hi, -SAME_ERROR, SAME_ERROR)
+    share = float(flag(done, "gd_certified").mean()) if len(done) else math.nan
     regimes = [
         {
             "group": g.label,
@@ -311,30 +321,27 @@ def gd_vs_kkt(runs: "pd.DataFrame", computed: dict) -> Verdict:
         for g in kkt
     ]
     evidence = {"pairs": rows, "gd_certified_share": share, "regimes": regimes}
+    if few:
+        why = "fewer than 4 paired runs in: " + "; ".join(few)
+        return Verdict("inconclusive", why, "—", evidence)
     big = max(rows, key=lambda r: abs(r["delta_L"][0]))
     key = (
         f"ΔL = {interval(*big['delta_L'])} at d = {big['d']}, bias = {big['bias']}, "
         f"p = {big['p']:g}; GD iterates certified: {share:.0%}"
     )
-    if few:
-        return Verdict(
-            "inconclusive", "fewer than 4 paired runs in: " + "; ".join(few), key, evidence
-        )
     if share <= 0.5 and differs:
         why = (
-            f"{share:.0%} of the GD iterates certified; ΔL's interval excludes 0 in "
+            f"{share:.0%} of the GD iterates certified; ΔL's interval outside ±{SAME_ERROR} in "
             f"{len(differs)} of {len(rows)} groups"
         )
         return Verdict("agrees", why, key, evidence)
     if same:
         return Verdict("disagrees", f"ΔL inside ±{SAME_ERROR} in every group", key, evidence)
-    return Verdict(
-        "inconclusive",
-        f"{share:.0%} of the GD iterates certified; ΔL's intervals "
-        "neither exclude 0 nor lie inside ±0.02",
-        key,
-        evidence,
+    why = (
+        f"{share:.0%} of the GD iterates certified; no group's ΔL interval lies outside "
+        f"±{SAME_ERROR}, and not every one inside it"
     )
+    return Verdict("inconclusive", why, key, evidence)
 
 
 # ----- Zhu et al.: deep nets under lazy training ---------------------------------------------
@@ -383,8 +390,9 @@ def _log_slope(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, floa
 
 
 def ntk_eigenvalue(runs: "pd.DataFrame", computed: dict) -> Verdict:
-    """Every network, one fit per (m, depth): the slope s of log λ_min(Θ) against log d, for the
-    analytic NTK of the training points (bootstrap over networks). The inputs lie on the
+    """Every network whose λ_min was measured (whatever its training did), one fit per (m,
+    depth): the slope s of log λ_min(Θ) against log d, for the analytic NTK of the training
+    points (bootstrap over networks; fitted on the positive λ_min). The inputs lie on the
     sphere of radius √d and the ntk parametrisation scales the first layer by √(2/d): Zhu et
     al.'s λ_min = Ω(d), for an unscaled first layer, is here λ_min bounded below as d grows.
 
@@ -396,14 +404,21 @@ def ntk_eigenvalue(runs: "pd.DataFrame", computed: dict) -> Verdict:
     The evidence also has the slope against log m at the largest d, and the empirical NTK's
     λ_min at initialisation beside the analytic one.
     """
-    done = runs[(runs["status"] == "done") & (runs["ntk_min"].astype(float) > 0)]
+    lam = numbers(runs, "ntk_min")
+    measured = runs[np.isfinite(lam)].assign(
+        ntk_min=lam, entk_min_init=numbers(runs, "entk_min_init")
+    )
+    done = measured[measured["ntk_min"] > 0]  # the slopes are fitted in log λ_min
     fits: list[dict[str, Any]] = []
     decays, flat = [], True
-    for (m, depth), sub in done.groupby(["m", "depth"], sort=True):
+    for (m, depth), group in runs.groupby(["m", "depth"], sort=True):
+        sub = done.loc[done.index.intersection(group.index)]
         if sub["d"].nunique() < 2:
-            return Verdict("inconclusive", f"one d only at m = {m}, depth {depth}", "—")
+            why = f"λ_min measured at fewer than two d at m = {m}, depth {depth}"
+            return Verdict("inconclusive", why, "—")
         s = _log_slope(sub["d"], sub["ntk_min"])
-        top = sub[sub["d"] == sub["d"].max()]
+        top = measured.loc[measured.index.intersection(group.index)]
+        top = top[top["d"] == top["d"].max()]
         fits.append(
             {
                 "m": int(m),
@@ -588,7 +603,7 @@ def mnist_evidence(quick: bool) -> dict:
 
     x, labels = load_dataset("mnist")
     split = split_separation(x, labels, 200, rng_for(0, "data"))
-    t = torch.as_tensor(x, dtype=torch.float64)
+    t = torch.tensor(x, dtype=torch.float64)  # a copy: the bundled array is read-only
     pos, neg = t[labels > 0], t[labels <= 0]
     nearest = torch.cat([torch.cdist(pos, neg).min(1).values, torch.cdist(neg, pos).min(1).values])
     norms = torch.linalg.vector_norm(t, dim=1)
@@ -619,14 +634,16 @@ def mnist_separation(runs: "pd.DataFrame", computed: dict) -> Verdict:
     groups = analyse(runs, certified_only=False).groups
     sep = computed["train_train"]["l2"]
     evidence: dict = {"separation": computed, "groups": [group_evidence(g) for g in groups]}
-    if len(groups) != 1 or not any(pt.p == 0 and pt.n for pt in groups[0].points):
-        return Verdict("inconclusive", "no networks at p = 0", "—", evidence)
+    if (early := _undecided_groups(groups, "interpolating")) is not None:
+        return early
     pts = groups[0].points
+    if len(groups) != 1 or not any(pt.p == 0 and pt.n >= MIN_SEEDS for pt in pts):
+        return Verdict("inconclusive", f"fewer than {MIN_SEEDS} networks at p = 0", "—", evidence)
     clean = next(pt for pt in pts if pt.p == 0)
     excess: list[dict[str, Any]] = [
         {"p": pt.p, "excess": [pt.mean - clean.mean, pt.lo - clean.hi, pt.hi - clean.lo]}
         for pt in pts
-        if pt.p > 0 and pt.n
+        if pt.p > 0
     ]
     evidence["excess"] = excess
     ratio = sep / computed["median_norm"]
@@ -651,12 +668,15 @@ def smoothness(runs: "pd.DataFrame", computed: dict) -> Verdict:
     - disagrees: ρ's interval lies below 0;
     - inconclusive otherwise, or with fewer than 8 networks.
     """
-    done = runs[(runs["status"] == "done")]
+    done = runs[runs["status"] == "done"]
+    err, low, up = (numbers(done, c) for c in ("clean_error", "lipschitz_lower", "lipschitz_upper"))
+    done = done[np.isfinite(err) & np.isfinite(low) & np.isfinite(up)]
     if len(done) < 8:
-        return Verdict("inconclusive", f"{len(done)} interpolating networks; 8 needed", "—")
-    err = done["clean_error"].to_numpy(float)
-    lower = spearman(done["lipschitz_lower"].to_numpy(float), err)
-    upper = spearman(done["lipschitz_upper"].to_numpy(float), err)
+        why = f"{len(done)} interpolating networks with both bounds measured; 8 needed"
+        return Verdict("inconclusive", why, "—")
+    err = err[done.index].to_numpy(float)
+    lower = spearman(low[done.index].to_numpy(float), err)
+    upper = spearman(up[done.index].to_numpy(float), err)
     evidence = {"networks": len(done), "rho_lower": list(lower), "rho_upper": list(upper)}
     key = f"ρ(Lip ≥, L) = {interval(*lower, '.2f')} over {len(done)} networks"
     outcome: Outcome = "inconclusive"

@@ -62,8 +62,24 @@ def group_evidence(g: Group) -> dict:
 
 
 def thin(groups: Iterable[Group]) -> list[str]:
-    """Labels of the groups with fewer than MIN_SEEDS networks at some p > 0."""
-    return [g.label for g in groups if any(pt.n < MIN_SEEDS for pt in g.points if pt.p > 0)]
+    """Labels of the groups with no p > 0, or fewer than MIN_SEEDS networks at some p > 0."""
+    return [
+        g.label
+        for g in groups
+        if not any(pt.p > 0 for pt in g.points)
+        or any(pt.n < MIN_SEEDS for pt in g.points if pt.p > 0)
+    ]
+
+
+def flag(runs: "pd.DataFrame", column: str) -> "pd.Series":
+    """A boolean column of a runs table; missing (a run that failed before it was measured)
+    is False."""
+    return runs[column].astype("boolean").fillna(False).astype(bool)
+
+
+def numbers(runs: "pd.DataFrame", column: str) -> "pd.Series":
+    """A numeric column of a runs table as float, missing as NaN."""
+    return runs[column].astype("Float64").astype(float)
 
 
 def within(lo: float, hi: float, low: float, high: float) -> bool:
@@ -118,11 +134,11 @@ def counted(runs: "pd.DataFrame", certified_only: bool) -> dict:
     stop reasons."""
     done = runs[runs["status"] == "done"]
     failed = runs[runs["status"] == "failed"]
-    certified = int(done["certified"].astype(bool).sum())
+    certified = int(flag(done, "certified").sum())
     used = certified if certified_only else len(done)
 
     def spread(column: str) -> list[float]:
-        values = done[column].astype(float)
+        values = numbers(done, column)
         values = values[np.isfinite(values)]
         return [float(values.median()), float(values.max())] if len(values) else []
 
