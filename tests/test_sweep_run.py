@@ -150,7 +150,9 @@ def test_kill_9_at_random_points_then_resume(tmp_path, reference):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         seen.append(stored_count(store))
-    assert seen == sorted(seen) and seen[-1] < 200, seen  # progress kept, not yet finished
+    # progress kept, and at least two kills left runs for the next attempt to resume (the
+    # last may finish: the quick sweep's final blocks store dozens of runs within 0.1 s)
+    assert seen == sorted(seen) and sum(n < 200 for n in seen) >= 2, seen
     r = benign("sweep", config, "--workers", "2")
     assert r.returncode == 0, r.stderr
     assert f"{200 - seen[-1]} runs computed" in r.stdout
