@@ -562,16 +562,21 @@ def separation_histogram(computed: dict) -> Figure:
     return fig
 
 
-# the figures of claims drawn from evidence computed beside (or instead of) a sweep
-CLAIM_FIGURES = {"ntk-noise": ntk_noise, "mnist-separation": separation_histogram}
-CLAIM_CAPTIONS = {
-    "ntk-noise": "Generalisation error of ridgeless NTK regression against n",
-    "mnist-separation": "Distances to the nearest image of the other label",
+# the figures of claims drawn from evidence computed beside (or instead of) a sweep, and
+# their captions
+CLAIM_FIGURES = {
+    "ntk-noise": (ntk_noise, "Generalisation error of ridgeless NTK regression against n"),
+    "mnist-separation": (
+        separation_histogram,
+        "Distances to the nearest image of the other label",
+    ),
 }
 
 
-def claim_figure(name: str, computed: dict) -> Figure | None:
-    """The figure of claim ``name`` drawn from its computed evidence; None for the claims whose
-    figure is one of the report's."""
-    draw = CLAIM_FIGURES.get(name)
-    return draw(computed) if draw is not None and computed else None
+def claim_figure(name: str, computed: dict) -> tuple[Figure, str] | None:
+    """The figure of claim ``name`` drawn from its computed evidence, with its caption; None
+    for the claims whose figure is one of the report's."""
+    if name not in CLAIM_FIGURES or not computed:
+        return None
+    draw, caption = CLAIM_FIGURES[name]
+    return draw(computed), caption

@@ -334,9 +334,7 @@ def write_report(
         if everyone
         else ""
     )
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>benign report: {html.escape(name)}</title>
-<style>{CSS}</style><script>{DECODE_CHECK}</script></head><body>
+    page = f"""{_head(f"benign report: {name}")}
 <h1>How these networks overfit: sweep <code>{html.escape(name)}</code></h1>
 <p>Store <code>{html.escape(str(store))}</code>, read {datetime.now(UTC):%Y-%m-%d %H:%M} UTC
 by benign {__version__}. Runs: {c["runs"]} in all, {c["done"]} done, {c["failed"]} failed,
@@ -375,11 +373,16 @@ The criteria and the evidence at each p are below the figures.</p>
     return analysis, everyone
 
 
+def _head(title: str) -> str:
+    """A page's start, to its body: title, the report's style and its decode check."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{CSS}</style><script>{DECODE_CHECK}</script></head><body>"""
+
+
 def write_page(out: Path, title: str, body: str) -> None:
     """A page of its own (atomically): ``body`` (HTML) under the report's style."""
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{CSS}</style><script>{DECODE_CHECK}</script></head><body>
+    page = f"""{_head(title)}
 <h1>{html.escape(title)}</h1>
 <p>Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by benign {__version__}.</p>
 {body}

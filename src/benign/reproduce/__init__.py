@@ -142,7 +142,7 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
         seconds=seconds + time.perf_counter() - start,
         versions=_versions(),
     )
-    _write_report(p, result, verdict, computed)
+    _write_report(p, result, computed)
     p.result.write_text(json.dumps(result.to_json(), indent=1) + "\n")
     return result
 
@@ -176,7 +176,7 @@ def _finite(doc: object) -> object:
     return doc
 
 
-def _write_report(p: Plan, result: Reproduction, verdict: Verdict, computed: dict) -> None:
+def _write_report(p: Plan, result: Reproduction, computed: dict) -> None:
     """The claim's report: its verdict block, then the sweep's report (or, for a claim without
     networks, its figure and evidence alone)."""
     from benign import plots
@@ -185,7 +185,7 @@ def _write_report(p: Plan, result: Reproduction, verdict: Verdict, computed: dic
     figdir = p.report.parent / f"{p.report.stem}_figures"
     drawn = plots.claim_figure(p.claim.name, computed)
     figure = (
-        figure_html(drawn, figdir, p.claim.figure, plots.CLAIM_CAPTIONS[p.claim.name])
+        figure_html(drawn[0], figdir, p.claim.figure, drawn[1])
         if drawn is not None
         else f'<p>Its figure: <a href="#{p.claim.figure}">{p.claim.figure}</a>, below.</p>'
     )

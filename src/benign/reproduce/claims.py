@@ -491,10 +491,8 @@ def noise_regressions(family: str, scale: float, n: int, seed: int) -> list[dict
     d = NOISE_D if family == "fixed" else max(NOISE_D, n // NOISE_RATIO)
     net = ReLUNet(d, 256, depth=3, param="ntk", init="ntk", init_scale=scale)
     rng = rng_for(seed, "data")
-    x, x_test = (
-        Distribution("sphere", d).sample(n, rng),
-        Distribution("sphere", d).sample(1000, rng),
-    )
+    sphere = Distribution("sphere", d)
+    x, x_test = sphere.sample(n, rng), sphere.sample(1000, rng)
     clean, clean_test = math.sqrt(d) * x[:, 0], math.sqrt(d) * x_test[:, 0]
     unit = ntk_regression(net, x, clean + rng.standard_normal(n), clean, x_test, clean_test)
     rows = []
@@ -607,6 +605,8 @@ def mnist_evidence(quick: bool) -> dict:
     pos, neg = t[labels > 0], t[labels <= 0]
     nearest = torch.cat([torch.cdist(pos, neg).min(1).values, torch.cdist(neg, pos).min(1).values])
     norms = torch.linalg.vector_norm(t, dim=1)
+    distances = nearest.numpy()
+    counts, edges = np.histogram(distances, bins=30)
     return {
         "images": len(x),
         "train_train": {"l2": split.train_train.l2, "linf": split.train_train.linf},
@@ -614,9 +614,9 @@ def mnist_evidence(quick: bool) -> dict:
         if split.test_train
         else None,
         "median_norm": float(norms.median()),
-        "nearest_other_label": np.quantile(nearest.numpy(), [0, 0.01, 0.1, 0.5, 0.9, 1]).tolist(),
-        "histogram": np.histogram(nearest.numpy(), bins=30)[0].tolist(),
-        "bins": np.histogram(nearest.numpy(), bins=30)[1].tolist(),
+        "nearest_other_label": np.quantile(distances, [0, 0.01, 0.1, 0.5, 0.9, 1]).tolist(),
+        "histogram": counts.tolist(),
+        "bins": edges.tolist(),
     }
 
 
