@@ -34,7 +34,7 @@ _GD, _SOLVERS = frozenset({"gd", "gd+convex"}), frozenset({"lp", "convex", "gd+c
 # the settings only some of the methods read (each method reads every other setting)
 METHOD_SETTINGS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("step_rule", "lr", "steps", "loss_tol", "certify_every"), _GD),
-    "lp_grid": frozenset({"lp"}),
+    "lp_grid": frozenset(),  # read by no method since the lp became exact
     "gates": _SOLVERS,
     "rounds": frozenset({"convex", "gd+convex"}),
 }
@@ -150,7 +150,7 @@ class RunConfig(BaseModel):
     )
     max_seconds: Seconds | None = Field(
         None,
-        description="time budget per ensemble block (convex: per network)",
+        description="time budget per ensemble block (lp, convex: per network)",
         json_schema_extra={"panel": "Training"},
     )
     loss_tol: LossTol = Field(
@@ -168,7 +168,7 @@ class RunConfig(BaseModel):
     method: Method = Field(
         "auto",
         description="gd: gradient descent from a random initialisation; lp: the minimum-norm "
-        "interpolant over a kink dictionary (two-layer nets with bias on the interval); "
+        "interpolant, exactly (two-layer nets with bias on the interval); "
         "convex: a KKT point of the margin problem from the convex program over activation "
         "patterns, seeded by random gates (two-layer uncentred nets); gd+convex: gradient "
         "descent, then the convex program from its network's patterns (both networks "
@@ -180,7 +180,8 @@ class RunConfig(BaseModel):
         2000,
         ge=2,
         le=10**6,
-        description="lp: equispaced dictionary kinks between a and b (at most 10⁶)",
+        description="no longer read: the lp method finds its kinks exactly (kept so that "
+        "older sweep files and stores load)",
         json_schema_extra={"panel": "Solver"},
     )
     gates: int = Field(
@@ -272,7 +273,7 @@ class RunConfig(BaseModel):
 
     def uses(self, setting: str) -> bool:
         """Whether the method that runs reads ``setting`` (:data:`METHOD_SETTINGS`): e.g.
-        ``lp_grid`` only the lp method, the step size only gradient descent."""
+        ``gates`` only the solvers, the step size only gradient descent."""
         return setting not in METHOD_SETTINGS or self.resolved_method in METHOD_SETTINGS[setting]
 
     def canonical(self) -> "RunConfig":

@@ -1,90 +1,16 @@
-"""The margin problem of the two-layer net in d = 1 as a linear program
-(docs/science.md, The minimum-norm interpolant in d = 1).
-
-At a KKT point every neuron is balanced, |v_j| = ‖(w_j, b_j)‖, so ½‖θ‖² = Σ_j |v_j|·‖(w_j, b_j)‖
-and the margin problem becomes
-
-    min Σ_j |c_j|  s.t.  y_i Σ_j c_j relu(u_j·(x_i, 1)) ≥ 1,
-
-over unit neuron directions u_j. Over a finite dictionary of directions — kinks at every training
-point and on a grid of [a, b], both orientations, and the constant neuron — it is a linear
-program (solved with HiGHS). Its optimum approaches the global minimum-norm interpolant as the
-grid is refined; a basic optimal solution has at most m active neurons. The solution is turned
-back into balanced network parameters: (w_j, b_j) = sqrt|c_j| u_j, v_j = sign(c_j) sqrt|c_j|.
-"""
+"""KKT points of the margin problem of the two-layer net in any dimension, from the convex
+program over activation patterns (docs/science.md, KKT points in any dimension); the d = 1
+minimum-norm interpolant is :mod:`benign.lp`."""
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import clarabel
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
-
-LP_FAILURES: tuple[str, ...] = ("lp_failed", "width_too_small")
-
-
-def kink_dictionary(x: np.ndarray, a: float, b: float, grid: int) -> np.ndarray:
-    """Unit directions u (D, 2) acting on (x, 1): relu(±(x − t)) / sqrt(1 + t²) for kinks t at
-    the training points and at ``grid`` equispaced points of [a, b]; and, for kinks outside
-    [a, b], where a neuron is affine and positive on all of [a, b], directions on that arc of
-    the circle at 0.25° steps (the constant (0, 1) among them)."""
-    kinks = np.unique(np.concatenate([x.ravel(), np.linspace(a, b, grid)]))
-    up = np.stack([np.ones_like(kinks), -kinks], 1) / np.sqrt(1 + kinks**2)[:, None]
-    phi = np.deg2rad(np.arange(0.0, 360.0, 0.25))
-    arc = np.stack([np.cos(phi), np.sin(phi)], 1)
-    arc = arc[(arc @ [a, 1.0] > 0) & (arc @ [b, 1.0] > 0)]
-    return np.concatenate([up, -up, arc])
-
-
-@dataclass(frozen=True)
-class MinNormSolution:
-    """Balanced parameters of width ``width`` (unused neurons are zero), or why there are none."""
-
-    ok: bool
-    reason: str
-    w: np.ndarray  # (width, 1)
-    b: np.ndarray  # (width,)
-    v: np.ndarray  # (width,)
-    active: int
-    norm_sq: float  # ‖θ‖² = 2 Σ_j |c_j|
-    multipliers: np.ndarray  # the LP's dual: candidate KKT multipliers λ (m,)
-
-
-def min_norm_interpolant(
-    x: np.ndarray, y: np.ndarray, a: float, b: float, width: int, grid: int = 2000
-) -> MinNormSolution:
-    """Solve the dictionary LP for one sample x (m, 1), y (m,) ∈ {±1}."""
-    u = kink_dictionary(x, a, b, grid)
-    phi = np.maximum(np.c_[x[:, 0], np.ones(len(x))] @ u.T, 0.0)  # (m, D)
-    signed = y[:, None] * phi
-    n_atoms = u.shape[0]
-    res = linprog(
-        np.ones(2 * n_atoms),
-        A_ub=-np.hstack([signed, -signed]),
-        b_ub=-np.ones(len(x)),
-        bounds=(0, None),
-        method="highs",
-    )
-    zeros = (np.zeros((width, 1)), np.zeros(width), np.zeros(width))
-    none = np.full(len(x), np.nan)
-    if res.status != 0:
-        return MinNormSolution(False, "lp_failed", *zeros, 0, np.nan, none)
-    c = res.x[:n_atoms] - res.x[n_atoms:]
-    idx = np.nonzero(np.abs(c) > 1e-12 * np.abs(c).max())[0]
-    if len(idx) > width:
-        return MinNormSolution(False, "width_too_small", *zeros, len(idx), np.nan, none)
-    w, bias, v = zeros
-    root = np.sqrt(np.abs(c[idx]))
-    w[: len(idx), 0] = root * u[idx, 0]
-    bias[: len(idx)] = root * u[idx, 1]
-    v[: len(idx)] = np.sign(c[idx]) * root
-    lam = -np.asarray(res.ineqlin.marginals)  # HiGHS: ∂(objective)/∂b_ub ≤ 0
-    return MinNormSolution(
-        True, "lp_optimal", w, bias, v, len(idx), 2 * float(np.abs(c).sum()), lam
-    )
-
 
 # ----- the convex view in any dimension (docs/science.md, KKT points in any dimension) -----
 
@@ -323,6 +249,7 @@ def margin_kkt(
     target: float = 1e-3,
     max_blocks: int | None = None,
     rs: RowSpace | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> ConvexSolution:
     """A KKT point of min ½‖θ‖² s.t. y_i N_θ(x_i) ≥ 1 for the two-layer net, by the convex
     program over a pool of (pattern, sign) blocks, started from ``patterns`` (K, m) and
@@ -335,7 +262,7 @@ def margin_kkt(
     multipliers point to), blocks at u = 0 leave the pool (a toggled pattern enters it at most
     MAX_TRIES times; at most ``max_blocks`` are kept, the newest), and the next round solves
     again. Stops once the implied ε_rel ≤ ``target``. ``rs``: the row space of the sample,
-    where the caller has it already."""
+    where the caller has it already; ``log`` gets a line per program solved."""
     t0 = time.perf_counter()
     m, d = x.shape
     rs = rs or RowSpace.of(x, bias)
@@ -355,6 +282,11 @@ def margin_kkt(
         norms = np.linalg.norm(sol.u, axis=1)
         active = np.nonzero(norms > ACTIVE_TOL * norms.sum())[0]
         implied = implied_certificate(a, y, pool_d, pool_s, sol, active)
+        if log is not None:
+            log(
+                f"convex: program {rounds}, {len(pool_s)} blocks, implied ε_rel "
+                f"{implied.eps_rel:.1e}, {time.perf_counter() - t0:.1f} s"
+            )
         if implied.eps_rel <= target:
             reason = "kkt"
             break

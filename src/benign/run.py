@@ -6,6 +6,7 @@ its seed, and :func:`run_experiment` gives one :class:`NetworkRecord` per seed.
 
 import dataclasses
 import json
+import logging
 import math
 import time
 import types
@@ -24,18 +25,17 @@ from benign.certify import certify, normalised_margin
 from benign.config import DTYPES, RunConfig
 from benign.convex import (
     CONVEX_FAILURES,
-    LP_FAILURES,
     ConvexSolution,
     RowSpace,
     first_blocks,
     gate_neurons,
     margin_kkt,
-    min_norm_interpolant,
     network_neurons,
     seed_blocks,
 )
 from benign.data import DATASETS, Distribution, Sample
 from benign.files import atomic_path
+from benign.lp import LP_FAILURES, min_norm_interpolant
 from benign.measures import clean_error, lipschitz_lower, lipschitz_upper
 from benign.nets import Params, empirical_ntk, margins, predict, two_layer
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
@@ -291,21 +291,47 @@ def _stack(arrays: Sequence[tuple[np.ndarray | None, ...]], like: Tensor) -> Par
 
 
 def solve_min_norm(
-    config: RunConfig, samples: list[Sample], x: Tensor, y: Tensor
+    config: RunConfig,
+    samples: list[Sample],
+    x: Tensor,
+    y: Tensor,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[TrainResult, list[np.ndarray]]:
     """The ``lp`` method: each network's parameters become the minimum-norm interpolant of its
-    sample (x, y its tensors) over the kink dictionary (benign.convex); returns the result and
-    the LP duals."""
+    sample (x, y its tensors), exactly (benign.lp); returns the result and the LP duals.
+    ``progress(networks solved, networks left)`` is called after each network."""
+    budget = math.inf if config.max_seconds is None else config.max_seconds
     sols, seconds = [], []
-    for s in samples:
+    for e, s in enumerate(samples):
         t0 = time.perf_counter()
-        sols.append(
-            min_norm_interpolant(s.x, s.y, config.a, config.b, config.width, config.lp_grid)
-        )
+        log = Heartbeat(f"network {e + 1}/{len(samples)}")
+        sols.append(min_norm_interpolant(s.x, s.y, config.width, budget, log=log))
         seconds.append(time.perf_counter() - t0)
+        if progress is not None:
+            progress(e + 1, len(samples) - e - 1)
     params = _stack([(s.w, s.b, s.v[None, :]) for s in sols], x)
     result = _solved(config, params, [s.ok for s in sols], [s.reason for s in sols], seconds, x, y)
     return result, [s.multipliers for s in sols]
+
+
+HEARTBEAT_SECONDS = 5.0  # a solver's work is logged at most this often, from this long on
+logger = logging.getLogger("benign.solver")
+
+
+class Heartbeat:
+    """A solver's lines to the ``benign.solver`` logger (INFO): the first once the network has
+    taken HEARTBEAT_SECONDS, then at most one per HEARTBEAT_SECONDS, the latest line each time;
+    ``benign run`` shows them on stderr."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, line: str) -> None:
+        now = time.perf_counter()
+        if now - self.last >= HEARTBEAT_SECONDS:
+            self.last = now
+            logger.info("%s · %s", self.what, line)
 
 
 SEED_BLOCKS = 32  # convex: blocks of the first program (each costs ~ m·r² per solver step)
@@ -342,6 +368,7 @@ def solve_convex(
         rng = rng_for(seed, "gates")
         gates = config.gates or (256 if config.d <= 3 else 64)
         rs = RowSpace.of(s.x, config.bias)
+        log = Heartbeat(f"network {e + 1}/{len(seeds)}")
         best, best_how = None, ""
         for attempt in range(RESEEDS + 1):
             if layers is not None and attempt == 0:
@@ -369,6 +396,7 @@ def solve_convex(
                     left,
                     target,
                     rs=rs,
+                    log=log,
                 )
                 rounds[e] += sol.rounds
                 if sol.ok or len(pool) == len(signs) or rounds[e] >= config.rounds:
@@ -472,7 +500,7 @@ def fit(
     fields |= {k: [none] * n_net for k, none in GD_FIELDS.items()}
     hint = None
     if method == "lp":
-        res, hint = solve_min_norm(config, samples, x, y)
+        res, hint = solve_min_norm(config, samples, x, y, progress)
         return Fit(res, hint, fields)
     if method == "convex":
         res, hint, fields["seeded"], fields["rounds"] = solve_convex(

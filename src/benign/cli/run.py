@@ -1,7 +1,10 @@
 """`benign run`: train one network per seed and print what each one measures."""
 
+import contextlib
+import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -97,6 +100,27 @@ def _check_writable(save: Path) -> None:
         raise InputError(f"--save: directory {str(save.parent)!r} is not writable")
 
 
+class _ErrLines(logging.Handler):
+    """Log records as lines on stderr, above the progress bar on a terminal, unwrapped."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"benign: {record.getMessage()}", highlight=False, soft_wrap=True, markup=False)
+
+
+@contextlib.contextmanager
+def solver_lines() -> Iterator[None]:
+    """While inside: the solvers' lines (``benign.solver`` logger, INFO) go to stderr."""
+    log = logging.getLogger("benign.solver")
+    handler, level = _ErrLines(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
 @with_settings
 def run(
     config: RunConfig,
@@ -170,7 +194,7 @@ def run(
         disable=not err.is_terminal,
     ) as bar:
         # the convex method reports networks solved per block, gradient descent its steps
-        solver = config.resolved_method == "convex"
+        solver = config.resolved_method in ("convex", "lp")
         total = per_block if solver else max(config.steps, 1)
         task = bar.add_task("training", total=total, unit="network" if solver else "step")
 
@@ -180,7 +204,7 @@ def run(
                 task, completed=step, description=f"block {bi + 1}/{nb} · {active} networks {what}"
             )
 
-        with threadpool_limits(threads):  # None: leave the BLAS pools as they are
+        with threadpool_limits(threads), solver_lines():  # threads None: pools as they are
             exp = run_experiment(config, list(range(seed, seed + seeds)), block, progress)
     wall = time.perf_counter() - start
     if save is not None:
