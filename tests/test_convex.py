@@ -1,6 +1,7 @@
 """The minimum-norm interpolant in d = 1 against closed forms and an independent dense LP; the
 1-D default end to end; the convex route in any dimension."""
 
+import itertools
 import math
 
 import numpy as np
@@ -31,9 +32,7 @@ def fine_dictionary_lp(x, y, per_gap):
     unit of weight (√(1 + t²) has curvature ≤ 1), so within δ²/8 relative of it."""
     xs = np.sort(x[:, 0])
     kinks = np.unique(
-        np.concatenate(
-            [np.linspace(a, b, per_gap + 1) for a, b in zip(xs[:-1], xs[1:], strict=True)]
-        )
+        np.concatenate([np.linspace(a, b, per_gap + 1) for a, b in itertools.pairwise(xs)])
     )
     up = np.stack([np.ones_like(kinks), -kinks], 1) / np.sqrt(1 + kinks**2)[:, None]
     phi = np.deg2rad(np.arange(0.0, 360.0, 0.01))
