@@ -20,7 +20,6 @@ SWEEP = """seeds = 4
 m = 20
 width = 20
 steps = 10
-lp_grid = 64
 [[grid]]
 dist = ["interval"]
 d = [1]
@@ -74,7 +73,7 @@ def test_report_files_and_content(report):
     assert names == {f"{f}.{ext}" for f in figures for ext in ("png", "svg")}
     assert page.count('src="data:image/png;base64,') == len(figures)
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing to fetch
-    assert "benign sweep synthetic.toml" in page and "lp_grid = 64" in page
+    assert "benign sweep synthetic.toml" in page and "steps = 10" in page
     embedded = json.loads(re.search(r'id="analysis">(.*?)</script>', page, re.S)[1])
     want = analyse(report / "s.sqlite")
     assert [(g["label"], g["verdict"]) for g in embedded["groups"]] == [
@@ -290,8 +289,8 @@ def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
     papers predict; the evidence per p comes after the figures, folded."""
     store = tmp_path / "s.sqlite"
     # d = 1 tempered (L = p) and certified; d = 3 without a certificate; d = 40 benign
-    text = SWEEP.replace("lp_grid = 64\n", "").replace("d = [1]", "d = [1]\nlp_grid = [64, 32]")
-    text = text.replace("d = [3, 40]", "d = [3, 40]\nlp_grid = [32]")  # not read by convex
+    text = SWEEP.replace("steps = 10\n", "").replace("d = [1]", "d = [1]\nrounds = [64, 32]")
+    text = text.replace("d = [3, 40]", "d = [3, 40]\nsteps = [32]")  # not read by convex
     synthetic_store(
         store, text, lambda c, s: c.p if c.d < 40 else 0.0, certified=lambda c, s: c.d != 3
     )
@@ -303,10 +302,11 @@ def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
     rows = answer.split("<tr>")[2:]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
     labels = [re.sub("<[^>]+>", "", c[0]) for c in cells]
-    # lp_grid differs between the two lp groups (d = 1), which show it; convex does not read it
+    # rounds differs between the two lp groups (d = 1), which show it; convex does not read
+    # the steps of gradient descent
     assert labels == [
-        "d=1, dist=interval, lp_grid=32",
-        "d=1, dist=interval, lp_grid=64",
+        "d=1, dist=interval, rounds=32",
+        "d=1, dist=interval, rounds=64",
         "d=3, dist=sphere",
         "d=40, dist=sphere",
     ]

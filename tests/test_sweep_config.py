@@ -71,12 +71,14 @@ def test_run_id_is_sha256_of_every_setting_read_and_the_seed(settings, unread):
 
 
 def test_runs_differing_only_in_settings_their_method_does_not_read_are_one_run():
-    # gradient descent does not read lp_grid; the lp method does
-    gd = parse_sweep(BASE + 'method = "gd"\n[grid]\nlp_grid = [500, 2000, 64]\n')
-    assert gd.size == len(gd.runs) == 3 and gd.runs[0].config.lp_grid == 2000
-    lp = 'seeds = 3\n[fixed]\ndist = "interval"\nd = 1\nm = 20\n[grid]\nlp_grid = [500, 64]\n'
+    # gradient descent does not read rounds; the lp method does; lp_grid is read by none
+    gd = parse_sweep(BASE + 'method = "gd"\n[grid]\nrounds = [500, 100, 64]\n')
+    assert gd.size == len(gd.runs) == 3 and gd.runs[0].config.rounds == 100
+    lp = 'seeds = 3\n[fixed]\ndist = "interval"\nd = 1\nm = 20\n[grid]\nrounds = [500, 64]\n'
     assert parse_sweep(lp).size == 6
-    assert run_id(RunConfig(method="gd", lp_grid=7), 0) == run_id(RunConfig(method="gd"), 0)
+    assert run_id(RunConfig(method="gd", rounds=7), 0) == run_id(RunConfig(method="gd"), 0)
+    grid = 'seeds = 3\n[fixed]\ndist = "interval"\nd = 1\nm = 20\n[grid]\nlp_grid = [500, 64]\n'
+    assert parse_sweep(grid).size == 3
 
 
 def test_written_differently_the_same_settings_give_the_same_id():

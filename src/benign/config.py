@@ -36,7 +36,7 @@ METHOD_SETTINGS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("step_rule", "lr", "steps", "loss_tol", "certify_every"), _GD),
     "lp_grid": frozenset(),  # read by no method since the lp became exact
     "gates": _SOLVERS,
-    "rounds": frozenset({"convex", "gd+convex"}),
+    "rounds": frozenset({"lp", "convex", "gd+convex"}),
 }
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -196,8 +196,8 @@ class RunConfig(BaseModel):
         100,
         ge=1,
         le=10**5,
-        description="convex: programs solved at most per network, reseedings included (each "
-        "refines the patterns)",
+        description="lp, convex: programs solved at most per network (lp: each adds the kinks "
+        "its multipliers ask for; convex: reseedings included, each refines the patterns)",
         json_schema_extra={"panel": "Solver"},
     )
     certify_every: Count = Field(

@@ -88,7 +88,7 @@ class NetworkRecord:
     entk_min_init: float  # λ_min of the empirical NTK Gram at initialisation (gd; NaN for lp)
     entk_min: float  # λ_min of the trained network's empirical NTK Gram
     seeded: str  # convex: what seeded the program ("gates N", "gd"); "" otherwise
-    rounds: int  # convex: programs solved (0 otherwise)
+    rounds: int  # lp, convex: programs solved (0 otherwise)
     # gd+convex: gradient descent's own network, before the convex program (NaN / "" otherwise)
     gd_steps: int
     gd_stop_reason: str
@@ -296,22 +296,25 @@ def solve_min_norm(
     x: Tensor,
     y: Tensor,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[TrainResult, list[np.ndarray]]:
+) -> tuple[TrainResult, list[np.ndarray], list[int]]:
     """The ``lp`` method: each network's parameters become the minimum-norm interpolant of its
-    sample (x, y its tensors), exactly (benign.lp); returns the result and the LP duals.
+    sample (x, y its tensors), exactly (benign.lp); returns the result, the LP duals and the
+    programs solved.
     ``progress(networks solved, networks left)`` is called after each network."""
     budget = math.inf if config.max_seconds is None else config.max_seconds
     sols, seconds = [], []
     for e, s in enumerate(samples):
         t0 = time.perf_counter()
         log = Heartbeat(f"network {e + 1}/{len(samples)}")
-        sols.append(min_norm_interpolant(s.x, s.y, config.width, budget, log=log))
+        sols.append(
+            min_norm_interpolant(s.x, s.y, config.width, budget, max_rounds=config.rounds, log=log)
+        )
         seconds.append(time.perf_counter() - t0)
         if progress is not None:
             progress(e + 1, len(samples) - e - 1)
     params = _stack([(s.w, s.b, s.v[None, :]) for s in sols], x)
     result = _solved(config, params, [s.ok for s in sols], [s.reason for s in sols], seconds, x, y)
-    return result, [s.multipliers for s in sols]
+    return result, [s.multipliers for s in sols], [s.rounds for s in sols]
 
 
 HEARTBEAT_SECONDS = 5.0  # a solver's work is logged at most this often, from this long on
@@ -500,7 +503,7 @@ def fit(
     fields |= {k: [none] * n_net for k, none in GD_FIELDS.items()}
     hint = None
     if method == "lp":
-        res, hint = solve_min_norm(config, samples, x, y, progress)
+        res, hint, fields["rounds"] = solve_min_norm(config, samples, x, y, progress)
         return Fit(res, hint, fields)
     if method == "convex":
         res, hint, fields["seeded"], fields["rounds"] = solve_convex(

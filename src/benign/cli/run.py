@@ -55,7 +55,9 @@ def _table(exp: Experiment, wall: float) -> Table:
         "Lip ≥",
         "Θ̂ moved",
         "λ_min Θ̂",
-        {"convex": "rounds", "gd+convex": "steps+rounds"}.get(c.resolved_method, "steps"),
+        {"lp": "rounds", "convex": "rounds", "gd+convex": "steps+rounds"}.get(
+            c.resolved_method, "steps"
+        ),
         "stop",
         "time s",
         *(["GD clean err", "GD ε_rel"] if c.resolved_method == "gd+convex" else []),
@@ -63,7 +65,7 @@ def _table(exp: Experiment, wall: float) -> Table:
         table.add_column(name, justify="left" if name in ("stop", "95% interval") else "right")
     for r in exp.records:
         interval = "exact" if r.clean_method == "exact" else f"{r.clean_lo:.3f}–{r.clean_hi:.3f}"
-        count = {"convex": f"{r.rounds}", "gd+convex": f"{r.steps}+{r.rounds}"}
+        count = {"lp": f"{r.rounds}", "convex": f"{r.rounds}", "gd+convex": f"{r.steps}+{r.rounds}"}
         gd = [fmt(r.gd_clean_error, ".3f"), f"{r.gd_eps_rel:.2g}"]
         table.add_row(
             str(r.seed),
