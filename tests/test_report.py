@@ -302,13 +302,13 @@ def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
     rows = answer.split("<tr>")[2:]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
     labels = [re.sub("<[^>]+>", "", c[0]) for c in cells]
-    # rounds differs between the two lp groups (d = 1), which show it; convex does not read
-    # the steps of gradient descent
+    # rounds differs between groups, and every group's method reads it (convex's at its
+    # default); convex does not read the steps of gradient descent, which are not shown
     assert labels == [
         "d=1, dist=interval, rounds=32",
         "d=1, dist=interval, rounds=64",
-        "d=3, dist=sphere",
-        "d=40, dist=sphere",
+        "d=3, dist=sphere, rounds=100",
+        "d=40, dist=sphere, rounds=100",
     ]
     _, one, three, forty = cells
     assert "tempered" in one[1] and one[2] == "the same" and one[5] == "8 / 8"
