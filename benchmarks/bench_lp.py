@@ -164,6 +164,11 @@ def main() -> None:
                     )
                 print(m, p, seed, row["new"][-1], row["baseline"][-1:], flush=True)
             rows.append(row)
+            save(rows, args)  # after every row: a long run stopped early keeps what it measured
+    print(table(save(rows, args)))
+
+
+def save(rows: list, args: argparse.Namespace) -> dict:
     result = {
         "rows": rows,
         "seeds": args.seeds,
@@ -177,7 +182,7 @@ def main() -> None:
     }
     name = "lp_quick.json" if args.quick else "lp.json"
     (HERE / "results" / name).write_text(json.dumps(result, indent=1) + "\n")
-    print(table(result))
+    return result
 
 
 if __name__ == "__main__":
