@@ -88,6 +88,10 @@ class _Dictionary:
     def add(self, kind: int, gap: np.ndarray, sign: np.ndarray, u: np.ndarray) -> None:
         self.parts.append(np.c_[np.full(len(gap), kind), gap, sign, _unit(u)])
 
+    def extend(self, table: np.ndarray) -> None:
+        """Atoms already as rows of :meth:`table`."""
+        self.parts.append(table)
+
     def table(self) -> np.ndarray:
         """(n, 5): kind, gap, sign, u_0, u_1."""
         return np.concatenate(self.parts)
@@ -385,7 +389,7 @@ def min_norm_interpolant(
         elif rounds >= IPM_ROUNDS or "Solved" not in status:
             simplex = _Simplex(xs, ys, np.concatenate([table[c > KEEP * c.max()], new]))
         else:
-            atoms.parts.append(new)
+            atoms.extend(new)
     if best is None:
         return failed("lp_failed" if reason == "round_budget" else reason, rounds=rounds)
     table, c, lam, bound = best

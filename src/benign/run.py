@@ -328,7 +328,7 @@ class Heartbeat:
 
     def __init__(self, what: str) -> None:
         self.what = what
-        self.start = self.last = time.perf_counter()
+        self.last = time.perf_counter()
 
     def __call__(self, line: str) -> None:
         now = time.perf_counter()
