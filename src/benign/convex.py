@@ -20,10 +20,14 @@ CONVEX_FAILURES: tuple[str, ...] = (
     "infeasible",  # the patterns tried cannot interpolate the sample
     "solver_failed",  # Clarabel stopped without a solution
     "width_too_small",  # the solution needs more neurons than the net has
+    "no_interpolation",  # the network built from the solution has a margin ≤ 0
 )
 SOCP_TOL = 1e-10  # Clarabel's gap and feasibility tolerances (its default is 1e-8)
 ACTIVE_TOL = 1e-6  # a block with ‖u_k‖ ≤ ACTIVE_TOL · Σ_k ‖u_k‖ carries no neuron
 KINK_SNAP = 1e-6  # |x̃_i·u_k| ≤ KINK_SNAP · ‖u_k‖ · ‖x̃_i‖: on the boundary, snapped to 0
+SUPPORT = 1e-6  # λ_i > SUPPORT · max λ: a margin held at exactly 1 by the polish
+POLISH_STEPS = 3  # corrections of the recorded neurons (each one least-squares solve)
+POLISH_TOL = 1e-9  # the polished network's support margins are within this of 1, none below
 MAX_SINGLE_TOGGLES = 8  # single-bit toggles tried per block and round, in rank ≤ 4
 SINGLE_TOGGLE_RANK = 4
 ASCENT_STEPS = 3  # each violating block also proposes the cell its multipliers pull it to
@@ -221,20 +225,55 @@ def _ascent(a: np.ndarray, ly: np.ndarray, u: np.ndarray, sign: float) -> np.nda
     return a @ u > 0
 
 
-def _snap(a: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """u moved onto the hyperplanes A_i·u = 0 of the points within KINK_SNAP · ‖u‖ · ‖A_i‖ of
-    them (the least-squares projection), norm kept, so that kinks sit exactly on training
-    points; left as it is where that would move it by more than 100 · KINK_SNAP · ‖u‖ (the
-    near points then span more than the directions the neuron can spare)."""
-    norm = np.linalg.norm(u)
-    on = np.abs(a @ u) <= KINK_SNAP * norm * np.linalg.norm(a, axis=1)
-    if not on.any():
-        return u
-    rows = a[on]
-    moved = u - rows.T @ np.linalg.lstsq(rows @ rows.T, rows @ u, rcond=None)[0]
-    if np.linalg.norm(moved - u) > 100 * KINK_SNAP * norm:
-        return u
-    return moved * (norm / np.linalg.norm(moved))
+def _correction(
+    a: np.ndarray, y: np.ndarray, us: np.ndarray, signs: np.ndarray, sup: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The least-norm ΔU (J, r) with A_i·(u_j + Δu_j) = 0 at the kinks (|A_i·u_j| ≤
+    KINK_SNAP · ‖u_j‖ · ‖A_i‖) and y_i Σ_j σ_j 1[A_i u_j > 0] A_i·(u_j + Δu_j) = 1 for i in
+    ``sup``, the other activation bits kept; and the kinks. Both are linear in ΔU, so
+    ΔU = W A with W (J, m) from one system in the constraints' Gram matrix, built from A Aᵀ
+    (never from a (J·r)-column matrix)."""
+    z = us @ a.T  # (J, m)
+    kink = np.abs(z) <= KINK_SNAP * np.linalg.norm(us, axis=1)[:, None] * np.linalg.norm(a, axis=1)
+    kj, ki = np.nonzero(kink)
+    c = signs[:, None] * ((z > 0) & ~kink)[:, sup] * y[sup]  # (J, S): ∂q_i / ∂(A_i·u_j)
+    gram = a @ a.T
+    g_sk = c[kj].T * gram[np.ix_(sup, ki)]
+    g = np.block(
+        [
+            [(c.T @ c) * gram[np.ix_(sup, sup)], g_sk],
+            [g_sk.T, (kj[:, None] == kj[None, :]) * gram[np.ix_(ki, ki)]],
+        ]
+    )
+    rhs = np.r_[1.0 - (c * z[:, sup]).sum(0), -z[kj, ki]]  # margins with the kinks at 0
+    w = np.linalg.lstsq(g, rhs, rcond=None)[0] if len(rhs) else rhs
+    coef = np.zeros_like(z)
+    coef[:, sup] = c * w[: len(sup)]
+    np.add.at(coef, (kj, ki), w[len(sup) :])
+    return coef @ a, kink
+
+
+def _polish(
+    a: np.ndarray, y: np.ndarray, us: np.ndarray, signs: np.ndarray, lam: np.ndarray
+) -> np.ndarray | None:
+    """The neurons U (J, r) moved so that their kinks sit exactly on their points and every
+    margin that carries a multiplier (λ_i > SUPPORT · max λ) is exactly 1
+    (:func:`_correction`, up to POLISH_STEPS times, while activation bits change). The
+    solver's optimum meets both only to its tolerance (~1e-6 on the margins), and blocks
+    dropped as inactive leave their share of the margins to the others. None unless it ends
+    with the support margins within POLISH_TOL of 1 and none below."""
+    sup = np.nonzero(lam > SUPPORT * lam.max(initial=0.0))[0]
+    moved = us
+    for _ in range(POLISH_STEPS):
+        step, kink = _correction(a, y, moved, signs, sup)
+        before = moved @ a.T > 0
+        moved = moved + step
+        if ((moved @ a.T > 0) == before)[~kink].all():
+            break
+    q = y * (signs @ np.maximum(moved @ a.T, 0.0))
+    if np.abs(q[sup] - 1).max(initial=0.0) <= POLISH_TOL and q.min() >= 1 - POLISH_TOL:
+        return moved
+    return None
 
 
 def margin_kkt(
@@ -322,8 +361,7 @@ def margin_kkt(
     zeros = np.zeros((width, d)), (np.zeros(width) if bias else None), np.zeros(width)
     if implied is None or reason in ("infeasible", "solver_failed"):
         return ConvexSolution(reason, *zeros, 0, math.nan, sol.lam, rounds, len(pool_s), math.nan)
-    # the last program's active blocks (``active`` of the round the search stopped in)
-    neurons = _merge([_snap(a, sol.u[k]) for k in active], pool_s[active])
+    neurons, signs_n = _neurons(a, y, sol, pool_s, active)
     if len(neurons) > width:
         return ConvexSolution(
             "width_too_small",
@@ -337,17 +375,17 @@ def margin_kkt(
         )
     v = np.zeros(width)
     w_full = np.zeros((width, d + int(bias)))
-    for j, (u, s) in enumerate(neurons):
+    for j, (u, s) in enumerate(zip(neurons, signs_n, strict=True)):
         ut = rs.v @ u  # back to (w, b) coordinates
         root = math.sqrt(np.linalg.norm(ut))
         w_full[j], v[j] = ut / root, s * root
     xt = np.c_[x, np.ones(m)] if bias else x
     q = y * (np.maximum(xt @ w_full.T, 0.0) @ v)
-    if q.min() > 0:  # 2-homogeneous: θ/√q_min has min_i q_i = 1 (else left to show it fails)
+    if q.min() > 0:  # 2-homogeneous: θ/√q_min has min_i q_i = 1
         c = 1.0 / math.sqrt(q.min())
         w_full, v = c * w_full, c * v
     return ConvexSolution(
-        reason,
+        reason if q.min() > 0 else "no_interpolation",
         w_full[:, :d],
         w_full[:, d] if bias else None,
         v,
@@ -367,18 +405,35 @@ def _unique(patterns: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.nda
     return patterns[first], signs[first]
 
 
-def _merge(us: list[np.ndarray], signs: np.ndarray) -> list[tuple[np.ndarray, float]]:
+def _merge(us: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Blocks with the same sign and direction (cosine > 1 − 1e-9) become one neuron
-    u = Σ u_k (parallel, so ‖u‖ = Σ ‖u_k‖)."""
-    out: list[tuple[np.ndarray, float]] = []
+    u = Σ u_k (parallel, so ‖u‖ = Σ ‖u_k‖): neurons (J, r) and their signs (J,)."""
+    out: list[np.ndarray] = []
+    out_s: list[float] = []
     for u, s in zip(us, signs, strict=True):
-        for k, (o, so) in enumerate(out):
-            if so == s and u @ o > (1 - 1e-9) * np.linalg.norm(u) * np.linalg.norm(o):
-                out[k] = (o + u, so)
+        for k, o in enumerate(out):
+            if out_s[k] == s and u @ o > (1 - 1e-9) * np.linalg.norm(u) * np.linalg.norm(o):
+                out[k] = o + u
                 break
         else:
-            out.append((u, float(s)))
-    return out
+            out.append(u)
+            out_s.append(float(s))
+    return np.array(out).reshape(-1, us.shape[1]), np.array(out_s)
+
+
+def _neurons(
+    a: np.ndarray, y: np.ndarray, sol: SocpSolution, signs: np.ndarray, active: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The network of the program's solution: its active blocks merged (:func:`_merge`) and
+    polished (:func:`_polish`); where that polish fails, every block that adds more than
+    POLISH_TOL to some margin, polished; else the active blocks as they are."""
+    carrying = np.nonzero(np.abs(sol.u @ a.T).max(1, initial=0.0) > POLISH_TOL)[0]
+    for keep in (active, carrying):
+        us, sg = _merge(sol.u[keep], signs[keep])
+        polished = _polish(a, y, us, sg, sol.lam)
+        if polished is not None:
+            return polished, sg
+    return _merge(sol.u[active], signs[active])
 
 
 def gate_neurons(r: int, gates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

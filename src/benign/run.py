@@ -358,7 +358,7 @@ def solve_convex(
     keeps the best network (:func:`_better`). Returns the result,
     the programs' multipliers, how the kept network was seeded and the programs solved.
     ``progress(networks solved, networks left)`` is called after each network."""
-    target = min(config.cert_eps, config.cert_delta) / 10
+    target = kkt_tolerance(config) / 10
     budget = math.inf if config.max_seconds is None else config.max_seconds
     layers = (
         None
@@ -434,6 +434,26 @@ def _better(sol: ConvexSolution, than: ConvexSolution) -> bool:
 def _lambda_min(kernels: Tensor) -> np.ndarray:
     """λ_min of each of E kernel matrices (E, m, m); NaN for a non-finite one."""
     return np.array([smallest_eigenvalue(k).lambda_min for k in kernels.cpu().numpy()])
+
+
+EXACT = 1e-3  # convex: "kkt" needs the recorded network's ε_rel, δ_rel ≤ this (or tighter)
+
+
+def kkt_tolerance(config: RunConfig) -> float:
+    """The ε_rel and δ_rel at which a convex network is a KKT point (stop ``kkt``): EXACT, or
+    the pass mark where that is tighter. The search aims ten times below it, to leave room
+    for what building the network from the program costs."""
+    return min(config.cert_eps, config.cert_delta, EXACT)
+
+
+def _kkt_at_network(reasons: list[str], values: dict[str, np.ndarray], tol: float) -> list[str]:
+    """The convex search stopped with ``kkt`` (its program's duals said so): it stays ``kkt``
+    only where the recorded network's own certificate has ε_rel, δ_rel ≤ ``tol``; else
+    ``inexact``."""
+    exact = (values["eps_rel"] <= tol) & (values["delta_rel"] <= tol)
+    return [
+        "inexact" if r == "kkt" and not ok else r for r, ok in zip(reasons, exact, strict=True)
+    ]
 
 
 def _loss_tol_or_certified(reasons: list[str], certified: np.ndarray) -> list[str]:
@@ -649,6 +669,8 @@ def run_block(
     res = fitted.result
     if config.resolved_method == "gd":
         res.stop_reason = _loss_tol_or_certified(res.stop_reason, values["certified"])
+    else:
+        res.stop_reason = _kkt_at_network(res.stop_reason, values, kkt_tolerance(config))
     columns: dict[str, Sequence | np.ndarray] = {
         "seed": seeds,
         "method": [config.resolved_method] * len(seeds),
