@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import clarabel
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
+from scipy.optimize import linprog, lsq_linear
 
 # ----- the convex view in any dimension (docs/science.md, KKT points in any dimension) -----
 
@@ -28,6 +28,8 @@ KINK_SNAP = 1e-6  # |x̃_i·u_k| ≤ KINK_SNAP · ‖u_k‖ · ‖x̃_i‖: on t
 SUPPORT = 1e-6  # λ_i > SUPPORT · max λ: a margin held at exactly 1 by the polish
 POLISH_STEPS = 3  # corrections of the recorded neurons (each one least-squares solve)
 POLISH_TOL = 1e-9  # the polished network's support margins are within this of 1, none below
+SCALE_COST = 1e-2  # the polish's cost of growing a neuron against turning it (see _correction)
+POLISH_SLACK = 1e-4  # a polished network is kept if its KKT residual is within this of the best
 MAX_SINGLE_TOGGLES = 8  # single-bit toggles tried per block and round, in rank ≤ 4
 SINGLE_TOGGLE_RANK = 4
 ASCENT_STEPS = 3  # each violating block also proposes the cell its multipliers pull it to
@@ -225,32 +227,51 @@ def _ascent(a: np.ndarray, ly: np.ndarray, u: np.ndarray, sign: float) -> np.nda
     return a @ u > 0
 
 
+def _snap(a: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """u moved onto the hyperplanes A_i·u = 0 of the points within KINK_SNAP · ‖u‖ · ‖A_i‖ of
+    them (the least-squares projection), norm kept, so that kinks sit exactly on training
+    points; left as it is where that would move it by more than 100 · KINK_SNAP · ‖u‖ (the
+    near points then span more than the directions the neuron can spare)."""
+    norm = np.linalg.norm(u)
+    on = np.abs(a @ u) <= KINK_SNAP * norm * np.linalg.norm(a, axis=1)
+    if not on.any():
+        return u
+    rows = a[on]
+    moved = u - rows.T @ np.linalg.lstsq(rows @ rows.T, rows @ u, rcond=None)[0]
+    if np.linalg.norm(moved - u) > 100 * KINK_SNAP * norm:
+        return u
+    return moved * (norm / np.linalg.norm(moved))
+
+
 def _correction(
     a: np.ndarray, y: np.ndarray, us: np.ndarray, signs: np.ndarray, sup: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The least-norm ΔU (J, r) with A_i·(u_j + Δu_j) = 0 at the kinks (|A_i·u_j| ≤
+    """The smallest ΔU (J, r) with A_i·(u_j + Δu_j) = 0 at the kinks (|A_i·u_j| ≤
     KINK_SNAP · ‖u_j‖ · ‖A_i‖) and y_i Σ_j σ_j 1[A_i u_j > 0] A_i·(u_j + Δu_j) = 1 for i in
-    ``sup``, the other activation bits kept; and the kinks. Both are linear in ΔU, so
-    ΔU = W A with W (J, m) from one system in the constraints' Gram matrix, built from A Aᵀ
-    (never from a (J·r)-column matrix)."""
+    ``sup``, the other activation bits kept; and the kinks. Smallest in the metric
+    Σ_j (‖P_j Δu_j‖² + SCALE_COST · (û_j·Δu_j)²) / ‖u_j‖ (P_j = I − û_j û_jᵀ): turning a
+    neuron, which moves it off stationarity, costs 1/SCALE_COST times more than growing it,
+    which does not, and large neurons take the larger share. The constraints are rows
+    b_ρ = (α_ρj A_i(ρ))_j, so ΔU_j = ‖u_j‖ (I + κ û_j û_jᵀ) Σ_ρ w_ρ α_ρj A_i(ρ) with
+    κ = 1/SCALE_COST − 1 and w from one system in their Gram matrix, built from A Aᵀ (never
+    from a (J·r)-column matrix)."""
     z = us @ a.T  # (J, m)
-    kink = np.abs(z) <= KINK_SNAP * np.linalg.norm(us, axis=1)[:, None] * np.linalg.norm(a, axis=1)
+    norms = np.linalg.norm(us, axis=1)
+    kink = np.abs(z) <= KINK_SNAP * norms[:, None] * np.linalg.norm(a, axis=1)
     kj, ki = np.nonzero(kink)
-    c = signs[:, None] * ((z > 0) & ~kink)[:, sup] * y[sup]  # (J, S): ∂q_i / ∂(A_i·u_j)
-    gram = a @ a.T
-    g_sk = c[kj].T * gram[np.ix_(sup, ki)]
-    g = np.block(
-        [
-            [(c.T @ c) * gram[np.ix_(sup, sup)], g_sk],
-            [g_sk.T, (kj[:, None] == kj[None, :]) * gram[np.ix_(ki, ki)]],
-        ]
-    )
-    rhs = np.r_[1.0 - (c * z[:, sup]).sum(0), -z[kj, ki]]  # margins with the kinks at 0
-    w = np.linalg.lstsq(g, rhs, rcond=None)[0] if len(rhs) else rhs
-    coef = np.zeros_like(z)
-    coef[:, sup] = c * w[: len(sup)]
-    np.add.at(coef, (kj, ki), w[len(sup) :])
-    return coef @ a, kink
+    rows = np.r_[sup, ki]  # the point of each constraint
+    alpha = np.zeros((len(us), len(rows)))  # α_ρj: ∂(constraint ρ) / ∂(A_i(ρ)·u_j)
+    alpha[:, : len(sup)] = signs[:, None] * ((z > 0) & ~kink)[:, sup] * y[sup]
+    alpha[kj, len(sup) + np.arange(len(kj))] = 1.0
+    kappa = 1.0 / SCALE_COST - 1.0
+    along = alpha * (z[:, rows] / norms[:, None])  # α_ρj (A_i(ρ)·û_j)
+    gram = (a[rows] @ a[rows].T) * ((alpha.T * norms) @ alpha) + kappa * (along.T * norms) @ along
+    rhs = np.r_[1.0 - (alpha[:, : len(sup)] * z[:, sup]).sum(0), -z[kj, ki]]
+    w = np.linalg.lstsq(gram, rhs, rcond=None)[0] if len(rhs) else rhs
+    v = (alpha * w) @ a[rows]  # (J, r)
+    unit = us / norms[:, None]
+    step = norms[:, None] * (v + kappa * unit * (unit * v).sum(1, keepdims=True))
+    return step, kink
 
 
 def _polish(
@@ -258,19 +279,24 @@ def _polish(
 ) -> np.ndarray | None:
     """The neurons U (J, r) moved so that their kinks sit exactly on their points and every
     margin that carries a multiplier (λ_i > SUPPORT · max λ) is exactly 1
-    (:func:`_correction`, up to POLISH_STEPS times, while activation bits change). The
+    (:func:`_correction`, up to POLISH_STEPS times, while activation bits change or other
+    margins fall below 1: those are held at 1 from then on). The
     solver's optimum meets both only to its tolerance (~1e-6 on the margins), and blocks
     dropped as inactive leave their share of the margins to the others. None unless it ends
-    with the support margins within POLISH_TOL of 1 and none below."""
-    sup = np.nonzero(lam > SUPPORT * lam.max(initial=0.0))[0]
+    with the support margins within POLISH_TOL of 1 and none below (the move may turn
+    neurons: :func:`_neurons` weighs that)."""
+    held = lam > SUPPORT * lam.max(initial=0.0)
     moved = us
     for _ in range(POLISH_STEPS):
+        sup = np.nonzero(held)[0]
         step, kink = _correction(a, y, moved, signs, sup)
         before = moved @ a.T > 0
         moved = moved + step
-        if ((moved @ a.T > 0) == before)[~kink].all():
+        q = y * (signs @ np.maximum(moved @ a.T, 0.0))
+        low = q < 1 - POLISH_TOL
+        if ((moved @ a.T > 0) == before)[~kink].all() and not (low & ~held).any():
             break
-    q = y * (signs @ np.maximum(moved @ a.T, 0.0))
+        held |= low  # a margin the correction pushed below 1 is held at 1 in the next
     if np.abs(q[sup] - 1).max(initial=0.0) <= POLISH_TOL and q.min() >= 1 - POLISH_TOL:
         return moved
     return None
@@ -424,16 +450,55 @@ def _merge(us: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _neurons(
     a: np.ndarray, y: np.ndarray, sol: SocpSolution, signs: np.ndarray, active: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The network of the program's solution: its active blocks merged (:func:`_merge`) and
-    polished (:func:`_polish`); where that polish fails, every block that adds more than
-    POLISH_TOL to some margin, polished; else the active blocks as they are."""
+    """The network of the program's solution: the first of its active blocks merged
+    (:func:`_merge`) and polished (:func:`_polish`), every block that adds more than
+    POLISH_TOL to some margin polished, and the active blocks only snapped to their kinks
+    (:func:`_snap`), whose residual with the program's multipliers (:func:`kkt_residual`)
+    is within POLISH_SLACK of the smallest."""
     carrying = np.nonzero(np.abs(sol.u @ a.T).max(1, initial=0.0) > POLISH_TOL)[0]
+    merged = _merge(sol.u[active], signs[active])
+    candidates = []
     for keep in (active, carrying):
-        us, sg = _merge(sol.u[keep], signs[keep])
+        us, sg = merged if keep is active else _merge(sol.u[keep], signs[keep])
         polished = _polish(a, y, us, sg, sol.lam)
         if polished is not None:
-            return polished, sg
-    return _merge(sol.u[active], signs[active])
+            candidates.append((polished, sg))
+    candidates.append((np.array([_snap(a, u) for u in merged[0]]), merged[1]))
+    residuals = [kkt_residual(a, y, *c, sol.lam) for c in candidates]
+    return next(
+        c for c, r in zip(candidates, residuals, strict=True) if r <= min(residuals) + POLISH_SLACK
+    )
+
+
+def kkt_residual(
+    a: np.ndarray, y: np.ndarray, us: np.ndarray, signs: np.ndarray, lam: np.ndarray
+) -> float:
+    """(ε_rel² + δ_rel²)^½ of the balanced network of neurons U (J, r), signs σ, rescaled to
+    min_i q_i = 1, with the multipliers λ/s (s the same rescaling) and, per neuron, the
+    Clarke slopes at its kinks that fit best (a bounded least-squares problem): as in
+    :func:`implied_certificate`, neuron j weighs ‖u_j‖ in ε² and adds ‖û_j − σ_j Aᵀ(λ ⊙ y ⊙
+    s_j)‖² + (1 − σ_j Σ_i λ_i y_i relu(A_i û_j))²; δ_rel = Σ_i λ_i (q_i − 1) / Σ_i λ_i q_i."""
+    z = us @ a.T
+    q = y * (signs @ np.maximum(z, 0.0))
+    if not q.min() > 0:
+        return math.inf
+    lam = lam / q.min()  # θ → θ/√q_min scales u by 1/q_min, the stationary λ by the same
+    norms = np.linalg.norm(us, axis=1)
+    scale = np.linalg.norm(a, axis=1)
+    total = 0.0
+    for u, s, zj, nj in zip(us, signs, z, norms, strict=True):
+        dirn, base = u / nj, s * lam * y
+        kink = np.abs(zj) <= KINK_SNAP * nj * scale
+        res = dirn - a.T @ (base * ((zj > 0) & ~kink))
+        if kink.any():
+            cols = a[kink].T * base[kink]
+            res = res - cols @ lsq_linear(cols, res, bounds=(0.0, 1.0)).x
+        res_v = 1.0 - s * float(lam @ (y * np.maximum(a @ dirn, 0.0)))
+        total += float(nj * (res @ res + res_v**2))
+    eps_sq = total / (2 * norms.sum())
+    qs = q / q.min()
+    delta = float(lam @ (qs - 1)) / float(lam @ qs)
+    return math.sqrt(eps_sq + delta**2)
 
 
 def gate_neurons(r: int, gates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
