@@ -45,15 +45,27 @@ def test_a_pools_workers_report_the_networks_they_fit(tmp_path):
 
 
 def test_the_longest_blocks_start_first():
+    """By estimated seconds (m = 50): gradient descent at d = 50 (0.39 s a network), convex
+    (0.32 s), gradient descent at d = 5 (0.05 s), the LP (0.02 s)."""
     from benign.sweep.execute import longest_first
 
     text = (
-        "seeds = 2\n[fixed]\nm = 10\nwidth = 10\nsteps = 30\n"
+        "seeds = 2\n[fixed]\nm = 50\nwidth = 10\nsteps = 20000\n"
         '[[grid]]\nmethod = ["gd"]\nd = [5, 50]\n'
         '[[grid]]\nmethod = ["convex"]\nd = [2]\n'
         '[[grid]]\nmethod = ["lp"]\ndist = ["interval"]\nd = [1]\n'
     )
     blocks = parse_sweep(text).blocks()
     order = [(b.runs[0].config.resolved_method, b.runs[0].config.d) for b in longest_first(blocks)]
-    assert order == [("convex", 2), ("gd", 50), ("gd", 5), ("lp", 1)]
+    assert order == [("gd", 50), ("convex", 2), ("gd", 5), ("lp", 1)]
     assert sorted(b.block_id for b in longest_first(blocks)) == sorted(b.block_id for b in blocks)
+
+
+def test_time_left_weighs_the_runs_by_their_estimated_cost():
+    """Ten cheap runs (1 s each, estimated) done in 10 s, one dear run (90 s) left: about 90 s
+    left, not the 1 s that counting runs would say; none before a run is finished."""
+    from benign.sweep.execute import SweepProgress
+
+    state = SweepProgress(done=10, total=11, failed=0, cost=100.0, cost_finished=10.0)
+    assert state.left(10.0) == pytest.approx(90.0)
+    assert SweepProgress(0, 11, 0, cost=100.0).left(5.0) is None

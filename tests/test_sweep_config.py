@@ -191,3 +191,30 @@ def test_a_sweep_too_large_is_refused_by_counting(text, message):
     """Counted before any run is made: instant, whatever the size."""
     with pytest.raises(ConfigError, match=message):
         parse_sweep(text, "big.toml")
+
+
+def test_estimated_seconds_follow_the_measured_growth_and_rank_the_methods():
+    """network_seconds: the LP and the convex route grow with m as their fitted powers (a
+    ratio that the constants cancel out of), gradient descent as its operation count; a convex
+    network at m = 200 outweighs an LP one at m = 200 and a short gradient descent."""
+    from benign.sweep.config import (
+        CONVEX_GROWTH,
+        LP_GROWTH,
+        SOLVER_START,
+        network_seconds,
+        network_work,
+    )
+
+    def cfg(**kw):
+        return RunConfig(**({"dist": "sphere", "d": 20, "p": 0.2, "width": 400} | kw))
+
+    lp = [network_seconds(cfg(dist="interval", d=1, m=m)) - SOLVER_START for m in (100, 1000)]
+    assert lp[1] / lp[0] == pytest.approx(10**LP_GROWTH)
+    cv = [network_seconds(cfg(m=m, method="convex")) - SOLVER_START for m in (50, 200)]
+    assert cv[1] / cv[0] == pytest.approx(4**CONVEX_GROWTH)
+    gd = cfg(m=200, method="gd", steps=1000)
+    assert network_seconds(gd) == pytest.approx(network_work(gd) / 8e9)
+    assert network_work(gd) == 1000 * 6 * 200 * (400 * 20 + 400 + 400)  # W, b, v of width 400
+    assert network_seconds(cfg(m=200, method="convex")) > network_seconds(gd) > 0
+    both = cfg(m=200, method="gd+convex", steps=1000)
+    assert network_seconds(both) == pytest.approx(network_seconds(gd) + cv[1] + SOLVER_START)

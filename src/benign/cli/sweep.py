@@ -40,7 +40,7 @@ from benign.sweep import (
     run_sweep,
     store_status,
 )
-from benign.sweep.config import network_work
+from benign.sweep.config import network_seconds, network_work
 from benign.sweep.execute import work_left
 from benign.sweep.store import FORMATS, TABLES, DamagedStoreError, DiskFullError, recover
 
@@ -127,7 +127,8 @@ class _SweepProgress:
     def _fields(self) -> tuple[str, str, str]:
         """The rate, the time left and the failures, as the bar and the log lines show them."""
         s, rate = self.state, self.rate()
-        left = f"about {_duration(60 * (s.total - s.finished) / rate)} left" if rate else "– left"
+        seconds = s.left(self.elapsed())
+        left = "– left" if seconds is None else f"about {_duration(seconds)} left"
         left = "done" if s.total and s.done == s.total else left
         return (f"{rate:.0f} runs/min" if rate else "– runs/min"), left, self.failures()
 
@@ -329,23 +330,32 @@ def _print_plan(sw, store: Path, retry_failed: bool) -> None:
         todo, left = work_left(sw, stored, retry_failed)
         methods.update(r.config.resolved_method for r in sw.runs if r.run_id in todo)
         counts = Counter(stored.values())
-        to_compute, blocks_left, work = len(todo), len(left), sum(b.work() for b in left)
+        to_compute, blocks_left = len(todo), len(left)
+        # a block recomputed for its missing runs costs all of its runs
+        work, seconds = sum(b.work() for b in left), sum(b.seconds() for b in left)
     else:
         batches = sw.batches()  # a method and a cost per network, whatever their p
         for config, n in batches:
             methods[config.resolved_method] += n
         counts, to_compute, blocks_left = Counter(), sw.size, len(shapes)
         work = sum(n * network_work(config) for config, n in batches)
+        seconds = sum(n * network_seconds(config) for config, n in batches)
     out.print(
         f"store {store}: {counts['done']} done, {counts['failed']} failed"
         + ("" if store.exists() else " (new)")
         + f" → {to_compute} runs to compute in {blocks_left} blocks"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(methods.items()))})" if methods else "")
     )
+    solvers = sorted(k for k in methods if k in ("lp", "convex", "gd+convex"))
     out.print(
-        f"work: at most {work:.3g} floating-point operations of gradient descent "
-        "(step budget · 6 · m · parameters, per network)"
-        + (" plus one linear program per lp run" if methods.get("lp") else ""),
+        f"time: about {_duration(seconds)} on one core (divide by the workers), estimated"
+        + (
+            f" (gradient descent: at most {work:.3g} floating-point operations, its step budget"
+            " · 6 · m · parameters per network)"
+            if work
+            else ""
+        )
+        + (f"; {', '.join(solvers)}: from the times measured by m, within ~3×" if solvers else ""),
         soft_wrap=True,
     )
 

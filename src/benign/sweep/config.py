@@ -95,12 +95,38 @@ def batch_key(config: RunConfig) -> tuple:
     return _values_but_p(config)
 
 
+# one core of the development machine (docs/performance.md, A sweep's cost): gradient
+# descent's operations of network_work per second (the fused passes reach 10.8–14.3 GFLOP/s
+# counting 4·m·width·(d + 1) per step, and `train` adds 40–180%); the 1-D LP's seconds at
+# m = 1000 and their growth with m (0.5–0.9 s at 1000, 6–11 s at 3000); the convex route's
+# seconds at m = 50 and their growth (median 0.1–0.3 s at m = 50, 18–56 s at m = 200)
+GD_OPS_PER_SECOND = 8e9
+LP_SECONDS_1000, LP_GROWTH = 0.7, 2.2
+CONVEX_SECONDS_50, CONVEX_GROWTH = 0.3, 3.5
+SOLVER_START = 0.02  # seconds a solver's network costs whatever m (its setup, its measures)
+
+
 def network_work(config: RunConfig) -> float:
     """Floating-point operations of gradient descent for one network at most: steps · 6 · m ·
     parameters (forward and backward passes); 0 for the solvers."""
-    if config.resolved_method != "gd":
+    if config.resolved_method not in ("gd", "gd+convex"):
         return 0.0
     return config.steps * 6.0 * config.m * sum(math.prod(s) for s in config.network().shapes())
+
+
+def network_seconds(config: RunConfig) -> float:
+    """Seconds one network takes on one core, estimated: gradient descent's
+    :func:`network_work` at GD_OPS_PER_SECOND (at most: it may stop early); the LP as
+    LP_SECONDS_1000 · (m / 1000)^LP_GROWTH; the convex route as CONVEX_SECONDS_50 ·
+    (m / 50)^CONVEX_GROWTH (gd+convex: both). Within a factor of about 3 where it was
+    measured (docs/performance.md); what it is for is the ratio between networks."""
+    method, m = config.resolved_method, config.m
+    seconds = network_work(config) / GD_OPS_PER_SECOND
+    if method == "lp":
+        seconds += SOLVER_START + LP_SECONDS_1000 * (m / 1000) ** LP_GROWTH
+    if method in ("convex", "gd+convex"):
+        seconds += SOLVER_START + CONVEX_SECONDS_50 * (m / 50) ** CONVEX_GROWTH
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -118,6 +144,10 @@ class Block:
     def work(self) -> float:
         """:func:`network_work` of its networks."""
         return len(self.runs) * network_work(self.runs[0].config)
+
+    def seconds(self) -> float:
+        """:func:`network_seconds` of its networks."""
+        return len(self.runs) * network_seconds(self.runs[0].config)
 
 
 @dataclass(frozen=True)

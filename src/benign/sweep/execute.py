@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from benign import __version__
 from benign.run import run_block
-from benign.sweep.config import Block, Sweep, load_sweep
+from benign.sweep.config import Block, Sweep, load_sweep, network_seconds
 from benign.sweep.store import RunResult, Store, params_npz
 
 DASK_PREFIX = "dask://"
@@ -333,6 +333,17 @@ class SweepProgress:
     failed: int
     failures: Counter[str] = field(default_factory=Counter)
     fitted: int = 0
+    # the runs' estimated seconds (benign.sweep.config.network_seconds): of all to compute,
+    # and of those finished
+    cost: float = 0.0
+    cost_finished: float = 0.0
+
+    def left(self, elapsed: float) -> float | None:
+        """Seconds left, from ``elapsed`` seconds for the runs finished, by their estimated
+        cost: elapsed · (cost left / cost finished); None before a run has finished."""
+        if not self.finished or not self.cost_finished > 0:
+            return None
+        return elapsed * max(self.cost - self.cost_finished, 0.0) / self.cost_finished
 
     @property
     def finished(self) -> int:
@@ -350,14 +361,11 @@ def work_left(
     return todo, [b for b in sweep.blocks() if any(r.run_id in todo for r in b.runs)]
 
 
-SOLVER_FIRST = {"convex": 0, "gd+convex": 0, "gd": 1, "lp": 2}  # slowest per network first
-
-
 def longest_first(blocks: list[Block]) -> list[Block]:
-    """The blocks in the order a pool should start them, the longest first, so that the last
-    ones to finish are short: convex solves (seconds to minutes a network), then gradient
-    descent by :meth:`Block.work`, then the 1-D LP (milliseconds). The order changes no value."""
-    return sorted(blocks, key=lambda b: (SOLVER_FIRST[b.runs[0].config.resolved_method], -b.work()))
+    """The blocks in the order a pool should start them, the longest first by their estimated
+    :meth:`Block.seconds`, so that the last ones to finish are short. The order changes no
+    value."""
+    return sorted(blocks, key=lambda b: -b.seconds())
 
 
 def run_sweep(
@@ -372,14 +380,17 @@ def run_sweep(
     each block on the executor, storing every run as it arrives."""
     store.plan(sweep, command)
     todo, blocks = work_left(sweep, store.statuses(r.run_id for r in sweep.runs), retry_failed)
-    state = SweepProgress(0, len(todo), 0)
     # networks fitted per block in progress (at most its runs to compute), and blocks stored
     left = {b.block_id: sum(r.run_id in todo for r in b.runs) for b in blocks}
+    each = {b.block_id: network_seconds(b.runs[0].config) for b in blocks}  # a run's cost
+    state = SweepProgress(0, len(todo), 0, cost=sum(left[k] * c for k, c in each.items()))
+    stored_cost = 0.0
     fitted: dict[str, int] = {}
     lock = threading.Lock()
 
     def show() -> None:
         state.fitted = sum(fitted.values())
+        state.cost_finished = stored_cost + sum(n * each[k] for k, n in fitted.items())
         if progress:  # a copy: the callback's other threads never see it half updated
             progress(dataclasses.replace(state, failures=Counter(state.failures)))
 
@@ -399,6 +410,7 @@ def run_sweep(
                 if res.run_id in todo:  # a block recomputed for its missing runs: keep the others
                     store.put(res)
                     state.done += 1
+                    stored_cost += each[block]
                     if res.failure is not None:
                         state.failed += 1
                         state.failures[res.failure] += 1
