@@ -5,7 +5,7 @@ minimum-norm interpolant is :mod:`benign.lp`."""
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import clarabel
 import numpy as np
@@ -34,6 +34,7 @@ MAX_SINGLE_TOGGLES = 8  # single-bit toggles tried per block and round, in rank 
 SINGLE_TOGGLE_RANK = 4
 ASCENT_STEPS = 3  # each violating block also proposes the cell its multipliers pull it to
 MAX_TRIES = 2  # a toggled pattern enters the pool at most this often
+NEIGHBOURS = 1  # with no flip left to try, each active block's NEIGHBOURS · r nearest walls
 SLOPE_TOL = 1e-4  # implied Clarke slopes outside [−SLOPE_TOL, 1 + SLOPE_TOL] toggle a pattern
 
 
@@ -194,9 +195,10 @@ def implied_certificate(
 @dataclass(frozen=True)
 class ConvexSolution:
     """Balanced two-layer parameters of width ``width`` (unused neurons zero) from the convex
-    program, rescaled to min_i q_i = 1, or why there are none (``reason`` in
-    :data:`CONVEX_FAILURES`; else how the search stopped: ``"kkt"`` when the dual-implied
-    certificate held)."""
+    program, polished (:func:`_neurons`) and rescaled to min_i q_i = 1, or why there are none
+    (``reason`` in :data:`CONVEX_FAILURES`; else how the search stopped: ``"kkt"`` when the
+    dual-implied certificate held — of the program's optimum; benign.run keeps it only where
+    the recorded network is certified to 10⁻³)."""
 
     reason: str
     w: np.ndarray  # (width, d)
@@ -324,10 +326,13 @@ def margin_kkt(
     in [0, 1] is an exact KKT point of the network problem (docs/science.md, KKT points in
     any dimension). Otherwise every active block whose kinks imply a slope outside [0, 1]
     gets a new block with those points' pattern bits flipped (the neighbouring cell the
-    multipliers point to), blocks at u = 0 leave the pool (a toggled pattern enters it at most
-    MAX_TRIES times; at most ``max_blocks`` are kept, the newest), and the next round solves
-    again. Stops once the implied ε_rel ≤ ``target``. ``rs``: the row space of the sample,
-    where the caller has it already; ``log`` gets a line per program solved."""
+    multipliers point to) — and once none is left to try, a block for each of the
+    NEIGHBOURS · r walls nearest to each active block, crossed —, blocks at u = 0 leave the
+    pool (a toggled pattern enters it at most MAX_TRIES times; at most ``max_blocks`` are
+    kept, the newest), and the next round solves again. Stops once the implied ε_rel ≤
+    ``target``. The network is built from the last program by :func:`_neurons`. ``rs``: the
+    row space of the sample, where the caller has it already; ``log`` gets a line per
+    program solved."""
     t0 = time.perf_counter()
     m, d = x.shape
     rs = rs or RowSpace.of(x, bias)
@@ -338,6 +343,7 @@ def margin_kkt(
     pool_d, pool_s = _unique(pool_d, pool_s)
     max_blocks = max_blocks or 4 * max(width, 1)
     rounds, sol, implied, reason = 0, None, None, "stuck"
+    row_norms = np.linalg.norm(a, axis=1)
     while True:
         sol = solve_patterns(a, y, pool_d, pool_s)
         rounds += 1
@@ -355,29 +361,29 @@ def margin_kkt(
         if implied.eps_rel <= target:
             reason = "kkt"
             break
-        new_d, new_s = [], []
         in_pool = {(p.tobytes(), s) for p, s in zip(pool_d[active], pool_s[active], strict=True)}
+        offer = _Offers(in_pool, tried)
         for k, flip in zip(active, implied.toggles, strict=True):
             # all of the block's bad bits at once, and in low d each alone (there the cell
             # with all of them flipped may not exist)
             single = len(flip) > 1 and a.shape[1] <= SINGLE_TOGGLE_RANK
             singles = [[i] for i in flip[:MAX_SINGLE_TOGGLES]] if single else []
-            cands = []
             for bits in [flip, *singles] if len(flip) else []:
                 p = pool_d[k].copy()
                 p[bits] = ~p[bits]
-                cands.append(p)
+                offer(p, pool_s[k])
             if len(flip) and ASCENT_STEPS:
-                cands.append(_ascent(a, y * sol.lam, sol.u[k], pool_s[k]))
-            for p in cands:
-                key = (p.tobytes(), pool_s[k])
-                if key not in in_pool and tried.get(key, 0) < MAX_TRIES:
-                    tried[key] = tried.get(key, 0) + 1
-                    in_pool.add(key)
-                    new_d.append(p)
-                    new_s.append(pool_s[k])
-        if not new_d:
+                offer(_ascent(a, y * sol.lam, sol.u[k], pool_s[k]), pool_s[k])
+        if not offer.new:  # no flip left to try: every active block's nearest walls, one at a time
+            for k in active:
+                walls = np.argsort(np.abs(a @ sol.u[k]) / row_norms, kind="stable")
+                for i in walls[: NEIGHBOURS * a.shape[1]]:
+                    p = pool_d[k].copy()
+                    p[i] = ~p[i]
+                    offer(p, pool_s[k])
+        if not offer.new:
             break
+        new_d, new_s = [p for p, _ in offer.new], [sg for _, sg in offer.new]
         if rounds >= max_rounds or time.perf_counter() - t0 >= max_seconds:
             reason = "round_budget" if rounds >= max_rounds else "time_budget"
             break
@@ -422,6 +428,23 @@ def margin_kkt(
         len(pool_s),
         implied.eps_rel,
     )
+
+
+@dataclass
+class _Offers:
+    """The blocks proposed in a round: each (pattern, sign) at most MAX_TRIES times in a
+    search (``tried`` counts) and never one already in the pool."""
+
+    in_pool: set[tuple[bytes, float]]
+    tried: dict[tuple[bytes, float], int]
+    new: list[tuple[np.ndarray, float]] = field(default_factory=list)
+
+    def __call__(self, pattern: np.ndarray, sign: float) -> None:
+        key = (pattern.tobytes(), sign)
+        if key not in self.in_pool and self.tried.get(key, 0) < MAX_TRIES:
+            self.tried[key] = self.tried.get(key, 0) + 1
+            self.in_pool.add(key)
+            self.new.append((pattern, sign))
 
 
 def _unique(patterns: np.ndarray, signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
