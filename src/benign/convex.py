@@ -34,7 +34,7 @@ MAX_SINGLE_TOGGLES = 8  # single-bit toggles tried per block and round, in rank 
 SINGLE_TOGGLE_RANK = 4
 ASCENT_STEPS = 3  # each violating block also proposes the cell its multipliers pull it to
 MAX_TRIES = 2  # a toggled pattern enters the pool at most this often
-NEIGHBOURS = 1  # with no flip left to try, each active block's NEIGHBOURS · r nearest walls
+WALLS = 4  # with no flip left to try, each active block's min(r, WALLS) nearest walls
 SLOPE_TOL = 1e-4  # implied Clarke slopes outside [−SLOPE_TOL, 1 + SLOPE_TOL] toggle a pattern
 
 
@@ -327,7 +327,7 @@ def margin_kkt(
     any dimension). Otherwise every active block whose kinks imply a slope outside [0, 1]
     gets a new block with those points' pattern bits flipped (the neighbouring cell the
     multipliers point to) — and once none is left to try, a block for each of the
-    NEIGHBOURS · r walls nearest to each active block, crossed —, blocks at u = 0 leave the
+    min(r, WALLS) walls nearest to each active block, crossed —, blocks at u = 0 leave the
     pool (a toggled pattern enters it at most MAX_TRIES times; at most ``max_blocks`` are
     kept, the newest), and the next round solves again. Stops once the implied ε_rel ≤
     ``target``. The network is built from the last program by :func:`_neurons`. ``rs``: the
@@ -377,7 +377,7 @@ def margin_kkt(
         if not offer.new:  # no flip left to try: every active block's nearest walls, one at a time
             for k in active:
                 walls = np.argsort(np.abs(a @ sol.u[k]) / row_norms, kind="stable")
-                for i in walls[: NEIGHBOURS * a.shape[1]]:
+                for i in walls[: min(a.shape[1], WALLS)]:
                     p = pool_d[k].copy()
                     p[i] = ~p[i]
                     offer(p, pool_s[k])
