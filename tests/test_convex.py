@@ -340,8 +340,9 @@ def test_gd_plus_convex_records_both_networks():
 
 def test_polish_puts_kinks_on_points_and_support_margins_at_one():
     """The V-shaped KKT point (x = −1, 0, 1; labels +, −, +) with its neurons moved by ~1e-7
-    (kinks within KINK_SNAP of x = 0): the polish moves them back by that much, with the kinks exactly at x = 0 and every margin
-    exactly 1 (all three points carry multipliers), measured on the network itself."""
+    (kinks within KINK_SNAP of x = 0): the polish moves them back by that much, with the kinks
+    exactly at x = 0 and every margin exactly 1 (all three points carry multipliers), measured
+    on the network itself."""
     from benign.convex import _polish
 
     x, y = np.array([[-1.0], [0.0], [1.0]]), np.array([1.0, -1.0, 1.0])

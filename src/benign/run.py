@@ -451,9 +451,7 @@ def _kkt_at_network(reasons: list[str], values: dict[str, np.ndarray], tol: floa
     only where the recorded network's own certificate has ε_rel, δ_rel ≤ ``tol``; else
     ``inexact``."""
     exact = (values["eps_rel"] <= tol) & (values["delta_rel"] <= tol)
-    return [
-        "inexact" if r == "kkt" and not ok else r for r, ok in zip(reasons, exact, strict=True)
-    ]
+    return ["inexact" if r == "kkt" and not ok else r for r, ok in zip(reasons, exact, strict=True)]
 
 
 def _loss_tol_or_certified(reasons: list[str], certified: np.ndarray) -> list[str]:
