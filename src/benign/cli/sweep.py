@@ -538,7 +538,7 @@ def demo(
         str,
         typer.Option(
             help="default: two-layer nets from d = 1 to 500, every one a certified KKT point (384 "
-            "runs, about 3 minutes on two "
+            "runs, about 1–2 minutes on two "
             "cores); lazy: deep nets in the lazy regime on separated data and MNIST (132 runs, "
             "about 3 minutes); quick: a 200-run smoke sweep (seconds)."
         ),
