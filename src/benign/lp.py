@@ -22,11 +22,12 @@ The LP is posed with O(m) rows and nonzeros: f_i = F_i + G_i + αx_i + β, where
 value and slope of the R neurons at x_i) and G_i, T_i (those of the L neurons, from the right)
 follow two-term recurrences over the gaps (F_{i+1} = F_i + h_i S_i + Σ_{R in gap i} c u·z_{i+1},
 S_{i+1} = S_i + Σ c u_0, with h_i = x_{i+1} − x_i), so that each neuron is one column with two
-entries. It is solved by Clarabel's interior point (HiGHS's simplex stalls on the large,
-nearly cancelling slopes near flipped points). Neurons of one arc and one sign are linear on
-the data and merge into one, u = Σ c_k u_k, with the same values at every x_i and no larger
-norm. The network is rescaled to min_i q_i = 1 and balanced: (w_j, b_j) = √c_j u_j,
-v_j = ±√c_j.
+entries. It is solved by HiGHS's primal simplex, warm-started as columns are added (each new
+column leaves the basis primal feasible; the dual simplex, which must first restore dual
+feasibility, took 5–250 s at m = 3000 where the primal takes 1–3 s). Neurons of one arc and
+one sign are linear on the data and merge into one, u = Σ c_k u_k, with the same values at
+every x_i and no larger norm. The network is rescaled to min_i q_i = 1 and balanced:
+(w_j, b_j) = √c_j u_j, v_j = ±√c_j.
 """
 
 import math
@@ -36,7 +37,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import clarabel
 import highspy
 import numpy as np
 import scipy.sparse as sp
@@ -47,14 +47,11 @@ LP_FAILURES: tuple[str, ...] = ("lp_failed", "infeasible", "width_too_small")
 # (1e-7; columns priced within it do not enter, and tighter ones make the simplex 10× slower
 # and less accurate on steep samples)
 LP_TOL = 2e-7
-LP_SOLVER_TOL = 1e-10  # Clarabel's gap and feasibility tolerances
-IPM_ROUNDS = 3  # interior-point programs before the simplex takes over
 LP_ROUNDS = 40  # programs solved at most (each quarters the gap: ~10 from the data-point kinks)
 STALL = 3  # the simplex stops after this many programs without a lower max |h|
-ACTIVE = 1e-10  # a merged neuron with c ≤ ACTIVE · Σ c carries nothing (interior-point dust)
-KEEP = 1e-6  # the simplex starts from the atoms with c > KEEP · max c of the last interior point
+ACTIVE = 1e-10  # a merged neuron with c ≤ ACTIVE · Σ c carries nothing
+SIMPLEX_PRIMAL = 4  # HiGHS's simplex_strategy for the primal simplex
 R, L, A = 0, 1, 2  # the kinds of arc
-NEAR = ("InsufficientProgress", "MaxIterations")  # Clarabel's stops that leave a usable point
 
 
 @dataclass(frozen=True)
@@ -62,8 +59,8 @@ class MinNormSolution:
     """Balanced parameters of width ``width`` (unused neurons are zero), or why there are none.
 
     ``reason``: "lp_optimal" (max |h| ≤ 1 + LP_TOL), or "round_budget", "time_budget",
-    "stalled" (no lower max |h| in STALL programs), "simplex_failed" (the interior point's
-    network): a network optimal over the kinks found so far, within ``gap``; or one of
+    "stalled" (no lower max |h| in STALL programs), "simplex_failed" (the last program's
+    network stands): a network optimal over the kinks found so far, within ``gap``; or one of
     :data:`LP_FAILURES`, with no network."""
 
     ok: bool
@@ -79,29 +76,15 @@ class MinNormSolution:
     rounds: int  # programs solved
 
 
-class _Dictionary:
-    """The LP's neurons so far: kind (R, L, A), gap g, sign s and unit direction u, as arrays."""
-
-    def __init__(self) -> None:
-        self.parts: list[np.ndarray] = []
-
-    def add(self, kind: int, gap: np.ndarray, sign: np.ndarray, u: np.ndarray) -> None:
-        self.parts.append(np.c_[np.full(len(gap), kind), gap, sign, _unit(u)])
-
-    def extend(self, table: np.ndarray) -> None:
-        """Atoms already as rows of :meth:`table`."""
-        self.parts.append(table)
-
-    def table(self) -> np.ndarray:
-        """(n, 5): kind, gap, sign, u_0, u_1."""
-        return np.concatenate(self.parts)
+def _atoms(kind: int, gap: np.ndarray, sign: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Rows (n, 5) of the LP's neurons: kind (R, L, A), gap g, sign s, unit direction u."""
+    return np.c_[np.full(len(gap), kind), gap, sign, _unit(u)]
 
 
-def _program(
-    xs: np.ndarray, ys: np.ndarray, atoms: np.ndarray
-) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, list]:
-    """The LP over ``atoms`` for Clarabel (A x + s = b, s ∈ cones; objective q·x): variables
-    F_i, S_i (i = 1..m−1), G_i, T_i (i = 0..m−2), α, β, then one c ≥ 0 per atom."""
+def _program(xs: np.ndarray, ys: np.ndarray, atoms: np.ndarray) -> sp.csc_matrix:
+    """The constraint matrix of the LP over ``atoms``: the recurrences as equality rows
+    (= 0), then the margins y_i f_i (≥ 1). Variables F_i, S_i (i = 1..m−1), G_i, T_i
+    (i = 0..m−2), α, β, then one c ≥ 0 per atom (objective Σ c)."""
     m = len(xs)
     z = np.c_[xs, np.ones(m)]
     n_r = 2 * (m - 1)  # F, S variables and rows: 2(i − 1) + {0, 1}; G, T: n_r + 2i + {0, 1}
@@ -119,10 +102,10 @@ def _program(
     rows += [np.array([2 * n_r, 2 * n_r + 1])]
     cols += [np.array([2 * n_r, 2 * n_r + 1])]
     vals += [np.ones(2)]
-    # margins, as −y_i f_i ≤ −1: rows n_state + i
+    # margins y_i f_i: rows n_state + i
     rows += [n_state + i + 1, n_state + i, np.repeat(n_state + np.arange(m), 2)]
     cols += [r_var, l_var, np.tile([2 * n_r, 2 * n_r + 1], m)]
-    vals += [-ys[1:], -ys[:-1], -(ys[:, None] * z).ravel()]
+    vals += [ys[1:], ys[:-1], (ys[:, None] * z).ravel()]
     # atoms: R in gap g enters F_{g+1} with u·z_{g+1} and S_{g+1} with u_0; L in gap g enters
     # G_g with u·z_g and T_g with −u_0; A enters α, β with u
     kind, gap, sign, u = atoms[:, 0], atoms[:, 1].astype(int), atoms[:, 2], atoms[:, 3:]
@@ -135,33 +118,10 @@ def _program(
     rows += [row, row + 1]
     cols += [col, col]
     vals += [-sign * first, -sign * second]
-    # c ≥ 0: −c + s = 0
-    rows += [n_state + m + np.arange(n_at)]
-    cols += [col]
-    vals += [-np.ones(n_at)]
-    n_var = n_state + n_at
-    mat = sp.csc_matrix(
+    return sp.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_state + m + n_at, n_var),
+        shape=(n_state + m, n_state + n_at),
     )
-    b = np.r_[np.zeros(n_state), -np.ones(m), np.zeros(n_at)]
-    q = np.r_[np.zeros(n_state), np.ones(n_at)]
-    cones = [clarabel.ZeroConeT(n_state), clarabel.NonnegativeConeT(m + n_at)]
-    return mat, b, q, cones
-
-
-def _solve(
-    mat: sp.csc_matrix, b: np.ndarray, q: np.ndarray, cones: list, seconds: float
-) -> clarabel.DefaultSolution:
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    settings.direct_solve_method = "faer"
-    settings.max_threads = 1
-    settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = LP_SOLVER_TOL
-    if math.isfinite(seconds):
-        settings.time_limit = max(seconds, 0.01)
-    n = mat.shape[1]
-    return clarabel.DefaultSolver(sp.csc_matrix((n, n)), q, mat, b, cones, settings).solve()
 
 
 @dataclass(frozen=True)
@@ -209,9 +169,8 @@ def _price(xs: np.ndarray, ys: np.ndarray, lam: np.ndarray, tol: float) -> _Pric
 
 
 class _Simplex:
-    """The LP over a dictionary in HiGHS (bounds instead of the c ≥ 0 rows), solved by the dual
-    simplex and warm-started as atoms are added: exact vertices where the interior point leaves
-    dust and duals good to ~1e-5 on badly scaled samples."""
+    """The LP over a dictionary in HiGHS (bounds instead of the c ≥ 0 rows), solved by the
+    primal simplex and warm-started as atoms are added."""
 
     def __init__(self, xs: np.ndarray, ys: np.ndarray, atoms: np.ndarray) -> None:
         self.xs, self.ys, self.m = xs, ys, len(xs)
@@ -235,10 +194,7 @@ class _Simplex:
         self.highs.passModel(lp)
 
     def _columns(self, atoms: np.ndarray) -> sp.csc_matrix:
-        """Every column of the program over ``atoms``: its equality rows, then the margins as
-        y_i f_i ≥ 1."""
-        mat = _program(self.xs, self.ys, atoms)[0]
-        return sp.vstack([mat[: self.n_state], -mat[self.n_state : self.n_state + self.m]]).tocsc()
+        return _program(self.xs, self.ys, atoms)
 
     def add(self, atoms: np.ndarray) -> None:
         cols = self._columns(atoms)[:, self.n_state :]
@@ -279,8 +235,9 @@ class _Simplex:
 
 
 def _quiet_highs() -> "highspy.Highs":
-    """A HiGHS instance on one thread that prints nothing (the first one of a process prints a
-    banner on the C level's standard output: held back by pointing it at /dev/null)."""
+    """A HiGHS instance for the primal simplex on one thread that prints nothing (the first one
+    of a process prints a banner on the C level's standard output: held back by pointing it at
+    /dev/null)."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -292,6 +249,7 @@ def _quiet_highs() -> "highspy.Highs":
         os.close(saved)
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
+    h.setOptionValue("simplex_strategy", SIMPLEX_PRIMAL)
     return h
 
 
@@ -305,8 +263,8 @@ def min_norm_interpolant(
     log: Callable[[str], None] | None = None,
 ) -> MinNormSolution:
     """The minimum-norm interpolant of one sample x (m, 1), y (m,) ∈ {±1} by column generation
-    (module docstring): up to IPM_ROUNDS programs by Clarabel's interior point, then HiGHS's
-    simplex from the atoms that carry weight; ``log`` gets a line per program solved."""
+    (module docstring), every program by HiGHS's primal simplex, warm-started; ``log`` gets a
+    line per program solved."""
     t0 = time.perf_counter()
     m = len(x)
     order = np.argsort(x[:, 0], kind="stable")
@@ -321,16 +279,16 @@ def min_norm_interpolant(
         return failed("lp_failed")
     if np.any((np.diff(xs) == 0) & (ys[1:] != ys[:-1])):
         return failed("infeasible")
-    atoms = _Dictionary()
-    gaps = np.arange(m - 1)
+    gaps, start = np.arange(m - 1), []
     for s in (1.0, -1.0):
         sign = np.full(m - 1, s)
-        atoms.add(R, gaps, sign, np.c_[np.ones(m - 1), -xs[:-1]])
-        atoms.add(L, gaps, sign, np.c_[-np.ones(m - 1), xs[1:]])
-        atoms.add(A, np.array([0]), np.array([s]), np.array([[0.0, 1.0]]))
-    n_state = 4 * (m - 1) + 2
+        start += [
+            _atoms(R, gaps, sign, np.c_[np.ones(m - 1), -xs[:-1]]),
+            _atoms(L, gaps, sign, np.c_[-np.ones(m - 1), xs[1:]]),
+            _atoms(A, np.array([0]), np.array([s]), np.array([[0.0, 1.0]])),
+        ]
+    simplex = _Simplex(xs, ys, np.concatenate(start))
     reason, rounds, best = "round_budget", 0, None  # best: (table, c, λ, dual bound)
-    simplex: _Simplex | None = None
     stalled, lowest = 0, math.inf
 
     def left() -> float:
@@ -340,58 +298,30 @@ def min_norm_interpolant(
         if left() <= 0:
             reason = "time_budget"
             break
-        if simplex is None:
-            table = atoms.table()
-            sol = _solve(*_program(xs, ys, table), seconds=left())
-            status = str(sol.status)
-            if "Time" in status:
-                reason = "time_budget"
-                break
-            # a stalled interior point (InsufficientProgress on the steepest samples) still
-            # points the simplex to the atoms that carry weight
-            if "Solved" not in status and not (
-                status in NEAR and np.isfinite(np.asarray(sol.x)).all()
-            ):
-                reason = "lp_failed"
-                break
-            objective = float(sol.obj_val)
-            lam = np.maximum(np.asarray(sol.z)[n_state : n_state + m], 0.0)
-            c = np.asarray(sol.x)[n_state:]
-        else:
-            if not simplex.run(left()):  # the last interior point's network stands
-                reason = "time_budget" if left() <= 0 else "simplex_failed"
-                break
-            objective, lam, c = simplex.solution()
-            table = simplex.atoms
+        if not simplex.run(left()):  # the last program's network stands
+            reason = "time_budget" if left() <= 0 else "simplex_failed"
+            break
+        objective, lam, c = simplex.solution()
         rounds += 1
         price = _price(xs, ys, lam, tol)
-        bound = lam.sum() / max(price.max_h, 1.0)
-        best = (table, c, lam, bound)
+        best = (simplex.atoms, c, lam, lam.sum() / max(price.max_h, 1.0))
         if log is not None:
-            how = "interior point" if simplex is None else "simplex"
             log(
-                f"lp: program {rounds} ({how}), {len(table)} kinks, ½‖θ‖² {objective:.10g}, "
+                f"lp: program {rounds}, {len(c)} kinks, ½‖θ‖² {objective:.10g}, "
                 f"max|h| − 1 = {price.max_h - 1:.1e}, {time.perf_counter() - t0:.1f} s"
             )
         if not price.new:
             reason = "lp_optimal"
             break
-        new = np.concatenate(
-            [np.c_[np.full(len(g), k), g, s, _unit(u)] for k, g, s, u in price.new]
-        )
-        if simplex is not None:
-            stalled = stalled + 1 if price.max_h >= lowest else 0
-            lowest = min(lowest, price.max_h)
-            if stalled >= STALL:
-                reason = "stalled"
-                break
-            simplex.add(new)
-        elif rounds >= IPM_ROUNDS or "Solved" not in status:
-            simplex = _Simplex(xs, ys, np.concatenate([table[c > KEEP * c.max()], new]))
-        else:
-            atoms.extend(new)
-    if best is None:
-        return failed("lp_failed" if reason == "round_budget" else reason, rounds=rounds)
+        stalled = stalled + 1 if price.max_h >= lowest else 0
+        lowest = min(lowest, price.max_h)
+        if stalled >= STALL:
+            reason = "stalled"
+            break
+        simplex.add(np.concatenate([_atoms(*new) for new in price.new]))
+    if best is None:  # no program solved: a simplex that failed is an LP that failed
+        reason = "lp_failed" if reason in ("round_budget", "simplex_failed") else reason
+        return failed(reason, rounds=rounds)
     table, c, lam, bound = best
     neurons = _merge(table, c)
     if len(neurons) > width:
