@@ -98,10 +98,10 @@ def batch_key(config: RunConfig) -> tuple:
 # one core of the development machine (docs/performance.md, A sweep's cost): gradient
 # descent's operations of network_work per second (the fused passes reach 10.8–14.3 GFLOP/s
 # counting 4·m·width·(d + 1) per step, and `train` adds 40–180%); the 1-D LP's seconds at
-# m = 1000 and their growth with m (0.5–0.9 s at 1000, 6–11 s at 3000); the convex route's
+# m = 1000 and their growth with m (0.2–0.3 s at 1000, 1.3–2.8 s at 3000); the convex route's
 # seconds at m = 50 and their growth (median 0.1–0.3 s at m = 50, 18–56 s at m = 200)
 GD_OPS_PER_SECOND = 8e9
-LP_SECONDS_1000, LP_GROWTH = 0.7, 2.2
+LP_SECONDS_1000, LP_GROWTH = 0.25, 1.9
 CONVEX_SECONDS_50, CONVEX_GROWTH = 0.3, 3.5
 SOLVER_START = 0.02  # seconds a solver's network costs whatever m (its setup, its measures)
 
