@@ -435,3 +435,20 @@ def test_low_dimensions_reach_exact_kkt_points():
     records = run_experiment(cfg, list(range(8))).records
     exact = [r.certified and max(r.eps_rel, r.delta_rel) <= 1e-3 for r in records]
     assert sum(exact) >= 6
+
+
+def test_the_convex_network_does_not_depend_on_the_blas_threads():
+    """The search's path depends on rounding (d = 500, m = 50, p = 0.1, seed 1 took 4 programs
+    with two BLAS threads and 7 with one): the solvers run their NumPy steps on one thread, so
+    the same config and seed give the same network whatever pools the caller has."""
+    from threadpoolctl import threadpool_limits
+
+    cfg = RunConfig(dist="sphere", d=500, m=50, p=0.1, width=100, method="convex")
+    runs = []
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            exp = run_experiment(cfg, [1])
+        runs.append((exp.records[0].rounds, [p.numpy().copy() for p in exp.params]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from benign import __version__
@@ -503,6 +504,12 @@ class Fit:
     fields: dict[str, list]
 
 
+# the solvers run on one thread (Clarabel's and HiGHS's own settings) and so does the BLAS
+# under their NumPy steps: the convex search's path depends on rounding, and with it the KKT
+# point reached, so the same config and seed give the same network whatever the caller's pools
+SOLVER_THREADS = 1
+
+
 def fit(
     config: RunConfig,
     seeds: list[int],
@@ -521,12 +528,14 @@ def fit(
     fields |= {k: [none] * n_net for k, none in GD_FIELDS.items()}
     hint = None
     if method == "lp":
-        res, hint, fields["rounds"] = solve_min_norm(config, samples, x, y, progress)
+        with threadpool_limits(SOLVER_THREADS):
+            res, hint, fields["rounds"] = solve_min_norm(config, samples, x, y, progress)
         return Fit(res, hint, fields)
     if method == "convex":
-        res, hint, fields["seeded"], fields["rounds"] = solve_convex(
-            config, seeds, samples, x, y, progress=progress
-        )
+        with threadpool_limits(SOLVER_THREADS):
+            res, hint, fields["seeded"], fields["rounds"] = solve_convex(
+                config, seeds, samples, x, y, progress=progress
+            )
         return Fit(res, hint, fields)
     res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
     if method == "gd":
@@ -551,9 +560,10 @@ def fit(
         "gd_certified": gd_ok.tolist(),
     }
     trained = res
-    res, hint, fields["seeded"], fields["rounds"] = solve_convex(
-        config, seeds, samples, x, y, start=res.params
-    )
+    with threadpool_limits(SOLVER_THREADS):
+        res, hint, fields["seeded"], fields["rounds"] = solve_convex(
+            config, seeds, samples, x, y, start=res.params
+        )
     res.steps, res.seconds = trained.steps, trained.seconds + res.seconds
     res.history, res.certificate_history = trained.history, trained.certificate_history
     return Fit(res, hint, fields)
