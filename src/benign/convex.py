@@ -229,13 +229,19 @@ def _ascent(a: np.ndarray, ly: np.ndarray, u: np.ndarray, sign: float) -> np.nda
     return a @ u > 0
 
 
+def _kinks(a: np.ndarray, us: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Which pre-activations z = U Aᵀ (J, m) of neurons U (J, r) count as kinks:
+    |A_i·u_j| ≤ KINK_SNAP · ‖u_j‖ · ‖A_i‖."""
+    return np.abs(z) <= KINK_SNAP * np.linalg.norm(us, axis=1)[:, None] * np.linalg.norm(a, axis=1)
+
+
 def _snap(a: np.ndarray, u: np.ndarray) -> np.ndarray:
     """u moved onto the hyperplanes A_i·u = 0 of the points within KINK_SNAP · ‖u‖ · ‖A_i‖ of
     them (the least-squares projection), norm kept, so that kinks sit exactly on training
     points; left as it is where that would move it by more than 100 · KINK_SNAP · ‖u‖ (the
     near points then span more than the directions the neuron can spare)."""
     norm = np.linalg.norm(u)
-    on = np.abs(a @ u) <= KINK_SNAP * norm * np.linalg.norm(a, axis=1)
+    on = _kinks(a, u[None], (a @ u)[None])[0]
     if not on.any():
         return u
     rows = a[on]
@@ -259,7 +265,7 @@ def _correction(
     from a (J·r)-column matrix)."""
     z = us @ a.T  # (J, m)
     norms = np.linalg.norm(us, axis=1)
-    kink = np.abs(z) <= KINK_SNAP * norms[:, None] * np.linalg.norm(a, axis=1)
+    kink = _kinks(a, us, z)
     kj, ki = np.nonzero(kink)
     rows = np.r_[sup, ki]  # the point of each constraint
     alpha = np.zeros((len(us), len(rows)))  # α_ρj: ∂(constraint ρ) / ∂(A_i(ρ)·u_j)
@@ -481,8 +487,7 @@ def _neurons(
     carrying = np.nonzero(np.abs(sol.u @ a.T).max(1, initial=0.0) > POLISH_TOL)[0]
     merged = _merge(sol.u[active], signs[active])
     candidates = []
-    for keep in (active, carrying):
-        us, sg = merged if keep is active else _merge(sol.u[keep], signs[keep])
+    for us, sg in (merged, _merge(sol.u[carrying], signs[carrying])):
         polished = _polish(a, y, us, sg, sol.lam)
         if polished is not None:
             candidates.append((polished, sg))
@@ -507,11 +512,9 @@ def kkt_residual(
         return math.inf
     lam = lam / q.min()  # θ → θ/√q_min scales u by 1/q_min, the stationary λ by the same
     norms = np.linalg.norm(us, axis=1)
-    scale = np.linalg.norm(a, axis=1)
     total = 0.0
-    for u, s, zj, nj in zip(us, signs, z, norms, strict=True):
+    for u, s, zj, nj, kink in zip(us, signs, z, norms, _kinks(a, us, z), strict=True):
         dirn, base = u / nj, s * lam * y
-        kink = np.abs(zj) <= KINK_SNAP * nj * scale
         res = dirn - a.T @ (base * ((zj > 0) & ~kink))
         if kink.any():
             cols = a[kink].T * base[kink]

@@ -176,7 +176,7 @@ class _Simplex:
         self.xs, self.ys, self.m = xs, ys, len(xs)
         self.n_state = 4 * (self.m - 1) + 2
         self.atoms = atoms
-        mat = self._columns(atoms)
+        mat = _program(xs, ys, atoms)
         n = mat.shape[1]
         inf = highspy.kHighsInf
         lp = highspy.HighsLp()
@@ -193,11 +193,8 @@ class _Simplex:
         self.highs = _quiet_highs()
         self.highs.passModel(lp)
 
-    def _columns(self, atoms: np.ndarray) -> sp.csc_matrix:
-        return _program(self.xs, self.ys, atoms)
-
     def add(self, atoms: np.ndarray) -> None:
-        cols = self._columns(atoms)[:, self.n_state :]
+        cols = _program(self.xs, self.ys, atoms)[:, self.n_state :]
         n = cols.shape[1]
         self.highs.addCols(
             n,

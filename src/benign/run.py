@@ -291,6 +291,13 @@ def _stack(arrays: Sequence[tuple[np.ndarray | None, ...]], like: Tensor) -> Par
     ]
 
 
+# the solvers run on one thread (Clarabel's and HiGHS's own settings) and so does the BLAS
+# under their NumPy steps: the convex search's path depends on rounding, and with it the KKT
+# point reached, so the same config and seed give the same network whatever the caller's pools
+SOLVER_THREADS = 1
+
+
+@threadpool_limits.wrap(limits=SOLVER_THREADS)
 def solve_min_norm(
     config: RunConfig,
     samples: list[Sample],
@@ -342,6 +349,7 @@ SEED_BLOCKS = 32  # convex: blocks of the first program (each costs ~ m·r² per
 RESEEDS = 3  # convex: seed again with 2×, 4×, 8× the gates until the implied certificate holds
 
 
+@threadpool_limits.wrap(limits=SOLVER_THREADS)
 def solve_convex(
     config: RunConfig,
     seeds: list[int],
@@ -504,12 +512,6 @@ class Fit:
     fields: dict[str, list]
 
 
-# the solvers run on one thread (Clarabel's and HiGHS's own settings) and so does the BLAS
-# under their NumPy steps: the convex search's path depends on rounding, and with it the KKT
-# point reached, so the same config and seed give the same network whatever the caller's pools
-SOLVER_THREADS = 1
-
-
 def fit(
     config: RunConfig,
     seeds: list[int],
@@ -528,14 +530,12 @@ def fit(
     fields |= {k: [none] * n_net for k, none in GD_FIELDS.items()}
     hint = None
     if method == "lp":
-        with threadpool_limits(SOLVER_THREADS):
-            res, hint, fields["rounds"] = solve_min_norm(config, samples, x, y, progress)
+        res, hint, fields["rounds"] = solve_min_norm(config, samples, x, y, progress)
         return Fit(res, hint, fields)
     if method == "convex":
-        with threadpool_limits(SOLVER_THREADS):
-            res, hint, fields["seeded"], fields["rounds"] = solve_convex(
-                config, seeds, samples, x, y, progress=progress
-            )
+        res, hint, fields["seeded"], fields["rounds"] = solve_convex(
+            config, seeds, samples, x, y, progress=progress
+        )
         return Fit(res, hint, fields)
     res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
     if method == "gd":
@@ -560,10 +560,9 @@ def fit(
         "gd_certified": gd_ok.tolist(),
     }
     trained = res
-    with threadpool_limits(SOLVER_THREADS):
-        res, hint, fields["seeded"], fields["rounds"] = solve_convex(
-            config, seeds, samples, x, y, start=res.params
-        )
+    res, hint, fields["seeded"], fields["rounds"] = solve_convex(
+        config, seeds, samples, x, y, start=res.params
+    )
     res.steps, res.seconds = trained.steps, trained.seconds + res.seconds
     res.history, res.certificate_history = trained.history, trained.certificate_history
     return Fit(res, hint, fields)
