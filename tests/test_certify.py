@@ -1,5 +1,6 @@
 """The KKT certificate against KKT points constructed by hand."""
 
+import importlib
 import math
 
 import numpy as np
@@ -253,7 +254,7 @@ def random_net(d, m, n, bias, seed, kinks_per_neuron=0):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize(("d", "m", "n"), [(3, 10, 6), (25, 8, 5), (40, 12, 9)])
+@pytest.mark.parametrize(("d", "m", "n"), [(1, 30, 12), (3, 10, 6), (25, 8, 5), (40, 12, 9)])
 def test_row_space_residual_matches_the_full_space_nnls(bias, d, m, n):
     """Without kinks, eps_rel = eps_fixed_rel = the full-space NNLS residual of the stacked
     (ε, δ) problem, and δ is that of its minimiser; d > m has perp ≠ 0 (the net's weights are
@@ -302,8 +303,13 @@ def full_space_clarke(a, kcols, owner, t_vec):
     return float(np.linalg.norm(t_vec - big @ z))
 
 
-@pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize(("d", "m", "n", "per"), [(4, 10, 6, 2), (30, 12, 8, 3)])
+@pytest.mark.parametrize(
+    ("bias", "d", "m", "n", "per"),
+    [
+        *[(bias, *case) for bias in (True, False) for case in [(4, 10, 6, 2), (30, 12, 8, 3)]],
+        (True, 1, 40, 15, 1),
+    ],
+)
 def test_clarke_residual_matches_the_full_space_cone_program(bias, d, m, n, per):
     """Nets with `per` kinks per neuron exactly on training points: certify's optimum of
     ε_rel² + (δ/‖θ̃‖²)² equals the full-space cone program's (written here, over all P rows)."""
@@ -393,3 +399,87 @@ def test_compressed_objective_is_the_explicit_residual(how):
         mu = rng.uniform(0, 1, len(prob.owner)) * lam[prob.owner]
         ref = math.hypot(prob.residual(lam, mu), drow @ lam)
         assert comp.objective(lam, mu) == pytest.approx(ref, rel=1e-9)
+
+
+def line_and_dense(seed, bias):
+    """A random net on the line with kinks on training points (with bias: neuron j's kink on
+    point j mod m) and both forms of its certificate problem at unit scale."""
+    from benign.certify import _Line, _TwoLayer
+
+    rng = np.random.default_rng(seed)
+    m, n = 25 + seed, 12
+    x = rng.uniform(-1, 1, (m, 1))
+    w, v = rng.normal(size=(n, 1)), rng.normal(size=n)
+    b = -w[:, 0] * x[np.arange(n) % m, 0] if bias else None
+    if bias:
+        b[1::2] = rng.normal(size=len(b[1::2]))  # half the neurons without a kink
+    y = np.sign(np.maximum(x @ w.T + (b if bias else 0), 0) @ v)
+    y[y == 0] = 1.0
+    norm = math.sqrt((w**2).sum() + (0 if b is None else (b**2).sum()) + (v**2).sum())
+    drow = rng.uniform(0, 1e-3, m)
+    args = (w, b, v, x, y, 1e-7, 1.0, 1 / norm, norm, drow)
+    return _Line.build(*args), _TwoLayer.build(*args)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("bias", [True, False])
+def test_line_problem_is_the_dense_problem(monkeypatch, seed, bias):
+    """On the line, the prefix-sum form gives the dense row-space form's residual and
+    objective for arbitrary (λ, μ), and the same best slopes for given λ."""
+    monkeypatch.setattr(importlib.import_module("benign.certify"), "LINE_FROM", 1)
+    line, dense = line_and_dense(seed, bias)
+    prob = dense.compress(weighted=False)
+    assert line is not None and len(line.owner) == len(dense.owner) == (6 if bias else 0)
+    assert np.array_equal(line.owner, dense.owner) and np.array_equal(line.active, dense.active)
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        lam = rng.uniform(0, 3, len(line.y))
+        mu = rng.uniform(0, 1, len(line.owner)) * lam[line.owner]
+        assert line.residual(lam, mu) == pytest.approx(dense.residual(lam, mu), rel=1e-10)
+        assert line.objective(lam, mu) == pytest.approx(prob.objective(lam, mu), rel=1e-10)
+        best = line.best_slopes(lam)
+        assert np.all(best >= 0) and np.all(best <= lam[line.owner])
+        got, ref = line.objective(lam, best), prob.objective(lam, prob.best_slopes(lam))
+        assert got == pytest.approx(ref, rel=1e-9)
+
+
+def test_line_certificate_matches_the_full_space_programs(monkeypatch):
+    """With the prefix-sum programs forced: the Clarke optimum equals the full-space cone
+    program's, the fixed-slope residual of a net without kinks the full-space NNLS, and a net
+    with kinks reports no fixed-slope residual."""
+    from scipy.optimize import nnls
+
+    monkeypatch.setattr(importlib.import_module("benign.certify"), "LINE_FROM", 1)
+    net, params, x, y = random_net(1, 40, 15, True, seed=22, kinks_per_neuron=1)
+    w, b, v = params[0][0], params[1][0], params[-1][0, 0]
+    a, kcols, owner, t_vec, _, scale2 = full_space_problem(w, b, v, x[0], y[0])
+    cert = certify(net, params, x, y)
+    assert cert.kinks[0] == kcols.shape[1] >= 15 and np.isnan(cert.eps_fixed_rel[0])
+    got = math.hypot(cert.eps_rel[0], cert.delta[0] / scale2**2)
+    assert got == pytest.approx(full_space_clarke(a, kcols, owner, t_vec), rel=1e-5, abs=1e-8)
+    net, params, x, y = random_net(1, 30, 12, False, seed=43)
+    a, _, _, t_vec, _, _ = full_space_problem(params[0][0], None, params[-1][0, 0], x[0], y[0])
+    lam = nnls(a, t_vec, maxiter=5000)[0]
+    cert = certify(net, params, x, y)
+    assert cert.kinks[0] == 0
+    assert cert.eps_fixed_rel[0] == pytest.approx(np.linalg.norm((t_vec - a @ lam)[:-1]), rel=1e-6)
+
+
+def test_line_certificate_of_the_min_norm_interpolant(monkeypatch):
+    """The 1-D minimum-norm interpolant with its LP dual as the hint: the same ε_rel, δ_rel and
+    support by the prefix-sum route as by the dense one."""
+    from benign.lp import min_norm_interpolant
+    from benign.nets import from_arrays
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, (120, 1))
+    y = np.where(rng.uniform(size=120) < 0.2, -1.0, 1.0) * np.sign(x[:, 0] - 0.5)
+    sol = min_norm_interpolant(x, y, width=240)
+    net, params = from_arrays(sol.w, sol.v, sol.b)
+    dense = certify(net, params, x, y, hint=[sol.multipliers])
+    monkeypatch.setattr(importlib.import_module("benign.certify"), "LINE_FROM", 1)
+    line = certify(net, params, x, y, hint=[sol.multipliers])
+    assert dense.eps_rel[0] < 1e-3 and dense.kinks[0] == line.kinks[0] > 0
+    assert line.eps_rel[0] == pytest.approx(dense.eps_rel[0], rel=1e-8)
+    assert line.delta_rel[0] == pytest.approx(dense.delta_rel[0], rel=1e-6, abs=1e-12)
+    assert line.support[0] == dense.support[0] and np.isnan(line.eps_fixed_rel[0])

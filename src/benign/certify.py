@@ -28,7 +28,9 @@ neuron given λ, λ by NNLS given the slopes, and the cone program on the compre
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, cast
 
 import clarabel
@@ -46,6 +48,11 @@ from benign.nets import Params, ReLUNet, margins, sq_norm, two_layer
 
 KINK_TOL = 1e-7  # |w_j·x_i + b_j| ≤ KINK_TOL · ‖(w_j, b_j)‖ · ‖(x_i, 1)‖ counts as a kink
 GRAM_COND = 1e4  # the largest cond(L) for which L comes from a Cholesky factorisation
+# from this many points on the line, the certificate uses the O(m + n) programs of _Line; the
+# fixed-slope residual of a net with kinks is then not measured (NaN): its exact NNLS is O(m³)
+# (28 s at m = 3000) and the interior point only bounds it (0.998 for 0.941 at m = 3000)
+LINE_FROM = 2000
+LINE_TOL = 1e-10  # Clarabel's tolerances for the cone programs on the line (default 1e-8)
 GOOD_ENOUGH = 1e-3  # multipliers with sqrt(ε_rel² + (δ/‖θ̃‖²)²) below this end the search
 
 
@@ -65,7 +72,8 @@ class Certificate:
     """Per network (arrays of shape (E,)): γ, both residuals, δ and the support.
 
     ``applies`` is False for nets that are not homogeneous (deep nets with biases, centred
-    nets): then only the margins are reported. ε and δ are NaN where the net does not
+    nets): then only the margins are reported. eps_fixed_rel (relu'(0) = 0 fixed) is NaN for
+    nets with kinks on the line from LINE_FROM points on. ε and δ are NaN where the net does not
     interpolate (the margin problem's constraints cannot be met by rescaling).
     eps_rel = ε / ‖θ̃‖; delta_rel = δ / Σ_i λ_i q̃_i (by Euler's identity Σ_i λ_i q̃_i ≈ ‖θ̃‖²/k
     at a KKT point, so both are scale-free).
@@ -464,16 +472,256 @@ class _TwoLayer:
         return tri, t_l, max(float(gram[m, m] - t_l @ t_l), 0.0)
 
 
-def _clarke_qp(prob: _Compressed) -> tuple[np.ndarray, np.ndarray]:
+def _coo(entries: list[tuple], shape: tuple[int, int]) -> sp.csr_matrix:
+    """The sparse matrix with the (rows, cols, values) triples ``entries`` (summed)."""
+    rows, cols, vals = zip(*[np.broadcast_arrays(*e) for e in entries], strict=True)
+    return sp.csr_matrix(
+        (
+            np.concatenate([v.ravel() for v in vals]).astype(float),
+            (np.concatenate([r.ravel() for r in rows]), np.concatenate([c.ravel() for c in cols])),
+        ),
+        shape=shape,
+    )
+
+
+@dataclass
+class _Line:
+    """The certificate problem of one two-layer net on the line (d = 1), in O(m + n) memory.
+
+    z_ij = w_j x_i + b_j is monotone in x_i, so the points where neuron j is active,
+    F_j = {i : z_ij > 0}, are a run [lo_j, hi_j) of the sorted sample, and every sum over F_j
+    is a difference of prefix sums P_c(l) = Σ_{l' < l} λ y x̃_c over the sorted points
+    (x̃ = (x, 1) with bias, x without). At unit scale (h g = ``hg``), neuron j's residual is
+
+        (w_j, b_j)/‖θ‖ − h g v_j (S_j + Σ_{k ∈ K_j} (c_k λ_i(k) + μ_k) y_i(k) x̃_i(k)),
+        v_j/‖θ‖ − h g (w_j, b_j)·S_j,        S_j = P(hi_j) − P(lo_j),
+
+    with K_j its kinked pairs (|z_ij| ≤ tol · ‖(w_j, b_j)‖ · ‖(x_i, 1)‖, v_j ≠ 0) and
+    c_k = −1[z_k > 0]: the pair leaves the sum and enters with its slope μ_k ∈ [0, λ_i]. The
+    same problem as :class:`_TwoLayer` (up to rounding), solved by sparse cone programs
+    instead of a dense m × m triangle."""
+
+    order: np.ndarray  # the sorted positions' sample indices
+    xt: np.ndarray  # x̃ (m, r), r = 2 with bias, 1 without
+    y: np.ndarray
+    u: np.ndarray  # (n', r): (w_j, b_j) of the kept neurons
+    v: np.ndarray  # (n',)
+    lo: np.ndarray
+    hi: np.ndarray
+    owner: np.ndarray
+    neuron: np.ndarray
+    active: np.ndarray
+    hg: float
+    norm: float
+    drow: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        w: np.ndarray,
+        b: np.ndarray | None,
+        v: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        tol: float,
+        gain: float,
+        scale: float,
+        norm: float,
+        drow: np.ndarray,
+    ) -> "_Line | None":
+        """The problem, or None where the sample is not on a line (d ≠ 1), has fewer than
+        LINE_FROM points, x̃ has rank < r, or (in floating point) some F_j is not a run of the
+        sorted sample."""
+        if x.shape[1] != 1 or len(x) < LINE_FROM or not np.any(v):
+            return None
+        xt = x if b is None else np.c_[x, np.ones(len(x))]
+        if np.linalg.matrix_rank(xt) < xt.shape[1]:
+            return None
+        keep = ((w**2).sum(1) + (0 if b is None else b**2) + v**2) > 0
+        w, b, v = w[keep], None if b is None else b[keep], v[keep]
+        order = np.argsort(x[:, 0], kind="stable")
+        runs, pairs = [], []
+        for start in range(0, len(v), 512):  # z in chunks of neurons: memory O(512 · m)
+            part = slice(start, start + 512)
+            z, at, neuron, active, _ = _kinked_pairs(
+                w[part], None if b is None else b[part], v[part], x[order], y[order], tol, gain
+            )
+            pos = z > 0
+            count = pos.sum(0)
+            first = np.where(count > 0, pos.argmax(0), 0)
+            ends = np.r_[np.zeros((1, pos.shape[1]), dtype=np.int64), np.cumsum(pos, 0)]
+            inside = np.take_along_axis(ends, np.vstack([first, first + count]), 0)
+            if np.any(inside[1] - inside[0] != count):
+                return None
+            runs.append((first, first + count))
+            pairs.append((order[at], start + neuron, active))
+        return cls(
+            order=order,
+            xt=xt,
+            y=y,
+            u=w if b is None else np.c_[w, b],
+            v=v,
+            lo=np.concatenate([r[0] for r in runs]),
+            hi=np.concatenate([r[1] for r in runs]),
+            owner=np.concatenate([p[0] for p in pairs]),
+            neuron=np.concatenate([p[1] for p in pairs]),
+            active=np.concatenate([p[2] for p in pairs]),
+            hg=scale * gain,
+            norm=norm,
+            drow=drow,
+        )
+
+    def _rows(self, lam: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The residual's (w, b) rows (n', r) and v rows (n',) at (λ, μ)."""
+        o = self.order
+        prefix = np.vstack(
+            [np.zeros(self.xt.shape[1]), np.cumsum((lam * self.y)[o, None] * self.xt[o], 0)]
+        )
+        s = prefix[self.hi] - prefix[self.lo]
+        kink = np.zeros_like(s)
+        coef = (mu - self.active * lam[self.owner]) * self.y[self.owner]
+        np.add.at(kink, self.neuron, coef[:, None] * self.xt[self.owner])
+        res_u = self.u / self.norm - self.hg * self.v[:, None] * (s + kink)
+        res_v = self.v / self.norm - self.hg * (self.u * s).sum(1)
+        return res_u, res_v
+
+    def residual(self, lam: np.ndarray, mu: np.ndarray) -> float:
+        """ε/‖θ̃‖ at (λ, μ)."""
+        res_u, res_v = self._rows(lam, mu)
+        return math.sqrt(float((res_u**2).sum() + res_v @ res_v))
+
+    def objective(self, lam: np.ndarray, mu: np.ndarray) -> float:
+        """‖t − Aλ − Bμ‖: the residual with the δ row."""
+        return math.hypot(self.residual(lam, mu), float(self.drow @ lam))
+
+    def best_slopes(self, lam: np.ndarray) -> np.ndarray:
+        """μ = argmin over 0 ≤ μ_k ≤ λ_owner(k) for fixed λ, per neuron (only its (w, b) rows
+        hold its slopes)."""
+        lam = np.maximum(lam, 0.0)
+        ub = lam[self.owner]
+        res_u, _ = self._rows(lam, self.active * ub)
+        mu = np.zeros(len(self.owner))
+        starts = np.searchsorted(self.neuron, np.arange(len(self.v) + 1))
+        for j in np.unique(self.neuron):
+            ks = slice(starts[j], starts[j + 1])
+            hi = ub[ks]
+            free = hi > 0
+            if not free.any():
+                continue
+            cols = (self.hg * self.v[j] * self.y[self.owner[ks]])[:, None] * self.xt[self.owner[ks]]
+            # μ = 0 is the residual with the active kinks' slopes removed
+            rhs = res_u[j] + cols.T @ (self.active[ks] * hi)
+            part = np.zeros(len(hi))
+            part[free] = np.clip(_box_lstsq(cols.T[:, free], rhs, hi[free]), 0.0, hi[free])
+            mu[ks] = part
+        return mu
+
+    def _pieces(self, slopes: np.ndarray | None) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+        """The problem in x = (λ, μ, P) (no μ where ``slopes`` s fix μ = s λ_owner): the prefix
+        sums' recurrences E x = 0 (P_c(0) = 0, P_c(l + 1) − P_c(l) − λ y x̃_c at sorted
+        position l) and the residual t − M x (the neurons' rows, then the δ row)."""
+        m, r = self.xt.shape
+        n, k = len(self.v), len(self.owner)
+        n_mu = 0 if slopes is not None else k
+        c_p = m + n_mu
+        n_x = c_p + r * (m + 1)
+        o, ls, j = self.order, np.arange(m), np.arange(n)
+        eq: list[tuple] = []
+        res: list[tuple] = []
+        for c in range(r):
+            base, col = c * (m + 1), c_p + c * (m + 1)
+            eq += [(base, col, 1.0), (base + 1 + ls, col + 1 + ls, 1.0)]
+            eq += [
+                (base + 1 + ls, col + ls, -1.0),
+                (base + 1 + ls, o, -(self.y * self.xt[:, c])[o]),
+            ]
+            hgv = self.hg * self.v
+            rows = j * (r + 1) + c  # (w, b) rows: hg v_j (P_c(hi) − P_c(lo) + kinks)
+            res += [(rows, col + self.hi, hgv), (rows, col + self.lo, -hgv)]
+            kc = hgv[self.neuron] * self.y[self.owner] * self.xt[self.owner, c]
+            kink_rows = self.neuron * (r + 1) + c
+            coef = -self.active.astype(float) if slopes is None else slopes - self.active
+            res.append((kink_rows, self.owner, coef * kc))
+            if n_mu:
+                res.append((kink_rows, m + np.arange(k), kc))
+            rows = j * (r + 1) + r  # v rows: hg (w_j, b_j)·(P(hi) − P(lo))
+            res += [(rows, col + self.hi, self.hg * self.u[:, c])]
+            res += [(rows, col + self.lo, -self.hg * self.u[:, c])]
+        res.append((np.full(m, n * (r + 1)), ls, self.drow))
+        t = np.r_[np.c_[self.u, self.v].ravel() / self.norm, 0.0]
+        return _coo(eq, (r * (m + 1), n_x)), _coo(res, (len(t), n_x)), t
+
+    def _program(self, slopes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """argmin ‖t − Aλ − Bμ‖ over λ ≥ 0 and 0 ≤ μ_k ≤ λ_owner(k), or with μ = s λ_owner fixed
+        (``slopes`` s), as a sparse cone program in (λ, μ, P, ρ): min ρ s.t. the prefix sums'
+        recurrences and (ρ, t − M x) ∈ SOC."""
+        m, k = len(self.y), len(self.owner)
+        eq, res, t = self._pieces(slopes)
+        n_x = eq.shape[1]
+        n_mu = 0 if slopes is not None else k
+        lam_mu = sp.eye(m + n_mu, n_x + 1, format="csr")
+        bounds = [-lam_mu]
+        if n_mu:
+            upper = sp.csr_matrix(
+                (
+                    np.r_[np.ones(k), -np.ones(k)],
+                    (np.r_[np.arange(k), np.arange(k)], np.r_[m + np.arange(k), self.owner]),
+                ),
+                shape=(k, n_x + 1),
+            )
+            bounds.append(upper)
+        rho = sp.csr_matrix(([-1.0], ([0], [n_x])), shape=(1, n_x + 1))
+        mat = sp.vstack(
+            [
+                sp.hstack([eq, sp.csr_matrix((eq.shape[0], 1))]),
+                *bounds,
+                rho,
+                sp.hstack([res, sp.csr_matrix((len(t), 1))]),
+            ],
+            format="csc",
+        )
+        n_nonneg = m + 2 * n_mu
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = LINE_TOL
+        solver = clarabel.DefaultSolver(
+            sp.csc_matrix((n_x + 1, n_x + 1)),
+            np.r_[np.zeros(n_x), 1.0],
+            mat,
+            np.r_[np.zeros(eq.shape[0] + n_nonneg + 1), t],
+            [
+                clarabel.ZeroConeT(eq.shape[0]),
+                clarabel.NonnegativeConeT(n_nonneg),
+                clarabel.SecondOrderConeT(len(t) + 1),
+            ],
+            settings,
+        )
+        sol = np.asarray(solver.solve().x)
+        lam = np.maximum(sol[:m], 0.0)
+        if slopes is None:
+            return lam, np.clip(sol[m : m + k], 0.0, lam[self.owner])
+        return lam, slopes * lam[self.owner]
+
+    def fixed_nnls(self, slopes: np.ndarray) -> np.ndarray:
+        """λ = argmin_{λ ≥ 0} ‖t − (A + B S E)λ‖ with the slopes fixed."""
+        return self._program(slopes)[0]
+
+    def clarke(self) -> tuple[np.ndarray, np.ndarray]:
+        """(λ, μ) of the Clarke problem."""
+        return self._program(None)
+
+
+def _clarke_qp(problem: _TwoLayer) -> tuple[np.ndarray, np.ndarray]:
     """argmin ‖t − M z‖ over z = (λ, μ), λ ≥ 0, 0 ≤ μ_k ≤ λ_owner(k), with M = [[F, T], [L, 0]]
-    the compressed (square) problem; returns (λ, μ).
+    the compressed (square) problem of ``problem``; returns (λ, μ).
 
     Solved by Clarabel as the second-order cone program min r s.t. ‖t − M z‖ ≤ r, which keeps
     M itself (a Gram matrix MᵀM would square its condition number, large when the net's slopes
-    span orders of magnitude). For conditioning, the caller weights rows per neuron (the solve
+    span orders of magnitude). For conditioning, rows are weighted per neuron (the solve
     then targets relative per-neuron residuals; the unweighted residual of the multipliers found
     is what is reported) and columns are scaled to unit norm here (z = D z', so μ_k ≤ λ_i
     becomes D_k z'_k ≤ D_i z'_i); the orthogonal compression leaves column norms unchanged."""
+    prob = problem.compress(weighted=True)
     mat, t = prob.matrix()
     owner = prob.owner
     m, k = prob.f.shape[1], len(owner)
@@ -508,7 +756,7 @@ def _clarke_qp(prob: _Compressed) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _polish(
-    prob: _Compressed, lam: np.ndarray, mu: np.ndarray, rounds: int
+    prob: "_Compressed | _Line", lam: np.ndarray, mu: np.ndarray, rounds: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Improve (λ, μ) by alternating exact solves of the same problem: λ by non-negative least
     squares with the slopes s_k = μ_k/λ_i fixed, then μ per neuron by box-constrained least
@@ -529,11 +777,13 @@ def _polish(
 
 
 def _search(
-    problem: _TwoLayer, prob: _Compressed, hint: np.ndarray | None
+    prob: "_Compressed | _Line",
+    clarke: Callable[[], tuple[np.ndarray, np.ndarray]],
+    hint: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(λ, μ) for the Clarke problem: from the hint if given (slopes fitted per neuron),
     polished unless already good enough; then, unless that is good enough, from the cone
-    program on the row-weighted problem, polished; the better of the two."""
+    program ``clarke``, polished; the better of the two."""
     best = None
     if hint is not None:
         lam = np.maximum(np.asarray(hint, dtype=float), 0.0)
@@ -541,7 +791,7 @@ def _search(
         if prob.objective(*best) > GOOD_ENOUGH:
             best = _polish(prob, *best, 50)
     if best is None or prob.objective(*best) > GOOD_ENOUGH:
-        cand = _polish(prob, *_clarke_qp(problem.compress(weighted=True)), 50)
+        cand = _polish(prob, *clarke(), 50)
         if best is None or prob.objective(*cand) < prob.objective(*best):
             best = cand
     return best
@@ -614,14 +864,26 @@ def certify(
             v, w, b = (None if p is None else p[e] for p in layers)
             assert v is not None and w is not None  # a two-layer net has both layers' weights
             gain = net.scale(1) * net.scale(2)
-            problem = _TwoLayer.build(w, b, v, xs[e], ys[e], kink_tol, gain, scale, norm[e], drow)
+            args = (w, b, v, xs[e], ys[e], kink_tol, gain, scale, norm[e], drow)
+            line = _Line.build(*args)
+            problem: _TwoLayer | _Line
+            prob: _Compressed | _Line
+            clarke: Callable[[], tuple[np.ndarray, np.ndarray]]
+            if line is None:
+                problem = _TwoLayer.build(*args)
+                prob = problem.compress(weighted=False)
+                clarke = partial(_clarke_qp, problem)
+            else:
+                problem = prob = line
+                clarke = line.clarke
             kinks[e] = len(problem.owner)
-            prob = problem.compress(weighted=False)
             fixed = problem.active.astype(float)  # relu'(0) = 0: s = 1[z > 0] on every kink
-            lam = prob.fixed_nnls(fixed)
-            eps_rel = res["eps_fixed_rel"][e] = problem.residual(lam, fixed * lam[problem.owner])
+            if line is None or not kinks[e]:  # on the line with kinks: not measured (LINE_FROM)
+                lam = prob.fixed_nnls(fixed)
+                eps_rel = problem.residual(lam, fixed * lam[problem.owner])
+                res["eps_fixed_rel"][e] = eps_rel
             if kinks[e]:
-                lam, mu = _search(problem, prob, None if hint is None else hint[e])
+                lam, mu = _search(prob, clarke, None if hint is None else hint[e])
                 eps_rel = problem.residual(lam, mu)
         res["eps_rel"][e] = eps_rel
         res["eps"][e] = eps_rel * c * norm[e]
