@@ -1,10 +1,12 @@
 """Time and peak memory of ``benign.certify.certify`` on two-layer nets: this checkout against
-the committed version (``git show HEAD:src/benign/certify.py``), each case in its own process.
+a committed version (``git show REF:src/benign/certify.py``, REF = HEAD unless ``--ref``), each
+case in its own process.
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/bench_certify.py            # writes benchmarks/results/certify.json
     .venv/bin/python benchmarks/bench_certify.py --no-head  # this checkout only
+    .venv/bin/python benchmarks/bench_certify.py --cases line_lp --ref edfabac
 
 Cases (float64, one network, single-threaded: ``threadpool_limits(1)``, one torch thread):
 
@@ -19,6 +21,9 @@ Cases (float64, one network, single-threaded: ``threadpool_limits(1)``, one torc
 - ``random_kinks``: the same data and width, random neurons (positive v) each projected onto
   the orthogonal complement of its five missed points: 1000 kinked pairs, not a KKT point, so
   the Clarke search runs to its end. Without a hint.
+- ``line_lp``: d = 1, m = 3000, width 6000, with bias: the minimum-norm interpolant
+  (``benign.lp``) of x ~ U[0, 1], y = sign(x − 1/2) flipped with probability 0.2 (seed 0), with
+  the LP's dual as the hint (what ``benign run --method lp`` certifies).
 
 Peak memory is ``ru_maxrss`` of the child process (after building the inputs and before
 certify: ``rss_before``), time is ``time.perf_counter`` around the one certify call.
@@ -43,7 +48,7 @@ from _machine import cpu_model, git_commit
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "certify.json"
-CASES = ("wide", "kkt_kinks", "kkt_kinks_hint", "random_kinks")
+CASES = ("wide", "kkt_kinks", "kkt_kinks_hint", "random_kinks", "line_lp")
 TIMEOUT_S = 900
 
 
@@ -109,14 +114,28 @@ def random_kink_case() -> tuple:
     return net, params, torch.as_tensor(x[None]), torch.ones(1, m, dtype=torch.float64), None
 
 
-def child(case: str, impl: str) -> None:
+def line_lp_case() -> tuple:
+    """The 1-D minimum-norm interpolant at m = 3000 with its LP dual as the hint."""
+    from benign.lp import min_norm_interpolant
+    from benign.nets import from_arrays
+
+    rng = np.random.default_rng(0)
+    m = 3000
+    x = rng.uniform(0, 1, (m, 1))
+    y = np.sign(x[:, 0] - 0.5) * np.where(rng.uniform(size=m) < 0.2, -1.0, 1.0)
+    sol = min_norm_interpolant(x, y, width=2 * m)
+    net, params = from_arrays(sol.w, sol.v, sol.b)
+    return net, params, torch.as_tensor(x[None]), torch.as_tensor(y[None]), [sol.multipliers]
+
+
+def child(case: str, impl: str, ref: str) -> None:
     """Build the case, certify once, print one JSON line."""
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     if impl == "head":
         src = subprocess.run(
-            ["git", "show", "HEAD:src/benign/certify.py"],
+            ["git", "show", f"{ref}:src/benign/certify.py"],
             capture_output=True,
             text=True,
             check=True,
@@ -133,6 +152,7 @@ def child(case: str, impl: str) -> None:
         "kkt_kinks": lambda: kkt_case(False),
         "kkt_kinks_hint": lambda: kkt_case(True),
         "random_kinks": random_kink_case,
+        "line_lp": line_lp_case,
     }[case]
     with threadpool_limits(1):
         net, params, x, y, hint = build()
@@ -159,9 +179,9 @@ def child(case: str, impl: str) -> None:
     print(json.dumps(out))
 
 
-def run(case: str, impl: str) -> dict:
+def run(case: str, impl: str, ref: str) -> dict:
     """One child process; a failure or timeout is recorded, not raised."""
-    cmd = [sys.executable, __file__, "--child", case, impl]
+    cmd = [sys.executable, __file__, "--child", case, impl, ref]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
     except subprocess.TimeoutExpired:
@@ -176,7 +196,8 @@ def main() -> None:
     parser.add_argument("--no-head", action="store_true", help="skip the committed version")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=CASES)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--child", nargs=2, metavar=("CASE", "IMPL"), help=argparse.SUPPRESS)
+    parser.add_argument("--ref", default="HEAD", help="the committed version to compare with")
+    parser.add_argument("--child", nargs=3, metavar=("CASE", "IMPL", "REF"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -185,7 +206,7 @@ def main() -> None:
     rows = []
     for case in args.cases:
         for impl in impls:
-            row = run(case, impl)
+            row = run(case, impl, args.ref)
             rows.append(row)
             if "error" in row:
                 print(f"{case:15s} {impl:5s} {row['error']}")
@@ -200,7 +221,7 @@ def main() -> None:
                 )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "command": "python benchmarks/bench_certify.py" + (" --no-head" if args.no_head else ""),
+        "command": " ".join(["python benchmarks/bench_certify.py", *sys.argv[1:]]),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "cpu": cpu_model(),
@@ -208,7 +229,7 @@ def main() -> None:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "threads": 1,
-        "head": "git show HEAD:src/benign/certify.py, imported in the child process",
+        "head": f"git show {args.ref}:src/benign/certify.py, imported in the child process",
     }
     args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
