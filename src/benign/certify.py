@@ -25,6 +25,8 @@ is a net with r = rank X̃ ≤ m inputs. Kink columns touch only their own neuro
 per neuron isolates the rows that carry its slopes; the rest is reduced to one m × m triangle.
 The search then works on a problem of size (m + K) whatever d and the width: the slopes per
 neuron given λ, λ by NNLS given the slopes, and the cone program on the compressed matrix.
+On the line from LINE_FROM points on, :class:`_Line` poses the same problem by prefix sums over
+the sorted sample, in O(m + n) memory.
 """
 
 import math
