@@ -107,3 +107,50 @@ def test_bootstrap_interval_covers_the_mean_with_few_seeds():
         _, lo, hi = bootstrap_mean(rng.normal(0.1, 0.05, 8), rng, n_boot=1000)
         hits += lo <= 0.1 <= hi
     assert 0.91 <= hits / 300 <= 0.99, hits
+
+
+def grid(ps: str) -> str:
+    return f"seeds = 12\n[fixed]\nm = 20\nwidth = 20\nsteps = 10\n[grid]\np = {ps}\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "ps", "clean_error", "want", "because"),
+    [
+        # L ≥ 0.25 at every p once named this catastrophic; L/p = 3, 2, 1.7 is tempered
+        ("L/p in [1.7, 3]", "[0.1, 0.2, 0.3]", lambda p: 0.1 + p, "tempered", "inside"),
+        # L/p > 4 at the smallest p, but no p ≤ 0.05 stands for p → 0
+        ("L = 0.5, p ≥ 0.1", "[0.1, 0.2, 0.3]", lambda p: 0.5, "undecided", "no p ≤ 0.05"),
+        ("L = 0.5, p ≥ 0.02", "[0.02, 0.1, 0.3]", lambda p: 0.5, "catastrophic", "away from 0"),
+        # benign at small noise, tempered at large: named, not only undecided
+        (
+            "benign then tempered",
+            "[0.05, 0.1, 0.2, 0.3]",
+            lambda p: 0.0 if p <= 0.1 else p,
+            "mixed",
+            "benign at p = 0.05, 0.1; tempered at p = 0.2, 0.3",
+        ),
+        # the error is there without noise (once "undecided" with a caution)
+        (
+            "L = 0.2 at every p",
+            "[0.0, 0.05, 0.1, 0.2]",
+            lambda p: 0.2,
+            "fails_without_noise",
+            "excess L − L(0) by the same criteria: benign at p = 0.05, 0.1, 0.2",
+        ),
+        (
+            "L = 0.2 + p",
+            "[0.0, 0.05, 0.1, 0.2]",
+            lambda p: 0.2 + p,
+            "fails_without_noise",
+            "tempered at p = 0.05, 0.1, 0.2",
+        ),
+    ],
+)
+def test_verdicts_where_the_criteria_once_overlapped(tmp_path, name, ps, clean_error, want, because):
+    """Tables where the former criteria (catastrophic = L ≥ 0.25 at every p, checked first;
+    every p-dependent answer undecided) gave the wrong name; each p meets one criterion now."""
+    store = tmp_path / "s.sqlite"
+    synthetic_store(store, grid(ps), lambda c, s: max(0.0, clean_error(c.p) + noise(s, 0.002)))
+    (group,) = analyse(store, n_boot=500).groups
+    assert group.verdict == want and because in group.reason, (name, group.reason)
+    assert group.reason.endswith("at m = 20 only")

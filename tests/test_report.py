@@ -247,10 +247,12 @@ def test_a_group_that_errs_without_noise_says_so(tmp_path):
     text = "seeds = 6\n[fixed]\nm = 20\nsteps = 10\nd = 5\n[grid]\np = [0.0, 0.1, 0.2]\n"
     synthetic_store(store, text, lambda c, s: 0.2 + c.p + 0.01 * s)
     (g,) = analyse(store).groups
-    assert "caution: L = 0.225 already at p = 0" in g.reason
+    assert g.verdict == "fails_without_noise"
+    assert "L = 0.225 [0.207, 0.243] already at p = 0" in g.reason
+    assert "excess L − L(0) by the same criteria: tempered at p = 0.1, 0.2" in g.reason
     synthetic_store(tmp_path / "t.sqlite", text, lambda c, s: c.p + 0.01 * s * (c.p > 0))
     (g,) = analyse(tmp_path / "t.sqlite").groups
-    assert "caution" not in g.reason
+    assert g.verdict == "tempered" and "already at p = 0" not in g.reason
 
 
 def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):

@@ -120,18 +120,22 @@ def test_dimension_sweep_rule():
 
 def test_bias_free_rule():
     points = grid(d=[1000], bias=[False, True], p=[0.0, *PS])
-    agrees = runs_table(points, lambda s, k: (0.0 if s["bias"] else 0.4) + abs(jitter(k)))
-    assert bias_free(agrees, {}).verdict == "agrees"
-    # bounded away from 0 at p = 0 (0.12) but tempered: L/p in [1.4, 3.4]
-    tempered = runs_table(points, lambda s, k: 0.0 if s["bias"] else 0.12 + s["p"] + jitter(k))
-    v = bias_free(tempered, {})
+
+    def table(without):  # clean error of the nets without biases; 0 with them
+        return runs_table(points, lambda s, k: 0.0 if s["bias"] else without(s["p"], k))
+
+    # noise-driven: exact at p = 0, L = 0.4 at every p > 0
+    agrees = table(lambda p, k: 0.0 if p == 0 else 0.4 + abs(jitter(k)))
+    v = bias_free(agrees, {})
+    assert v.verdict == "agrees" and "without biases catastrophic" in v.reason
+    # the error vanishes with the noise: L = p
+    v = bias_free(table(lambda p, k: p + jitter(k, 0.002)), {})
     assert v.verdict == "disagrees" and "tempered" in v.reason
-    # catastrophic at every p > 0 but exact at p = 0: not bounded away as p → 0
-    vanishing = runs_table(
-        points, lambda s, k: 0.0 if s["bias"] or s["p"] == 0 else 0.4 + abs(jitter(k))
-    )
-    v = bias_free(vanishing, {})
-    assert v.verdict == "disagrees" and "catastrophic" in v.reason
+    # the wrong reason: L(p) = L(0) = 0.2, an error without noise, not a catastrophe of noise
+    # (the former rule, "L bounded away from 0 at the smallest p, p = 0 included", agreed)
+    v = bias_free(table(lambda p, k: 0.2 + jitter(k)), {})
+    assert v.verdict == "inconclusive" and "fails_without_noise" in v.reason
+    assert v.evidence["noiseless"][0]["L0"][0] == pytest.approx(0.2)
     # too few certified networks at p = 0
     few = agrees.copy()
     few.loc[(few["p"] == 0) & (few["seed"] >= 2), "certified"] = False

@@ -25,6 +25,8 @@ VERDICT_COLOURS = {
     "benign": "tab:green",
     "tempered": "tab:orange",
     "catastrophic": "tab:red",
+    "mixed": "tab:olive",
+    "fails_without_noise": "tab:purple",
     "undecided": "tab:gray",
 }
 

@@ -22,11 +22,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
 N_BOOT = 2000
-BENIGN_RATIO = 0.25  # benign: upper 95% bound of L ≤ BENIGN_RATIO · p at every p > 0
-TEMPERED_RATIOS = (0.25, 4.0)  # tempered: the 95% interval of L/p inside this range at every p
-CATASTROPHIC_FLOOR = 0.25  # catastrophic: lower 95% bound of L ≥ this at every p > 0
+BENIGN_RATIO = 0.25  # benign at p: upper 95% bound of L ≤ BENIGN_RATIO · p
+TEMPERED_RATIOS = (0.25, 4.0)  # tempered at p: the 95% interval of L/p inside this range
+SMALL_P = 0.05  # catastrophic needs a p ≤ SMALL_P in the grid, to stand for p → 0
 MIN_SEEDS = 4  # fewer networks at some p > 0: undecided (the interval cannot be trusted)
-VERDICTS: tuple[str, ...] = ("benign", "tempered", "catastrophic", "undecided")
+VERDICTS: tuple[str, ...] = (
+    "benign",
+    "tempered",
+    "catastrophic",
+    "mixed",  # each p meets one criterion, not all the same one
+    "fails_without_noise",  # L at p = 0 already above what benign allows at the smallest p
+    "undecided",
+)
 
 
 @dataclass
@@ -171,32 +178,22 @@ def _log_fit(
 
 
 def verdict(points: Sequence[PointStats]) -> tuple[str, str]:
-    """The verdict of a group and why, from the intervals at every p > 0 (never a point
-    estimate alone):
+    """The verdict of a group and why, from the intervals (never a point estimate alone).
+    Each p > 0 meets at most one of (:func:`point_regime`): benign (upper 95% bound of L ≤
+    BENIGN_RATIO·p), tempered (the 95% interval of L/p inside TEMPERED_RATIOS) or above (its
+    lower bound over TEMPERED_RATIOS[1]: L ≫ p). Then, in this order:
 
     - undecided: no p > 0, or fewer than MIN_SEEDS networks at some p > 0;
-    - benign: the upper 95% bound of L is ≤ BENIGN_RATIO·p at every p > 0;
-    - catastrophic: the lower 95% bound of L is ≥ CATASTROPHIC_FLOOR at every p > 0 (the
-      error does not vanish as the noise does);
-    - tempered: the 95% interval of L/p lies inside TEMPERED_RATIOS at every p > 0;
-    - undecided otherwise (intervals too wide, or the p disagree); the reason then says which
-      criterion each p meets alone.
+    - fails_without_noise: at p = 0 the lower 95% bound of L is above BENIGN_RATIO times the
+      smallest p > 0 (the error is not the noise's; the reason judges the excess over L(0));
+    - benign, tempered: every p > 0 meets that criterion;
+    - catastrophic: the smallest p > 0 is ≤ SMALL_P and above there (L stays away from 0 as
+      p → 0); above at the smallest p of a grid without a p ≤ SMALL_P is undecided;
+    - mixed: every p meets a criterion, not all the same (e.g. benign for p ≤ 0.1, tempered
+      at 0.2, 0.3): the reason says which;
+    - undecided otherwise (some p meets none: its intervals are too wide).
 
-    Where the group's noise-free networks (p = 0) already err (lower 95% bound of L > 0, as on
-    real data), the reason says so: the criteria compare L itself, not L − L(0), with p.
-    """
-    v, why = _verdict(points)
-    clean = [pt for pt in points if pt.p == 0 and pt.n >= 2 and pt.lo > 0]
-    if clean:
-        why += (
-            f"; caution: L = {clean[0].mean:.3g} already at p = 0, and the criteria compare L "
-            "itself with p, not its excess over that"
-        )
-    return v, why
-
-
-def _verdict(points: Sequence[PointStats]) -> tuple[str, str]:
-    """:func:`verdict` without the p = 0 caution."""
+    A verdict is about the group's one m: an indication of the m → ∞ regime, not a proof."""
     noisy = [pt for pt in points if pt.p > 0]
     if not noisy:
         return "undecided", "no noisy runs (p > 0)"
@@ -205,29 +202,59 @@ def _verdict(points: Sequence[PointStats]) -> tuple[str, str]:
         left_out = sum(pt.left_out for pt in thin)
         why = f"fewer than {MIN_SEEDS} networks at p = {_ps([pt.p for pt in thin])}"
         return "undecided", why + (f" ({left_out} uncertified left out)" if left_out else "")
-    if all(pt.hi <= BENIGN_RATIO * pt.p for pt in noisy):
-        return "benign", f"upper 95% bound of L ≤ {BENIGN_RATIO}·p at every p"
-    if all(pt.lo >= CATASTROPHIC_FLOOR for pt in noisy):
-        return "catastrophic", f"lower 95% bound of L ≥ {CATASTROPHIC_FLOOR} at every p"
+    clean = next((pt for pt in points if pt.p == 0 and pt.n >= 2), None)
+    if clean is not None and clean.lo > BENIGN_RATIO * noisy[0].p:
+        excess = [_excess(pt, clean) for pt in noisy]
+        return "fails_without_noise", (
+            f"L = {clean.mean:.3g} [{clean.lo:.3g}, {clean.hi:.3g}] already at p = 0; "
+            f"the excess L − L(0) by the same criteria: {_by_p(noisy, excess)}"
+        )
+    regimes = [point_regime(pt) for pt in noisy]
     low, high = TEMPERED_RATIOS
-    if all(low <= pt.ratio_lo and pt.ratio_hi <= high for pt in noisy):
+    if set(regimes) == {"benign"}:
+        return "benign", f"upper 95% bound of L ≤ {BENIGN_RATIO}·p at every p"
+    if set(regimes) == {"tempered"}:
         return "tempered", f"95% interval of L/p inside [{low}, {high}] at every p"
-    by_p: dict[str, list[float]] = {}
-    for pt in noisy:
-        by_p.setdefault(_point_regime(pt), []).append(pt.p)
-    return "undecided", "; ".join(f"{k} at p = {_ps(v)}" for k, v in by_p.items())
+    if regimes[0] == "above":
+        why = f"L/p's lower 95% bound over {high} at p = {noisy[0].p:g}"
+        if noisy[0].p <= SMALL_P:
+            return "catastrophic", why + " (L stays away from 0 as p → 0)"
+        return "undecided", why + f", but no p ≤ {SMALL_P} to tell catastrophic"
+    if "none" not in regimes:
+        return "mixed", _by_p(noisy, regimes)
+    return "undecided", _by_p(noisy, regimes)
 
 
-def _point_regime(pt: PointStats) -> str:
-    """Which criterion one p alone meets (for the reason of an undecided verdict)."""
+def point_regime(pt: PointStats) -> str:
+    """The one criterion a single p > 0 meets: "benign", "tempered", "above" (L ≫ p) or
+    "none" (its intervals straddle)."""
     low, high = TEMPERED_RATIOS
     if pt.hi <= BENIGN_RATIO * pt.p:
         return "benign"
-    if pt.lo >= CATASTROPHIC_FLOOR:
-        return "catastrophic"
     if low <= pt.ratio_lo and pt.ratio_hi <= high:
         return "tempered"
-    return "no criterion"
+    if pt.ratio_lo > high:
+        return "above"
+    return "none"
+
+
+def _excess(pt: PointStats, clean: PointStats) -> str:
+    """:func:`point_regime` of L − L(0), its interval by interval arithmetic (conservative)."""
+    lo, hi = pt.lo - clean.hi, pt.hi - clean.lo
+    diff = PointStats(
+        pt.p, pt.n, 0, 0, pt.mean - clean.mean, lo, hi,
+        (pt.mean - clean.mean) / pt.p, lo / pt.p, hi / pt.p, math.nan, math.nan, {},
+    )  # fmt: skip
+    return point_regime(diff)
+
+
+def _by_p(points: Sequence[PointStats], regimes: Sequence[str]) -> str:
+    """'benign at p = 0.05, 0.1; tempered at p = 0.2, 0.3' ("no criterion" for none)."""
+    by: dict[str, list[float]] = {}
+    for pt, regime in zip(points, regimes, strict=True):
+        name = {"none": "no criterion", "above": "L ≫ p"}.get(regime, regime)
+        by.setdefault(name, []).append(pt.p)
+    return "; ".join(f"{k} at p = {_ps(v)}" for k, v in by.items())
 
 
 # per-network measures averaged per (group, p) beside the clean error (NaN values skipped)
@@ -352,6 +379,8 @@ def analyse(
         shown = [k for k in varying if configs[key].uses(k)]  # the settings its method reads
         label = ", ".join(f"{k}={settings[k]}" for k in shown) or "all runs"
         judged, why = verdict(points)
+        if "m" in settings:
+            why += f"; at m = {settings['m']} only"
         fit = power_fit(values, rng, n_boot)
         groups.append(Group(label, settings, points, fit, judged, why))
     groups.sort(key=lambda g: tuple(_order(g.settings[k]) for k in varying))

@@ -12,10 +12,10 @@ from benign import __version__
 from benign.files import atomic_path
 from benign.regimes import (
     BENIGN_RATIO,
-    CATASTROPHIC_FLOOR,
     MEASURES,
     MIN_SEEDS,
     N_BOOT,
+    SMALL_P,
     TEMPERED_RATIOS,
     Analysis,
     analyse,
@@ -30,6 +30,8 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }
 th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 .benign { color: #1a7f37; font-weight: bold; } .tempered { color: #b35900; font-weight: bold; }
 .catastrophic { color: #c62828; font-weight: bold; } .undecided { color: #666; font-weight: bold; }
+.mixed { color: #8a6d00; font-weight: bold; }
+.fails_without_noise { color: #6a1b9a; font-weight: bold; }
 figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 """
@@ -212,17 +214,23 @@ def _criteria(certified_only: bool) -> str:
 elsewhere), averaged over the {kept}
 of a group at one p; failed runs (no network, divergence, NaN, no interpolation within the
 budget) never count. Intervals are expanded-percentile bootstraps over seeds ({N_BOOT}
-resamples, fixed seed). A verdict holds only if its condition holds at <em>every</em> p &gt; 0
-of the group:</p>
+resamples, fixed seed). Each p meets at most one criterion, and a verdict is about the
+group's one m (an indication of the m → ∞ regime):</p>
 <ul>
 <li><span class=undecided>undecided</span> first if some p &gt; 0 has fewer than {MIN_SEEDS}
 networks;</li>
-<li><span class=benign>benign</span>: the upper 95% bound of L is at most {BENIGN_RATIO}·p;</li>
-<li><span class=catastrophic>catastrophic</span>: the lower 95% bound of L is at least
-{CATASTROPHIC_FLOOR} (the error does not vanish with the noise);</li>
-<li><span class=tempered>tempered</span>: the 95% interval of L/p lies inside [{low}, {high}];</li>
-<li><span class=undecided>undecided</span> otherwise: the intervals are too wide or the p
-disagree.</li>
+<li><span class=fails_without_noise>fails_without_noise</span>: at p = 0 the lower 95% bound of
+L is above {BENIGN_RATIO} times the smallest p (the error is not the noise's; the reason judges
+the excess L − L(0) by the criteria below);</li>
+<li><span class=benign>benign</span>: at every p the upper 95% bound of L is at most
+{BENIGN_RATIO}·p;</li>
+<li><span class=tempered>tempered</span>: at every p the 95% interval of L/p lies inside
+[{low}, {high}];</li>
+<li><span class=catastrophic>catastrophic</span>: the smallest p is at most {SMALL_P} and there
+the lower 95% bound of L/p is above {high} (L stays away from 0 as p → 0);</li>
+<li><span class=mixed>mixed</span>: every p meets one of these, not all the same (the reason
+says which, e.g. benign for small p, tempered for large);</li>
+<li><span class=undecided>undecided</span> otherwise: the intervals are too wide.</li>
 </ul>"""
 
 

@@ -19,7 +19,6 @@ from benign.regimes import (
     BENIGN_RATIO,
     MIN_SEEDS,
     Group,
-    PointStats,
     analyse,
     exponential_fit,
     paper_prediction,
@@ -212,22 +211,22 @@ def dimension_sweep(runs: "pd.DataFrame", computed: dict) -> Verdict:
     return Verdict("inconclusive", why, key, evidence)
 
 
-BOUNDED_AWAY = 0.1  # bias-free: L's lower 95% bound at the smallest p, "bounded away from 0"
-
-
 def bias_free(runs: "pd.DataFrame", computed: dict) -> Verdict:
-    """Certified networks only, one group per (d, bias); the smallest p of the grid (p = 0
-    where it has it) stands for p → 0.
+    """Certified networks only, one group per (d, bias), a grid with p = 0 and a p ≤ 0.05.
+    The claim is about noise: L(p) stays away from 0 as p → 0 while the noiseless nets
+    (p = 0) generalise. By the regime criteria of docs/regimes.md:
 
-    - agrees: at every d, without biases the lower 95% bound of L at the smallest p is ≥ 0.1
-      (bounded away from 0 as p → 0) and above the upper 95% bound with biases there;
-    - disagrees: at some d, the nets without biases are benign or tempered (the regime
-      criteria of docs/regimes.md), or their upper 95% bound of L at the smallest p is < 0.1;
-    - inconclusive otherwise, or with fewer than 4 certified networks at some (d, bias, p).
+    - agrees: at every d the nets without biases are catastrophic (L ≫ p at the smallest
+      p > 0, with L(0) not failing already) and the nets with biases are not;
+    - disagrees: at some d the nets without biases are benign, tempered or mixed (their error
+      vanishes with the noise);
+    - inconclusive otherwise — in particular where the nets without biases fail without noise
+      (L(0) itself away from 0: their error is not the noise's), or with fewer than 4
+      certified networks at some (d, bias, p).
 
-    The evidence has, per d and p, L with and without biases on the same samples, and each
-    group's regime by the criteria of docs/regimes.md.
-    """
+    The evidence has, per d and bias, L(0) and the excess L(p) − L(0) at each p > 0 (its
+    interval by interval arithmetic) beside each group's regime. One m: whether L(0) falls
+    with m is not measured."""
     groups = analyse(runs).groups
     if (early := _undecided_groups(groups, "certified")) is not None:
         return early
@@ -235,31 +234,52 @@ def bias_free(runs: "pd.DataFrame", computed: dict) -> Verdict:
     pairs = {d: {g.settings["bias"]: g for g in groups if g.settings["d"] == d} for d in ds}
     if any(set(pair) != {True, False} for pair in pairs.values()):
         return Verdict("inconclusive", "some d lacks the nets with or without biases", "—")
-    evidence = {"groups": [group_evidence(g) for g in groups]}
-
-    def first(g: Group) -> PointStats:  # the smallest p
-        return min(g.points, key=lambda pt: pt.p)
-
-    low = {d: (first(pair[False]), first(pair[True])) for d, pair in pairs.items()}
-    few = [f"d = {d}" for d, ends in low.items() if min(pt.n for pt in ends) < MIN_SEEDS]
+    if any(not any(pt.p == 0 for pt in g.points) for g in groups):
+        return Verdict("inconclusive", "no p = 0 in the grid: the excess over L(0) is unknown", "—")
+    few = [g.label for g in groups if any(pt.p == 0 and pt.n < MIN_SEEDS for pt in g.points)]
     if few:
-        why = f"fewer than {MIN_SEEDS} certified networks at the smallest p at " + ", ".join(few)
-        return Verdict("inconclusive", why, "—", evidence)
-    top, top_with = low[ds[-1]]
+        why = f"fewer than {MIN_SEEDS} certified networks at p = 0 in " + ", ".join(few)
+        return Verdict("inconclusive", why, "—")
+
+    def excess(g: Group) -> dict:
+        clean = next(pt for pt in g.points if pt.p == 0)
+        return {
+            "L0": [clean.mean, clean.lo, clean.hi],
+            "excess": [
+                {
+                    "p": pt.p,
+                    "L_minus_L0": [pt.mean - clean.mean, pt.lo - clean.hi, pt.hi - clean.lo],
+                }
+                for pt in g.points
+                if pt.p > 0
+            ],
+        }
+
+    evidence = {
+        "groups": [group_evidence(g) for g in groups],
+        "noiseless": [
+            {"d": g.settings["d"], "bias": g.settings["bias"], **excess(g)} for g in groups
+        ],
+    }
+    top = pairs[ds[-1]][False]
+    clean = excess(top)
+    first = clean["excess"][0]
     key = (
-        f"at p = {top.p:g}, d = {ds[-1]}: L = {interval(top.mean, top.lo, top.hi)} without "
-        f"biases, {interval(top_with.mean, top_with.lo, top_with.hi)} with"
+        f"without biases at d = {ds[-1]}: L(0) = {interval(*clean['L0'])}, L − L(0) = "
+        f"{interval(*first['L_minus_L0'])} at p = {first['p']:g}"
     )
     why = "; ".join(
-        f"d = {d}: without biases L ≥ {low[d][0].lo:.3g} at p = {low[d][0].p:g} "
-        f"({pair[False].verdict} by the regime criteria), with biases ≤ {low[d][1].hi:.3g} "
-        f"({pair[True].verdict})"
+        f"d = {d}: without biases {pair[False].verdict} ({pair[False].reason}), with biases "
+        f"{pair[True].verdict}"
         for d, pair in pairs.items()
     )
-    vanishes = [d for d, (no, _) in low.items() if no.hi < BOUNDED_AWAY]
-    if vanishes or any(pair[False].verdict in ("benign", "tempered") for pair in pairs.values()):
+    without = [pair[False].verdict for pair in pairs.values()]
+    if any(v in ("benign", "tempered", "mixed") for v in without):
         return Verdict("disagrees", why, key, evidence)
-    if all(no.lo >= BOUNDED_AWAY and no.lo > yes.hi for no, yes in low.values()):
+    if all(
+        pair[False].verdict == "catastrophic" and pair[True].verdict != "catastrophic"
+        for pair in pairs.values()
+    ):
         return Verdict("agrees", why, key, evidence)
     return Verdict("inconclusive", why, key, evidence)
 
