@@ -146,7 +146,9 @@ def grid(ps: str) -> str:
         ),
     ],
 )
-def test_verdicts_where_the_criteria_once_overlapped(tmp_path, name, ps, clean_error, want, because):
+def test_verdicts_where_the_criteria_once_overlapped(
+    tmp_path, name, ps, clean_error, want, because
+):
     """Tables where the former criteria (catastrophic = L ≥ 0.25 at every p, checked first;
     every p-dependent answer undecided) gave the wrong name; each p meets one criterion now."""
     store = tmp_path / "s.sqlite"

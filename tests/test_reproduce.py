@@ -80,8 +80,19 @@ def test_tempered_1d_rule():
     assert tempered_1d(tempered, {}).verdict == "agrees"
     vanishing = runs_table(points, lambda s, k: 0.05 * s["p"] * (1 + jitter(k)))
     assert tempered_1d(vanishing, {}).verdict == "disagrees"
-    flat = runs_table(points, lambda s, k: 0.3 + jitter(k))  # α ≈ 0: outside [0.5, 5]
+    flat = runs_table(points, lambda s, k: 0.3 + jitter(k))  # α ≈ 0
     assert tempered_1d(flat, {}).verdict == "disagrees"
+    # the wrong reasons, inside the theorem's band c·p⁵ ≤ L ≤ C·√p but not tempered (the
+    # former rule, α inside [0.5, 5] and L/p ≥ 0.25, accepted both)
+    for law in (lambda p: 0.5 * math.sqrt(p), lambda p: 25 * p**4):
+        v = tempered_1d(runs_table(points, lambda s, k: law(s["p"]) * (1 + jitter(k))), {})
+        assert v.verdict == "disagrees" and "excludes 1" in v.reason
+    # L = Θ(p) at each m, but L/p grows with m: not "the same whatever m"
+    growing = runs_table(
+        points, lambda s, k: s["p"] * (0.7 if s["m"] == 100 else 1.6) + jitter(k, 0.001)
+    )
+    v = tempered_1d(growing, {})
+    assert v.verdict == "inconclusive" and "moves with m" in v.reason
     # uncertified networks are left out: 2 certified at one p is too few
     lacking = tempered.copy()
     lacking.loc[(lacking["p"] == 0.3) & (lacking["seed"] >= 2), "certified"] = False
@@ -354,3 +365,22 @@ def test_quick_reproduction(name, tmp_path):
         for (label, p), (_, lo, _) in L.items():
             if label == "bias=False" and p > 0:
                 assert lo > L[("bias=True", p)][2]
+
+
+@pytest.mark.parametrize("name", ["tempered-1d", "bias-free"])
+def test_fresh_seeds_shift_every_seed_count(name, tmp_path):
+    """--first-seed K: the same grid on seeds K … K + N − 1 (in the top table and in a grid's
+    own seeds), in files of their own; bad values are refused before any work."""
+    from benign.reproduce import plan
+    from benign.sweep import parse_sweep
+
+    claim = CLAIMS[name]
+    base, fresh = parse_sweep(claim.sweep_file()), parse_sweep(claim.sweep_file(first_seed=100))
+    assert [p.config for p in base.points] == [p.config for p in fresh.points]
+    assert [tuple(s + 100 for s in p.seeds) for p in base.points] == [p.seeds for p in fresh.points]
+    files = plan(name, tmp_path, first_seed=100)
+    assert files.store is not None and files.store.name == f"{name}-seed100.sqlite"
+    assert files.result.name == f"{name}-seed100.json"
+    r = benign("reproduce", name, "--first-seed", "-1", "--dir", tmp_path / "x")
+    assert r.returncode == 2 and "--first-seed: must be >= 0" in r.stderr
+    assert not (tmp_path / "x").exists()

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from benign.cli.common import InputError, err, out, print_json
 from benign.cli.sweep import _sweep
-from benign.reproduce import CLAIMS, conclude, plan
+from benign.reproduce import CLAIMS, conclude, file_stem, plan
 from benign.sweep import parse_sweep
 
 
@@ -40,6 +40,13 @@ def reproduce(
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
+    first_seed: Annotated[
+        int,
+        typer.Option(
+            "--first-seed",
+            help="Seeds K, K+1, … instead of 0, 1, … (fresh samples; files NAME-seedK).",
+        ),
+    ] = 0,
     json_out: Annotated[
         bool,
         typer.Option(
@@ -59,8 +66,10 @@ def reproduce(
     if list_claims:
         _list(json_out)
         return
+    if first_seed < 0:
+        raise InputError(f"--first-seed: must be >= 0, got {first_seed}")
     if summary:
-        _summary(directory, quick)
+        _summary(directory, quick, first_seed)
         return
     if name is None:
         raise InputError("NAME: give a claim (benign reproduce --list shows them)")
@@ -70,7 +79,7 @@ def reproduce(
         raise InputError(f"--workers: must be >= 1, got {workers}")
     if directory.exists() and not directory.is_dir():
         raise InputError(f"--dir: {str(directory)!r} is not a directory")
-    p = plan(name, directory, quick)
+    p = plan(name, directory, quick, first_seed)
     start = time.perf_counter()
     # with --json, stdout holds the JSON alone: the sweep's own lines go to stderr
     quiet = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
@@ -141,9 +150,9 @@ def _list(json_out: bool) -> None:
     out.print("times: measured on 2 cores; run one with: benign reproduce NAME [--quick]")
 
 
-def _summary(directory: Path, quick: bool) -> None:
+def _summary(directory: Path, quick: bool, first_seed: int) -> None:
     """The verdict table of the reproductions found in ``directory`` (the quick ones with
-    --quick), in the order of the claims."""
+    --quick, those from seed K with --first-seed K), in the order of the claims."""
     import json
 
     rows = [
@@ -151,7 +160,7 @@ def _summary(directory: Path, quick: bool) -> None:
         "| --- | --- | --- | --- | --: |",
     ]
     for name in CLAIMS:
-        path = directory / f"{name}{'-quick' if quick else ''}.json"
+        path = directory / f"{file_stem(name, quick, first_seed)}.json"
         if not path.is_file():
             continue
         r = json.loads(path.read_text())

@@ -63,16 +63,21 @@ class Reproduction:
         return doc
 
 
-def plan(name: str, directory: Path, quick: bool = False) -> Plan:
+def file_stem(name: str, quick: bool = False, first_seed: int = 0) -> str:
+    """NAME, NAME-quick, NAME-seedK or NAME-quick-seedK: the stem of a reproduction's files."""
+    return name + ("-quick" if quick else "") + (f"-seed{first_seed}" if first_seed else "")
+
+
+def plan(name: str, directory: Path, quick: bool = False, first_seed: int = 0) -> Plan:
     """The files of claim ``name`` (one of :data:`CLAIMS`) in ``directory`` (made, with the sweep
-    file copied in)."""
+    file copied in); with seeds from ``first_seed`` on, NAME-seedK (K = first_seed)."""
     claim = CLAIMS[name]
-    stem = f"{name}-quick" if quick else name
+    stem = file_stem(name, quick, first_seed)
     directory.mkdir(parents=True, exist_ok=True)
     sweep_file = store = None
     if claim.sweep:
         sweep_file, store = directory / f"{stem}.toml", directory / f"{stem}.sqlite"
-        sweep_file.write_text(claim.sweep_file(quick))
+        sweep_file.write_text(claim.sweep_file(quick, first_seed))
     return Plan(
         claim=claim,
         quick=quick,
@@ -85,13 +90,18 @@ def plan(name: str, directory: Path, quick: bool = False) -> Plan:
 
 
 def reproduce(
-    name: str, directory: Path | str = "benign-reproduce", quick: bool = False, workers: int = 1
+    name: str,
+    directory: Path | str = "benign-reproduce",
+    quick: bool = False,
+    workers: int = 1,
+    first_seed: int = 0,
 ) -> Reproduction:
     """Run claim ``name`` into ``directory``: its sweep (resumed where its store has runs; with
-    ``workers`` processes), its computed evidence, its verdict, its JSON and report."""
+    ``workers`` processes; seeds from ``first_seed`` on), its computed evidence, its verdict,
+    its JSON and report."""
     from benign.sweep import Store, load_sweep, open_executor, run_sweep
 
-    p = plan(name, Path(directory), quick)
+    p = plan(name, Path(directory), quick, first_seed)
     start = time.perf_counter()
     if p.sweep_file is not None and p.store is not None:
         executor = open_executor("local", workers)
