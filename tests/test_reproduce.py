@@ -85,7 +85,7 @@ def test_tempered_1d_rule():
     # the wrong reasons, inside the theorem's band c·p⁵ ≤ L ≤ C·√p but not tempered (the
     # former rule, α inside [0.5, 5] and L/p ≥ 0.25, accepted both)
     for law in (lambda p: 0.5 * math.sqrt(p), lambda p: 25 * p**4):
-        v = tempered_1d(runs_table(points, lambda s, k: law(s["p"]) * (1 + jitter(k))), {})
+        v = tempered_1d(runs_table(points, lambda s, k, f=law: f(s["p"]) * (1 + jitter(k))), {})
         assert v.verdict == "disagrees" and "excludes 1" in v.reason
     # L = Θ(p) at each m, but L/p grows with m: not "the same whatever m"
     growing = runs_table(

@@ -763,7 +763,7 @@ CLAIMS: dict[str, Claim] = {
             "has c·p⁵ ≤ L ≤ C·√p, close to L = Θ(p) (tempered), and L does not vanish as m grows.",
             True,
             "error_vs_p",
-            (22.0, 0.45),
+            (4.8, 0.45),
             tempered_1d,
         ),
         Claim(
