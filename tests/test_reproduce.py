@@ -114,10 +114,14 @@ def test_benign_high_d_rule():
         points, lambda s, k: s["p"] * math.exp(-s["d"] / 300) * (1 + jitter(k)), failed=2
     )
     assert benign_high_d(with_failed, {}).verdict == "agrees"
+    # the wrong reason: benign at a largest d that is not ≫ m (m = 50 here)
+    low = runs_table(grid(d=[20, 100, 400], m=[50], p=PS), lambda s, k: abs(jitter(k, 0.0001)))
+    v = benign_high_d(low, {})
+    assert v.verdict == "inconclusive" and "not ≥ 10·m = 500" in v.reason
 
 
 def test_dimension_sweep_rule():
-    points = grid(d=[1, 10, 1000], p=PS)
+    points = grid(d=[1, 10, 1000], m=[50], p=PS)
 
     def passage(s, k):
         return s["p"] * (1 + jitter(k)) * (0.001 if s["d"] == 1000 else 1)
@@ -127,6 +131,10 @@ def test_dimension_sweep_rule():
         dimension_sweep(runs_table(points, lambda s, k: s["p"] + jitter(k, 0.001)), {}).verdict
         == "disagrees"
     )
+    # the wrong reasons: the same passage between ends that are not d = 1 and d ≫ m (m = 50)
+    for ds in ([2, 10, 1000], [1, 10, 400]):
+        table = runs_table(grid(d=ds, m=[50], p=PS), passage)
+        assert dimension_sweep(table, {}).verdict == "inconclusive"
 
 
 def test_bias_free_rule():

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 KYS = "Kornowski, Yehudai & Shamir (NeurIPS 2023)"
 ZHU = "Zhu, Liu, Chrysos, Locatello & Cevher (ICML 2023)"
+HIGH_D = 10  # benign-high-d, dimension-sweep: "d ≫ m" is judged at a d ≥ HIGH_D · m only
 TEMPERED_BAND = (0.5, 2.0)  # tempered-1d: the band of L/p (the theorem's local minima: L ≈ p)
 SAME_ERROR = 0.02  # gd-vs-kkt: |ΔL| below this counts as the same clean error
 SLOPE_FLAT = -0.1  # ntk-eigenvalue, ntk-noise: a log–log slope above this does not decay
@@ -189,12 +190,21 @@ def _decay_fits(runs: "pd.DataFrame") -> list[dict]:
     return fits
 
 
+def _not_high(g: Group) -> Verdict | None:
+    """Inconclusive where the group's d is not ≥ HIGH_D·m: "d ≫ m" is not measured there."""
+    d, m = g.settings["d"], g.settings["m"]
+    if d >= HIGH_D * m:
+        return None
+    why = f"the largest d ({d}) is not ≥ {HIGH_D}·m = {HIGH_D * m}: d ≫ m is not measured"
+    return Verdict("inconclusive", why, "—", {"groups": [group_evidence(g)]})
+
+
 def benign_high_d(runs: "pd.DataFrame", computed: dict) -> Verdict:
     """Certified networks only, one group per d.
 
-    - agrees: at the largest d, the upper 95% bound of L is ≤ 0.25·p at every p (benign);
-    - disagrees: at the largest d, the interval of L/p lies inside [0.25, 4] at every p
-      (tempered) or the lower bound of L is ≥ 0.25 at every p (catastrophic);
+    - inconclusive first where the largest d is not ≥ HIGH_D·m (the claim is about d ≫ m);
+    - agrees: the largest d is benign by the regime criteria of docs/regimes.md;
+    - disagrees: the largest d is tempered or catastrophic;
     - inconclusive otherwise, or with fewer than 4 certified networks at some (d, p).
 
     The evidence also has, per p, the fit L ≈ A·exp(α·d) with a bootstrap interval of α.
@@ -203,6 +213,8 @@ def benign_high_d(runs: "pd.DataFrame", computed: dict) -> Verdict:
     if (early := _undecided_groups(groups, "certified")) is not None:
         return early
     top = groups[-1]
+    if (low_d := _not_high(top)) is not None:
+        return low_d
     worst = max((pt for pt in top.points if pt.p > 0), key=lambda pt: pt.p)
     at_top = f"d = {top.settings['d']}, p = {worst.p:g}"
     key = f"L = {interval(worst.mean, worst.lo, worst.hi)} at {at_top}"
@@ -218,6 +230,8 @@ def benign_high_d(runs: "pd.DataFrame", computed: dict) -> Verdict:
 def dimension_sweep(runs: "pd.DataFrame", computed: dict) -> Verdict:
     """Certified networks only, one group per d.
 
+    - inconclusive first where the smallest d is not 1 or the largest d not ≥ HIGH_D·m (the
+      claim is about the two ends);
     - agrees: the smallest d is tempered and the largest d benign (the regime criteria of
       docs/regimes.md, on intervals);
     - disagrees: the smallest d is benign or catastrophic, or the largest d tempered or
@@ -232,6 +246,10 @@ def dimension_sweep(runs: "pd.DataFrame", computed: dict) -> Verdict:
     if (early := _undecided_groups(groups, "certified")) is not None:
         return early
     first, last = groups[0], groups[-1]
+    if first.settings["d"] != 1:
+        return Verdict("inconclusive", f"the smallest d is {first.settings['d']}, not 1", "—")
+    if (low_d := _not_high(last)) is not None:
+        return low_d
     crossover = None
     for g in reversed(groups):
         if g.verdict != "benign":
