@@ -202,26 +202,32 @@ def test_lazy_separated_rule():
     assert lazy_separated(tempered, {}).verdict == "disagrees"
 
 
+def spectrum(law, ds=(25, 100, 400, 1000, 2000, 4000)) -> dict:
+    """Computed spectra with λ_min = law(m, d) (× a small spread over seeds) and λ_∞ = 2."""
+    rows = [
+        {"m": m, "depth": depth, "d": d, "seed": k, "lambda_min": law(m, d) * (1 + jitter(k))}
+        for m in (50, 100)
+        for depth in (2, 3)
+        for d in ds
+        for k in range(SEEDS)
+    ]
+    return {"rows": rows, "limit": {"2": 2.0, "3": 2.0}}
+
+
 def test_ntk_eigenvalue_rule():
-    points = [lazy(p) for p in grid(m=[50, 100], depth=[2, 3], d=[25, 100, 400], p=[0.0])]
-    common = {"certified": False, "entk_min_init": 1.0}
-    flat = runs_table(points, lambda s, k: 0.0, ntk_min=lambda s, k: 1.0 + jitter(k), **common)
-    assert ntk_eigenvalue(flat, {}).verdict == "agrees"
-    decays = runs_table(
-        points, lambda s, k: 0.0, ntk_min=lambda s, k: (1 + jitter(k)) / s["d"], **common
-    )
-    v = ntk_eigenvalue(decays, {})
-    assert v.verdict == "disagrees"
-    assert v.evidence["fits"][0]["slope_d"][0] == pytest.approx(-1.0, abs=0.02)
-    # one network with λ_min = 0 at the largest d (measured, though its training failed)
-    singular = runs_table(
-        points,
-        lambda s, k: 0.0,
-        ntk_min=lambda s, k: 0.0 if (s["d"], s["m"], s["depth"], k) == (400, 50, 2, 0) else 1.0,
-        **common,
-    )
-    singular.loc[singular["ntk_min"] == 0, ["status", "clean_error"]] = ["failed", None]
-    assert ntk_eigenvalue(singular, {}).verdict == "inconclusive"
+    nets = runs_table([lazy(p) for p in grid(m=[50], d=[25], p=[0.0])], lambda s, k: 0.0)
+    # Θ(1): rising to its limit 2 (pre-asymptotic growth at d < 10·m does not count)
+    v = ntk_eigenvalue(nets, spectrum(lambda m, d: 2 * (1 - m / (m + d))))
+    assert v.verdict == "agrees", v.reason
+    decays = ntk_eigenvalue(nets, spectrum(lambda m, d: 2 * 100 / d))
+    assert decays.verdict == "disagrees" and "decays" in decays.reason
+    assert decays.evidence["fits"][0]["slope_high_d"][0] == pytest.approx(-1.0, abs=0.02)
+    # the wrong reason: λ_min growing like d (the former rule, "no decay", agreed)
+    grows = ntk_eigenvalue(nets, spectrum(lambda m, d: d / 1000))
+    assert grows.verdict == "disagrees" and "exceeds its limit" in grows.reason
+    # no d ≥ 10·m: the claim's setting is not reached
+    low = ntk_eigenvalue(nets, spectrum(lambda m, d: 1.0, ds=(25, 100, 400)))
+    assert low.verdict == "inconclusive" and "fewer than two d ≥ 10·m" in low.reason
 
 
 def noise_rows(mse) -> dict:
@@ -388,7 +394,18 @@ def test_fresh_seeds_shift_every_seed_count(name, tmp_path):
     assert [tuple(s + 100 for s in p.seeds) for p in base.points] == [p.seeds for p in fresh.points]
     files = plan(name, tmp_path, first_seed=100)
     assert files.store is not None and files.store.name == f"{name}-seed100.sqlite"
-    assert files.result.name == f"{name}-seed100.json"
+    assert files.result.name == f"{name}-seed100.json" and files.first_seed == 100
     r = benign("reproduce", name, "--first-seed", "-1", "--dir", tmp_path / "x")
     assert r.returncode == 2 and "--first-seed: must be >= 0" in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_computed_evidence_follows_the_first_seed():
+    """The computed spectrum of ntk-eigenvalue is drawn on seeds first_seed, …: other samples,
+    other λ_min, the same limit."""
+    from benign.reproduce.claims import ntk_spectrum
+
+    base, fresh = ntk_spectrum(True), ntk_spectrum(True, first_seed=7)
+    assert {r["seed"] for r in fresh["rows"]} == {7, 8}
+    assert base["limit"] == fresh["limit"]
+    assert [r["lambda_min"] for r in base["rows"]] != [r["lambda_min"] for r in fresh["rows"]]

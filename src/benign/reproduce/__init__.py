@@ -30,6 +30,7 @@ class Plan:
 
     claim: Claim
     quick: bool
+    first_seed: int  # the first of the seeds (of the sweep and of the computed evidence)
     sweep_file: Path | None  # None: the claim has no networks
     store: Path | None
     evidence_file: Path | None  # the computed evidence, where the claim has some
@@ -81,6 +82,7 @@ def plan(name: str, directory: Path, quick: bool = False, first_seed: int = 0) -
     return Plan(
         claim=claim,
         quick=quick,
+        first_seed=first_seed,
         sweep_file=sweep_file,
         store=store,
         evidence_file=directory / f"{stem}.evidence.json" if claim.compute else None,
@@ -124,7 +126,7 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
     start = time.perf_counter()
     computed: dict = {}
     if p.claim.compute is not None and p.evidence_file is not None:
-        computed = p.claim.compute(p.quick)
+        computed = p.claim.compute(p.quick, p.first_seed)
         p.evidence_file.write_text(json.dumps(_finite(computed), indent=1))
     runs = pd.DataFrame()
     if p.store is not None and p.sweep_file is not None:  # the runs of this sweep file alone

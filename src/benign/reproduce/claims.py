@@ -56,7 +56,8 @@ Rule = Callable[["pd.DataFrame", dict], Verdict]
 class Claim:
     """One claim: where it is from, what it says, whose networks its rule counts, the report
     figure that shows it, the measured wall time of its full and quick grids on 2 cores, its
-    rule and the evidence computed beside its sweep (``compute(quick)``, JSON-ready)."""
+    rule and the evidence computed beside its sweep (``compute(quick, first_seed)``,
+    JSON-ready)."""
 
     name: str
     paper: str
@@ -65,7 +66,7 @@ class Claim:
     figure: str
     minutes: tuple[float, float]  # (full grid, quick), measured on the 2-core development machine
     rule: Rule
-    compute: Callable[[bool], dict] | None = None
+    compute: Callable[[bool, int], dict] | None = None  # (quick, first seed) → evidence
     sweep: bool = True  # networks from presets/reproduce/NAME[.quick].toml
 
     def sweep_file(self, quick: bool = False, first_seed: int = 0) -> str:
@@ -466,66 +467,132 @@ def _log_slope(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, floa
     return bootstrap_statistic(len(lx), slope, seed)
 
 
+SPECTRUM_D = (25, 50, 100, 200, 400, 800, 1600, 3200, 6400)  # ntk-eigenvalue: d on a log grid
+SPECTRUM_D_QUICK = (25, 100, 400, 800, 1600)
+SPECTRUM_M, SPECTRUM_DEPTH = (50, 100, 200), (2, 3, 4)
+TIGHT = 0.1  # ntk-eigenvalue: a slope of log λ_min in log d below −TIGHT over d ≥ HIGH_D·m decays
+
+
+def ntk_spectrum(quick: bool, first_seed: int = 0) -> dict:
+    """λ_min of the analytic NTK Gram matrix of m points on the sphere of radius √d (the
+    preset's net: ntk parametrisation, He init, with bias) per (m, depth, d, seed), d up to
+    6400 ≥ HIGH_D·m for every m (quick: m = 50, d ≤ 1600, 2 seeds). The kernel is that of
+    infinite width: no training, so d ≫ m costs O(m² d) a matrix. ``limit`` per depth: the
+    d → ∞ value λ_∞ = Θ(x, x) − Θ(x, y) for x ⊥ y (the Gram matrix of m inputs that become
+    orthogonal tends to λ_∞·I + Θ(x, y)·11ᵀ), from two orthogonal inputs at d = 10⁶."""
+    from benign.config import RunConfig
+    from benign.ntk import analytic_ntk, smallest_eigenvalue
+
+    rows = []
+    for m in SPECTRUM_M[:1] if quick else SPECTRUM_M:
+        for depth in SPECTRUM_DEPTH:
+            for d in SPECTRUM_D_QUICK if quick else SPECTRUM_D:
+                settings = {"dist": "sphere", "d": d, "m": m, "radius": math.sqrt(d)}
+                settings |= {"depth": depth, "param": "ntk", "init": "he", "width": 512}
+                config = RunConfig.model_validate(settings)
+                net = config.network()
+                for seed in range(first_seed, first_seed + (2 if quick else 4)):
+                    k = analytic_ntk(net, config.sample(seed).x)
+                    rows.append(
+                        {"m": m, "depth": depth, "d": d, "seed": seed,
+                         "lambda_min": smallest_eigenvalue(k).lambda_min}
+                    )  # fmt: skip
+    limit = {}
+    for depth in SPECTRUM_DEPTH:  # two orthogonal inputs of norm √d at d = 10⁶: d → ∞
+        d = 10**6
+        settings = {"dist": "sphere", "d": d, "m": 2, "radius": math.sqrt(d), "depth": depth}
+        settings |= {"param": "ntk", "init": "he", "width": 512}
+        pair = np.zeros((2, d))
+        pair[0, 0] = pair[1, 1] = math.sqrt(d)
+        k = analytic_ntk(RunConfig.model_validate(settings).network(), pair)
+        limit[str(depth)] = float(k[0, 0] - k[0, 1])
+    return {"rows": rows, "limit": limit, "high_d": f"d ≥ {HIGH_D}·m"}
+
+
 def ntk_eigenvalue(runs: "pd.DataFrame", computed: dict) -> Verdict:
-    """Every network whose λ_min was measured (whatever its training did), one fit per (m,
-    depth): the slope s of log λ_min(Θ) against log d, for the analytic NTK of the training
-    points (bootstrap over networks; fitted on the positive λ_min). The inputs lie on the
-    sphere of radius √d and the ntk parametrisation scales the first layer by √(2/d): Zhu et
-    al.'s λ_min = Ω(d), for an unscaled first layer, is here λ_min bounded below as d grows.
+    """From the computed spectrum (:func:`ntk_spectrum`), one fit per (m, depth): the slope s
+    of log λ_min(Θ) against log d over the d ≥ HIGH_D·m (bootstrap over the samples), and
+    λ_min against its d → ∞ limit λ_∞. The inputs lie on the sphere of radius √d and the ntk
+    parametrisation scales the first layer by √(2/d), so Zhu et al.'s λ_min = Θ(d) for an
+    unscaled first layer reads λ_min = Θ(1): bounded below and above as d grows, once d ≫ m.
 
-    - agrees: every fit's lower 95% bound of s is ≥ −0.1 (λ_min does not decay with d) and
-      λ_min > 0 at the largest d;
-    - disagrees: some fit's upper 95% bound of s is < −0.1 (λ_min decays with d);
-    - inconclusive otherwise, or with fewer than two d in a fit.
+    - agrees: bounded below — every fit's lower 95% bound of s is ≥ −TIGHT and λ_min > 0 —
+      and above — the mean λ_min never exceeds λ_∞ and is ≥ λ_∞/2 at the largest d (of the
+      order of its limit);
+    - disagrees: some fit's upper bound of s is < −TIGHT (λ_min decays), or the mean λ_min
+      exceeds λ_∞ by more than 1% at some d (it grows past its limit: not bounded);
+    - inconclusive otherwise, or with fewer than two d ≥ HIGH_D·m in a fit.
 
-    The evidence also has the slope against log m at the largest d, and the empirical NTK's
-    λ_min at initialisation beside the analytic one.
+    The evidence also has the slope over d < HIGH_D·m (pre-asymptotic), and per (m, depth, d)
+    the sweep's finite nets' λ_min (analytic and empirical at initialisation).
     """
-    lam = numbers(runs, "ntk_min")
-    measured = runs[np.isfinite(lam)].assign(
-        ntk_min=lam, entk_min_init=numbers(runs, "entk_min_init")
-    )
-    done = measured[measured["ntk_min"] > 0]  # the slopes are fitted in log λ_min
+    import pandas as pd
+
+    frame = pd.DataFrame(computed["rows"])
     fits: list[dict[str, Any]] = []
-    decays, flat = [], True
-    for (m, depth), group in runs.groupby(["m", "depth"], sort=True):
-        sub = done.loc[done.index.intersection(group.index)]
-        if sub["d"].nunique() < 2:
-            why = f"λ_min measured at fewer than two d at m = {m}, depth {depth}"
-            return Verdict("inconclusive", why, "—")
-        s = _log_slope(sub["d"], sub["ntk_min"])
-        top = measured.loc[measured.index.intersection(group.index)]
-        top = top[top["d"] == top["d"].max()]
+    for (m, depth), sub in frame.groupby(["m", "depth"], sort=True):
+        high = sub[(sub["d"] >= HIGH_D * m) & (sub["lambda_min"] > 0)]
+        low = sub[(sub["d"] < HIGH_D * m) & (sub["lambda_min"] > 0)]
+        if high["d"].nunique() < 2:
+            why = f"fewer than two d ≥ {HIGH_D}·m with λ_min > 0 at m = {m}, depth {depth}"
+            return Verdict("inconclusive", why, "—", {"spectrum": computed})
+        top = sub[sub["d"] == sub["d"].max()]["lambda_min"]
+        lim = computed["limit"][str(depth)]
+        means = sub.groupby("d")["lambda_min"].mean()
         fits.append(
             {
                 "m": int(m),
                 "depth": int(depth),
-                "slope_d": list(s),
-                "lambda_min_at_largest_d": float(top["ntk_min"].mean()),
-                "empirical_at_largest_d": float(top["entk_min_init"].mean()),
+                "slope_high_d": list(_log_slope(high["d"], high["lambda_min"])),
+                "slope_low_d": list(_log_slope(low["d"], low["lambda_min"]))
+                if low["d"].nunique() > 1
+                else None,
+                "lambda_min_at_largest_d": float(top.mean()),
+                "limit": lim,
+                "ratio_at_largest_d": float(top.mean()) / lim,
+                "largest_ratio": float(means.max()) / lim,
+                "positive": bool((sub["lambda_min"] > 0).all()),
             }
         )
-        decays.append(s[2] < SLOPE_FLAT)
-        flat &= s[1] >= SLOPE_FLAT and float(top["ntk_min"].min()) > 0
-    if not fits:
-        return Verdict("inconclusive", "no networks with a positive λ_min", "—")
-    big_d = done[done["d"] == done["d"].max()]
-    in_m = [
-        {"depth": int(depth), "slope_m": list(_log_slope(sub["m"], sub["ntk_min"]))}
-        for depth, sub in big_d.groupby("depth")
-        if sub["m"].nunique() > 1
-    ]
-    evidence = {"fits": fits, "at_largest_d": in_m}
-    lowest = min(fits, key=lambda f: f["slope_d"][0])
-    key = (
-        f"slope of log λ_min against log d: {interval(*lowest['slope_d'])} at m = "
-        f"{lowest['m']}, depth {lowest['depth']} (the lowest of {len(fits)})"
+    nets = numbers(runs, "ntk_min")
+    measured = runs[np.isfinite(nets)].assign(
+        ntk_min=nets, entk_min_init=numbers(runs, "entk_min_init")
     )
-    if any(decays):
-        return Verdict("disagrees", "λ_min decays with d in some fit", key, evidence)
-    if flat:
-        return Verdict("agrees", f"every slope's lower 95% bound ≥ {SLOPE_FLAT}", key, evidence)
-    return Verdict("inconclusive", "some slope's interval reaches below −0.1", key, evidence)
+    finite = [
+        {"m": int(m), "depth": int(depth), "d": int(d),
+         "ntk_min": float(g["ntk_min"].mean()), "entk_min_init": float(g["entk_min_init"].mean())}
+        for (m, depth, d), g in measured.groupby(["m", "depth", "d"], sort=True)
+    ]  # fmt: skip
+    evidence = {"fits": fits, "finite_nets": finite}
+    lowest = min(fits, key=lambda f: f["slope_high_d"][0])
+    nearest = min(fits, key=lambda f: f["ratio_at_largest_d"])
+    key = (
+        f"lowest slope of log λ_min in log d over d ≥ {HIGH_D}·m: "
+        f"{interval(*lowest['slope_high_d'])} (m = {lowest['m']}, depth {lowest['depth']}); "
+        f"λ_min/λ_∞ at d = {int(frame['d'].max())}: {nearest['ratio_at_largest_d']:.2f} or more"
+    )
+    decays = [f for f in fits if f["slope_high_d"][2] < -TIGHT]
+    past = [f for f in fits if f["largest_ratio"] > 1.01]
+    if decays or past:
+        why = "; ".join(
+            [f"m = {f['m']}, depth {f['depth']}: λ_min decays with d" for f in decays]
+            + [f"m = {f['m']}, depth {f['depth']}: λ_min exceeds its limit λ_∞" for f in past]
+        )
+        return Verdict("disagrees", why, key, evidence)
+    below = all(f["slope_high_d"][1] >= -TIGHT and f["positive"] for f in fits)
+    above = all(f["ratio_at_largest_d"] >= 0.5 for f in fits)
+    if below and above:
+        why = (
+            f"over d ≥ {HIGH_D}·m every slope's lower 95% bound ≥ −{TIGHT} and λ_min > 0; "
+            "λ_min ≤ λ_∞ at every d and ≥ λ_∞/2 at the largest"
+        )
+        return Verdict("agrees", why, key, evidence)
+    why = (
+        "some slope's interval reaches below −0.1"
+        if not below
+        else "λ_min < λ_∞/2 at the largest d"
+    )
+    return Verdict("inconclusive", why, key, evidence)
 
 
 NOISE_SIGMAS, NOISE_SCALES = (0.0, 0.3, 1.0), (0.5, 1.0, 2.0)
@@ -534,7 +601,7 @@ NOISE_D = 5  # the fixed dimension; the high-dimensional family has d = n / NOIS
 NOISE_RATIO = 10
 
 
-def ntk_noise_evidence(quick: bool) -> dict:
+def ntk_noise_evidence(quick: bool, first_seed: int = 0) -> dict:
     """Ridgeless NTK regression (:func:`benign.ntk.ntk_regression`) of the smooth target
     f*(x) = √d·x_1 on the unit sphere, labels f*(x_i) + σ·ξ_i with ξ_i ~ N(0, 1), for a depth-3
     net (ntk parametrisation) at init scales α, in two families: d = 5 fixed, and the
@@ -544,7 +611,7 @@ def ntk_noise_evidence(quick: bool) -> dict:
     One regression per (family, α, n, seed), with σ = 1: the prediction is linear in the labels,
     so at noise σ the label-noise part is σ²·(its value at 1), the cross term σ·(its value at
     1), and E(f − f*)² = clean fit + 2·cross + label noise + init noise, exactly."""
-    seeds = range(4 if quick else 8)
+    seeds = range(first_seed, first_seed + (4 if quick else 8))
     ns = NOISE_N_QUICK if quick else NOISE_N
     rows = [
         row
@@ -665,11 +732,11 @@ def ntk_noise(runs: "pd.DataFrame", computed: dict) -> Verdict:
     return Verdict("inconclusive", why, key, evidence)
 
 
-def mnist_evidence(quick: bool) -> dict:
+def mnist_evidence(quick: bool, first_seed: int = 0) -> dict:
     """The separation of the bundled MNIST subset (digits 0–4 against 5–9): the smallest ℓ2 and
     ℓ∞ distance between images of different labels, train–train and test–train for a training
-    split of 200 rows (seed 0), and the distribution of each image's distance to its nearest
-    image of the other label (every image, against every other)."""
+    split of 200 rows (seed ``first_seed``), and the distribution of each image's distance to
+    its nearest image of the other label (every image, against every other)."""
     import torch
 
     from benign.data import load_dataset
@@ -677,7 +744,7 @@ def mnist_evidence(quick: bool) -> dict:
     from benign.seeding import rng_for
 
     x, labels = load_dataset("mnist")
-    split = split_separation(x, labels, 200, rng_for(0, "data"))
+    split = split_separation(x, labels, 200, rng_for(first_seed, "data"))
     t = torch.tensor(x, dtype=torch.float64)  # a copy: the bundled array is read-only
     pos, neg = t[labels > 0], t[labels <= 0]
     nearest = torch.cat([torch.cdist(pos, neg).min(1).values, torch.cdist(neg, pos).min(1).values])
@@ -839,12 +906,13 @@ CLAIMS: dict[str, Claim] = {
             "ntk-eigenvalue",
             ZHU,
             "In high dimension the NTK Gram matrix is well conditioned: "
-            "λ_min = Ω(d) for inputs of norm √d (bounded below as d grows, in this library's "
-            "scaling).",
+            "λ_min = Θ(d) for inputs of norm √d (bounded below and above once d ≫ m, in this "
+            "library's scaling).",
             False,
             "ntk_eigenvalues",
             (0.4, 0.1),
             ntk_eigenvalue,
+            ntk_spectrum,
         ),
         Claim(
             "ntk-noise",
