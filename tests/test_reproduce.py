@@ -247,7 +247,7 @@ def noise_rows(mse) -> dict:
         for f in ("fixed", "high")
         for a in NOISE_SCALES
         for s in NOISE_SIGMAS
-        for n in (50, 100, 200, 400)
+        for n in (50, 100, 200, 400, 800, 1600, 3200, 6400)
         for k in range(SEEDS)
     ]
     return {"rows": rows, "target": "synthetic"}
@@ -258,19 +258,14 @@ def test_ntk_noise_split_is_exact():
     from benign.data import Distribution
     from benign.nets import ReLUNet
     from benign.ntk import ntk_regression
-    from benign.reproduce.claims import NOISE_D, ntk_noise_evidence
+    from benign.reproduce.claims import NOISE_D, noise_regressions
     from benign.seeding import rng_for
 
-    row = next(
-        r
-        for r in ntk_noise_evidence(quick=True)["rows"]
-        if (r["family"], r["init_scale"], r["sigma"], r["n"], r["seed"])
-        == ("fixed", 2.0, 0.3, 50, 1)
-    )
+    row = next(r for r in noise_regressions("fixed", 2.0, 50, 1) if r["sigma"] == 0.3)
     rng = rng_for(1, "data")
     dist = Distribution("sphere", NOISE_D)
-    x, x_test = dist.sample(50, rng), dist.sample(1000, rng)
-    clean, clean_test = math.sqrt(NOISE_D) * x[:, 0], math.sqrt(NOISE_D) * x_test[:, 0]
+    x, x_test = (math.sqrt(NOISE_D) * dist.sample(k, rng) for k in (50, 1000))
+    clean, clean_test = x[:, 0], x_test[:, 0]
     y = clean + 0.3 * rng.standard_normal(50)
     net = ReLUNet(NOISE_D, 256, depth=3, param="ntk", init="ntk", init_scale=2.0)
     direct = ntk_regression(net, x, y, clean, x_test, clean_test)
@@ -279,10 +274,21 @@ def test_ntk_noise_split_is_exact():
 
 
 def test_ntk_noise_rule():
-    plateau = noise_rows(lambda s, a, n: s * s + a * a / 10 + 1 / n)
-    assert ntk_noise(pd.DataFrame(), plateau).verdict == "agrees"
+    plateau = noise_rows(lambda s, a, n: 0.1 * s * s + a * a / 10 + 1 / math.sqrt(n))
+    v = ntk_noise(pd.DataFrame(), plateau)
+    assert v.verdict == "agrees", v.reason
+    fit = next(f for f in v.evidence["high_d"] if (f["sigma"], f["init_scale"]) == (1.0, 2.0))
+    assert fit["plateau"][0] == pytest.approx(0.5, rel=0.05)  # 0.1 + 2²/10, fitted
+    assert fit["exponent"] == pytest.approx(0.5, rel=0.2)
     decaying = noise_rows(lambda s, a, n: (s * s + a * a) / n)
     assert ntk_noise(pd.DataFrame(), decaying).verdict == "disagrees"
+    # the wrong reason: a slow decay with no plateau, flat-looking over the grid (the former
+    # rule, "log–log slope ≥ −0.1 over the upper half of n", agreed)
+    slow = noise_rows(lambda s, a, n: (0.1 * s * s + a * a / 10) * 10 * n**-0.08)
+    assert ntk_noise(pd.DataFrame(), slow).verdict != "agrees"
+    # a plateau set by the label noise alone, the same at every init scale
+    label_only = noise_rows(lambda s, a, n: 0.1 * s * s + 0.01 + 1 / n)
+    assert ntk_noise(pd.DataFrame(), label_only).verdict == "inconclusive"
 
 
 def test_mnist_separation_rule():
