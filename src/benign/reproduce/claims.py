@@ -664,10 +664,11 @@ def noise_regressions(family: str, scale: float, n: int, seed: int) -> list[dict
 
 
 def plateau_fit(ns: np.ndarray, errors: np.ndarray) -> tuple[float, float, float]:
-    """(a, b, c) of E(n) = a + b·n^(−c), a, b ≥ 0, c on a log grid of 64 values in [0.05, 3],
-    by least squares of the relative residuals (E(n) − fit)/E(n): for each c, (a, b) is a
-    linear least-squares problem (solved in closed form, a bound held at 0 where the free
-    solution breaks it); the c with the smallest residual is kept."""
+    """(a, b, c) of E(n) = a + b·n^(−c) — a ≥ 0 the limit, approached from above (b > 0) or
+    below (b < 0), c on a log grid of 64 values in [0.05, 3] — by least squares of the
+    relative residuals (E(n) − fit)/E(n): for each c, (a, b) is a linear least-squares problem
+    (solved in closed form, a held at 0 where the free solution is negative); the c with the
+    smallest residual is kept."""
     ns, errors = np.asarray(ns, dtype=float), np.asarray(errors, dtype=float)
     w2 = 1.0 / np.maximum(errors, 1e-300) ** 2
     cs = np.geomspace(0.05, 3.0, 64)[:, None]
@@ -679,8 +680,6 @@ def plateau_fit(ns: np.ndarray, errors: np.ndarray) -> tuple[float, float, float
     b = np.where(det > 0, (s11 * t2 - s12 * t1) / np.where(det > 0, det, 1), 0.0)
     a_zero = a < 0  # a = 0: b alone
     a, b = np.where(a_zero, 0.0, a), np.where(a_zero, t2 / s22, b)
-    b_zero = b < 0  # b = 0: a alone
-    a, b = np.where(b_zero, t1 / s11, a), np.where(b_zero, 0.0, b)
     res = (w2 * (errors[None, :] - a[:, None] - b[:, None] * basis) ** 2).sum(1)
     k = int(np.argmin(res))
     return float(a[k]), float(b[k]), float(cs[k, 0])
