@@ -966,7 +966,7 @@ CLAIMS: dict[str, Claim] = {
             "not by n.",
             False,
             "ntk_noise",
-            (0.8, 0.2),
+            (3.8, 0.3),
             ntk_noise,
             ntk_noise_evidence,
             sweep=False,
