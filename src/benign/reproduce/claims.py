@@ -753,14 +753,9 @@ def ntk_noise(runs: "pd.DataFrame", computed: dict) -> Verdict:
     by_scale = all(
         plateau[(scales[0], f["sigma"])][2] < plateau[(scales[-1], f["sigma"])][1] for f in noisy
     )
-    top = max(noisy, key=lambda f: f["sigma"] * f["init_scale"])
-    key = (
-        f"d = n/{NOISE_RATIO}, n ≤ {max(evidence['n'])}: plateau {interval(*top['plateau'])} at "
-        f"σ = {top['sigma']:g}, α = {top['init_scale']:g}; "
-        + ", ".join(
-            f"{interval(*plateau[(a, 1.0)])} at α = {a:g}" for a in scales if (a, 1.0) in plateau
-        )
-        + " (σ = 1)"
+    sigma = max(f["sigma"] for f in noisy)
+    key = f"d = n/{NOISE_RATIO}, n ≤ {max(evidence['n'])}, σ = {sigma:g}: plateau " + ", ".join(
+        f"{interval(*plateau[(a, sigma)])} at α = {a:g}" for a in scales
     )
     if vanishing:
         why = f"the error falls to 0 (plateau < {PLATEAU_FLOOR}) at {len(vanishing)} noisy settings"
