@@ -326,6 +326,18 @@ def test_smoothness_rule():
     assert smoothness(table(+1, 0.0), {}).verdict == "agrees"
     assert smoothness(table(-1, 0.0), {}).verdict == "disagrees"
     assert smoothness(table(0, 0.1), {}).verdict == "inconclusive"
+    # the wrong reason: error and bounds both move with the init scale, and within a group
+    # (equal settings, different seeds) they do not go together; the pooled ρ (the former
+    # rule) is near 1 and agreed
+    confounded = runs_table(
+        points,
+        lambda s, k: 0.05 * s["init_scale"] + 0.01 * rng.standard_normal(),
+        certified=False,
+        lipschitz_lower=lambda s, k: 10 * s["init_scale"] * (1 + 0.1 * rng.standard_normal()),
+        lipschitz_upper=lambda s, k: 100 * s["init_scale"],
+    )
+    v = smoothness(confounded, {})
+    assert v.evidence["rho_lower"][1] > 0.5 and v.verdict == "inconclusive", v.key
 
 
 def test_bad_input_is_one_line(tmp_path):

@@ -122,6 +122,35 @@ def spearman(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float,
     return bootstrap_statistic(len(x), rho, seed)
 
 
+def within_spearman(
+    x: np.ndarray, y: np.ndarray, strata: list[np.ndarray], seed: int = 0, n_boot: int = N_BOOT
+) -> tuple[float, float, float]:
+    """Spearman's ρ of (x, y) within each stratum (index arrays; those whose x or y do not
+    vary are skipped), averaged with the strata's sizes as weights, and a bootstrap 95%
+    interval resampling networks within each stratum: a correlation that settings shared by
+    a stratum cannot create (a confounder across strata leaves it at 0)."""
+    from scipy.stats import rankdata
+
+    def rho(parts: list[np.ndarray]) -> float:
+        values, weights = [], []
+        for idx in parts:
+            a, b = rankdata(x[idx]), rankdata(y[idx])
+            if np.ptp(a) > 0 and np.ptp(b) > 0:
+                values.append(float(np.corrcoef(a, b)[0, 1]))
+                weights.append(len(idx))
+        return float(np.average(values, weights=weights)) if values else math.nan
+
+    rng = np.random.default_rng(seed)
+    boot = np.array(
+        [rho([idx[rng.integers(0, len(idx), len(idx))] for idx in strata]) for _ in range(n_boot)]
+    )
+    boot = boot[np.isfinite(boot)]
+    if len(boot) < n_boot // 2:
+        return rho(strata), math.nan, math.nan
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    return rho(strata), float(lo), float(hi)
+
+
 def mean_interval(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """The mean and the bootstrap 95% interval of :func:`benign.regimes.bootstrap_mean`."""
     return bootstrap_mean(np.asarray(values, dtype=float), np.random.default_rng(seed))
