@@ -178,6 +178,15 @@ def _box_lstsq(mat: np.ndarray, rhs: np.ndarray, ub: np.ndarray) -> np.ndarray:
     return lsq_linear(mat, rhs, bounds=(0.0, ub), method="bvls").x
 
 
+def _box_slopes(mat: np.ndarray, rhs: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """One neuron's slopes argmin ‖rhs − mat·μ‖ over 0 ≤ μ ≤ hi (μ = 0 where hi = 0)."""
+    mu = np.zeros(len(hi))
+    free = hi > 0
+    if free.any():
+        mu[free] = np.clip(_box_lstsq(mat[:, free], rhs, hi[free]), 0.0, hi[free])
+    return mu
+
+
 class _RowQR:
     """R of a tall matrix given by row blocks, folded as R ← qr([R; blocks]) every ``chunk``
     rows, so that memory stays O((chunk + ncols) · ncols)."""
@@ -273,15 +282,7 @@ class _Compressed:
             mu[kinks] = np.clip(fit, 0.0, ub[kinks])
         for j in self.multi:
             rs, ks = self.blocks[j]
-            hi = ub[ks]
-            free = hi > 0
-            if not free.any():
-                continue
-            tj, r = self.t_blocks[j][:, free], rhs[rs]
-            sol = _box_lstsq(tj, r, hi[free])
-            part = np.zeros(len(hi))
-            part[free] = np.clip(sol, 0.0, hi[free])
-            mu[ks] = part
+            mu[ks] = _box_slopes(self.t_blocks[j], rhs[rs], ub[ks])
         return mu
 
     def fixed_nnls(self, slopes: np.ndarray) -> np.ndarray:
@@ -544,11 +545,12 @@ class _Line:
         keep = ((w**2).sum(1) + (0 if b is None else b**2) + v**2) > 0
         w, b, v = w[keep], None if b is None else b[keep], v[keep]
         order = np.argsort(x[:, 0], kind="stable")
+        xs, ys = x[order], y[order]
         runs, pairs = [], []
         for start in range(0, len(v), 512):  # z in chunks of neurons: memory O(512 · m)
             part = slice(start, start + 512)
             z, at, neuron, active, _ = _kinked_pairs(
-                w[part], None if b is None else b[part], v[part], x[order], y[order], tol, gain
+                w[part], None if b is None else b[part], v[part], xs, ys, tol, gain
             )
             pos = z > 0
             count = pos.sum(0)
@@ -608,16 +610,10 @@ class _Line:
         starts = np.searchsorted(self.neuron, np.arange(len(self.v) + 1))
         for j in np.unique(self.neuron):
             ks = slice(starts[j], starts[j + 1])
-            hi = ub[ks]
-            free = hi > 0
-            if not free.any():
-                continue
             cols = (self.hg * self.v[j] * self.y[self.owner[ks]])[:, None] * self.xt[self.owner[ks]]
             # μ = 0 is the residual with the active kinks' slopes removed
-            rhs = res_u[j] + cols.T @ (self.active[ks] * hi)
-            part = np.zeros(len(hi))
-            part[free] = np.clip(_box_lstsq(cols.T[:, free], rhs, hi[free]), 0.0, hi[free])
-            mu[ks] = part
+            rhs = res_u[j] + cols.T @ (self.active[ks] * ub[ks])
+            mu[ks] = _box_slopes(cols.T, rhs, ub[ks])
         return mu
 
     def _pieces(self, slopes: np.ndarray | None) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
@@ -630,6 +626,9 @@ class _Line:
         c_p = m + n_mu
         n_x = c_p + r * (m + 1)
         o, ls, j = self.order, np.arange(m), np.arange(n)
+        hgv = self.hg * self.v
+        coef = -self.active.astype(float) if slopes is None else slopes - self.active
+        kink_rows = self.neuron * (r + 1)
         eq: list[tuple] = []
         res: list[tuple] = []
         for c in range(r):
@@ -639,15 +638,12 @@ class _Line:
                 (base + 1 + ls, col + ls, -1.0),
                 (base + 1 + ls, o, -(self.y * self.xt[:, c])[o]),
             ]
-            hgv = self.hg * self.v
             rows = j * (r + 1) + c  # (w, b) rows: hg v_j (P_c(hi) − P_c(lo) + kinks)
             res += [(rows, col + self.hi, hgv), (rows, col + self.lo, -hgv)]
             kc = hgv[self.neuron] * self.y[self.owner] * self.xt[self.owner, c]
-            kink_rows = self.neuron * (r + 1) + c
-            coef = -self.active.astype(float) if slopes is None else slopes - self.active
-            res.append((kink_rows, self.owner, coef * kc))
+            res.append((kink_rows + c, self.owner, coef * kc))
             if n_mu:
-                res.append((kink_rows, m + np.arange(k), kc))
+                res.append((kink_rows + c, m + np.arange(k), kc))
             rows = j * (r + 1) + r  # v rows: hg (w_j, b_j)·(P(hi) − P(lo))
             res += [(rows, col + self.hi, self.hg * self.u[:, c])]
             res += [(rows, col + self.lo, -self.hg * self.u[:, c])]
