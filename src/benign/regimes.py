@@ -9,7 +9,7 @@ written criteria of :func:`verdict` (docs/regimes.md), which use intervals only.
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -204,10 +204,10 @@ def verdict(points: Sequence[PointStats]) -> tuple[str, str]:
         return "undecided", why + (f" ({left_out} uncertified left out)" if left_out else "")
     clean = next((pt for pt in points if pt.p == 0 and pt.n >= 2), None)
     if clean is not None and clean.lo > BENIGN_RATIO * noisy[0].p:
-        excess = [_excess(pt, clean) for pt in noisy]
+        over = [point_regime(excess(pt, clean)) for pt in noisy]
         return "fails_without_noise", (
             f"L = {clean.mean:.3g} [{clean.lo:.3g}, {clean.hi:.3g}] already at p = 0; "
-            f"the excess L − L(0) by the same criteria: {_by_p(noisy, excess)}"
+            f"the excess L − L(0) by the same criteria: {_by_p(noisy, over)}"
         )
     regimes = [point_regime(pt) for pt in noisy]
     low, high = TEMPERED_RATIOS
@@ -238,14 +238,13 @@ def point_regime(pt: PointStats) -> str:
     return "none"
 
 
-def _excess(pt: PointStats, clean: PointStats) -> str:
-    """:func:`point_regime` of L − L(0), its interval by interval arithmetic (conservative)."""
-    lo, hi = pt.lo - clean.hi, pt.hi - clean.lo
-    diff = PointStats(
-        pt.p, pt.n, 0, 0, pt.mean - clean.mean, lo, hi,
-        (pt.mean - clean.mean) / pt.p, lo / pt.p, hi / pt.p, math.nan, math.nan, {},
-    )  # fmt: skip
-    return point_regime(diff)
+def excess(pt: PointStats, clean: PointStats) -> PointStats:
+    """The point of L − L(0) at pt.p > 0 (``clean`` the point at p = 0): its mean, its interval
+    by interval arithmetic (conservative) and its ratios to p."""
+    mean, lo, hi = pt.mean - clean.mean, pt.lo - clean.hi, pt.hi - clean.lo
+    return replace(
+        pt, mean=mean, lo=lo, hi=hi, ratio=mean / pt.p, ratio_lo=lo / pt.p, ratio_hi=hi / pt.p
+    )
 
 
 def _by_p(points: Sequence[PointStats], regimes: Sequence[str]) -> str:

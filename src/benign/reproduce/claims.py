@@ -22,6 +22,7 @@ from benign.regimes import (
     Group,
     PointStats,
     analyse,
+    excess,
     exponential_fit,
     paper_prediction,
 )
@@ -300,28 +301,22 @@ def bias_free(runs: "pd.DataFrame", computed: dict) -> Verdict:
         why = f"fewer than {MIN_SEEDS} certified networks at p = 0 in " + ", ".join(few)
         return Verdict("inconclusive", why, "—")
 
-    def excess(g: Group) -> dict:
+    def noiseless(g: Group) -> dict:
         clean = next(pt for pt in g.points if pt.p == 0)
+        over = [excess(pt, clean) for pt in g.points if pt.p > 0]
         return {
             "L0": [clean.mean, clean.lo, clean.hi],
-            "excess": [
-                {
-                    "p": pt.p,
-                    "L_minus_L0": [pt.mean - clean.mean, pt.lo - clean.hi, pt.hi - clean.lo],
-                }
-                for pt in g.points
-                if pt.p > 0
-            ],
+            "excess": [{"p": e.p, "L_minus_L0": [e.mean, e.lo, e.hi]} for e in over],
         }
 
     evidence = {
         "groups": [group_evidence(g) for g in groups],
         "noiseless": [
-            {"d": g.settings["d"], "bias": g.settings["bias"], **excess(g)} for g in groups
+            {"d": g.settings["d"], "bias": g.settings["bias"], **noiseless(g)} for g in groups
         ],
     }
     top = pairs[ds[-1]][False]
-    clean = excess(top)
+    clean = noiseless(top)
     first = clean["excess"][0]
     key = (
         f"without biases at d = {ds[-1]}: L(0) = {interval(*clean['L0'])}, L − L(0) = "
@@ -484,28 +479,28 @@ def ntk_spectrum(quick: bool, first_seed: int = 0) -> dict:
     from benign.config import RunConfig
     from benign.ntk import analytic_ntk, smallest_eigenvalue
 
+    def config(d: int, m: int, depth: int) -> RunConfig:  # the preset's net on radius √d
+        settings = {"dist": "sphere", "d": d, "m": m, "radius": math.sqrt(d), "depth": depth}
+        return RunConfig.model_validate(settings | {"param": "ntk", "init": "he", "width": 512})
+
     rows = []
     for m in SPECTRUM_M[:1] if quick else SPECTRUM_M:
         for depth in SPECTRUM_DEPTH:
             for d in SPECTRUM_D_QUICK if quick else SPECTRUM_D:
-                settings = {"dist": "sphere", "d": d, "m": m, "radius": math.sqrt(d)}
-                settings |= {"depth": depth, "param": "ntk", "init": "he", "width": 512}
-                config = RunConfig.model_validate(settings)
-                net = config.network()
+                at = config(d, m, depth)
+                net = at.network()
                 for seed in range(first_seed, first_seed + (2 if quick else 4)):
-                    k = analytic_ntk(net, config.sample(seed).x)
+                    k = analytic_ntk(net, at.sample(seed).x)
                     rows.append(
                         {"m": m, "depth": depth, "d": d, "seed": seed,
                          "lambda_min": smallest_eigenvalue(k).lambda_min}
                     )  # fmt: skip
     limit = {}
-    for depth in SPECTRUM_DEPTH:  # two orthogonal inputs of norm √d at d = 10⁶: d → ∞
-        d = 10**6
-        settings = {"dist": "sphere", "d": d, "m": 2, "radius": math.sqrt(d), "depth": depth}
-        settings |= {"param": "ntk", "init": "he", "width": 512}
-        pair = np.zeros((2, d))
-        pair[0, 0] = pair[1, 1] = math.sqrt(d)
-        k = analytic_ntk(RunConfig.model_validate(settings).network(), pair)
+    d = 10**6  # two orthogonal inputs of norm √d at d = 10⁶: d → ∞
+    pair = np.zeros((2, d))
+    pair[0, 0] = pair[1, 1] = math.sqrt(d)
+    for depth in SPECTRUM_DEPTH:
+        k = analytic_ntk(config(d, 2, depth).network(), pair)
         limit[str(depth)] = float(k[0, 0] - k[0, 1])
     return {"rows": rows, "limit": limit, "high_d": f"d ≥ {HIGH_D}·m"}
 
@@ -589,7 +584,7 @@ def ntk_eigenvalue(runs: "pd.DataFrame", computed: dict) -> Verdict:
         )
         return Verdict("agrees", why, key, evidence)
     why = (
-        "some slope's interval reaches below −0.1"
+        f"some slope's interval reaches below −{TIGHT}"
         if not below
         else "λ_min < λ_∞/2 at the largest d"
     )
