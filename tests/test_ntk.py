@@ -178,3 +178,20 @@ def test_the_gram_matrix_from_its_upper_blocks_is_the_cross_kernel_of_x_with_its
         np.testing.assert_allclose(gram[off], cross[off], rtol=1e-13, atol=0)
         np.testing.assert_allclose(np.diag(gram), np.diag(cross), rtol=1e-7)  # and κ1 ~ √
         assert np.array_equal(gram, gram.T)
+
+
+def test_nested_ridgeless_is_each_regression_on_its_own():
+    """One kernel for nested training sets against ntk_regression on each prefix alone (its
+    own kernels and Cholesky factor), for two label vectors at once."""
+    from benign.ntk import nested_ridgeless, ntk_regression
+
+    rng = np.random.default_rng(3)
+    x, x_test = rng.standard_normal((40, 6)), rng.standard_normal((15, 6))
+    labels = np.sign(rng.standard_normal((40, 2)))
+    net = ReLUNet(6, 64, depth=3, param="ntk", init="ntk", init_scale=2.0)
+    nested = nested_ridgeless(net, x, labels, x_test, (10, 25, 40))
+    zeros = np.zeros(15)
+    for m, preds in nested.items():
+        for k in range(2):
+            alone = ntk_regression(net, x[:m], labels[:m, k], labels[:m, k], x_test, zeros)
+            np.testing.assert_allclose(preds[:, k], alone.prediction, rtol=1e-8, atol=1e-10)

@@ -171,16 +171,41 @@ def test_gd_vs_kkt_rule():
             gd_clean_error=lambda s, k: 0.1 + gap + jitter(k),
             gd_certified=gd_certified,
             gd_eps_rel=0.5,
+            gd_steps=100,
+            gd_stop_reason="loss_tol",
             **kwargs,
         )
 
     v = gd_vs_kkt(table(0.2), {})
     assert v.verdict == "agrees"
-    assert all(r["delta_L"][0] == pytest.approx(0.2) for r in v.evidence["pairs"])
+    assert all(r["delta_L"][0] == pytest.approx(0.2) for r in v.evidence["levels"][-1]["pairs"])
     # a gap the intervals exclude 0 from but inside ±0.02: the same error
     assert gd_vs_kkt(table(0.01), {}).verdict == "disagrees"
-    # GD iterates that are certified KKT points: no claim against them
-    assert gd_vs_kkt(table(0.2, gd_certified=True), {}).verdict == "inconclusive"
+    # GD iterates that are certified KKT points: they are KKT points
+    assert gd_vs_kkt(table(0.2, gd_certified=True), {}).verdict == "disagrees"
+    # the wrong reason: a difference at loss 10⁻³ that closes as GD goes on (the former rule
+    # judged the iterate at 10⁻³ alone and agreed)
+    followed = grid(d=[20, 1000], bias=[True, False], p=[0.2], loss_tol=[1e-3, 1e-12])
+    closing = runs_table(
+        [pt | {"method": "gd+convex"} for pt in followed],
+        lambda s, k: 0.1 + jitter(k),
+        gd_clean_error=lambda s, k: 0.1 + (0.2 if s["loss_tol"] > 1e-6 else 0.0) + jitter(k),
+        gd_certified=False,
+        gd_eps_rel=lambda s, k: 10 * s["loss_tol"] ** 0.1,
+        gd_steps=lambda s, k: 100,
+        gd_stop_reason="loss_tol",
+    )
+    v = gd_vs_kkt(closing, {})
+    assert v.verdict == "disagrees" and "at loss ≤ 1e-12" in v.reason
+    first, last = v.evidence["levels"]
+    assert first["pairs"][0]["delta_L"][0] == pytest.approx(0.2)
+    assert last["gd_eps_rel_median"] == pytest.approx(10 * 1e-12**0.1)
+    # an iterate that stalled before it reached its loss is counted, not paired
+    stalled = table(0.2)
+    stalled.loc[stalled["d"] == 20, "gd_stop_reason"] = "stalled"
+    v = gd_vs_kkt(stalled, {})
+    assert v.verdict == "inconclusive" and "fewer than 4" in v.reason
+    assert v.evidence["levels"][0]["gd_stopped_short"] == 2 * SEEDS
     # failed runs are no pairs, and do not crash the rule
     assert gd_vs_kkt(table(0.2, failed=2), {}).verdict == "agrees"
     # a group whose KKT points are all uncertified has no pairs: inconclusive, not left out
@@ -194,12 +219,33 @@ def lazy(point: dict) -> dict:
     return point | {"center": True, "dist": "separated", "certify_every": 0}
 
 
+def kernel_limit(law, ms=(100, 200, 400, 800, 1600, 3200)) -> dict:
+    """Computed kernel-limit rows of lazy-separated with clean error law(m, p) (× a small
+    spread over seeds)."""
+    rows = [
+        {"d": d, "depth": depth, "m": m, "p": p, "seed": k,
+         "clean_error": law(m, p) * (1 + jitter(k))}
+        for d in (20, 200) for depth in (2, 3) for m in ms for p in (0.1, 0.2)
+        for k in range(SEEDS)
+    ]  # fmt: skip
+    return {"rows": rows, "test_points": 1000}
+
+
 def test_lazy_separated_rule():
     points = [lazy(p) for p in grid(depth=[2, 3], width=[256, 1024], p=[0.1, 0.2])]
-    bayes = runs_table(points, lambda s, k: abs(jitter(k, 0.001)), certified=False)
-    assert lazy_separated(bayes, {}).verdict == "agrees"
-    tempered = runs_table(points, lambda s, k: s["p"] * (1 + jitter(k)), certified=False)
-    assert lazy_separated(tempered, {}).verdict == "disagrees"
+    nets = runs_table(points, lambda s, k: abs(jitter(k, 0.001)), certified=False)
+    bayes = kernel_limit(lambda m, p: p * 10 / m)  # L/p = 10/m: 0.1 at m = 100, 0.003 at 3200
+    v = lazy_separated(nets, bayes)
+    assert v.verdict == "agrees", v.reason
+    assert v.evidence["kernel_limit"][0]["at_largest_m"][0] == pytest.approx(10 / 3200, rel=0.05)
+    assert lazy_separated(nets, kernel_limit(lambda m, p: 0.8 * p)).verdict == "disagrees"
+    # the wrong reason: benign at m = 100 (m ≪ d; the former rule judged the finite nets
+    # there and agreed), rising with m to L/p = 0.8
+    rising = lazy_separated(nets, kernel_limit(lambda m, p: p * min(0.8, m / 1000)))
+    assert rising.verdict == "disagrees" and "not falling" in rising.reason
+    # tempered at the largest m, but falling: not yet in the limit
+    falling = lazy_separated(nets, kernel_limit(lambda m, p: p * (800 / m) ** 0.5))
+    assert falling.verdict == "inconclusive" and "still falling" in falling.reason
 
 
 def spectrum(law, ds=(25, 100, 400, 1000, 2000, 4000)) -> dict:
@@ -291,19 +337,40 @@ def test_ntk_noise_rule():
     assert ntk_noise(pd.DataFrame(), label_only).verdict == "inconclusive"
 
 
+def mnist_computed(law, separation: float = 3.0, ms=(200, 400, 800, 1600, 3200, 4000)) -> dict:
+    """Computed MNIST evidence: the separation, and kernel-limit rows with clean error
+    law(m, p) (+ a small spread over seeds)."""
+    rows = [
+        {"m": m, "p": p, "seed": k, "clean_error": law(m, p) + jitter(k, 0.002)}
+        for m in ms for p in (0.0, 0.05, 0.1, 0.2) for k in range(SEEDS)
+    ]  # fmt: skip
+    return {
+        "train_train": {"l2": separation},
+        "median_norm": 9.0,
+        "raw_pixels": {"l2": 3.7, "linf": 0.95},
+        "kernel_rows": rows,
+    }
+
+
 def test_mnist_separation_rule():
-    separated = {"train_train": {"l2": 3.0}, "median_norm": 9.0}
     points = [lazy({"dist": "mnist", "d": 784, "m": 200, "p": p}) for p in (0.0, 0.1, 0.2)]
     flat = runs_table(points, lambda s, k: 0.18 + jitter(k), certified=False)
-    assert mnist_separation(flat, separated).verdict == "agrees"
-    tempered = runs_table(points, lambda s, k: 0.18 + s["p"] + jitter(k), certified=False)
-    assert mnist_separation(tempered, separated).verdict == "disagrees"
-    touching = {"train_train": {"l2": 0.0}, "median_norm": 9.0}  # two images coincide
+    vanishing = mnist_computed(lambda m, p: 10 / m + p * 20 / m)  # excess/p = 20/m
+    v = mnist_separation(flat, vanishing)
+    assert v.verdict == "agrees", v.reason
+    assert v.evidence["kernel_limit"][0]["at_largest_m"][0] == pytest.approx(20 / 4000, abs=1e-3)
+    tempered = mnist_computed(lambda m, p: 10 / m + 0.6 * p)
+    assert mnist_separation(flat, tempered).verdict == "disagrees"
+    touching = mnist_computed(lambda m, p: 10 / m + p * 20 / m, separation=0.0)
     assert mnist_separation(flat, touching).verdict == "disagrees"
-    # every network at p = 0.1 failed: not judged on the other p alone
-    lost = flat.copy()
-    lost.loc[lost["p"] == 0.1, "status"] = "failed"
-    assert mnist_separation(lost, separated).verdict == "inconclusive"
+    # the wrong reason: finite nets with no excess at m = 200 (the former rule agreed on
+    # them) where the kernel limit keeps an excess of 0.6·p at every m
+    assert mnist_separation(flat, tempered).evidence["finite_nets"][1]["excess"][0] < 0.01
+    # excess above 0.25·p but falling with m (pre-asymptotic): inconclusive
+    falling = mnist_separation(
+        flat, mnist_computed(lambda m, p: 10 / m + p * 0.9 * (200 / m) ** 0.3)
+    )
+    assert falling.verdict == "inconclusive" and "still falling" in falling.reason
 
 
 def test_smoothness_rule():
@@ -427,3 +494,44 @@ def test_computed_evidence_follows_the_first_seed():
     assert {r["seed"] for r in fresh["rows"]} == {7, 8}
     assert base["limit"] == fresh["limit"]
     assert [r["lambda_min"] for r in base["rows"]] != [r["lambda_min"] for r in fresh["rows"]]
+
+
+def test_summary_table_is_written_between_its_markers(tmp_path):
+    """--summary prints the verdicts found in --dir in the claims' order; --write puts them
+    between the markers of a Markdown file and leaves the rest; a file without the markers,
+    or --write without --summary, is refused before anything is written."""
+    runs = {"runs": 10, "used": 8, "certified": 8, "certified_only": True}
+    for name, verdict, networks, seconds in (
+        ("smoothness", "agrees", runs | {"certified_only": False}, 60.0),
+        ("tempered-1d", "disagrees", runs, 120.0),
+        ("ntk-noise", "inconclusive", {}, None),
+    ):
+        doc = {
+            "verdict": verdict,
+            "key": f"key of {name}",
+            "networks": networks,
+            "seconds": seconds,
+        }
+        (tmp_path / f"{name}-seed7.json").write_text(json.dumps(doc))
+    r = benign("reproduce", "--summary", "--dir", tmp_path, "--first-seed", "7")
+    assert r.returncode == 0, r.stderr
+    rows = r.stdout.splitlines()[2:]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "`tempered-1d`", "`ntk-noise`", "`smoothness`"
+    ]  # fmt: skip
+    assert "**disagrees** | key of tempered-1d | 8 of 10 (80% certified) | 2.0 min" in rows[0]
+    assert "— (computed)" in rows[1] and "(interpolating; no KKT claim) | 1.0 min" in rows[2]
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- reproduce:summary -->\nold\n<!-- /reproduce:summary -->\nafter\n")
+    w = benign("reproduce", "--summary", "--dir", tmp_path, "--first-seed", "7", "--write", doc)
+    assert w.returncode == 0, w.stderr
+    assert doc.read_text() == (
+        "before\n<!-- reproduce:summary -->\n" + r.stdout + "<!-- /reproduce:summary -->\nafter\n"
+    )
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    bad = benign("reproduce", "--summary", "--dir", tmp_path, "--write", doc, "--write", plain)
+    assert bad.returncode == 2 and "--write" in bad.stderr and "plain.md" in bad.stderr
+    assert plain.read_text() == "no markers\n"
+    alone = benign("reproduce", "--write", doc)
+    assert alone.returncode == 2 and "only with --summary" in alone.stderr

@@ -21,7 +21,7 @@ grows like n, as the empirical kernel does.
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -253,6 +253,22 @@ def ntk_regression(
         cross=float(np.mean(fit * noise)),
         init_noise=float(np.mean(init)),
     )
+
+
+def nested_ridgeless(
+    net: ReLUNet, x: np.ndarray, labels: np.ndarray, x_test: np.ndarray, sizes: Iterable[int]
+) -> dict[int, np.ndarray]:
+    """For each m in ``sizes``: the ridgeless NTK regressors Θ(x_test, X_m) Θ(X_m, X_m)⁻¹ Y_m of
+    the first m rows of x, one per column of ``labels`` (len(x), k), on the test points,
+    (n_test, k) — the width → ∞ limit of the centred lazy net trained on the square loss. The
+    training sets are nested, and one kernel of every point serves every m."""
+    theta = analytic_ntk(net, np.concatenate([x, x_test]))
+    n = len(x)
+    out = {}
+    for m in sizes:
+        factor = scipy.linalg.cho_factor(theta[:m, :m])
+        out[m] = theta[n:, :m] @ scipy.linalg.cho_solve(factor, labels[:m])
+    return out
 
 
 @dataclass(frozen=True)

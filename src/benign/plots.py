@@ -4,6 +4,7 @@ None when the store holds nothing to draw; :func:`save` writes it as PNG and SVG
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -16,9 +17,13 @@ from matplotlib.ticker import NullFormatter
 
 from benign.config import RunConfig
 from benign.nets import predict
-from benign.regimes import MIN_SEEDS, Analysis, Group, finite_mean
+from benign.regimes import BENIGN_RATIO, MIN_SEEDS, Analysis, Group, finite_mean
 from benign.run import run_experiment
 from benign.sweep.store import Store, load_params, read_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 L_FLOOR = 1e-4  # log-scale error plots draw L = 0 here (their titles say so)
 VERDICT_COLOURS = {
@@ -389,11 +394,15 @@ def error_vs_lipschitz(store: Path) -> Figure | None:
 def gd_against_kkt(store: Path) -> Figure | None:
     """Per network of the gd+convex method: the clean error of gradient descent's network
     against that of the KKT point reached from its patterns (certified points filled, others
-    hollow), one colour per d, with and without bias marked apart; the diagonal is no change."""
+    hollow), one colour per d, with and without bias marked apart; the diagonal is no change.
+    Where gradient descent ran to several losses (loss_tol), the smallest one's networks."""
     col, rows = _done(store)
     rows = [r for r in rows if r[col["gd_clean_error"]] is not None]
     if not rows:
         return None
+    tol = min(r[col["loss_tol"]] for r in rows)
+    several = any(r[col["loss_tol"]] != tol for r in rows)
+    rows = [r for r in rows if r[col["loss_tol"]] == tol]
     fig = Figure(layout="constrained", figsize=(6.5, 5.5))
     ax = fig.add_subplot(1, 1, 1)
     ds = sorted({r[col["d"]] for r in rows})
@@ -418,7 +427,8 @@ def gd_against_kkt(store: Path) -> Figure | None:
         ylim=(0, 1),
         xlabel="clean error of gradient descent's network",
         ylabel="clean error of the KKT point reached from it",
-        title=f"{len(rows)} networks (hollow: KKT point not certified)",
+        title=f"{len(rows)} networks{f' at loss ≤ {tol:g}' if several else ''} "
+        "(hollow: KKT point not certified)",
     )
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
@@ -545,11 +555,45 @@ def ntk_noise(computed: dict) -> Figure:
     return major_log_ticks(fig)
 
 
-def separation_histogram(computed: dict) -> Figure:
-    """The computed distances of every image to its nearest image of the other label
-    (benign.reproduce, mnist-separation), with the smallest ones marked."""
+def _against_m(ax: "Axes", lines: dict[str, "pd.DataFrame"], ylabel: str) -> None:
+    """Per label a (seed × m) table: its mean over seeds against m, with the 0.25 level of
+    the benign criterion (regimes.BENIGN_RATIO)."""
+    for label, table in lines.items():
+        ax.plot(table.columns, table.mean(), "o-", label=label)
+    ax.axhline(BENIGN_RATIO, ls="--", color="k", lw=0.8, label=f"benign below {BENIGN_RATIO}")
+    ax.set(xscale="log", xlabel="training points m", ylabel=ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+
+
+def kernel_trend(computed: dict) -> Figure:
+    """lazy-separated's computed kernel limit (ridgeless NTK regression, benign.reproduce):
+    L/p against m, mean over seeds, one line per (d, depth, p)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(computed["rows"])
+    frame["ratio"] = frame["clean_error"] / frame["p"]
+    lines = {
+        f"d = {d}, depth {depth}, p = {p:g}": sub.pivot_table(
+            index="seed", columns="m", values="ratio"
+        )
+        for (d, depth, p), sub in frame.groupby(["d", "depth", "p"], sort=True)
+    }
     fig = Figure(layout="constrained", figsize=(7, 4.5))
     ax = fig.add_subplot()
+    _against_m(ax, lines, "clean error / p (kernel limit)")
+    ax.set_title("The lazy nets' width → ∞ limit as m grows")
+    return fig
+
+
+def separation_histogram(computed: dict) -> Figure:
+    """mnist-separation's computed evidence (benign.reproduce): the distances of every image to
+    its nearest image of the other label, with the smallest ones marked; and the kernel
+    limit's excess clean error (L(p) − L(0))/p against m, one line per p."""
+    import pandas as pd
+
+    fig = Figure(layout="constrained", figsize=(11, 4.5))
+    ax = fig.add_subplot(1, 2, 1)
     bins = np.asarray(computed["bins"])
     ax.stairs(computed["histogram"], bins, fill=True, alpha=0.6, label="every image")
     for name, style in (("train_train", "--"), ("test_train", ":")):
@@ -561,16 +605,24 @@ def separation_histogram(computed: dict) -> Figure:
         title=f"Separation of the {computed['images']} bundled MNIST images (0–4 against 5–9)",
     )
     ax.legend(fontsize=7)
+    wide = pd.DataFrame(computed["kernel_rows"]).pivot_table(
+        index=["seed", "m"], columns="p", values="clean_error"
+    )
+    lines = {f"p = {p:g}": ((wide[p] - wide[0.0]) / p).unstack("m") for p in wide.columns if p > 0}
+    ax = fig.add_subplot(1, 2, 2)
+    _against_m(ax, lines, "(L(p) − L(0)) / p (kernel limit)")
+    ax.set_title("Excess clean error of the kernel limit as m grows")
     return fig
 
 
 # the figures of claims drawn from evidence computed beside (or instead of) a sweep, and
 # their captions
 CLAIM_FIGURES = {
+    "lazy-separated": (kernel_trend, "Clean error / p of the kernel limit against m"),
     "ntk-noise": (ntk_noise, "Generalisation error of ridgeless NTK regression against n"),
     "mnist-separation": (
         separation_histogram,
-        "Distances to the nearest image of the other label",
+        "Distances to the nearest image of the other label; the kernel limit's excess against m",
     ),
 }
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from benign.cli.common import InputError, err, out, print_json
 from benign.cli.sweep import _sweep
-from benign.reproduce import CLAIMS, conclude, file_stem, plan
+from benign.reproduce import CLAIMS, conclude, plan, summary_table
 from benign.sweep import parse_sweep
 
 
@@ -31,6 +31,14 @@ def reproduce(
             help="Print the verdicts of the reproductions in --dir as a Markdown table and exit.",
         ),
     ] = False,
+    write: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--write",
+            help="With --summary: write the table between the <!-- reproduce:summary --> "
+            "markers of this Markdown file instead of printing it (repeatable).",
+        ),
+    ] = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="The reduced grid: under a minute on two cores.")
     ] = False,
@@ -68,8 +76,10 @@ def reproduce(
         return
     if first_seed < 0:
         raise InputError(f"--first-seed: must be >= 0, got {first_seed}")
+    if write and not summary:
+        raise InputError("--write: only with --summary")
     if summary:
-        _summary(directory, quick, first_seed)
+        _summary(directory, quick, first_seed, write or [])
         return
     if name is None:
         raise InputError("NAME: give a claim (benign reproduce --list shows them)")
@@ -150,32 +160,26 @@ def _list(json_out: bool) -> None:
     out.print("times: measured on 2 cores; run one with: benign reproduce NAME [--quick]")
 
 
-def _summary(directory: Path, quick: bool, first_seed: int) -> None:
-    """The verdict table of the reproductions found in ``directory`` (the quick ones with
-    --quick, those from seed K with --first-seed K), in the order of the claims."""
-    import json
+MARKERS = ("<!-- reproduce:summary -->\n", "<!-- /reproduce:summary -->")
 
-    rows = [
-        "| claim | verdict | key number | networks used (certified share) | wall time |",
-        "| --- | --- | --- | --- | --: |",
-    ]
-    for name in CLAIMS:
-        path = directory / f"{file_stem(name, quick, first_seed)}.json"
-        if not path.is_file():
-            continue
-        r = json.loads(path.read_text())
-        n = r["networks"]
-        if not n:
-            used = "— (computed)"
-        elif n["certified_only"]:
-            share = f"{n['certified'] / n['runs']:.0%}" if n["runs"] else "—"
-            used = f"{n['used']} of {n['runs']} ({share} certified)"
-        else:
-            used = f"{n['used']} of {n['runs']} (interpolating; no KKT claim)"
-        seconds = r["seconds"] or 0
-        rows.append(
-            f"| `{name}` | **{r['verdict']}** | {r['key']} | {used} | {seconds / 60:.1f} min |"
-        )
-    if len(rows) == 2:
+
+def _summary(directory: Path, quick: bool, first_seed: int, write: list[Path]) -> None:
+    """The verdict table of the reproductions in ``directory`` (:func:`summary_table`): printed,
+    or written between the markers of each file of ``write``."""
+    for path in write:  # every file checked before any is written
+        text = path.read_text() if path.is_file() else ""
+        if not all(marker in text for marker in MARKERS):
+            raise InputError(
+                f"--write: {str(path)!r} has no {MARKERS[0].strip()} … {MARKERS[1]} block"
+            )
+    table = summary_table(directory, quick, first_seed)
+    if table is None:
         raise InputError(f"--dir: no reproductions in {str(directory)!r}")
-    sys.stdout.write("\n".join(rows) + "\n")
+    if not write:
+        sys.stdout.write(table)
+        return
+    for path in write:
+        text = path.read_text()
+        head, rest = text.split(MARKERS[0], 1)
+        path.write_text(head + MARKERS[0] + table + MARKERS[1] + rest.split(MARKERS[1], 1)[1])
+        err.print(f"verdict table → {path}", soft_wrap=True, markup=False, highlight=False)

@@ -21,7 +21,17 @@ from pathlib import Path
 from benign.reproduce.claims import CLAIMS, Claim
 from benign.reproduce.rules import OUTCOMES, Verdict, counted
 
-__all__ = ["CLAIMS", "OUTCOMES", "Claim", "Plan", "Reproduction", "conclude", "plan", "reproduce"]
+__all__ = [
+    "CLAIMS",
+    "OUTCOMES",
+    "Claim",
+    "Plan",
+    "Reproduction",
+    "conclude",
+    "plan",
+    "reproduce",
+    "summary_table",
+]
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,34 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
     _write_report(p, result, computed)
     p.result.write_text(json.dumps(result.to_json(), indent=1) + "\n")
     return result
+
+
+def summary_table(directory: Path | str, quick: bool = False, first_seed: int = 0) -> str | None:
+    """The verdicts of the reproductions whose JSON is in ``directory`` (the quick ones with
+    ``quick``, those from seed K with ``first_seed`` K), in the order of :data:`CLAIMS`, as a
+    Markdown table: verdict, key number, networks used, wall time. None where there is none."""
+    rows = [
+        "| claim | verdict | key number | networks used (certified share) | wall time |",
+        "| --- | --- | --- | --- | --: |",
+    ]
+    for name in CLAIMS:
+        path = Path(directory) / f"{file_stem(name, quick, first_seed)}.json"
+        if not path.is_file():
+            continue
+        r = json.loads(path.read_text())
+        n = r["networks"]
+        if not n:
+            used = "— (computed)"
+        elif n["certified_only"]:
+            share = f"{n['certified'] / n['runs']:.0%}" if n["runs"] else "—"
+            used = f"{n['used']} of {n['runs']} ({share} certified)"
+        else:
+            used = f"{n['used']} of {n['runs']} (interpolating; no KKT claim)"
+        seconds = r["seconds"] or 0
+        rows.append(
+            f"| `{name}` | **{r['verdict']}** | {r['key']} | {used} | {seconds / 60:.1f} min |"
+        )
+    return "\n".join(rows) + "\n" if len(rows) > 2 else None
 
 
 def _rule_text(claim: Claim) -> str:
