@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench stress
+.PHONY: run test lint bench stress reproduce verdicts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,20 @@ stress: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	HYPOTHESIS_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py --hypothesis-show-statistics
 	$(BIN)/python tests/stress.py --kills 24 --dask-kills 8 --out stress.json
+
+# every claim's full grid on fresh seeds into benign-reproduce/ (about 45 minutes on 2 cores),
+# its verdict JSON kept in docs/verdicts/, then the verdict tables written from those JSONs
+SEED ?= 3000
+reproduce: $(BIN)/python
+	$(BIN)/pip install -q -e .
+	mkdir -p docs/verdicts
+	for name in $$($(BIN)/python -c "from benign.reproduce import CLAIMS; print(*CLAIMS)"); do \
+	  $(BIN)/benign reproduce $$name --first-seed $(SEED) --workers 2 || exit 1; \
+	  cp benign-reproduce/$$name-seed$(SEED).json docs/verdicts/; \
+	done
+	$(MAKE) verdicts SEED=$(SEED)
+
+# the verdict tables of the README and docs/reproductions.md, from docs/verdicts/*.json
+verdicts: $(BIN)/python
+	$(BIN)/benign reproduce --summary --dir docs/verdicts --first-seed $(SEED) \
+	  --write README.md --write docs/reproductions.md

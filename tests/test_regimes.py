@@ -156,3 +156,55 @@ def test_verdicts_where_the_criteria_once_overlapped(
     (group,) = analyse(store, n_boot=500).groups
     assert group.verdict == want and because in group.reason, (name, group.reason)
     assert group.reason.endswith("at m = 20 only")
+
+
+@pytest.mark.parametrize(
+    ("name", "clean_error", "want", "because"),
+    [
+        (
+            "tempered at every m",
+            lambda m, p: p,
+            "tempered",
+            "tempered at the two largest m (40, 80)",
+        ),
+        # benign from m = 40 on: the two largest agree; the smallest m is named
+        (
+            "benign from m = 40",
+            lambda m, p: p if m == 20 else 0.0,
+            "benign",
+            "benign at the two largest m (40, 80); tempered at m = 20",
+        ),
+        # benign at the largest m alone: a verdict that read the largest m would say benign
+        (
+            "benign at the largest m only",
+            lambda m, p: 0.0 if m == 80 else p,
+            "undecided",
+            "changes with m or undecided at the largest: tempered at m = 20, 40; benign at m = 80",
+        ),
+    ],
+)
+def test_trends_in_m(tmp_path, name, clean_error, want, because):
+    """Groups that differ only in m are read as m grows: the verdict at the two largest m
+    where they agree, else undecided; each group keeps its own verdict at its one m."""
+    store = tmp_path / "s.sqlite"
+    text = "seeds = 8\n[fixed]\nwidth = 20\nsteps = 10\n[grid]\np = [0.05, 0.1, 0.2]\n"
+    text += "m = [20, 40, 80]\nd = [3, 40]\n"
+    synthetic_store(
+        store,
+        text,
+        lambda c, s: max(0.0, (clean_error(c.m, c.p) if c.d == 3 else 0.0) + noise(s, 0.002)),
+    )
+    analysis = analyse(store, n_boot=300)
+    assert len(analysis.groups) == 6
+    trends = {t.label: t for t in analysis.trends}
+    assert set(trends) == {"d=3", "d=40"}
+    assert trends["d=3"].ms == [20, 40, 80]
+    assert trends["d=3"].verdict == want and because in trends["d=3"].reason, (name, trends)
+    assert trends["d=40"].verdict == "benign"
+    assert all(g.reason.endswith(f"at m = {g.settings['m']} only") for g in analysis.groups)
+
+
+def test_one_m_is_no_trend(tmp_path):
+    store = tmp_path / "s.sqlite"
+    synthetic_store(store, sweep(extra="d = [3, 40]\n"), lambda c, s: c.p)
+    assert analyse(store, n_boot=200).trends == []

@@ -535,3 +535,25 @@ def test_summary_table_is_written_between_its_markers(tmp_path):
     assert plain.read_text() == "no markers\n"
     alone = benign("reproduce", "--write", doc)
     assert alone.returncode == 2 and "only with --summary" in alone.stderr
+
+
+def test_the_published_verdict_tables_are_those_of_the_kept_verdicts():
+    """The README's and docs/reproductions.md's verdict tables are what `make verdicts` writes
+    from the verdict JSONs kept in docs/verdicts/ (none edited by hand)."""
+    import re
+    from pathlib import Path
+
+    from benign.reproduce import summary_table
+
+    root = Path(__file__).resolve().parents[1]
+    seeds = {int(m[1]) for m in re.finditer(r"-seed(\d+)\.json", " ".join(
+        p.name for p in (root / "docs" / "verdicts").glob("*.json")))}  # fmt: skip
+    assert len(seeds) == 1, seeds
+    table = summary_table(root / "docs" / "verdicts", first_seed=seeds.pop())
+    assert table is not None and table.count("\n") == 2 + len(CLAIMS)
+    for doc in ("README.md", "docs/reproductions.md"):
+        text = (root / doc).read_text()
+        block = text.split("<!-- reproduce:summary -->\n")[1].split("<!-- /reproduce:summary -->")[
+            0
+        ]
+        assert block == table, doc

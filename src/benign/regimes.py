@@ -9,7 +9,7 @@ written criteria of :func:`verdict` (docs/regimes.md), which use intervals only.
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,12 +99,26 @@ def paper_prediction(settings: dict) -> str:
 
 
 @dataclass
+class Trend:
+    """Groups equal in every setting but m (and p, the seed): their verdicts as m grows, and
+    the verdict of the trend (:func:`trend_verdict`)."""
+
+    label: str  # the settings the groups share, among those that vary
+    ms: list[int]
+    verdicts: list[str]  # the group's verdict at each m
+    verdict: str
+    reason: str
+
+
+@dataclass
 class Analysis:
-    """A store's groups, and its counts of runs."""
+    """A store's groups, the trends in m of those that differ only in m, and its counts of
+    runs."""
 
     groups: list[Group]
     certified_only: bool
     counts: dict[str, int]
+    trends: list[Trend] = field(default_factory=list)
 
 
 def bootstrap_mean(
@@ -223,6 +237,25 @@ def verdict(points: Sequence[PointStats]) -> tuple[str, str]:
     if "none" not in regimes:
         return "mixed", _by_p(noisy, regimes)
     return "undecided", _by_p(noisy, regimes)
+
+
+def trend_verdict(ms: Sequence[int], verdicts: Sequence[str]) -> tuple[str, str]:
+    """The regime as m grows, from the groups' verdicts at each m (ascending): the verdict at
+    the two largest m where they are the same and not undecided (the theorems speak of
+    m → ∞: what holds at the largest m of the grid, and held one step before); undecided
+    otherwise — still changing with m, or undecided at the largest m — with the verdict at
+    each m in the reason."""
+    by: dict[str, list[int]] = {}
+    for m, v in zip(ms, verdicts, strict=True):
+        by.setdefault(v, []).append(m)
+    each = "; ".join(f"{v} at m = {', '.join(str(m) for m in at)}" for v, at in by.items())
+    if len(ms) < 2:
+        return "undecided", f"one m only: {each}"
+    last, before = verdicts[-1], verdicts[-2]
+    if last == before and last != "undecided":
+        settled = f"{last} at the two largest m ({ms[-2]}, {ms[-1]})"
+        return last, settled if len(by) == 1 else f"{settled}; {each}"
+    return "undecided", f"changes with m or undecided at the largest: {each}"
 
 
 def point_regime(pt: PointStats) -> str:
@@ -383,4 +416,26 @@ def analyse(
         fit = power_fit(values, rng, n_boot)
         groups.append(Group(label, settings, points, fit, judged, why))
     groups.sort(key=lambda g: tuple(_order(g.settings[k]) for k in varying))
-    return Analysis(groups=groups, certified_only=certified_only, counts=counts)
+    return Analysis(groups, certified_only, counts, _trends(groups, varying))
+
+
+def _trends(groups: list[Group], varying: list[str]) -> list[Trend]:
+    """The trends in m: the groups (sorted, so m ascends in each) that share every setting
+    but m, where there are two or more."""
+    if "m" not in varying:
+        return []
+    shared: dict[str, list[Group]] = {}
+    for g in groups:
+        rest = {k: v for k, v in g.settings.items() if k != "m"}
+        shared.setdefault(json.dumps(rest, sort_keys=True), []).append(g)
+    trends = []
+    for family in shared.values():
+        if len(family) < 2:
+            continue
+        family.sort(key=lambda g: g.settings["m"])
+        ms = [int(g.settings["m"]) for g in family]
+        verdicts = [g.verdict for g in family]
+        shown = [k for k in varying if k != "m" and k in family[0].settings]
+        label = ", ".join(f"{k}={family[0].settings[k]}" for k in shown) or "all runs"
+        trends.append(Trend(label, ms, verdicts, *trend_verdict(ms, verdicts)))
+    return trends

@@ -157,6 +157,33 @@ def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
     return f"<table id=answer>{head}{''.join(rows)}</table>"
 
 
+def _trend_table(analysis: Analysis) -> str:
+    """The trends in m (groups equal in every setting but m): the verdict at each m and the
+    verdict as m grows; nothing where no setting but m separates them."""
+    if not analysis.trends:
+        return ""
+    rows = [
+        f"<tr><td class=l><b>{html.escape(t.label)}</b></td>"
+        f"<td class=l><span class={t.verdict}>{t.verdict}</span> ({html.escape(t.reason)})</td>"
+        "<td class=l>"
+        + " · ".join(
+            f"{m}: <span class={v}>{v}</span>" for m, v in zip(t.ms, t.verdicts, strict=True)
+        )
+        + "</td></tr>"
+        for t in analysis.trends
+    ]
+    head = (
+        "<tr><th class=l>groups with the same settings but m</th><th class=l>as m grows</th>"
+        "<th class=l>verdict at each m</th></tr>"
+    )
+    return (
+        "<h3>As m grows</h3><p>The theorems speak of m → ∞, and a group's verdict is about its "
+        "one m: where groups differ only in m, the regime as m grows is the verdict at the "
+        "two largest m where they agree, else undecided.</p>"
+        f"<table id=trends>{head}{''.join(rows)}</table>"
+    )
+
+
 MEASURE_HEADS = {
     "train_error": "train error",
     "normalised_margin": "γ",
@@ -354,6 +381,7 @@ shown are those that differ between groups and that the group's method reads).
 {ANSWER_CERTIFIED if certified_only else ANSWER_ALL}
 The criteria and the evidence at each p are below the figures.</p>
 {_answer_table(analysis, everyone)}
+{_trend_table(analysis)}
 <h2>Figures</h2>
 {"".join(figures)}
 {not_drawn}
@@ -419,5 +447,15 @@ def _summary(analysis: Analysis) -> dict:
                 "points": [{"p": pt.p, "n": pt.n, "mean": pt.mean} for pt in g.points],
             }
             for g in analysis.groups
+        ],
+        "trends": [
+            {
+                "label": t.label,
+                "m": t.ms,
+                "verdicts": t.verdicts,
+                "verdict": t.verdict,
+                "reason": t.reason,
+            }
+            for t in analysis.trends
         ],
     }

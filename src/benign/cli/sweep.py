@@ -527,6 +527,8 @@ def _report(store: Path, output: Path | None, all_networks: bool) -> None:
         if o is not None and (o.verdict, o.reason) != (g.verdict, g.reason):
             line += f"; with uncertified networks: {o.verdict} ({o.reason})"
         out.print(line, soft_wrap=True, markup=False)
+    for t in analysis.trends:
+        out.print(f"{t.label}, as m grows: {t.verdict} ({t.reason})", soft_wrap=True, markup=False)
     out.print(f"report → {output}", soft_wrap=True)
 
 
