@@ -35,6 +35,10 @@ SINGLE_TOGGLE_RANK = 4
 ASCENT_STEPS = 3  # each violating block also proposes the cell its multipliers pull it to
 MAX_TRIES = 2  # a toggled pattern enters the pool at most this often
 WALLS = 4  # with no flip left to try, each active block's min(r, WALLS) nearest walls
+FAST_ABOVE = 0.1  # rounds by the fast interior point while the implied ε_rel is above this
+FAST_ACTIVE = 1e-4  # ACTIVE_TOL of a fast round (its solution is accurate to ~1e-5 only)
+FAST_RANK = 10  # fast rounds where the row space has rank ≥ this (in low d they gained ≤ 1.1×)
+FAST_M = 100  # … and from this many points (below, a program takes ≤ 0.5 s: nothing to gain)
 SLOPE_TOL = 1e-4  # implied Clarke slopes outside [−SLOPE_TOL, 1 + SLOPE_TOL] toggle a pattern
 
 
@@ -140,6 +144,22 @@ def solve_patterns(
         nu=np.maximum(z[m : m + n_blk * m].reshape(n_blk, m), 0.0),
         objective=float(sol.obj_val),
     )
+
+
+def solve_round(
+    a: np.ndarray, y: np.ndarray, patterns: np.ndarray, signs: np.ndarray
+) -> tuple[SocpSolution, bool]:
+    """The program of :func:`solve_patterns` for a round of the search: by the
+    block-structured interior point (:func:`benign.ipm.solve_blocks`, to 10⁻⁸), or, where it
+    does not reach its tolerance (an infeasible pool among them), by Clarabel; and whether it
+    was Clarabel's (the reference, to SOCP_TOL)."""
+    from benign.ipm import solve_blocks
+
+    fast = solve_blocks(a, y, patterns, signs)
+    if fast.status != "optimal":
+        return solve_patterns(a, y, patterns, signs), True
+    u = fast.x[:, 1:]
+    return SocpSolution("optimal", u, fast.lam, fast.nu, float(fast.x[:, 0].sum())), False
 
 
 @dataclass(frozen=True)
@@ -328,7 +348,11 @@ def margin_kkt(
     program over a pool of (pattern, sign) blocks, started from ``patterns`` (K, m) and
     ``signs`` (K,).
 
-    Each round solves :func:`solve_patterns`; an optimum whose implied Clarke slopes all lie
+    Each round solves :func:`solve_patterns` — by the block-structured interior point
+    (:func:`solve_round`) where the row space has rank ≥ FAST_RANK, m ≥ FAST_M and while the implied
+    ε_rel is above FAST_ABOVE, by Clarabel otherwise, and by Clarabel again before the search
+    stops, so that the network and its multipliers always come from the reference solver —;
+    an optimum whose implied Clarke slopes all lie
     in [0, 1] is an exact KKT point of the network problem (docs/science.md, KKT points in
     any dimension). Otherwise every active block whose kinks imply a slope outside [0, 1]
     gets a new block with those points' pattern bits flipped (the neighbouring cell the
@@ -350,20 +374,36 @@ def margin_kkt(
     max_blocks = max_blocks or 4 * max(width, 1)
     rounds, sol, implied, reason = 0, None, None, "stuck"
     row_norms = np.linalg.norm(a, axis=1)
+    exact = False  # whether sol is Clarabel's (the reference) rather than the fast round's
+
+    def judge(sol: SocpSolution) -> tuple[np.ndarray, Implied]:
+        norms = np.linalg.norm(sol.u, axis=1)
+        active = np.nonzero(norms > (ACTIVE_TOL if exact else FAST_ACTIVE) * norms.sum())[0]
+        implied = implied_certificate(a, y, pool_d, pool_s, sol, active)
+        if log is not None:
+            log(
+                f"convex: program {rounds}{'' if exact else ' (fast)'}, {len(pool_s)} blocks, "
+                f"implied ε_rel {implied.eps_rel:.1e}, {time.perf_counter() - t0:.1f} s"
+            )
+        return active, implied
+
+    fast_rounds = a.shape[1] >= FAST_RANK and m >= FAST_M
     while True:
-        sol = solve_patterns(a, y, pool_d, pool_s)
+        if not fast_rounds or (implied is not None and implied.eps_rel <= FAST_ABOVE):
+            sol, exact = solve_patterns(a, y, pool_d, pool_s), True
+        else:
+            sol, exact = solve_round(a, y, pool_d, pool_s)
         rounds += 1
         if sol.status != "optimal":
             reason = sol.status
             break
-        norms = np.linalg.norm(sol.u, axis=1)
-        active = np.nonzero(norms > ACTIVE_TOL * norms.sum())[0]
-        implied = implied_certificate(a, y, pool_d, pool_s, sol, active)
-        if log is not None:
-            log(
-                f"convex: program {rounds}, {len(pool_s)} blocks, implied ε_rel "
-                f"{implied.eps_rel:.1e}, {time.perf_counter() - t0:.1f} s"
-            )
+        active, implied = judge(sol)
+        if implied.eps_rel <= target and not exact:  # confirmed by the reference solver
+            sol, exact = solve_patterns(a, y, pool_d, pool_s), True
+            if sol.status != "optimal":
+                reason = sol.status
+                break
+            active, implied = judge(sol)
         if implied.eps_rel <= target:
             reason = "kkt"
             break
@@ -396,6 +436,12 @@ def margin_kkt(
         keep = active[-max_blocks + len(new_d) :]
         pool_d = np.vstack([pool_d[keep], np.array(new_d)])
         pool_s = np.r_[pool_s[keep], new_s]
+    if not exact and reason not in ("infeasible", "solver_failed"):
+        sol = solve_patterns(a, y, pool_d, pool_s)  # the network comes from the reference
+        if sol.status == "optimal":
+            active, implied = judge(sol)
+        else:
+            reason = sol.status
     zeros = np.zeros((width, d)), (np.zeros(width) if bias else None), np.zeros(width)
     if implied is None or reason in ("infeasible", "solver_failed"):
         return ConvexSolution(reason, *zeros, 0, math.nan, sol.lam, rounds, len(pool_s), math.nan)
