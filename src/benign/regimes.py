@@ -272,11 +272,13 @@ def point_regime(pt: PointStats) -> str:
 
 
 def excess(pt: PointStats, clean: PointStats) -> PointStats:
-    """The point of L − L(0) at pt.p > 0 (``clean`` the point at p = 0): its mean, its interval
-    by interval arithmetic (conservative) and its ratios to p."""
+    """The point of L − L(0) at pt.p (``clean`` the point at p = 0): its mean, its interval
+    by interval arithmetic (conservative) and its ratios to p (NaN at p = 0, as in
+    :func:`analyse`)."""
     mean, lo, hi = pt.mean - clean.mean, pt.lo - clean.hi, pt.hi - clean.lo
+    ratios = [x / pt.p if pt.p > 0 else math.nan for x in (mean, lo, hi)]
     return replace(
-        pt, mean=mean, lo=lo, hi=hi, ratio=mean / pt.p, ratio_lo=lo / pt.p, ratio_hi=hi / pt.p
+        pt, mean=mean, lo=lo, hi=hi, ratio=ratios[0], ratio_lo=ratios[1], ratio_hi=ratios[2]
     )
 
 

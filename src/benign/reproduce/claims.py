@@ -478,12 +478,11 @@ KERNEL_SEEDS = (8, 4)  # (full, quick)
 def _preset(name: str, **settings: Any) -> "RunConfig":
     """The settings of claim ``name``'s sweep file ([fixed]), with ``settings`` over them."""
     import tomllib
-    from importlib import resources
 
     from benign.config import RunConfig
 
-    text = (resources.files("benign") / "presets" / "reproduce" / f"{name}.toml").read_text()
-    return RunConfig.model_validate(tomllib.loads(text)["fixed"] | settings)
+    fixed = tomllib.loads(CLAIMS[name].sweep_file())["fixed"]
+    return RunConfig.model_validate(fixed | settings)
 
 
 def _kernel_rows(
@@ -578,16 +577,10 @@ def lazy_separated(runs: "pd.DataFrame", computed: dict) -> Verdict:
         f"(d = {worst['d']}, depth {worst['depth']}, p = {worst['p']:g}; "
         f"{worst['mean'][0]:.2f} at m = {worst['m'][0]})"
     )
-    stuck = [t for t in trends if t["at_largest_m"][1] >= BENIGN_RATIO and not t["falling"]]
-    if stuck:
-        why = f"at m = {largest}, L/p ≥ {BENIGN_RATIO} and not falling: " + "; ".join(
-            f"d = {t['d']}, depth {t['depth']}, p = {t['p']:g}" for t in stuck
-        )
-        return Verdict("disagrees", why, key, evidence)
-    if all(t["at_largest_m"][2] <= BENIGN_RATIO for t in trends):
-        why = f"at m = {largest}, L/p ≤ {BENIGN_RATIO} in all {len(trends)} groups"
-        return Verdict("agrees", why, key, evidence)
-    return Verdict("inconclusive", _unsettled(trends, largest), key, evidence)
+    outcome, why = _trend_outcome(
+        trends, "L/p", lambda t: f"d = {t['d']}, depth {t['depth']}, p = {t['p']:g}"
+    )
+    return Verdict(outcome, why, key, evidence)
 
 
 def _log_slope(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
@@ -998,25 +991,29 @@ def mnist_separation(runs: "pd.DataFrame", computed: dict) -> Verdict:
         f"ℓ2 {sep:.3g} ({ratio:.2g} of the median norm), on raw pixels ℓ2 {raw['l2']:.3g}, "
         f"ℓ∞ {raw['linf']:.3g}"
     )
+    if sep <= 0:
+        return Verdict("disagrees", "not separated (ℓ2 separation 0)", key, evidence)
+    outcome, why = _trend_outcome(trends, "(L(p) − L(0))/p", lambda t: f"p = {t['p']:g}")
+    return Verdict(outcome, "separated; " + why if outcome == "agrees" else why, key, evidence)
+
+
+def _trend_outcome(
+    trends: list[dict], what: str, name: Callable[[dict], str]
+) -> tuple[Outcome, str]:
+    """The verdict of groups judged as m grows (:func:`trend_in_m`) on a ratio ``what``:
+    disagrees where some group's lower 95% bound at the largest m is ≥ BENIGN_RATIO and it is
+    not falling; agrees where every upper bound there is ≤ BENIGN_RATIO; else inconclusive,
+    with how many groups reach above it and how many of those still fall with m."""
+    largest = max(trends[0]["m"])
     stuck = [t for t in trends if t["at_largest_m"][1] >= BENIGN_RATIO and not t["falling"]]
-    if sep <= 0 or stuck:
-        why = "not separated (ℓ2 separation 0)" if sep <= 0 else (
-            f"at m = {largest}, (L(p) − L(0))/p ≥ {BENIGN_RATIO} and not falling at p = "
-            + ", ".join(f"{t['p']:g}" for t in stuck)
-        )  # fmt: skip
-        return Verdict("disagrees", why, key, evidence)
+    if stuck:
+        names = "; ".join(name(t) for t in stuck)
+        return "disagrees", f"at m = {largest}, {what} ≥ {BENIGN_RATIO} and not falling: {names}"
     if all(t["at_largest_m"][2] <= BENIGN_RATIO for t in trends):
-        why = f"separated, and at m = {largest} (L(p) − L(0))/p ≤ {BENIGN_RATIO} at every p"
-        return Verdict("agrees", why, key, evidence)
-    return Verdict("inconclusive", _unsettled(trends, largest), key, evidence)
-
-
-def _unsettled(trends: list[dict], largest: int) -> str:
-    """Why a trend verdict is inconclusive: the groups whose interval at the largest m reaches
-    above BENIGN_RATIO, and how many of them still fall with m."""
+        return "agrees", f"at m = {largest}, {what} ≤ {BENIGN_RATIO} in all {len(trends)} groups"
     high = [t for t in trends if t["at_largest_m"][2] > BENIGN_RATIO]
     falling = sum(t["falling"] for t in high)
-    return (
+    return "inconclusive", (
         f"at m = {largest} the interval reaches above {BENIGN_RATIO} in {len(high)} of "
         f"{len(trends)} groups ({falling} of them still falling with m)"
     )
@@ -1030,11 +1027,14 @@ def _finite_excess(runs: "pd.DataFrame") -> list[dict[str, Any]]:
         return []
     points = groups[0].points
     clean = next((pt for pt in points if pt.p == 0), None)
-    return [
-        {"p": pt.p, "n": pt.n, "L": [pt.mean, pt.lo, pt.hi]}
-        | ({"excess": [pt.mean - clean.mean, pt.lo - clean.hi, pt.hi - clean.lo]} if clean else {})
-        for pt in points
-    ]
+    rows = []
+    for pt in points:
+        row: dict[str, Any] = {"p": pt.p, "n": pt.n, "L": [pt.mean, pt.lo, pt.hi]}
+        if clean is not None:
+            e = excess(pt, clean)
+            row["excess"] = [e.mean, e.lo, e.hi]
+        rows.append(row)
+    return rows
 
 
 def smoothness(runs: "pd.DataFrame", computed: dict) -> Verdict:
