@@ -10,6 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 from helpers import benign, synthetic_store
+from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from benign.regimes import analyse
@@ -280,7 +281,7 @@ def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):
     ]
     page = (tmp_path / "r.html").read_text()
     assert "Not drawn, as this store has nothing for them: kKT certificate" not in page
-    assert re.search(r"Not drawn, as this store has nothing for them: [^<]*kKT certificate", page)
+    assert re.search(r"Not drawn, as this store has nothing for them: [^<]*KKT certificate", page)
     assert 'alt="KKT certificate' not in page  # left out, not a placeholder
 
 
@@ -434,3 +435,66 @@ def test_every_figure_reads_at_a_glance(tmp_path):
     assert len(thresholds) == 1 and thresholds[0].get_ydata()[0] == 0.05
     groups = [t.get_text() for t in ax.get_legend().get_texts()]
     assert len(groups) == len(set(groups)) and "seed" not in " ".join(groups)
+
+
+TINY_GD = """name = "tiny"
+seeds = 2
+[fixed]
+dist = "sphere"
+m = 20
+width = 20
+d = 5
+method = "gd"
+steps = 200
+[grid]
+p = [0.0, 0.1, 0.2]
+"""
+
+
+@pytest.fixture(scope="module")
+def gd_store(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("gd")
+    (directory / "tiny.toml").write_text(TINY_GD)
+    r = benign("sweep", directory / "tiny.toml", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    return directory / "tiny.sqlite"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "DELETE FROM history",  # as after `benign recover`
+        "DELETE FROM certificate_history",
+        "UPDATE history SET loss = 1e999, kernel_move = -1e999, param_move = 1e999",
+        "UPDATE history SET kernel_move = 0, param_move = -1",
+        "INSERT INTO history (run_id, step, loss, kernel_move) VALUES ('gone', 3, 0.5, 0.1)",
+        "UPDATE runs SET lipschitz_lower = 0, lipschitz_upper = -1e999, ntk_min = -1",
+    ],
+)
+def test_the_report_draws_what_any_store_holds(gd_store, tmp_path, damage):
+    import sqlite3
+
+    store = tmp_path / "s.sqlite"
+    shutil.copy(gd_store, store)
+    with sqlite3.connect(store) as conn:
+        conn.execute(damage)
+    r = benign("report", store, "-o", tmp_path / "r.html")
+    assert r.returncode == 0, r.stderr
+    files = sorted((tmp_path / "r_figures").iterdir())
+    assert files and all(f.stat().st_size > 0 for f in files)
+    for f in files:
+        if f.suffix == ".png":
+            assert imread(f).ndim == 3  # a whole PNG
+
+
+def test_a_figure_that_fails_leaves_nothing_written(gd_store, tmp_path, monkeypatch):
+    from benign import plots
+
+    class Unrenderable(Figure):
+        def savefig(self, *args, **kwargs):
+            raise ValueError("cannot be rendered")
+
+    monkeypatch.setattr(plots, "lazy_history", lambda *args: Unrenderable())  # drawn last
+    with pytest.raises(ValueError, match="cannot be rendered"):
+        write_report(gd_store, tmp_path / "r.html")
+    assert list(tmp_path.iterdir()) == []

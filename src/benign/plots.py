@@ -1,6 +1,7 @@
 """Figures of an analysis (Matplotlib, no display needed): each function returns a Figure, or
 None when the store holds nothing to draw; :func:`save` writes it as PNG and SVG."""
 
+import io
 import json
 import math
 from pathlib import Path
@@ -36,23 +37,32 @@ VERDICT_COLOURS = {
 }
 
 
-def major_log_ticks(fig: Figure) -> Figure:
-    """No labels on the minor ticks of log axes (on a short axis Matplotlib labels them too,
-    and they run into each other: '3×10⁻²4×10⁻²')."""
+def major_log_ticks(fig: Figure) -> Figure | None:
+    """The figure with no labels on the minor ticks of its log axes (on a short axis
+    Matplotlib labels them too, and they run into each other: '3×10⁻²4×10⁻²'); None where a
+    log axis has no positive value to show (a store without history, λ_min all ≤ 0), which
+    Matplotlib cannot scale."""
     for ax in fig.axes:
-        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if hasattr(ax, "_colorbar"):  # a colour bar's axis is scaled by its norm
+            continue
+        lim = ax.dataLim
+        for axis, scale, lowest in (
+            (ax.xaxis, ax.get_xscale(), lim.minposx),
+            (ax.yaxis, ax.get_yscale(), lim.minposy),
+        ):
             if scale == "log":
+                if not np.isfinite(lowest):
+                    return None
                 axis.set_minor_formatter(NullFormatter())
     return fig
 
 
-def save(fig: Figure, directory: Path, name: str) -> tuple[Path, Path]:
-    """Write ``name.png`` (150 dpi) and ``name.svg`` into ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    png, svg = directory / f"{name}.png", directory / f"{name}.svg"
-    fig.savefig(png, dpi=150)  # constrained layout keeps every label inside the figure
-    fig.savefig(svg)
-    return png, svg
+def rendered(fig: Figure) -> tuple[bytes, bytes]:
+    """The figure as PNG (150 dpi) and SVG bytes."""
+    png, svg = io.BytesIO(), io.BytesIO()
+    fig.savefig(png, format="png", dpi=150)  # constrained layout keeps every label inside
+    fig.savefig(svg, format="svg")
+    return png.getvalue(), svg.getvalue()
 
 
 def _noisy(g: Group):
@@ -525,7 +535,7 @@ def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
     return major_log_ticks(fig)
 
 
-def ntk_noise(computed: dict) -> Figure:
+def ntk_noise(computed: dict) -> Figure | None:
     """The computed ridgeless NTK regressions (benign.reproduce, ntk-noise): E(f − f*)² against
     n, mean over seeds, one line per (σ, init scale α), one panel per family (d = n/10 and d
     fixed); dotted: the init-noise part."""
@@ -633,4 +643,5 @@ def claim_figure(name: str, computed: dict) -> tuple[Figure, str] | None:
     if name not in CLAIM_FIGURES or not computed:
         return None
     draw, caption = CLAIM_FIGURES[name]
-    return draw(computed), caption
+    fig = draw(computed)
+    return None if fig is None else (fig, caption)

@@ -5,8 +5,13 @@ import base64
 import html
 import json
 import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benign import __version__
 from benign.files import atomic_path
@@ -22,6 +27,9 @@ from benign.regimes import (
     paper_prediction,
 )
 from benign.sweep.store import Store
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -261,25 +269,54 @@ says which, e.g. benign for small p, tempered for large);</li>
 </ul>"""
 
 
-def figure_html(fig, directory: Path, name: str, caption: str) -> str:
-    """The figure embedded with its caption, and saved as PNG and SVG."""
-    from benign import plots
+@dataclass
+class Figures:
+    """A page's figures, rendered in memory as they are added and written together once the
+    page is ready (a figure that cannot be drawn, or a full disk, leaves none half-written)."""
 
-    png, _ = plots.save(fig, directory, name)
-    data = base64.b64encode(png.read_bytes()).decode()
-    return (
-        f'<figure id="{html.escape(name)}"><img alt="{html.escape(caption)}" '
-        f'src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(caption)} (also {name}.svg in {html.escape(directory.name)}/)"
-        f"</figcaption></figure>"
-    )
+    directory: Path
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def html(self, fig: "Figure", name: str, caption: str) -> str:
+        """The figure embedded with its caption; its PNG and SVG kept for :meth:`write`."""
+        from benign import plots
+
+        png, svg = plots.rendered(fig)
+        self.files[f"{name}.png"], self.files[f"{name}.svg"] = png, svg
+        data = base64.b64encode(png).decode()
+        return (
+            f'<figure id="{html.escape(name)}"><img alt="{html.escape(caption)}" '
+            f'src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)} (also {name}.svg in "
+            f"{html.escape(self.directory.name)}/)</figcaption></figure>"
+        )
+
+    def write(self) -> None:
+        """Every file into :attr:`directory`, each whole or none: written into a folder beside
+        it, then moved in."""
+        if not self.files:
+            return
+        self.directory.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.directory.parent, prefix=f".{self.directory.name}."))
+        try:
+            for name, data in self.files.items():
+                (tmp / name).write_bytes(data)
+            for name in self.files:
+                os.replace(tmp / name, self.directory / name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_report(
-    store: Path, out: Path, certified_only: bool = True, preface: str = ""
+    store: Path,
+    out: Path,
+    certified_only: bool = True,
+    preface: str = "",
+    figures: Figures | None = None,
 ) -> tuple[Analysis, Analysis | None]:
     """Write the report of ``store`` to ``out`` (atomically), its figures as PNG and SVG into
-    ``<out stem>_figures/`` beside it, ``preface`` (HTML) before the answer; returns the
+    ``<out stem>_figures/`` beside it (with those already in ``figures``: a preface's),
+    ``preface`` (HTML) before the answer; returns the
     analysis of its verdicts and, when those are on certified networks only, the analysis of
     every interpolating network."""
     from benign import plots  # Matplotlib: imported by the commands that draw (1.2 s)
@@ -294,7 +331,7 @@ def write_report(
         versions = [v for (v,) in st.conn.execute("SELECT DISTINCT versions FROM runs")]
     name, command, source, started = sweep or ("—", "", "", "")
     c = analysis.counts
-    figdir = out.parent / f"{out.stem}_figures"
+    figures = figures or Figures(figure_dir(out))
     specs = [  # (figure or None, file name, caption)
         (
             plots.error_vs_p(analysis),
@@ -353,11 +390,11 @@ def write_report(
             "Kernel and parameter movement during training (lazy-training diagnostics)",
         ),
     ]
-    figures = [figure_html(fig, figdir, name, caption) for fig, name, caption in specs if fig]
+    drawn = [figures.html(fig, name, caption) for fig, name, caption in specs if fig]
     missing = [caption for fig, _, caption in specs if fig is None]
     not_drawn = (
         "<p>Not drawn, as this store has nothing for them: "
-        + "; ".join(html.escape(c[0].lower() + c[1:]) for c in missing)
+        + "; ".join(html.escape(_lower_first(c)) for c in missing)
         + ".</p>"
         if missing
         else ""
@@ -383,7 +420,7 @@ The criteria and the evidence at each p are below the figures.</p>
 {_answer_table(analysis, everyone)}
 {_trend_table(analysis)}
 <h2>Figures</h2>
-{"".join(figures)}
+{"".join(drawn)}
 {not_drawn}
 <h2>Evidence</h2>
 <details><summary>Verdicts at each p, with the criteria and the intervals</summary>
@@ -404,9 +441,21 @@ The criteria and the evidence at each p are below the figures.</p>
 <script type="application/json" id="analysis">{_json(_summary(analysis))}</script>
 </body></html>
 """
+    figures.write()
     with atomic_path(out) as tmp:
         tmp.write_text(page)
     return analysis, everyone
+
+
+def _lower_first(text: str) -> str:
+    """A caption inside a sentence: its first letter lower-cased, unless it starts an acronym
+    ("KKT")."""
+    return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+
+
+def figure_dir(out: Path) -> Path:
+    """Where the figures of the page ``out`` go: ``<out stem>_figures/`` beside it."""
+    return out.parent / f"{out.stem}_figures"
 
 
 def _head(title: str) -> str:

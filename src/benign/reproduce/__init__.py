@@ -230,19 +230,22 @@ def _write_report(p: Plan, result: Reproduction, computed: dict) -> None:
     """The claim's report: its verdict block, then the sweep's report (or, for a claim without
     networks, its figure and evidence alone)."""
     from benign import plots
-    from benign.report import figure_html, write_page, write_report
+    from benign.report import Figures, figure_dir, write_page, write_report
 
-    figdir = p.report.parent / f"{p.report.stem}_figures"
+    figures = Figures(figure_dir(p.report))
     drawn = plots.claim_figure(p.claim.name, computed)
     figure = (
-        figure_html(drawn[0], figdir, p.claim.figure, drawn[1])
+        figures.html(drawn[0], p.claim.figure, drawn[1])
         if drawn is not None
         else f'<p>Its figure: <a href="#{p.claim.figure}">{p.claim.figure}</a>, below.</p>'
     )
     block = _claim_html(result, figure)
     if p.store is not None:
-        write_report(p.store, p.report, certified_only=p.claim.certified_only, preface=block)
+        write_report(
+            p.store, p.report, certified_only=p.claim.certified_only, preface=block, figures=figures
+        )
     else:
+        figures.write()
         write_page(p.report, f"benign reproduce {p.claim.name}", block)
 
 
