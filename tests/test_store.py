@@ -337,3 +337,36 @@ def test_a_schema_5_store_is_rekeyed_to_the_settings_its_runs_read(tmp_path):
     assert set(old_ids.values()) <= {r[col["run_id"]] for r in runs}
     version = rows(path, "SELECT value FROM meta WHERE key = 'schema_version'")
     assert version == [(str(SCHEMA_VERSION),)] == [("6",)]
+
+
+def test_text_damaged_inside_a_row_is_named_by_every_reader_and_recovered(tmp_path):
+    """Two bytes overwritten inside a run's text leave every page valid (quick_check and
+    integrity_check pass) but the text no longer UTF-8."""
+    from helpers import benign, synthetic_store
+
+    grid = "seeds = 3\n[fixed]\nm = 10\n[grid]\np = [0.1, 0.2]\n"
+    path = tmp_path / "s.sqlite"
+    synthetic_store(path, grid, lambda c, s: c.p, failure=lambda c, s: "no_interpolation")
+    data = bytearray(path.read_bytes())
+    at = data.find(b"no_interpolation")
+    data[at + 2 : at + 4] = b"\xff\xfe"
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(bytes(data))
+    assert rows(bad, "PRAGMA integrity_check") == [("ok",)]  # SQLite sees no damage
+    for command in (["status"], ["status", "--check"], ["export"], ["report"]):
+        r = benign(*command, bad)
+        assert r.returncode == 2, (command, r.stderr)
+        assert (
+            r.stderr.count("\n") == 1 and "damaged (" in r.stderr and "benign recover" in r.stderr
+        )
+    with pytest.raises(StoreError, match=r"runs\.failure of row \d+: text that is not UTF-8"):
+        check_store(bad, full=True)
+    with pytest.raises(StoreError, match="text that is not UTF-8"):
+        read_table(bad)
+    r = benign("recover", bad, "-o", tmp_path / "new.sqlite")
+    assert r.returncode == 0, r.stderr
+    assert "  runs: 5 of 6 rows copied" in r.stdout  # the damaged run is computed again
+    check_store(tmp_path / "new.sqlite", full=True)
+    assert sorted(tmp_path.iterdir()) == [
+        tmp_path / n for n in ("bad.sqlite", "new.sqlite", "s.sqlite")
+    ]

@@ -156,19 +156,59 @@ def _stat(path: Path) -> os.stat_result | None:
 
 @functools.lru_cache(maxsize=64)
 def _damage(path: str, state: tuple, full: bool) -> tuple[str, ...]:
-    """The first problems ``PRAGMA quick_check`` (``integrity_check`` if ``full``) finds in a
-    store, () if none. Keyed on the files' state: a store read again and again unchanged (a
-    report reads it a dozen times) is checked once."""
+    """The first problems ``PRAGMA quick_check`` (``integrity_check`` and every value's text if
+    ``full``) finds in a store, () if none. Keyed on the files' state: a store read again and
+    again unchanged (a report reads it a dozen times) is checked once."""
     try:
         conn = _open_readonly(Path(path))
         try:
             check = "integrity_check" if full else "quick_check"
             rows = [row[0] for row in conn.execute(f"PRAGMA {check}(3)")]
+            if rows == ["ok"] and full:
+                rows = list(_undecodable(conn)) or rows
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:  # truncated, or the header itself damaged
         return (str(exc),)
     return () if rows == ["ok"] else tuple(rows)
+
+
+def _undecodable(conn: sqlite3.Connection) -> Iterator[str]:
+    """The first text value of each table that is not UTF-8, by table, column and rowid:
+    bytes overwritten inside a row, which SQLite's checks (of pages and indexes) pass and on
+    which every reader stops (:func:`_text`)."""
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    for table in (t for t in STORE_TABLES if t in tables):
+        conn.text_factory = str
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        conn.text_factory = bytes
+        quoted = ['"' + c.replace('"', '""') + '"' for c in columns]
+        texts = ", ".join(f"CASE WHEN typeof({c}) = 'text' THEN {c} END" for c in quoted)
+        for rowid, *values in conn.execute(f"SELECT rowid, {texts} FROM {table}"):
+            bad = [c for c, v in zip(columns, values, strict=True) if v and not _utf8(v)]
+            if bad:
+                yield f"{table}.{bad[0]} of row {rowid}: text that is not UTF-8"
+                break
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _text(value: bytes, path: Path) -> str:
+    """A text value as read from the store ``path`` (the connections' ``text_factory``): bytes
+    that are not UTF-8 are damage, named as such, not a decoding error deep inside a reader."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise DamagedStoreError(
+            f"{path}: the store is damaged (text that is not UTF-8); copy its readable rows into "
+            f"a new store with: benign recover {path}"
+        ) from None
 
 
 def check_store(path: Path, full: bool = False) -> None:
@@ -220,6 +260,7 @@ def check_store(path: Path, full: bool = False) -> None:
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+    conn.text_factory = lambda value: _text(value, path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     # a bounded WAL: folded into the store every 100 pages, cut back to 1 MiB after
@@ -241,7 +282,9 @@ def _lock(path: Path) -> typing.BinaryIO:
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    conn.text_factory = lambda value: _text(value, path)
+    return conn
 
 
 def _now() -> str:
@@ -628,7 +671,7 @@ def _readable_rows(conn: sqlite3.Connection, table: str, columns: list[str]) -> 
         return []
     rows = []
     for rowid in range(1, top + 1):
-        with contextlib.suppress(sqlite3.DatabaseError):
+        with contextlib.suppress(sqlite3.DatabaseError, DamagedStoreError):  # a text damaged
             rows += conn.execute(select, (rowid,)).fetchall()
     return rows
 
