@@ -14,7 +14,10 @@ def atomic_path(path: Path, exclusive: bool = False) -> Iterator[Path]:
     never replace an existing ``path`` (FileExistsError) — two processes creating one file
     cannot both win."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:  # named by the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -26,6 +29,11 @@ def atomic_path(path: Path, exclusive: bool = False) -> Iterator[Path]:
             os.unlink(tmp)
         else:
             os.replace(tmp, path)
+    except OSError as exc:  # named by the file asked for (a failed write names no file)
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename not in (None, tmp) or not exc.strerror:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

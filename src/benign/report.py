@@ -296,13 +296,19 @@ class Figures:
         it, then moved in."""
         if not self.files:
             return
-        self.directory.mkdir(exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.directory.parent, prefix=f".{self.directory.name}."))
+        try:
+            tmp = tempfile.mkdtemp(dir=self.directory.parent, prefix=f".{self.directory.name}.")
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.directory)) from None
         try:
             for name, data in self.files.items():
-                (tmp / name).write_bytes(data)
+                try:
+                    (Path(tmp) / name).write_bytes(data)
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, str(self.directory / name)) from None
+            self.directory.mkdir(exist_ok=True)
             for name in self.files:
-                os.replace(tmp / name, self.directory / name)
+                os.replace(Path(tmp) / name, self.directory / name)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -4,6 +4,7 @@ A command's module (and PyTorch, SciPy, Matplotlib with it: seconds) is imported
 that command runs: ``benign --help`` and ``benign --version`` import none of them."""
 
 import importlib
+import sqlite3
 import sys
 from typing import Annotated
 
@@ -137,4 +138,25 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a sweep, e.g. while starting
         print("benign: interrupted", file=sys.stderr)
         sys.exit(130)
+    except (OSError, sqlite3.OperationalError) as exc:
+        message = fault(exc)
+        if message is None:
+            raise
+        print(f"benign: error: {message}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+# SQLite's words for a file system that refuses (its errors name no file)
+SQLITE_FAULTS = ("disk is full", "readonly database", "unable to open", "disk I/O error")
+
+
+def fault(exc: BaseException) -> str | None:
+    """One line for a file system that refused a command (read-only, full, no permission: the
+    input was valid, exit code 1), or None for any other error, which stays a traceback."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}; nothing was left half-written"
+    if isinstance(exc, sqlite3.OperationalError) and any(f in str(exc) for f in SQLITE_FAULTS):
+        return f"{exc}; nothing was left half-written"
+    return None

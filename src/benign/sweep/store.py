@@ -18,6 +18,7 @@ transaction, so an interrupted sweep loses at most the runs still being computed
 """
 
 import contextlib
+import errno
 import fcntl
 import functools
 import io
@@ -302,7 +303,16 @@ class Store:
             self._create()
         check_store(self.path)
         self._lock = None if readonly else _lock(self.path)
-        self.conn = _open_readonly(self.path) if readonly else _connect(self.path)
+        try:
+            self.conn = _open_readonly(self.path) if readonly else _connect(self.path)
+        except sqlite3.OperationalError as exc:
+            if self._lock is not None:
+                self._lock.close()
+            if "readonly" not in str(exc):
+                raise
+            # a store on a read-only file system: the fault, named by the store
+            what = "cannot write the store: read-only"
+            raise OSError(errno.EROFS, what, str(self.path)) from None
         # read-only, an older store is read as if upgraded (current id → stored id, made
         # when statuses() first needs it); written, it is upgraded
         self._older = readonly and self._version() != str(SCHEMA_VERSION)
@@ -349,6 +359,11 @@ class Store:
                     conn.close()
         except FileExistsError:
             pass  # created meanwhile by another process: check_store decides
+        except sqlite3.OperationalError as exc:  # the new store could not be written: no file
+            code = errno.ENOSPC if "full" in str(exc) else errno.EIO if "I/O" in str(exc) else 0
+            if not code:
+                raise
+            raise OSError(code, os.strerror(code), str(self.path)) from None
 
     def close(self) -> None:
         """Close; a writer leaves the store in one file (WAL checkpointed and removed), so
