@@ -557,3 +557,21 @@ def test_the_published_verdict_tables_are_those_of_the_kept_verdicts():
             0
         ]
         assert block == table, doc
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("null", "Input should be an object"),
+        ("[]", "Input should be an object"),
+        ('{"verdict": 1}', "verdict: Input should be a valid string"),
+        ("{", "Invalid JSON"),
+        ('{"verdict": "agrees", "key": "k", "networks": {"runs": "x"}}', "networks.runs"),
+    ],
+)
+def test_a_verdict_file_that_is_not_one_is_refused_in_one_line(tmp_path, text, problem):
+    (tmp_path / "bias-free.json").write_text(text)
+    r = benign("reproduce", "--summary", "--dir", tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "bias-free.json: not a verdict of benign reproduce (" in r.stderr
+    assert problem in r.stderr

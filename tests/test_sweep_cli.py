@@ -241,3 +241,12 @@ def test_a_log_shows_progress_while_the_sweep_runs(tmp_path, monkeypatch):
     assert "6 runs computed, 3 failed (3 × no_interpolation)" in r.stdout
     rate = re.search(r"· (\d+) runs/min ·", lines[-1])[1]
     assert f"({rate} runs/min)" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["status", "export", "recover", "report"])
+@pytest.mark.parametrize("store", [".", "/"])
+def test_a_directory_as_the_store_is_refused_in_one_line(tmp_path, command, store):
+    r = benign(command, store, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"'{store}' is a directory, not a store" in r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -172,7 +172,10 @@ def _summary(directory: Path, quick: bool, first_seed: int, write: list[Path]) -
             raise InputError(
                 f"--write: {str(path)!r} has no {MARKERS[0].strip()} … {MARKERS[1]} block"
             )
-    table = summary_table(directory, quick, first_seed)
+    try:
+        table = summary_table(directory, quick, first_seed)
+    except ValueError as exc:
+        raise InputError(f"--dir: {exc}") from None
     if table is None:
         raise InputError(f"--dir: no reproductions in {str(directory)!r}")
     if not write:

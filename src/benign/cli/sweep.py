@@ -360,8 +360,16 @@ def _print_plan(sw, store: Path, retry_failed: bool) -> None:
     )
 
 
+def _a_file(store: Path) -> Path:
+    """A STORE argument that is a directory ('.', '/') refused before any default output is
+    named after it."""
+    if store.is_dir():
+        raise typer.BadParameter(f"{str(store)!r} is a directory, not a store")
+    return store
+
+
 def status(
-    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.")],
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.", callback=_a_file)],
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     check: Annotated[
         bool,
@@ -414,7 +422,7 @@ def status(
 
 
 def export_cmd(
-    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.")],
+    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.", callback=_a_file)],
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     table: Annotated[
         str, typer.Option(help="runs (one row per network), history or certificate_history.")
@@ -443,7 +451,9 @@ def export_cmd(
 
 
 def recover_cmd(
-    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep, damaged.")],
+    store: Annotated[
+        Path, typer.Argument(help="SQLite store of a sweep, damaged.", callback=_a_file)
+    ],
     output: Annotated[
         Path | None,
         typer.Option(
@@ -488,7 +498,10 @@ def recover_cmd(
 
 
 def report(
-    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep (may still be filling).")],
+    store: Annotated[
+        Path,
+        typer.Argument(help="SQLite store of a sweep (may still be filling).", callback=_a_file),
+    ],
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="HTML file to write (default: beside the store)."),

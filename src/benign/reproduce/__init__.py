@@ -18,6 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ValidationError, field_validator
+
 from benign.reproduce.claims import CLAIMS, Claim
 from benign.reproduce.rules import OUTCOMES, Verdict, counted
 
@@ -169,10 +171,47 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
     return result
 
 
+class SavedNetworks(BaseModel):
+    """The counts of a saved reproduction that its summary row reads."""
+
+    runs: int
+    used: int
+    certified: int
+    certified_only: bool
+
+
+class SavedVerdict(BaseModel):
+    """What the summary table reads of a reproduction's JSON (others fields are not read)."""
+
+    verdict: str
+    key: str
+    seconds: float | None = None
+    networks: SavedNetworks | None  # {} where the claim is computed without networks
+
+    @field_validator("networks", mode="before")
+    @classmethod
+    def _computed(cls, value: object) -> object:
+        return None if value == {} else value
+
+    @classmethod
+    def read(cls, path: Path) -> "SavedVerdict":
+        """The file ``path``, or a ValueError naming it and its first problem."""
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            raise ValueError(
+                f"{path}: not a verdict of benign reproduce ({where + ': ' if where else ''}"
+                f"{first['msg']})"
+            ) from None
+
+
 def summary_table(directory: Path | str, quick: bool = False, first_seed: int = 0) -> str | None:
     """The verdicts of the reproductions whose JSON is in ``directory`` (the quick ones with
     ``quick``, those from seed K with ``first_seed`` K), in the order of :data:`CLAIMS`, as a
-    Markdown table: verdict, key number, networks used, wall time. None where there is none."""
+    Markdown table: verdict, key number, networks used, wall time. None where there is none; a
+    ValueError naming a file that is not a reproduction's verdict."""
     rows = [
         "| claim | verdict | key number | networks used (certified share) | wall time |",
         "| --- | --- | --- | --- | --: |",
@@ -181,19 +220,17 @@ def summary_table(directory: Path | str, quick: bool = False, first_seed: int = 
         path = Path(directory) / f"{file_stem(name, quick, first_seed)}.json"
         if not path.is_file():
             continue
-        r = json.loads(path.read_text())
-        n = r["networks"]
-        if not n:
+        r = SavedVerdict.read(path)
+        n = r.networks
+        if n is None:
             used = "— (computed)"
-        elif n["certified_only"]:
-            share = f"{n['certified'] / n['runs']:.0%}" if n["runs"] else "—"
-            used = f"{n['used']} of {n['runs']} ({share} certified)"
+        elif n.certified_only:
+            share = f"{n.certified / n.runs:.0%}" if n.runs else "—"
+            used = f"{n.used} of {n.runs} ({share} certified)"
         else:
-            used = f"{n['used']} of {n['runs']} (interpolating; no KKT claim)"
-        seconds = r["seconds"] or 0
-        rows.append(
-            f"| `{name}` | **{r['verdict']}** | {r['key']} | {used} | {seconds / 60:.1f} min |"
-        )
+            used = f"{n.used} of {n.runs} (interpolating; no KKT claim)"
+        seconds = r.seconds or 0
+        rows.append(f"| `{name}` | **{r.verdict}** | {r.key} | {used} | {seconds / 60:.1f} min |")
     return "\n".join(rows) + "\n" if len(rows) > 2 else None
 
 
