@@ -370,3 +370,71 @@ def test_text_damaged_inside_a_row_is_named_by_every_reader_and_recovered(tmp_pa
     assert sorted(tmp_path.iterdir()) == [
         tmp_path / n for n in ("bad.sqlite", "new.sqlite", "s.sqlite")
     ]
+
+
+def test_parameters_that_would_unpack_too_far_or_are_garbage_are_damage(tmp_path):
+    """A 50 MB array of zeros deflates to ~50 KB: it is refused before it is unpacked (a
+    network of the run's settings has a few hundred parameters), as are bytes that are no
+    archive and arrays of the wrong shape."""
+    import io
+
+    import numpy as np
+    from helpers import benign
+
+    from benign.sweep.store import load_params
+
+    sweep = tmp_path / "t.toml"
+    sweep.write_text(
+        'seeds = 1\n[fixed]\nm = 10\nd = 3\nwidth = 8\nmethod = "gd"\nsteps = 20\n'
+        "[grid]\np = [0.1]\n"
+    )
+    assert benign("sweep", sweep, "--workers", "1").returncode == 0
+    path = tmp_path / "t.sqlite"
+    (run_id,) = rows(path, "SELECT run_id FROM params")[0]
+    assert [a.shape for a in load_params(path, run_id)] == [(8, 3), (8,), (1, 8)]
+    bomb = io.BytesIO()
+    np.savez_compressed(bomb, w=np.zeros(50_000_000 // 8))
+    wrong = io.BytesIO()
+    np.savez(wrong, a=np.zeros((8, 4)), b=np.zeros(8), c=np.zeros((1, 8)))
+    for blob in (bomb.getvalue(), b"\x00garbage", wrong.getvalue()):
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute("UPDATE params SET npz = ? WHERE run_id = ?", (blob, run_id))
+        conn.close()
+        with pytest.raises(StoreError, match=f"the parameters of run {run_id} are damaged"):
+            load_params(path, run_id)
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("ALTER TABLE runs DROP COLUMN clean_error", "runs lacks the column clean_error"),
+        ("UPDATE runs SET seed = 'one'", "runs.seed of row 1: not a value this benign writes"),
+        ("UPDATE runs SET p = NULL", "runs.p of row 1"),
+        ("UPDATE runs SET settings = '{'", "runs.settings of row 1"),
+        ("UPDATE meta SET value = '{' WHERE key = 'settings'", "made for other run settings"),
+        (
+            "UPDATE meta SET value = '" + "[" * 100_000 + "' WHERE key = 'settings'",
+            "made for other run settings",
+        ),
+    ],
+)
+def test_a_store_holding_what_this_benign_does_not_write_is_refused_by_every_reader(
+    tmp_path, sql, named
+):
+    """A store of another version (a column missing) or crafted (wrong types, NULL settings,
+    meta that is not JSON) is refused in one line by every reader and by sweep."""
+    from helpers import benign, synthetic_store
+
+    grid = "seeds = 2\n[fixed]\nm = 10\n[grid]\np = [0.1, 0.2]\n"
+    path = tmp_path / "s.sqlite"
+    synthetic_store(path, grid, lambda c, s: c.p)
+    write(path, sql)
+    (tmp_path / "g.toml").write_text(grid)
+    for command in (["status"], ["export"], ["report"], ["sweep", tmp_path / "g.toml"]):
+        args = [*command, "--store", path] if command[0] == "sweep" else [*command, path]
+        r = benign(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (command, r.stderr[-2000:])
+        assert named in r.stderr
+    with pytest.raises(StoreError, match=named.split(":")[0]):
+        read_table(path)

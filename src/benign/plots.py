@@ -309,8 +309,8 @@ def certificate_history(store: Path, limit: int = 12) -> Figure | None:
         ids = [
             r
             for (r,) in st.conn.execute(
-                "SELECT DISTINCT run_id FROM certificate_history WHERE eps_rel IS NOT NULL "
-                "ORDER BY run_id LIMIT ?",
+                "SELECT DISTINCT run_id FROM certificate_history JOIN runs USING (run_id) "
+                "WHERE certificate_history.eps_rel IS NOT NULL ORDER BY run_id LIMIT ?",
                 (limit,),
             )
         ]

@@ -418,7 +418,8 @@ def status(
                 )
         out.print(table)
     for reason, n in st.failures.items():
-        out.print(f"failed: {n} × {reason}")
+        shown = f"{reason}"[:200] + ("…" if len(f"{reason}") > 200 else "")
+        out.print(f"failed: {n} × {shown}", markup=False)
 
 
 def export_cmd(

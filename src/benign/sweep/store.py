@@ -23,10 +23,12 @@ import fcntl
 import functools
 import io
 import json
+import math
 import os
 import shutil
 import sqlite3
 import typing
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +56,7 @@ STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 # values that depend on the machine and the moment, not on the run: left out of comparisons
 TIMING_COLUMNS: tuple[str, ...] = ("seconds", "finished", "versions")
 TABLES: tuple[str, ...] = ("runs", "history", "certificate_history")
+MAX_TEXT = 2**20  # bytes of a text value at most (a sweep file, a command, a run's settings)
 
 
 class StoreError(ValueError):
@@ -200,6 +203,93 @@ def _utf8(value: bytes) -> bool:
     return True
 
 
+@functools.cache
+def _expected() -> dict[str, dict[str, str]]:
+    """Per table of this schema, per column, the SQL condition its values meet: of the declared
+    type (an integer where a real is declared too), and not NULL where the schema says so or
+    the run setting cannot be None."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_schema())
+        tables = {}
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            cols = {}
+            for _, name, kind, notnull, _, key in conn.execute(f"PRAGMA table_info({table})"):
+                types = {
+                    "INTEGER": "'integer'",
+                    "REAL": "'real', 'integer'",
+                    "TEXT": "'text'",
+                    "BLOB": "'blob'",
+                }
+                field = RunConfig.model_fields.get(name) if table == "runs" else None
+                required = bool(notnull or key)
+                if field is not None:
+                    required = type(None) not in typing.get_args(field.annotation)
+                allowed = types.get(kind, "")
+                if allowed:
+                    allowed += "" if required else ", 'null'"
+                    cols[name] = f"typeof({name}) IN ({allowed})"
+                    if kind == "TEXT":  # bounded: no reader meets a 20 MB reason
+                        cols[name] += (
+                            f" AND coalesce(length(CAST({name} AS BLOB)), 0) <= {MAX_TEXT}"
+                        )
+                elif required:
+                    cols[name] = f"{name} IS NOT NULL"
+            if table == "runs":  # its status one of three; its settings a JSON object
+                cols["status"] += f" AND status IN {STATUSES}"
+                cols["settings"] += (
+                    " AND CASE WHEN json_valid(settings) THEN json_type(settings) = 'object' END"
+                )
+            tables[table] = cols
+        return tables
+    finally:
+        conn.close()
+
+
+def _required(table: str) -> set[str]:
+    """The columns of ``table`` that may not be NULL (:func:`_expected`)."""
+    return {c for c, cond in _expected()[table].items() if "null" not in cond}
+
+
+def _conforming(table: str, columns: Iterable[str]) -> str:
+    """The SQL condition of a row of ``table`` whose ``columns`` hold what this schema writes."""
+    conds = _expected()[table]
+    return " AND ".join(f"({conds[c]})" for c in columns if c in conds) or "1"
+
+
+@functools.lru_cache(maxsize=64)
+def _nonconforming(path: str, state: tuple) -> str:
+    """The first way a store differs from what this benign writes, "" if none: a table or
+    column missing (a store of another version, or altered), a value of the wrong type or NULL
+    where one is needed, a run's settings that are not a JSON object. Keyed on the files'
+    state, like :func:`_damage`."""
+    conn = _open_readonly(Path(path))
+    try:
+        present = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
+        for table, conds in _expected().items():
+            if table not in present:
+                if table == "params":  # a version-4 store, upgraded when next written
+                    continue
+                return f"no table {table}"
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in conds if c not in have]
+            if missing:
+                return f"{table} lacks the column{'s' * (len(missing) > 1)} {', '.join(missing)}"
+            flags = ", ".join(f"coalesce({c}, 0)" for c in conds.values())
+            every = _conforming(table, conds)
+            row = conn.execute(
+                f"SELECT rowid, {flags} FROM {table} WHERE NOT coalesce({every}, 0) LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                name = next(n for n, ok in zip(conds, row[1:], strict=True) if not ok)
+                return f"{table}.{name} of row {row[0]}: not a value this benign writes"
+        return ""
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    finally:
+        conn.close()
+
+
 def _text(value: bytes, path: Path) -> str:
     """A text value as read from the store ``path`` (the connections' ``text_factory``): bytes
     that are not UTF-8 are damage, named as such, not a decoding error deep inside a reader."""
@@ -249,13 +339,22 @@ def check_store(path: Path, full: bool = False) -> None:
             f"{path}: store schema version {version}, this benign reads version "
             f"{SCHEMA_VERSION} (and upgrades versions 4 and 5); use a new store (--store)"
         )
-    settings = tuple(json.loads(meta.get("settings", "[]")))
+    try:
+        settings = tuple(json.loads(meta.get("settings", "[]")))
+    except (ValueError, TypeError, RecursionError):
+        settings = ("(meta.settings unreadable)",)
     if settings != SETTINGS:
         missing = sorted(set(SETTINGS) - set(settings))
         extra = sorted(set(settings) - set(SETTINGS))
         raise StoreError(
             f"{path}: store made for other run settings (missing: {', '.join(missing) or '—'}; "
             f"unknown: {', '.join(extra) or '—'}); use a new store (--store)"
+        )
+    problem = _nonconforming(str(path.resolve()), _file_state(path))
+    if problem:
+        raise DamagedStoreError(
+            f"{path}: the store holds what this benign does not write ({problem}); copy the "
+            f"rows it can read into a new store with: benign recover {path}"
         )
 
 
@@ -650,19 +749,39 @@ def load(path: Path) -> Tables:
 
 def load_params(path: Path, run_id: str) -> list[np.ndarray] | None:
     """A run's final parameters, in the order of ``ReLUNet.names()``, or None where the store
-    did not keep them."""
+    did not keep them. They are checked against the run's network before they are unpacked (a
+    crafted archive could unpack to gigabytes) and after: anything else is damage."""
     check_store(path)
     conn = _open_readonly(path)
     try:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'params'").fetchone():
             return None  # a version-4 store
-        row = conn.execute("SELECT npz FROM params WHERE run_id = ?", (run_id,)).fetchone()
+        row = conn.execute(
+            "SELECT npz, settings FROM params JOIN runs USING (run_id) WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
     finally:
         conn.close()
     if row is None:
         return None
-    with np.load(io.BytesIO(row[0]), allow_pickle=False) as npz:
-        return [npz[name] for name in npz.files]
+    damaged = DamagedStoreError(
+        f"{path}: the parameters of run {run_id} are damaged; copy the rest into a new store "
+        f"with: benign recover {path}"
+    )
+    try:
+        net = RunConfig.model_validate(json.loads(row[1])).network()
+        shapes = [tuple(s) for s in net.shapes()]
+        with zipfile.ZipFile(io.BytesIO(row[0])) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > 8 * sum(math.prod(s) for s in shapes) + 4096 * len(shapes):
+            raise damaged
+        with np.load(io.BytesIO(row[0]), allow_pickle=False) as npz:
+            arrays = [npz[name] for name in npz.files]
+    except (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile):
+        raise damaged from None
+    if [a.shape for a in arrays] != shapes or any(a.dtype.kind != "f" for a in arrays):
+        raise damaged
+    return arrays
 
 
 def params_npz(names: list[str], arrays: list[np.ndarray]) -> bytes:
@@ -677,9 +796,11 @@ STORE_TABLES = ("meta", "sweeps", "runs", "history", "certificate_history", "par
 
 
 def _readable_rows(conn: sqlite3.Connection, table: str, columns: list[str]) -> list:
-    """The rows of ``table`` that can be read, looked up one rowid at a time up to the
-    largest (a damaged page can hide rows from a scan without an error)."""
-    select = f"SELECT {', '.join(columns)} FROM {table} WHERE rowid = ?"
+    """The rows of ``table`` that can be read and hold what this benign writes
+    (:func:`_conforming`), looked up one rowid at a time up to the largest (a damaged page can
+    hide rows from a scan without an error)."""
+    where = _conforming(table, columns)
+    select = f"SELECT {', '.join(columns)} FROM {table} WHERE rowid = ? AND coalesce({where}, 0)"
     try:
         top = conn.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0] or 0
     except sqlite3.DatabaseError:
@@ -733,6 +854,9 @@ def recover(path: Path, out: Path) -> dict[str, tuple[int, int | None]]:
                         )
             finally:
                 dst.close()
+            problem = _nonconforming(str(tmp), _file_state(tmp))
+            if problem:  # what this benign would refuse is not written
+                raise DamagedStoreError(f"{path}: recovered rows still nonconforming ({problem})")
     except FileExistsError:
         raise StoreError(f"{out}: exists; choose another output") from None
     finally:
@@ -751,7 +875,9 @@ def _recover_table(
     except sqlite3.DatabaseError:
         theirs = set()
     columns = [c for c in mine if c in theirs]
-    rows = _readable_rows(src, table, columns) if columns else []
+    # a column this schema requires that the store lacks: none of its rows can be kept
+    whole = columns and not (_required(table) - set(theirs))
+    rows = _readable_rows(src, table, columns) if whole else []
     if table == "meta":  # this schema's version and settings
         rows = [r for r in rows if r[0] not in ("schema_version", "settings", "recovered")]
         rows += [
