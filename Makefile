@@ -28,7 +28,7 @@ bench: $(BIN)/python
 # hostile input fuzzed by the thousand, then the kill campaign (tests/stress.py): see docs/reliability.md
 stress: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
-	HYPOTHESIS_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py --hypothesis-show-statistics
+	HYPOTHESIS_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py tests/test_fuzz_store.py --hypothesis-show-statistics
 	$(BIN)/python tests/stress.py --kills 24 --dask-kills 8 --out stress.json
 
 # every claim's full grid on fresh seeds into benign-reproduce/ (about 45 minutes on 2 cores),

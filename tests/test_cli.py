@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 from typing import Literal, get_args, get_origin
 
 import numpy as np
@@ -277,7 +278,12 @@ def test_an_interrupt_while_the_command_starts_is_one_line(sig, code, line):
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.4)  # Python is up, PyTorch still loading
+    # the signal that the command is loading: PyTorch's library mapped into the process (its
+    # import, inside the command's interrupt handler, then takes a second or more)
+    maps = Path(f"/proc/{proc.pid}/maps")
+    deadline = time.monotonic() + 60
+    while "libtorch" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.001)
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (code, f"benign: {line}\n")

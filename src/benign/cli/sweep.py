@@ -137,7 +137,8 @@ class _SweepProgress:
         now, start = time.perf_counter(), self.start or 0.0
         share = f" ({100 * s.finished / s.total:.0f}%)" if s.total else ""
         err.print(
-            f"sweep {self.name}: {s.finished} / {s.total} runs{share} · {_duration(now - start)}"
+            f"sweep {self.name}: {s.finished} / {s.total} runs fitted{share}, {s.done} stored"
+            f" · {_duration(now - start)}"
             f" · {rate} · {left} · {failed}",
             soft_wrap=True,
             markup=False,
