@@ -3,6 +3,7 @@
 import csv
 import math
 import sqlite3
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -438,3 +439,12 @@ def test_a_store_holding_what_this_benign_does_not_write_is_refused_by_every_rea
         assert named in r.stderr
     with pytest.raises(StoreError, match=named.split(":")[0]):
         read_table(path)
+
+
+def test_a_fifo_or_device_as_the_store_is_not_a_regular_file(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    for path in (tmp_path / "pipe", Path("/dev/null")):
+        with pytest.raises(StoreError, match="not a regular file"):
+            check_store(path)

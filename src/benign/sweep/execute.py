@@ -8,6 +8,7 @@ way wherever it runs, so the stored values do not depend on the executor or the 
 import contextlib
 import ctypes
 import dataclasses
+import logging
 import math
 import multiprocessing
 import multiprocessing.queues
@@ -300,8 +301,14 @@ class DaskExecutor:
                 try:
                     results = f.result()
                 except Exception as exc:  # compute_block catches its own: this is the cluster
-                    msg = f"the Dask cluster failed: {type(exc).__name__}: {exc}"
-                    raise ExecutorError(msg) from None
+                    # its client's reconnection tracebacks would say it again: not shown
+                    for name in list(logging.root.manager.loggerDict):
+                        if name.split(".")[0] == "distributed":
+                            logging.getLogger(name).setLevel(logging.CRITICAL)
+                    text = " ".join(str(exc).split())  # one line
+                    raise ExecutorError(
+                        f"the Dask cluster failed: {type(exc).__name__}: {text}"
+                    ) from None
                 f.release()  # the workers may forget it
                 yield results
         finally:

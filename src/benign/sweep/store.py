@@ -311,7 +311,8 @@ def check_store(path: Path, full: bool = False) -> None:
     if path.is_dir():
         raise StoreError(f"{path}: is a directory, not a store")
     if not path.is_file():
-        raise StoreError(f"{path}: no such store")
+        there = path.exists() or path.is_symlink()
+        raise StoreError(f"{path}: {'not a regular file' if there else 'no such store'}")
     with path.open("rb") as f:
         if f.read(16) != SQLITE_MAGIC:
             raise StoreError(f"{path}: not an SQLite database")
