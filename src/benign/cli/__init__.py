@@ -138,12 +138,20 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a sweep, e.g. while starting
         print("benign: interrupted", file=sys.stderr)
         sys.exit(130)
-    except (OSError, sqlite3.OperationalError) as exc:
+    except (OSError, sqlite3.DatabaseError) as exc:
         message = fault(exc)
-        if message is None:
+        if message is not None:
+            print(f"benign: error: {message}", file=sys.stderr)
+            sys.exit(1)
+        if not isinstance(exc, sqlite3.DatabaseError):
             raise
-        print(f"benign: error: {message}", file=sys.stderr)
-        sys.exit(1)
+        # damage that PRAGMA quick_check passed and a read then met
+        print(
+            f"benign: error: the store is damaged ({' '.join(str(exc).split())}); copy its "
+            "readable rows into a new store with: benign recover STORE",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -174,7 +174,7 @@ def _damage(path: str, state: tuple, full: bool) -> tuple[str, ...]:
             conn.close()
     except sqlite3.DatabaseError as exc:  # truncated, or the header itself damaged
         return (str(exc),)
-    return () if rows == ["ok"] else tuple(rows)
+    return () if rows == ["ok"] else tuple(" ".join(row.split()) for row in rows)  # one line
 
 
 def _undecodable(conn: sqlite3.Connection) -> Iterator[str]:
@@ -653,6 +653,11 @@ def read_table(path: Path, table: str = "runs") -> tuple[list[str], list[tuple]]
     try:
         cur = conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
         return [c[0] for c in cur.description], cur.fetchall()
+    except sqlite3.DatabaseError as exc:  # damage that quick_check passed
+        raise DamagedStoreError(
+            f"{path}: the store is damaged ({' '.join(str(exc).split())}); copy its readable "
+            f"rows into a new store with: benign recover {path}"
+        ) from None
     finally:
         conn.close()
 
