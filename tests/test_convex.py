@@ -452,3 +452,34 @@ def test_the_convex_network_does_not_depend_on_the_blas_threads():
     assert runs[0][0] == runs[1][0]
     for a, b in zip(runs[0][1], runs[1][1], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_ctrl_c_reaches_the_caller_while_a_solve_runs():
+    """Clarabel's solve is one call: interruptible waits on it in slices, so SIGINT raises in
+    the caller while the solve is still running (here one that waits for ever)."""
+    import signal
+    import threading
+
+    from benign.convex import interruptible
+
+    started, release = threading.Event(), threading.Event()
+
+    def solve():
+        started.set()
+        release.wait()  # releases the GIL, as Clarabel's solve does
+        return "finished"
+
+    def interrupt():
+        started.wait()
+        signal.raise_signal(signal.SIGINT)
+
+    threading.Thread(target=interrupt).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interruptible(solve)
+        assert not release.is_set()  # the solve had not ended
+    finally:
+        release.set()
+    assert interruptible(lambda: 42) == 42
+    with pytest.raises(ZeroDivisionError):
+        interruptible(lambda: 1 / 0)

@@ -3,9 +3,11 @@ program over activation patterns (docs/science.md, KKT points in any dimension);
 minimum-norm interpolant is :mod:`benign.lp`."""
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import clarabel
 import numpy as np
@@ -22,6 +24,7 @@ CONVEX_FAILURES: tuple[str, ...] = (
     "width_too_small",  # the solution needs more neurons than the net has
     "no_interpolation",  # the network built from the solution has a margin ≤ 0
 )
+T = TypeVar("T")
 SOCP_TOL = 1e-10  # Clarabel's gap and feasibility tolerances (its default is 1e-8)
 ACTIVE_TOL = 1e-6  # a block with ‖u_k‖ ≤ ACTIVE_TOL · Σ_k ‖u_k‖ carries no neuron
 KINK_SNAP = 1e-6  # |x̃_i·u_k| ≤ KINK_SNAP · ‖u_k‖ · ‖x̃_i‖: on the boundary, snapped to 0
@@ -127,7 +130,7 @@ def solve_patterns(
         [clarabel.NonnegativeConeT(m + n_blk * m)] + [clarabel.SecondOrderConeT(width)] * n_blk,
         settings,
     )
-    sol = solver.solve()
+    sol = interruptible(solver.solve)
     status = str(sol.status)
     empty = SocpSolution("", np.zeros((n_blk, r)), np.zeros(m), np.zeros((n_blk, m)), math.nan)
     if "Infeasible" in status:
@@ -144,6 +147,29 @@ def solve_patterns(
         nu=np.maximum(z[m : m + n_blk * m].reshape(n_blk, m), 0.0),
         objective=float(sol.obj_val),
     )
+
+
+def interruptible(solve: Callable[[], T]) -> T:
+    """``solve()`` in a thread of its own, waited on in slices of 0.05 s, so that Ctrl-C
+    reaches the caller at once (Clarabel's solve is one call that releases the GIL; without
+    this an interrupt waited for the whole program, minutes at m = 500). An interrupted solve
+    runs on in its daemon thread until it ends or the process exits."""
+    out: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(solve())
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="clarabel", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+    if failure:
+        raise failure[0]
+    return out[0]
 
 
 def solve_round(
