@@ -114,6 +114,15 @@ def result(run_id: str, seed: int, failure=None, **kw) -> RunResult:
     return RunResult(run_id, "b0", 2, record(seed, **kw), failure, hist, cert, "v")
 
 
+def swept(directory, sweep_text: str, name: str):
+    """The store ``directory/NAME.sqlite`` of the sweep ``sweep_text``, computed by ``benign
+    sweep`` with one worker."""
+    (directory / f"{name}.toml").write_text(sweep_text)
+    r = benign("sweep", directory / f"{name}.toml", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    return directory / f"{name}.sqlite"
+
+
 def synthetic_store(path, sweep_text: str, clean_error, certified=True, failure=None) -> None:
     """A store whose runs are those of ``sweep_text``, with clean error ``clean_error(config,
     seed)`` and realised noise p, written without training anything."""

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import benign
+from helpers import benign, swept
 
 TINY = """name = "tiny"
 seeds = 2
@@ -28,11 +28,7 @@ p = [0.0, 0.2]
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("faults")
-    (directory / "tiny.toml").write_text(TINY)
-    r = benign("sweep", directory / "tiny.toml", "--workers", "1")
-    assert r.returncode == 0, r.stderr
-    return directory / "tiny.sqlite"
+    return swept(tmp_path_factory.mktemp("faults"), TINY, "tiny")
 
 
 def limited(args: list, cwd, max_bytes: int) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import benign
+from helpers import benign, swept
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -127,11 +127,7 @@ def craft(path: Path, how: tuple) -> str:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("fuzz_store")
-    (directory / "tiny.toml").write_text(SWEEP)
-    r = benign("sweep", directory / "tiny.toml", "--workers", "1")
-    assert r.returncode == 0, r.stderr
-    return directory / "tiny.sqlite"
+    return swept(tmp_path_factory.mktemp("fuzz_store"), SWEEP, "tiny")
 
 
 COMMANDS = [

@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from helpers import benign, synthetic_store
+from helpers import benign, swept, synthetic_store
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
@@ -453,11 +453,7 @@ p = [0.0, 0.1, 0.2]
 
 @pytest.fixture(scope="module")
 def gd_store(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("gd")
-    (directory / "tiny.toml").write_text(TINY_GD)
-    r = benign("sweep", directory / "tiny.toml", "--workers", "1")
-    assert r.returncode == 0, r.stderr
-    return directory / "tiny.sqlite"
+    return swept(tmp_path_factory.mktemp("gd"), TINY_GD, "tiny")
 
 
 @pytest.mark.parametrize(

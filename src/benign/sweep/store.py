@@ -73,6 +73,13 @@ class DiskFullError(StoreError):
 
 
 SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL", str: "TEXT"}
+# the values (SQLite's typeof) a column of each declared type holds: an integer in a real too
+SQL_TYPEOF = {
+    "INTEGER": "'integer'",
+    "REAL": "'real', 'integer'",
+    "TEXT": "'text'",
+    "BLOB": "'blob'",
+}
 
 
 def _sql_type(annotation: typing.Any) -> str:
@@ -215,17 +222,11 @@ def _expected() -> dict[str, dict[str, str]]:
         for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
             cols = {}
             for _, name, kind, notnull, _, key in conn.execute(f"PRAGMA table_info({table})"):
-                types = {
-                    "INTEGER": "'integer'",
-                    "REAL": "'real', 'integer'",
-                    "TEXT": "'text'",
-                    "BLOB": "'blob'",
-                }
                 field = RunConfig.model_fields.get(name) if table == "runs" else None
                 required = bool(notnull or key)
                 if field is not None:
                     required = type(None) not in typing.get_args(field.annotation)
-                allowed = types.get(kind, "")
+                allowed = SQL_TYPEOF.get(kind, "")
                 if allowed:
                     allowed += "" if required else ", 'null'"
                     cols[name] = f"typeof({name}) IN ({allowed})"
@@ -290,16 +291,20 @@ def _nonconforming(path: str, state: tuple) -> str:
         conn.close()
 
 
+def _damaged(path: Path, what: str) -> DamagedStoreError:
+    """The error for a store found damaged while it is read: ``what``, and the way out."""
+    return DamagedStoreError(
+        f"{path}: {what}; copy its readable rows into a new store with: benign recover {path}"
+    )
+
+
 def _text(value: bytes, path: Path) -> str:
     """A text value as read from the store ``path`` (the connections' ``text_factory``): bytes
     that are not UTF-8 are damage, named as such, not a decoding error deep inside a reader."""
     try:
         return value.decode()
     except UnicodeDecodeError:
-        raise DamagedStoreError(
-            f"{path}: the store is damaged (text that is not UTF-8); copy its readable rows into "
-            f"a new store with: benign recover {path}"
-        ) from None
+        raise _damaged(path, "the store is damaged (text that is not UTF-8)") from None
 
 
 def check_store(path: Path, full: bool = False) -> None:
@@ -353,10 +358,7 @@ def check_store(path: Path, full: bool = False) -> None:
         )
     problem = _nonconforming(str(path.resolve()), _file_state(path))
     if problem:
-        raise DamagedStoreError(
-            f"{path}: the store holds what this benign does not write ({problem}); copy the "
-            f"rows it can read into a new store with: benign recover {path}"
-        )
+        raise _damaged(path, f"the store holds what this benign does not write ({problem})")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -654,10 +656,7 @@ def read_table(path: Path, table: str = "runs") -> tuple[list[str], list[tuple]]
         cur = conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
         return [c[0] for c in cur.description], cur.fetchall()
     except sqlite3.DatabaseError as exc:  # damage that quick_check passed
-        raise DamagedStoreError(
-            f"{path}: the store is damaged ({' '.join(str(exc).split())}); copy its readable "
-            f"rows into a new store with: benign recover {path}"
-        ) from None
+        raise _damaged(path, f"the store is damaged ({' '.join(str(exc).split())})") from None
     finally:
         conn.close()
 
@@ -770,10 +769,7 @@ def load_params(path: Path, run_id: str) -> list[np.ndarray] | None:
         conn.close()
     if row is None:
         return None
-    damaged = DamagedStoreError(
-        f"{path}: the parameters of run {run_id} are damaged; copy the rest into a new store "
-        f"with: benign recover {path}"
-    )
+    damaged = _damaged(path, f"the parameters of run {run_id} are damaged")
     try:
         net = RunConfig.model_validate(json.loads(row[1])).network()
         shapes = [tuple(s) for s in net.shapes()]
