@@ -289,6 +289,50 @@ def test_an_interrupt_while_the_command_starts_is_one_line(sig, code, line):
     assert (proc.returncode, err) == (code, f"benign: {line}\n")
 
 
+def test_an_interrupt_while_a_network_computes_is_one_line(tmp_path):
+    """Ctrl-C while `benign run` solves its programs (typer turns it into exit code 130) is
+    the same one line as while it starts, and writes nothing."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benign",
+            "run",
+            "--dist",
+            "sphere",
+            "--d",
+            "20",
+            "--m",
+            "200",
+            "--p",
+            "0.2",
+            "--width",
+            "400",
+            "--method",
+            "convex",
+            "--save",
+            "net.npz",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # the signal: the first program's progress line
+    assert "convex: program" in first, first
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    assert (proc.returncode, rest.splitlines()[-1:]) == (130, ["benign: interrupted"]), rest
+    assert "Traceback" not in rest
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_help_and_version_import_no_command():
     """`benign --help` and `--version` import no command's module (PyTorch, SciPy, Matplotlib:
     seconds); the list of commands is that of the commands themselves."""

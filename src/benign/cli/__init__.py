@@ -126,7 +126,7 @@ def _root(
 
 def main() -> None:
     """Console entry point: one-line errors with exit code 2 for bad input."""
-    from benign.cli.common import InputError
+    from benign.cli.common import InputError, StoppedError
 
     try:
         rv = app(standalone_mode=False)
@@ -136,8 +136,10 @@ def main() -> None:
             print(f"benign: error: {msg}", file=sys.stderr)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C outside a sweep, e.g. while starting
-        print("benign: interrupted", file=sys.stderr)
-        sys.exit(130)
+        rv = INTERRUPTED
+    except StoppedError as exc:  # a sweep that said what it kept
+        print(exc, file=sys.stderr)
+        sys.exit(exc.code)
     except (OSError, sqlite3.DatabaseError) as exc:
         message = fault(exc)
         if message is not None:
@@ -152,7 +154,12 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(2)
+    if rv == INTERRUPTED:  # typer's answer to a KeyboardInterrupt inside a command
+        print("benign: interrupted", file=sys.stderr)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+INTERRUPTED = 130  # the exit code of Ctrl-C; no command returns it otherwise
 
 
 # SQLite's words for a file system that refuses (its errors name no file)

@@ -18,6 +18,15 @@ class InputError(Exception):
     """Bad input: reported as one line naming the flag, exit code 2."""
 
 
+class StoppedError(Exception):
+    """A command stopped by a signal, with the line that says what was kept and the exit
+    code (130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, line: str, code: int) -> None:
+        super().__init__(line)
+        self.code = code
+
+
 def flag(field: str) -> str:
     """The option of a setting or parameter: ``init_scale`` → ``--init-scale``."""
     return "--" + field.replace("_", "-")

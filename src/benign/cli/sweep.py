@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from benign.cli.common import InputError, err, out, print_json
+from benign.cli.common import InputError, StoppedError, err, out, print_json
 from benign.demo import PRESETS, prepare_demo
 from benign.report import write_report
 from benign.sweep import (
@@ -282,13 +282,12 @@ def _run_sweep(
         with Store(store, create=True) as st, shown, _sigterm_stops():
             run_sweep(sw, st, ex, retry_failed, command, shown.update)
     except KeyboardInterrupt as exc:
-        how = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
-        err.print(
-            f"{how}: {shown.state.done} of {shown.state.total} runs stored in {store}; "
-            "run the same command to resume",
-            soft_wrap=True,
-        )
-        raise typer.Exit(143 if isinstance(exc, _Terminated) else 130) from None
+        terminated = isinstance(exc, _Terminated)
+        raise StoppedError(
+            f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: {shown.state.done} of "
+            f"{shown.state.total} runs stored in {store}; run the same command to resume",
+            143 if terminated else 130,
+        ) from None
     except (DiskFullError, ExecutorError) as exc:  # what was committed is kept: resume
         first = "free some space and " if isinstance(exc, DiskFullError) else ""
         err.print(
