@@ -419,11 +419,11 @@ def test_bad_input_is_one_line(tmp_path):
     assert not (tmp_path / "d").exists()  # nothing written
 
 
-def test_list_names_the_ten_claims():
+def test_list_names_the_eleven_claims():
     r = benign("reproduce", "--list", "--json")
     assert r.returncode == 0
     claims = json.loads(r.stdout)["claims"]
-    assert [c["name"] for c in claims] == list(CLAIMS) and len(claims) == 10
+    assert [c["name"] for c in claims] == list(CLAIMS) and len(claims) == 11
     for c in claims:
         assert c["claim"] and c["paper"] and c["quick_minutes"] <= 1
         assert (c["runs"] > c["quick_runs"] > 0) or c["name"] == "ntk-noise"
@@ -459,6 +459,11 @@ def test_quick_reproduction(name, tmp_path):
         L = _points(result)
         top = max(p for _, p in L)
         assert L[("d=2000", top)][0] < L[("d=100", top)][0]
+    if name == "transition":  # at every m, L/p falls from d = 1 to the largest d
+        phase = result["evidence"]["phase"]
+        for m in {c["m"] for c in phase}:
+            ratios = [c["L_over_p"] for c in sorted(phase, key=lambda c: c["d"]) if c["m"] == m]
+            assert ratios[-1] < 0.25 < ratios[0]
     if name == "bias-free":  # without biases L is far above the nets with biases
         L = _points(result)
         for (label, p), (_, lo, _) in L.items():

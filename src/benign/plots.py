@@ -4,6 +4,7 @@ None when the store holds nothing to draw; :func:`save` writes it as PNG and SVG
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -625,9 +626,75 @@ def separation_histogram(computed: dict) -> Figure:
     return fig
 
 
+def transition(evidence: dict) -> Figure | None:
+    """The transition's verdict evidence (benign.reproduce.transition): d*(m) against m on
+    log–log axes per p, with its 95% interval and the fitted d* ≈ c·m^k; below, per p, the
+    phase diagram of the mean L/p over (d, m)."""
+    import pandas as pd
+
+    phase = pd.DataFrame(evidence.get("phase", []))
+    if phase.empty:
+        return None
+    ps = sorted(phase["p"].unique())
+    fig = Figure(layout="constrained", figsize=(max(8.0, 3.2 * len(ps)), 8))
+    top, *panels = fig.subplot_mosaic([["k"] * len(ps), [str(p) for p in ps]]).values()
+    fits = {e["p"]: e for e in evidence.get("exponents", [])}
+    for p in ps:
+        found = [
+            c for c in evidence.get("crossovers", []) if c["p"] == p and c["where"] == "inside"
+        ]
+        if not found:
+            continue
+        m = np.array([c["m"] for c in found], dtype=float)
+        d, lo, hi = np.array([c["d_star"] for c in found], dtype=float).T
+        # an interval that leaves the grid (0 or ∞): drawn to ÷10 or ×10
+        lo, hi = np.where(lo > 0, lo, d / 10), np.where(np.isfinite(hi), hi, d * 10)
+        label = f"p = {p:g}"
+        if p in fits:
+            k = fits[p]["k"]
+            bounds = k[1] is not None and math.isfinite(k[1])
+            label += f": k = {k[0]:.2g}" + (f" [{k[1]:.2g}, {k[2]:.2g}]" if bounds else "")
+        line = top.errorbar(m, d, yerr=[d - lo, hi - d], fmt="o", capsize=3, label=label)
+        if p in fits:
+            grid = np.geomspace(m.min(), m.max(), 50)
+            top.plot(grid, fits[p]["c"] * grid ** fits[p]["k"][0], "-", color=line[0].get_color())
+    top.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training points m",
+        ylabel=f"d*: L/p falls below {evidence.get('level', BENIGN_RATIO):g}",
+        title="Crossover dimension d*(m) with its 95% interval, and d* ≈ c·m^k",
+    )
+    top.grid(True, which="both", alpha=0.3)
+    top.legend(fontsize=7)
+    ds = sorted(phase["d"].unique())
+    ms = sorted(phase["m"].unique())
+    top.set_xticks(ms, [str(m) for m in ms])
+    top.xaxis.set_minor_formatter(NullFormatter())
+    for ax, p in zip(panels, ps, strict=True):
+        table = phase[phase["p"] == p].pivot_table(index="m", columns="d", values="L_over_p")
+        ratio = table.reindex(index=ms, columns=ds).to_numpy(float)
+        im = ax.imshow(
+            np.clip(ratio, 1e-2, 1e2),
+            cmap="RdYlGn_r",
+            norm=LogNorm(1e-2, 1e2),
+            aspect="auto",
+            origin="lower",
+        )
+        for i, j in np.ndindex(ratio.shape):
+            if not math.isnan(ratio[i, j]):
+                ax.text(j, i, f"{ratio[i, j]:.2g}", ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(ds)), [f"{d:g}" for d in ds], rotation=90, fontsize=7)
+        ax.set_yticks(range(len(ms)), [str(m) for m in ms], fontsize=7)
+        ax.set(xlabel="input dimension d", ylabel="training points m", title=f"L / p at p = {p:g}")
+    fig.colorbar(im, ax=panels, label="L / p (mean over seeds)", shrink=0.8)
+    return major_log_ticks(fig)
+
+
 # the figures of claims drawn from evidence computed beside (or instead of) a sweep, and
 # their captions
-CLAIM_FIGURES = {
+Drawing = Callable[[dict], Figure | None]
+CLAIM_FIGURES: dict[str, tuple[Drawing, str]] = {
     "lazy-separated": (kernel_trend, "Clean error / p of the kernel limit against m"),
     "ntk-noise": (ntk_noise, "Generalisation error of ridgeless NTK regression against n"),
     "mnist-separation": (
@@ -637,11 +704,22 @@ CLAIM_FIGURES = {
 }
 
 
-def claim_figure(name: str, computed: dict) -> tuple[Figure, str] | None:
-    """The figure of claim ``name`` drawn from its computed evidence, with its caption; None
-    for the claims whose figure is one of the report's."""
-    if name not in CLAIM_FIGURES or not computed:
+# the figures of claims drawn from their verdict's evidence, and their captions
+VERDICT_FIGURES: dict[str, tuple[Drawing, str]] = {
+    "transition": (transition, "The crossover dimension d*(m) and the phase diagrams of L/p"),
+}
+
+
+def claim_figure(name: str, computed: dict, evidence: dict) -> tuple[Figure, str] | None:
+    """The figure of claim ``name`` drawn from its computed evidence or its verdict's, with its
+    caption; None for the claims whose figure is one of the report's."""
+    if name in VERDICT_FIGURES:
+        draw, caption = VERDICT_FIGURES[name]
+        source = evidence
+    elif name in CLAIM_FIGURES and computed:
+        draw, caption = CLAIM_FIGURES[name]
+        source = computed
+    else:
         return None
-    draw, caption = CLAIM_FIGURES[name]
-    fig = draw(computed)
+    fig = draw(source)
     return None if fig is None else (fig, caption)

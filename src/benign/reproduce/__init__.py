@@ -270,7 +270,7 @@ def _write_report(p: Plan, result: Reproduction, computed: dict) -> None:
     from benign.report import Figures, figure_dir, write_page, write_report
 
     figures = Figures(figure_dir(p.report))
-    drawn = plots.claim_figure(p.claim.name, computed)
+    drawn = plots.claim_figure(p.claim.name, computed, result.evidence)
     figure = (
         figures.html(drawn[0], p.claim.figure, drawn[1])
         if drawn is not None

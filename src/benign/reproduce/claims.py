@@ -41,6 +41,7 @@ from benign.reproduce.rules import (
     within,
     within_spearman,
 )
+from benign.reproduce.transition import transition
 from benign.seeding import rng_for
 
 if TYPE_CHECKING:
@@ -1126,6 +1127,17 @@ CLAIMS: dict[str, Claim] = {
             "phase_diagram",
             (2.3, 0.25),
             dimension_sweep,
+        ),
+        Claim(
+            "transition",
+            KYS,
+            "The passage from tempered (d = 1) to benign (d ≳ poly(m)) moves with "
+            "m: the crossover dimension d*(m), where L/p falls below 0.25, grows like a power "
+            "of m.",
+            True,
+            "transition",
+            (100.0, 1.0),
+            transition,
         ),
         Claim(
             "bias-free",
