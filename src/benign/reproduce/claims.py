@@ -1136,7 +1136,7 @@ CLAIMS: dict[str, Claim] = {
             "of m.",
             True,
             "transition",
-            (100.0, 1.0),
+            (103.0, 1.0),
             transition,
         ),
         Claim(
