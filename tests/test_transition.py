@@ -95,3 +95,13 @@ def test_a_crossover_bracketed_only_coarsely_is_not_fitted():
     assert {where[m, p] for m in (25, 50) for p in PS} == {"coarse"}
     assert {where[m, p] for m in (100, 200, 400) for p in PS} == {"inside"}
     assert [k["ms"] for k in v.evidence["exponents"]] == [[100, 200, 400]] * 2
+
+
+def test_the_bracket_is_the_pair_the_estimate_was_interpolated_between():
+    """At L/p = level exactly on a grid d, d* is that d, interpolated between it and the next
+    (not between it and the one before)."""
+    from benign.reproduce.transition import crossover
+
+    values = {1: np.full(4, 0.5), 10: np.full(4, 0.125), 100: np.zeros(4)}  # L/p 1, 0.25, 0
+    c, _ = crossover(values, p=0.5, m=25)
+    assert c.d == pytest.approx(10.0, rel=1e-12) and c.bracket == (10.0, 100.0)

@@ -30,19 +30,24 @@ CENSORED_SHARE = 0.05  # more resamples than this with d* outside the grid: no i
 MAX_GAP = 10.0  # d* between grid neighbours further apart than this factor is too coarse for k
 
 
+def _tail_start(ratios: np.ndarray, level: float) -> np.ndarray:
+    """Per row of ``ratios``, the first index from which every later L/p is below the level
+    (the row's length where the last is not below)."""
+    below = ratios < level
+    tail = np.flip(np.logical_and.accumulate(np.flip(below, 1), 1), 1)
+    n = ratios.shape[1]
+    return np.where(tail.any(1), n - tail.sum(1), n)
+
+
 def crossing(ds: np.ndarray, ratios: np.ndarray, level: float = LEVEL) -> np.ndarray:
     """d* of each row of ``ratios`` (curves of L/p over the ascending ``ds``): log-linear
     interpolation at the level between the last d with L/p ≥ level and the first d from which
     every larger one is below; ``inf`` with no crossover in the grid, ``0`` below it."""
     ratios = np.atleast_2d(ratios)
-    below = ratios < level
-    # j: the first index from which every later one is below (n: the last is not below)
-    tail = np.flip(np.logical_and.accumulate(np.flip(below, 1), 1), 1)
+    j = _tail_start(ratios, level)
     n = len(ds)
-    j = np.where(tail.any(1), n - tail.sum(1), n)
     out = np.where(j == n, math.inf, 0.0)
-    inside = (j > 0) & (j < n)
-    rows = np.flatnonzero(inside)
+    rows = np.flatnonzero((j > 0) & (j < n))
     jj = j[rows]
     r0, r1 = ratios[rows, jj - 1], ratios[rows, jj]
     x0, x1 = np.log(ds[jj - 1]), np.log(ds[jj])
@@ -83,15 +88,14 @@ def crossover(
     bootstrap replicates."""
     rng = np.random.default_rng(seed)
     ds = np.array(sorted(values), dtype=float)
-    means = np.array([values[d].mean() for d in sorted(values)]) / p
-    boot = np.stack(
-        [rng.choice(values[d], (n_boot, len(values[d]))).mean(1) for d in sorted(values)], 1
-    )
+    curves = [values[d] for d in sorted(values)]
+    means = np.array([v.mean() for v in curves]) / p
+    boot = np.stack([rng.choice(v, (n_boot, len(v))).mean(1) for v in curves], 1)
     reps = crossing(ds, boot / p)
     d = float(crossing(ds, means)[0])
     lo, hi = np.quantile(reps, [0.025, 0.975], method="inverted_cdf")
     censored = float(np.mean((reps == 0) | np.isinf(reps)))
-    j = int(np.searchsorted(ds, d))  # ds[j − 1] < d ≤ ds[j] where d is inside
+    j = int(_tail_start(means[None], LEVEL)[0])  # the neighbours the estimate lies between
     bracket = (float(ds[j - 1]), float(ds[j])) if 0 < j < len(ds) else (math.nan, math.nan)
     return Crossover(m, p, d, float(lo), float(hi), censored, bracket), reps
 
