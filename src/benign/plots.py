@@ -19,7 +19,7 @@ from matplotlib.ticker import NullFormatter
 
 from benign.config import RunConfig
 from benign.nets import predict
-from benign.regimes import BENIGN_RATIO, MIN_SEEDS, Analysis, Group, finite_mean
+from benign.regimes import BENIGN_RATIO, MIN_SEEDS, TEMPERED_RATIOS, Analysis, Group, finite_mean
 from benign.run import run_experiment
 from benign.sweep.store import Store, load_params, read_table
 
@@ -566,6 +566,38 @@ def ntk_noise(computed: dict) -> Figure | None:
     return major_log_ticks(fig)
 
 
+def calibration(computed: dict) -> Figure | None:
+    """The calibration's Nadaraya–Watson interpolators (benign.reproduce.calibration): L/p
+    against p, mean over seeds, one line per β, one panel per clean law, with the benign
+    level and the tempered band of the rules; each line's L at p = 0 in its label."""
+    import pandas as pd
+
+    frame = pd.DataFrame(computed["rows"])
+    fig = Figure(layout="constrained", figsize=(11, 4.6))
+    low, high = TEMPERED_RATIOS
+    titles = {"constant": "f* ≡ +1", "cap": f"f* = −1 on [0, {computed['cap']:g}), +1 after"}
+    for i, (law, title) in enumerate(titles.items()):
+        ax = fig.add_subplot(1, 2, i + 1)
+        for beta, sub in frame[frame["law"] == law].groupby("beta", sort=True):
+            mean = sub.groupby("p")["L"].mean()
+            noisy = mean[mean.index > 0]
+            label = f"β = {beta:g} (L(0) = {mean.get(0.0, math.nan):.3g})"
+            ax.plot(noisy.index, noisy / noisy.index, "o-", label=label)
+        ax.axhspan(low, high, color="0.9", label=f"tempered band [{low:g}, {high:g}]")
+        ax.axhline(BENIGN_RATIO, ls="--", color="k", lw=0.8, label=f"benign below {BENIGN_RATIO}")
+        ax.set(
+            xscale="log",
+            xlabel="noise p",
+            ylabel="L / p (mean over seeds)",
+            title=f"{title}, d = {computed['d']}, m = {computed['m']}",
+        )
+        ax.set_yscale("symlog", linthresh=0.01)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    return fig
+
+
 def _against_m(ax: "Axes", lines: dict[str, "pd.DataFrame"], ylabel: str) -> None:
     """Per label a (seed × m) table: its mean over seeds against m, with the 0.25 level of
     the benign criterion (regimes.BENIGN_RATIO)."""
@@ -697,6 +729,10 @@ Drawing = Callable[[dict], Figure | None]
 CLAIM_FIGURES: dict[str, tuple[Drawing, str]] = {
     "lazy-separated": (kernel_trend, "Clean error / p of the kernel limit against m"),
     "ntk-noise": (ntk_noise, "Generalisation error of ridgeless NTK regression against n"),
+    "calibration": (
+        calibration,
+        "L / p of the Nadaraya–Watson interpolator on either side of β = d, per clean law",
+    ),
     "mnist-separation": (
         separation_histogram,
         "Distances to the nearest image of the other label; the kernel limit's excess against m",

@@ -141,6 +141,41 @@ def bootstrap_mean(
     return mean, float(lo), float(hi)
 
 
+def point_stats(
+    p: float,
+    errors: np.ndarray,
+    rng: np.random.Generator,
+    n_boot: int = N_BOOT,
+    *,
+    left_out: int = 0,
+    failed: int = 0,
+    certified_share: float = math.nan,
+    flip_rate: float = math.nan,
+    measures: dict[str, float] | None = None,
+) -> PointStats:
+    """The statistics of one noise level p from the clean errors of its networks (one per
+    seed): the mean with its bootstrap 95% interval (:func:`bootstrap_mean`), and L/p with its
+    interval (NaN at p = 0); the other fields as given."""
+    errors = np.asarray(errors, dtype=float)
+    mean, lo, hi = bootstrap_mean(errors, rng, n_boot) if len(errors) else (math.nan,) * 3
+    ratio = [x / p if p > 0 else math.nan for x in (mean, lo, hi)]
+    return PointStats(
+        p=p,
+        n=len(errors),
+        left_out=left_out,
+        failed=failed,
+        mean=mean,
+        lo=lo,
+        hi=hi,
+        ratio=ratio[0],
+        ratio_lo=ratio[1],
+        ratio_hi=ratio[2],
+        certified_share=certified_share,
+        flip_rate=flip_rate,
+        measures=measures or {},
+    )
+
+
 def power_fit(
     values: dict[float, np.ndarray], rng: np.random.Generator, n_boot: int = N_BOOT
 ) -> PowerFit:
@@ -382,23 +417,14 @@ def analyse(
             kept = [r for r in done if r[col["certified"]] or not certified_only]
             v = np.array([r[col["clean_error"]] for r in kept], dtype=float)
             values[p] = v
-            if len(v):
-                mean, lo, hi = bootstrap_mean(v, rng, n_boot)
-            else:
-                mean = lo = hi = math.nan
-            ratio = [x / p if p > 0 else math.nan for x in (mean, lo, hi)]
             points.append(
-                PointStats(
-                    p=p,
-                    n=len(v),
+                point_stats(
+                    p,
+                    v,
+                    rng,
+                    n_boot,
                     left_out=len(done) - len(kept),
                     failed=len(rs) - len(done),
-                    mean=mean,
-                    lo=lo,
-                    hi=hi,
-                    ratio=ratio[0],
-                    ratio_lo=ratio[1],
-                    ratio_hi=ratio[2],
                     certified_share=(
                         sum(bool(r[col["certified"]]) for r in done) / len(done)
                         if done

@@ -98,8 +98,9 @@ def reproduce(
             _sweep(p.sweep_file, p.store, "local", workers, retry_failed=False, dry_run=False)
         if p.claim.compute is not None:  # no progress bar of its own: say what is going on
             minutes = p.claim.minutes[1 if quick else 0]
+            where = "beside the networks" if p.claim.sweep else "(no networks)"
             err.print(
-                f"{name}: computing its evidence beside the networks (about {60 * minutes:.0f} s"
+                f"{name}: computing its evidence {where} (about {60 * minutes:.0f} s"
                 " in all on 2 cores)…",
                 soft_wrap=True,
                 markup=False,

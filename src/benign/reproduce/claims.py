@@ -26,6 +26,7 @@ from benign.regimes import (
     exponential_fit,
     paper_prediction,
 )
+from benign.reproduce.calibration import BKS, calibration, calibration_evidence
 from benign.reproduce.rules import (
     Outcome,
     Verdict,
@@ -1216,6 +1217,20 @@ CLAIMS: dict[str, Claim] = {
             "error_vs_lipschitz",
             (0.5, 0.15),
             smoothness,
+        ),
+        Claim(
+            "calibration",
+            BKS,
+            "A check of the verdict rules where the answer is known: the "
+            "Nadaraya–Watson interpolator sign Σ y_i‖x − x_i‖^(−β) on [0, 1] is benign at "
+            "β = d/2 and tempered at β = 2d with f* ≡ +1, catastrophic at β = d/2 (its error "
+            "there without noise too) and tempered at β = 2d with f* = −1 on [0, 0.2).",
+            False,
+            "calibration",
+            (4.1, 0.3),
+            calibration,
+            calibration_evidence,
+            sweep=False,
         ),
     )
 }
