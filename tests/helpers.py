@@ -101,6 +101,8 @@ def record(seed: int, **kw) -> NetworkRecord:
         gd_normalised_margin=math.nan,
         gd_eps_rel=math.nan,
         gd_certified=False,
+        global_gap=math.nan,
+        optimality="",
     )
     return NetworkRecord(**(values | kw))
 
@@ -123,9 +125,12 @@ def swept(directory, sweep_text: str, name: str):
     return directory / f"{name}.sqlite"
 
 
-def synthetic_store(path, sweep_text: str, clean_error, certified=True, failure=None) -> None:
+def synthetic_store(
+    path, sweep_text: str, clean_error, certified=True, failure=None, **fields
+) -> None:
     """A store whose runs are those of ``sweep_text``, with clean error ``clean_error(config,
-    seed)`` and realised noise p, written without training anything."""
+    seed)`` and realised noise p, written without training anything; ``fields``: other record
+    fields as functions of (config, seed)."""
     from benign.sweep import Store, parse_sweep
 
     sweep = parse_sweep(sweep_text)
@@ -140,6 +145,7 @@ def synthetic_store(path, sweep_text: str, clean_error, certified=True, failure=
                     clean_error=float(clean_error(r.config, r.seed)),
                     flip_rate=r.config.p,
                     certified=certified(r.config, r.seed) if callable(certified) else certified,
+                    **{k: f(r.config, r.seed) for k, f in fields.items()},
                 )
             )
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers import benign as run_cli
 
 import benign
 from benign.sweep.store import SCHEMA_VERSION, check_store, read_table
@@ -119,6 +120,26 @@ def test_a_version_4_store_is_read_and_upgraded_when_written(lp_store, tmp_path)
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     conn.close()
     assert version == str(SCHEMA_VERSION)
+
+
+def test_a_version_6_store_is_read_and_gains_the_columns_when_written(lp_store, tmp_path):
+    """A store of schema 6 lacks global_gap and optimality: every reader reads it, and a
+    writer adds the two columns (empty for the runs already there)."""
+    old = tmp_path / "old.sqlite"
+    old.write_bytes(lp_store.read_bytes())
+    with sqlite3.connect(old) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN global_gap")
+        conn.execute("ALTER TABLE runs DROP COLUMN optimality")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    check_store(old)
+    assert "optimality" not in benign.load(old).runs and benign.analyse(old).groups
+    assert run_cli("status", old).returncode == 0
+    with benign.sweep.Store(old):
+        pass
+    with sqlite3.connect(old) as conn:
+        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        values = conn.execute("SELECT global_gap, optimality FROM runs").fetchall()
+    assert version == str(SCHEMA_VERSION) == "7" and set(values) == {(None, None)}
 
 
 def test_network_figure_from_kept_params_equals_the_recomputed_one(lp_store, tmp_path):

@@ -323,6 +323,26 @@ def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
     assert "benign" in forty[1] and forty[6].startswith("benign (KYS")  # d = 40 ≥ m = 20
 
 
+def test_the_answer_counts_the_global_minima_where_they_were_checked(tmp_path):
+    """Certified networks whose distance from a global minimum was bounded (d = 1): the
+    answer's certified column says how many are global; where none was checked, nothing."""
+    store = tmp_path / "s.sqlite"
+    text = SWEEP.replace("steps = 10\n", "")
+    synthetic_store(
+        store,
+        text,
+        lambda c, s: c.p,
+        certified=True,
+        global_gap=lambda c, s: (0.0 if s % 2 else 0.1) if c.d == 1 else math.nan,
+        optimality=lambda c, s: ("global" if s % 2 else "kkt") if c.d == 1 else "kkt",
+    )
+    write_report(store, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    answer = page[page.index("<table id=answer>") : page.index("</table>")]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in answer.split("<tr>")[2:]]
+    assert [c[5] for c in cells] == ["8 / 8 (4 of 8 global)", "8 / 8", "8 / 8"]
+
+
 GD_CONVEX_SWEEP = """seeds = 2
 [fixed]
 dist = "sphere"

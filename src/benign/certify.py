@@ -46,6 +46,7 @@ from scipy.optimize import lsq_linear, nnls
 from torch import Tensor
 
 from benign.convex import row_space
+from benign.lp import dual_bound
 from benign.nets import Params, ReLUNet, margins, sq_norm, two_layer
 
 KINK_TOL = 1e-7  # |w_j·x_i + b_j| ≤ KINK_TOL · ‖(w_j, b_j)‖ · ‖(x_i, 1)‖ counts as a kink
@@ -55,6 +56,7 @@ GRAM_COND = 1e4  # the largest cond(L) for which L comes from a Cholesky factori
 # (28 s at m = 3000) and the interior point only bounds it (0.998 for 0.941 at m = 3000)
 LINE_FROM = 2000
 LINE_TOL = 1e-10  # Clarabel's tolerances for the cone programs on the line (default 1e-8)
+GLOBAL_TOL = 1e-3  # optimality "global": ½‖θ̃‖² within this (relative) of its least value
 GOOD_ENOUGH = 1e-3  # multipliers with sqrt(ε_rel² + (δ/‖θ̃‖²)²) below this end the search
 
 
@@ -905,3 +907,37 @@ def certify(
         kinks=kinks,
         multipliers=lams if multipliers else [],
     )
+
+
+def global_gap(
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    candidates: list[list[np.ndarray]],
+) -> np.ndarray:
+    """Per two-layer network with biases in d = 1 (x (E, m, 1), y (E, m)): an upper bound on
+    how far it is from a global minimiser of the margin problem, 1 − B / ½‖θ̃‖², θ̃ the net
+    rescaled to min_i q_i = 1 and B the largest :func:`benign.lp.dual_bound` over its
+    ``candidates`` multipliers (the certificate's, the solver's). B ≤ min ½‖θ‖² over nets of
+    every width, so the gap is at least the net's relative excess norm, whichever multipliers
+    are given, and ≈ 0 at a global minimiser with its KKT multipliers. NaN where the net does
+    not interpolate or no candidate is finite."""
+    flat = [p.detach().double().reshape(len(p), -1).cpu().numpy() for p in params]
+    half = 0.5 * sum((p**2).sum(1) for p in flat)
+    w, b, v = flat  # W (E, n·1), b (E, n), v (E, n)
+    q = y * (np.maximum(x[:, :, :1] * w[:, None, :] + b[:, None, :], 0.0) @ v[:, :, None])[..., 0]
+    gap = np.full(len(half), np.nan)
+    for e, lams in enumerate(candidates):
+        finite = [lam for lam in lams if len(lam) and np.all(np.isfinite(lam))]
+        if q[e].min() > 0 and finite:
+            bound = max(dual_bound(x[e], y[e], lam) for lam in finite)
+            gap[e] = 1.0 - bound / (half[e] / q[e].min())
+    return gap
+
+
+def optimality(certified: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Per network: "global" (certified, and its norm within GLOBAL_TOL of the least of any
+    width by :func:`global_gap`), "kkt" (certified, not shown global: no check in d ≥ 2, or a
+    gap above GLOBAL_TOL), "" (not certified)."""
+    tier = np.where(np.asarray(gap) <= GLOBAL_TOL, "global", "kkt")
+    return np.where(np.asarray(certified, dtype=bool), tier, "")

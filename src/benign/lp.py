@@ -168,6 +168,17 @@ def _price(xs: np.ndarray, ys: np.ndarray, lam: np.ndarray, tol: float) -> _Pric
     return _Pricing(new, max_h)
 
 
+def dual_bound(x: np.ndarray, y: np.ndarray, lam: np.ndarray) -> float:
+    """Σ_i λ_i / max_{u ∈ S¹} |h(u)| for one sample x (m, 1), y (m,) and any λ ≥ 0 (negative
+    entries taken as 0): λ / max|h| is feasible for the dual of the margin LP, so this is a
+    lower bound on min ½‖θ‖² over nets of every width (module docstring); 0 where λ = 0."""
+    order = np.argsort(x[:, 0], kind="stable")
+    lam = np.clip(np.asarray(lam, dtype=float), 0.0, None)
+    xs, ys = x[order, 0].astype(float), np.asarray(y, dtype=float)[order]
+    max_h = _price(xs, ys, lam[order], math.inf).max_h
+    return float(lam.sum() / max_h) if max_h > 0 else 0.0
+
+
 class _Simplex:
     """The LP over a dictionary in HiGHS (bounds instead of the c ≥ 0 rows), solved by the
     primal simplex and warm-started as atoms are added."""

@@ -53,6 +53,8 @@ class PointStats:
     certified_share: float  # certified / interpolating
     flip_rate: float  # mean realised noise
     measures: dict[str, float]  # mean of each of MEASURES over the networks in the statistics
+    checked: int = 0  # certified networks whose distance from a global minimum was bounded
+    global_minima: int = 0  # … and of those, the ones shown global (optimality "global")
 
 
 @dataclass
@@ -152,6 +154,8 @@ def point_stats(
     certified_share: float = math.nan,
     flip_rate: float = math.nan,
     measures: dict[str, float] | None = None,
+    checked: int = 0,
+    global_minima: int = 0,
 ) -> PointStats:
     """The statistics of one noise level p from the clean errors of its networks (one per
     seed): the mean with its bootstrap 95% interval (:func:`bootstrap_mean`), and L/p with its
@@ -173,6 +177,8 @@ def point_stats(
         certified_share=certified_share,
         flip_rate=flip_rate,
         measures=measures or {},
+        checked=checked,
+        global_minima=global_minima,
     )
 
 
@@ -353,6 +359,24 @@ def _means(rows: list[tuple], col: dict[str, int]) -> dict[str, float]:
     return {name: finite_mean([r[col[name]] for r in rows]) for name in MEASURES}
 
 
+def _optimal(rows: list[tuple], col: dict[str, int]) -> dict[str, int]:
+    """Of the certified rows, how many had their global gap bounded (``checked``) and how many
+    of those are global minimisers (``global_minima``); none in a store without the columns."""
+    if "global_gap" not in col or "optimality" not in col:
+        return {"checked": 0, "global_minima": 0}
+    checked = [
+        r
+        for r in rows
+        if r[col["certified"]]
+        and r[col["global_gap"]] is not None
+        and math.isfinite(r[col["global_gap"]])
+    ]
+    return {
+        "checked": len(checked),
+        "global_minima": sum(r[col["optimality"]] == "global" for r in checked),
+    }
+
+
 def _order(value: object) -> tuple:
     """Numbers before text, each in its own order."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -434,6 +458,7 @@ def analyse(
                     if done
                     else math.nan,
                     measures=_means(kept, col),
+                    **_optimal(done, col),
                 )
             )
         shown = [k for k in varying if configs[key].uses(k)]  # the settings its method reads

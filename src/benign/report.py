@@ -135,6 +135,10 @@ def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
             for pt in g.points
             if not math.isnan(pt.certified_share)
         )
+        checked = sum(pt.checked for pt in g.points)
+        optimal = (
+            f" ({sum(pt.global_minima for pt in g.points)} of {checked} global)" if checked else ""
+        )
         if analysis.certified_only and counted == 0:
             verdict = f"0 / {interpolating} certified: see the verdict on every network"
         else:
@@ -159,7 +163,7 @@ def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
         rows.append(
             f"<tr><td class=l><b>{html.escape(g.label)}</b></td><td class=l>{verdict}</td>"
             f"<td class=l>{every}</td><td class=l>{alpha}</td><td class=l>{at_p}</td>"
-            f"<td>{certified} / {interpolating}</td>"
+            f"<td>{certified} / {interpolating}{optimal}</td>"
             f"<td class=l>{html.escape(paper_prediction(g.settings)) or '—'}</td></tr>"
         )
     return f"<table id=answer>{head}{''.join(rows)}</table>"

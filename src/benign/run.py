@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from benign import __version__
-from benign.certify import certify, normalised_margin
+from benign.certify import certify, global_gap, normalised_margin, optimality
 from benign.config import DTYPES, RunConfig
 from benign.convex import (
     CONVEX_FAILURES,
@@ -80,6 +80,8 @@ class NetworkRecord:
     support: int
     kinks: int
     certified: bool
+    global_gap: float  # d = 1 with biases: ≥ the relative excess of ½‖θ̃‖² over its least value
+    optimality: str  # "global", "kkt" (certified, not shown global) or "" (not certified)
     lipschitz_lower: float  # max over the training points of ‖∇_x f‖ (f − f_0 if centred)
     lipschitz_upper: float  # Σ|v_j|‖w_j‖ (two-layer) or Π_l s_l ‖W_l‖_2 (deep); + f_0's
     param_move: float  # ‖θ − θ_0‖/‖θ_0‖ (gd; NaN for lp)
@@ -578,6 +580,10 @@ def _rows(samples: list[Sample]) -> list[np.ndarray]:
     return [s.index for s in samples if s.index is not None]
 
 
+def _numpy(t: Tensor) -> np.ndarray:
+    return t.detach().double().cpu().numpy()
+
+
 def measure(
     config: RunConfig,
     fitted: Fit,
@@ -595,7 +601,13 @@ def measure(
     net = config.network()
     res = fitted.result
     n_net = len(seeds)
-    cert = certify(net, res.params, x, y, hint=fitted.hint, offset=offset)
+    cert = certify(net, res.params, x, y, hint=fitted.hint, offset=offset, multipliers=True)
+    certified = cert.certified(config.tolerances())
+    gap = np.full(n_net, np.nan)  # checked where the arcs can be enumerated: d = 1, biases
+    if cert.applies and config.d == 1 and config.bias and config.depth == 2:
+        hints = fitted.hint or [np.empty(0)] * n_net
+        candidates = [[c, h] for c, h in zip(cert.multipliers, hints, strict=True)]
+        gap = global_gap(res.params, _numpy(x), _numpy(y), candidates)
     # no network to measure where a solver failed
     failed = np.array([reason in (*LP_FAILURES, *CONVEX_FAILURES) for reason in res.stop_reason])
     nan = np.where(failed, np.nan, 0.0)
@@ -622,7 +634,9 @@ def measure(
         "eps_fixed_rel": cert.eps_fixed_rel,
         "support": cert.support if cert.applies else np.zeros(n_net, dtype=np.int64),
         "kinks": cert.kinks if cert.applies else np.zeros(n_net, dtype=np.int64),
-        "certified": cert.certified(config.tolerances()),
+        "certified": certified,
+        "global_gap": gap,
+        "optimality": optimality(certified, gap),
         "clean_error": err.value + nan,
         "clean_lo": err.lo + nan,
         "clean_hi": err.hi + nan,

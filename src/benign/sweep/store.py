@@ -49,8 +49,11 @@ if TYPE_CHECKING:
 # 2: Lipschitz bounds, lazy diagnostics; 3: datasets, NTK λ_min, lazy history; 4: the convex
 # method (gates, rounds, seeded, rounds_taken) and gd+convex's gd_* columns; stop loss_tol;
 # 5: the params table (a version-4 store is upgraded when a sweep next writes it)
-SCHEMA_VERSION = 6
-READS = (4, 5, 6)  # the schema versions this benign reads (older ones upgraded when written)
+# 6: canonical run ids; 7: global_gap, optimality
+SCHEMA_VERSION = 7
+READS = (4, 5, 6, 7)  # the schema versions this benign reads (older ones upgraded when written)
+# record columns newer than a version this benign reads: absent there until the store is written
+ADDED: dict[str, int] = {"global_gap": 7, "optimality": 7}
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 # values that depend on the machine and the moment, not on the run: left out of comparisons
@@ -273,9 +276,10 @@ def _nonconforming(path: str, state: tuple) -> str:
                     continue
                 return f"no table {table}"
             have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            missing = [c for c in conds if c not in have]
+            missing = [c for c in conds if c not in have and not (table == "runs" and c in ADDED)]
             if missing:
                 return f"{table} lacks the column{'s' * (len(missing) > 1)} {', '.join(missing)}"
+            conds = {c: cond for c, cond in conds.items() if c in have}  # ADDED ones may lack
             flags = ", ".join(f"coalesce({c}, 0)" for c in conds.values())
             every = _conforming(table, conds)
             row = conn.execute(
@@ -343,7 +347,7 @@ def check_store(path: Path, full: bool = False) -> None:
     if version is None or version not in map(str, READS):
         raise StoreError(
             f"{path}: store schema version {version}, this benign reads version "
-            f"{SCHEMA_VERSION} (and upgrades versions 4 and 5); use a new store (--store)"
+            f"{SCHEMA_VERSION} (and upgrades versions 4, 5 and 6); use a new store (--store)"
         )
     try:
         settings = tuple(json.loads(meta.get("settings", "[]")))
@@ -436,6 +440,10 @@ class Store:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute(PARAMS_TABLE)  # 4 → 5
             _canonical_ids(self.conn)  # 5 → 6
+            have = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
+            hints = typing.get_type_hints(NetworkRecord)
+            for col in ADDED.keys() - have:  # 6 → 7
+                self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {_sql_type(hints[col])}")
             self.conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )

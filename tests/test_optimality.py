@@ -1,0 +1,127 @@
+"""Optimality beyond KKT in d = 1: the dual bound of the margin LP against a brute-force
+maximum over directions, weak duality against the LP's optimum, and the global gap of
+networks whose excess norm is known (the minimum-norm interpolant, the same function carried
+by unbalanced neurons, and a certified KKT point above the least norm)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import benign
+
+from benign.certify import GLOBAL_TOL, certify, global_gap, optimality
+from benign.data import Distribution, noisy_sample
+from benign.lp import dual_bound, min_norm_interpolant
+from benign.nets import ReLUNet
+
+
+def _sample(seed: int, m: int = 40, p: float = 0.2):
+    return noisy_sample(Distribution("interval", 1), m, p, np.random.default_rng(seed))
+
+
+def _grid_max_h(x: np.ndarray, y: np.ndarray, lam: np.ndarray, n: int = 400_001) -> float:
+    """max over n equally spaced unit directions u = (cos t, sin t) of |Σ λ_i y_i relu(u·z_i)|."""
+    t = np.linspace(0, 2 * np.pi, n)
+    u = np.c_[np.cos(t), np.sin(t)]
+    z = np.c_[x[:, 0], np.ones(len(x))]
+    return float(np.abs(np.maximum(u @ z.T, 0.0) @ (lam * y)).max())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dual_bound_is_the_sum_over_the_brute_force_maximum(seed):
+    s = _sample(seed, m=12)
+    lam = np.random.default_rng(seed).exponential(size=12)
+    exact = dual_bound(s.x, s.y, lam)
+    grid = lam.sum() / _grid_max_h(s.x, s.y, lam)
+    assert exact <= grid * (1 + 1e-12)  # the exact maximum is at least the grid's
+    assert exact == pytest.approx(grid, rel=1e-6)
+
+
+def _params(sol, scale_first: float = 1.0):
+    """The solution's network as a one-network ensemble; its first neuron's (w, b) times
+    ``scale_first`` and v divided by it (the same function, a larger norm unless 1)."""
+    w, b, v = sol.w.copy(), sol.b.copy(), sol.v.copy()
+    j = int(np.argmax(np.abs(v)))
+    w[j], b[j], v[j] = w[j] * scale_first, b[j] * scale_first, v[j] / scale_first
+    return [torch.tensor(w)[None], torch.tensor(b)[None], torch.tensor(v)[None, None]]
+
+
+def _half_norm(params, x, y) -> float:
+    """½‖θ̃‖² of the one-network ensemble rescaled to min_i q_i = 1."""
+    w, b, v = (p[0].numpy().reshape(-1) for p in params)
+    q = y * (np.maximum(np.outer(x[:, 0], w) + b, 0.0) @ v)
+    return 0.5 * float((w**2).sum() + (b**2).sum() + (v**2).sum()) / q.min()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gap_bounds_the_excess_norm_and_vanishes_at_the_minimum(seed):
+    s = _sample(seed)
+    sol = min_norm_interpolant(s.x, s.y, width=200)
+    assert sol.ok and sol.reason == "lp_optimal"
+    least = _half_norm(_params(sol), s.x, s.y)  # the LP's optimum: min ½‖θ‖² to ~1e-7
+    lam = np.random.default_rng(seed).exponential(size=len(s.y))
+    assert dual_bound(s.x, s.y, lam) <= least * (1 + 1e-9)  # weak duality, any λ ≥ 0
+    x, y = s.x[None], s.y[None]
+    net = ReLUNet(1, 200, depth=2, bias=True)
+    for factor in (1.0, 1.5, 3.0):
+        params = _params(sol, factor)
+        cert = certify(net, params, s.x, s.y, multipliers=True)
+        gap = global_gap(params, x, y, [[cert.multipliers[0], sol.multipliers]])[0]
+        excess = 1 - least / _half_norm(params, s.x, s.y)
+        assert gap >= excess - 1e-9  # never below the true excess, whatever the multipliers
+        if factor == 1.0:
+            assert gap <= 1e-6 and bool(cert.certified()[0])
+            only_cert = global_gap(params, x, y, [[cert.multipliers[0]]])[0]
+            assert 0 <= only_cert <= GLOBAL_TOL  # the certificate's own multipliers suffice
+        else:
+            assert excess > GLOBAL_TOL and gap > GLOBAL_TOL
+            assert optimality(cert.certified(), np.array([gap]))[0] != "global"
+
+
+def test_optimality_tiers():
+    certified = np.array([True, True, True, False])
+    gap = np.array([GLOBAL_TOL / 2, 2 * GLOBAL_TOL, np.nan, 0.0])
+    assert list(optimality(certified, gap)) == ["global", "kkt", "kkt", ""]
+
+
+def test_run_records_the_tier_in_d_1_and_no_gap_elsewhere():
+    r = benign("run", "--method", "lp", "--dist", "interval", "--d", "1", "--m", "30", "--p",
+               "0.2", "--width", "100", "--seeds", "2", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    records = json.loads(r.stdout)["records"]
+    assert [n["optimality"] for n in records] == ["global", "global"]
+    assert all(0 <= n["global_gap"] <= 1e-6 for n in records)
+    r = benign("run", "--method", "convex", "--dist", "sphere", "--d", "3", "--m", "20", "--p",
+               "0.2", "--width", "60", "--seeds", "1", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (record,) = json.loads(r.stdout)["records"]
+    assert record["global_gap"] is None and record["optimality"] in ("kkt", "")
+
+
+# A certified KKT point that is not a global minimiser: the minimum-norm interpolant of this
+# sample among neurons with no kink in the gap (x_2, x_3) (the LP restricted to that
+# dictionary, refined), rescaled to min_i q_i = 1; its kinks sit on or beside the data, where
+# the Clarke multipliers make it stationary. Its ½‖θ‖² is 28% above the least.
+SADDLE_X = [0.08564916714362436, 0.09412864224039919, 0.2368105065960997, 0.5821620360643678,
+            0.8012744652063969]  # fmt: skip
+SADDLE_Y = [1.0, 1.0, -1.0, 1.0, -1.0]
+SADDLE = (
+    [3.5225416334903885, 4.390364360202478, 3.590714270242786, -1.1045840135576226],
+    [-0.3017027571371938, -1.03968440828101, -2.0903775304899206, 0.8850749647389193],
+    [-3.535438319832114, 4.511789321783404, -4.154865484044257, 1.4154375776468087],
+)
+
+
+def test_a_certified_kkt_point_above_the_least_norm_is_not_called_global():
+    x, y = np.array(SADDLE_X)[:, None], np.array(SADDLE_Y)
+    w, b, v = (np.array(a) for a in SADDLE)
+    params = [torch.tensor(w)[None, :, None], torch.tensor(b)[None], torch.tensor(v)[None, None]]
+    cert = certify(ReLUNet(1, 4, depth=2, bias=True), params, x, y, multipliers=True)
+    assert bool(cert.certified()[0]) and cert.eps_rel[0] < 1e-3  # a KKT point
+    least = min_norm_interpolant(x, y, width=20)
+    excess = 1 - least.norm_sq / 2 / _half_norm(params, x, y)
+    assert excess > 0.2  # not a global minimiser
+    gap = global_gap(params, x[None], y[None], [[cert.multipliers[0]]])
+    assert gap[0] >= excess - 1e-9
+    assert list(optimality(cert.certified(), gap)) == ["kkt"]
