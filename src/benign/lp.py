@@ -269,10 +269,14 @@ def min_norm_interpolant(
     tol: float = LP_TOL,
     max_rounds: int = LP_ROUNDS,
     log: Callable[[str], None] | None = None,
+    arcs: np.ndarray | None = None,
 ) -> MinNormSolution:
     """The minimum-norm interpolant of one sample x (m, 1), y (m,) ∈ {±1} by column generation
     (module docstring), every program by HiGHS's primal simplex, warm-started; ``log`` gets a
-    line per program solved."""
+    line per program solved. ``arcs`` (2, m − 1) of bool, over the samples sorted: which arcs
+    of kind R (row 0) and L (row 1) may hold neurons (affine neurons always may); the network
+    is then the least-norm one with kinks there only ("lp_optimal": no allowed arc has
+    |h| > 1 + tol), and ``gap`` still bounds its distance from the global minimum."""
     t0 = time.perf_counter()
     m = len(x)
     order = np.argsort(x[:, 0], kind="stable")
@@ -287,12 +291,15 @@ def min_norm_interpolant(
         return failed("lp_failed")
     if np.any((np.diff(xs) == 0) & (ys[1:] != ys[:-1])):
         return failed("infeasible")
-    gaps, start = np.arange(m - 1), []
+    allowed = np.ones((2, m - 1), dtype=bool) if arcs is None else np.asarray(arcs, dtype=bool)
+    r_gaps, l_gaps = np.flatnonzero(allowed[R]), np.flatnonzero(allowed[L])
+    start = []
     for s in (1.0, -1.0):
-        sign = np.full(m - 1, s)
         start += [
-            _atoms(R, gaps, sign, np.c_[np.ones(m - 1), -xs[:-1]]),
-            _atoms(L, gaps, sign, np.c_[-np.ones(m - 1), xs[1:]]),
+            _atoms(R, r_gaps, np.full(len(r_gaps), s), np.c_[np.ones(len(r_gaps)), -xs[r_gaps]]),
+            _atoms(
+                L, l_gaps, np.full(len(l_gaps), s), np.c_[-np.ones(len(l_gaps)), xs[l_gaps + 1]]
+            ),
             _atoms(A, np.array([0]), np.array([s]), np.array([[0.0, 1.0]])),
         ]
     simplex = _Simplex(xs, ys, np.concatenate(start))
@@ -312,13 +319,15 @@ def min_norm_interpolant(
         objective, lam, c = simplex.solution()
         rounds += 1
         price = _price(xs, ys, lam, tol)
+        new = [_within(allowed, *atoms) for atoms in price.new]
+        new = [atoms for atoms in new if len(atoms[1])]
         best = (simplex.atoms, c, lam, lam.sum() / max(price.max_h, 1.0))
         if log is not None:
             log(
                 f"lp: program {rounds}, {len(c)} kinks, ½‖θ‖² {objective:.10g}, "
                 f"max|h| − 1 = {price.max_h - 1:.1e}, {time.perf_counter() - t0:.1f} s"
             )
-        if not price.new:
+        if not new:
             reason = "lp_optimal"
             break
         stalled = stalled + 1 if price.max_h >= lowest else 0
@@ -326,7 +335,7 @@ def min_norm_interpolant(
         if stalled >= STALL:
             reason = "stalled"
             break
-        simplex.add(np.concatenate([_atoms(*new) for new in price.new]))
+        simplex.add(np.concatenate([_atoms(*atoms) for atoms in new]))
     if best is None:  # no program solved: a simplex that failed is an LP that failed
         reason = "lp_failed" if reason in ("round_budget", "simplex_failed") else reason
         return failed(reason, rounds=rounds)
@@ -349,6 +358,14 @@ def min_norm_interpolant(
     norm_sq = float((w**2).sum() + (b**2).sum() + (v**2).sum())
     gap = (norm_sq / 2 - bound) / (norm_sq / 2)  # of the network itself, rescaled
     return MinNormSolution(True, reason, w, b, v, len(neurons), norm_sq, multipliers, gap, rounds)
+
+
+def _within(
+    allowed: np.ndarray, kind: int, gaps: np.ndarray, sign: np.ndarray, u: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """The priced atoms of one kind whose arcs are allowed (affine ones always are)."""
+    ok = np.ones(len(gaps), dtype=bool) if kind == A else allowed[kind, gaps]
+    return kind, gaps[ok], sign[ok], u[ok]
 
 
 def _unit(u: np.ndarray) -> np.ndarray:

@@ -566,6 +566,45 @@ def ntk_noise(computed: dict) -> Figure | None:
     return major_log_ticks(fig)
 
 
+def kkt_envelope(computed: dict) -> Figure | None:
+    """The distinct certified KKT points of each 1-D sample (benign.reproduce.envelope): L of
+    every point against p, one panel per m (points of one sample side by side; open markers:
+    not shown global), with the theorem's shapes p⁵, p and √p (constants 1)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(computed["rows"])
+    if frame.empty:
+        return None
+    ms = sorted(frame["m"].unique())
+    fig = Figure(layout="constrained", figsize=(4.2 * len(ms), 4.4))
+    ps = np.array(sorted(frame["p"].unique()))
+    guide = np.geomspace(ps.min(), ps.max(), 50)
+    for i, m in enumerate(ms):
+        ax = fig.add_subplot(1, len(ms), i + 1)
+        sub = frame[frame["m"] == m]
+        seeds = sorted(sub["seed"].unique())
+        for k, seed in enumerate(seeds):
+            one = sub[sub["seed"] == seed]
+            x = one["p"].to_numpy(float) * 1.04 ** (k - (len(seeds) - 1) / 2)
+            best = (one["optimality"] == "global").to_numpy()
+            ax.plot(x[best], one["clean_error"][best], "o", ms=4, color=f"C{k}", alpha=0.7)
+            ax.plot(x[~best], one["clean_error"][~best], "o", ms=4, mfc="none", color=f"C{k}")
+        for shape, label, style in (
+            (guide**5, "p⁵", ":"),
+            (guide, "p", "--"),
+            (np.sqrt(guide), "√p", "-."),
+        ):
+            ax.plot(guide, shape, style, color="k", lw=0.8, label=label)
+        ax.set(
+            xscale="log", yscale="log", xlabel="noise p", ylabel="clean error L", title=f"m = {m}"
+        )
+        lowest = frame["clean_error"][frame["clean_error"] > 0].min()
+        ax.set_ylim(bottom=max(1e-4, min(0.5 * lowest, ps.max() ** 5)))  # p⁵ seen at the right
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, title="filled: global; open: KKT only", title_fontsize=7)
+    return major_log_ticks(fig)
+
+
 def calibration(computed: dict) -> Figure | None:
     """The calibration's Nadaraya–Watson interpolators (benign.reproduce.calibration): L/p
     against p, mean over seeds, one line per β, one panel per clean law, with the benign
@@ -729,6 +768,10 @@ Drawing = Callable[[dict], Figure | None]
 CLAIM_FIGURES: dict[str, tuple[Drawing, str]] = {
     "lazy-separated": (kernel_trend, "Clean error / p of the kernel limit against m"),
     "ntk-noise": (ntk_noise, "Generalisation error of ridgeless NTK regression against n"),
+    "kkt-envelope": (
+        kkt_envelope,
+        "Clean error of every distinct certified KKT point of each sample against p, per m",
+    ),
     "calibration": (
         calibration,
         "L / p of the Nadaraya–Watson interpolator on either side of β = d, per clean law",

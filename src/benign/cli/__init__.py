@@ -53,6 +53,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run a claim of the papers as an experiment and judge it: agrees, disagrees or "
         "inconclusive.",
     ),
+    "kkt-points": (
+        "benign.cli.tools",
+        "kkt_points_cmd",
+        "Distinct certified KKT points of one 1-D sample, not only the least-norm one.",
+    ),
     "ntk": (
         "benign.cli.tools",
         "ntk",

@@ -1,4 +1,5 @@
-"""The measures of data and kernels on their own: `ntk` and `separation`."""
+"""The measures of data, kernels and KKT points on their own: `ntk`, `separation` and
+`kkt-points`."""
 
 import dataclasses
 import time
@@ -173,3 +174,66 @@ def separation_cmd(
     if across:
         out.print(f"test–train separation:  ℓ2 {across.l2:.6g}, ℓ∞ {across.linf:.6g}")
     out.print(f"({seconds:.1f} s)")
+
+
+MAX_EXPLORE_M = 5000  # the LP of one draw is dearest here (seconds each at m = 1000)
+
+
+def kkt_points_cmd(
+    m: Annotated[int, typer.Option("--m", help="Training points, uniform on [0, 1].")] = 100,
+    p: Annotated[float, typer.Option("--p", help="Flip probability of each label.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and of the draws.")] = 0,
+    draws: Annotated[
+        int, typer.Option(help="Kink sets tried (the first: every arc, the least norm).")
+    ] = 40,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Distinct certified KKT points of one 1-D sample, not only the least-norm one.
+
+    Each draw takes the least-norm interpolant with kinks on a random set of arcs (gaps and
+    orientations) and keeps it when the (ε, δ)-certificate holds and it is a new point; per
+    point: ½‖θ̃‖², its excess over the least, the exact clean error L, ε_rel, and the bound on
+    its distance from a global minimiser (docs/science.md).
+    """
+    from benign.data import noisy_sample
+    from benign.explore import kkt_points
+
+    if not 2 <= m <= MAX_EXPLORE_M:
+        raise InputError(f"--m: must lie in [2, {MAX_EXPLORE_M}], got {m}")
+    if not 0 <= p < 0.5:
+        raise InputError(f"--p: the flip probability must lie in [0, 0.5), got {p}")
+    if seed < 0:
+        raise InputError(f"--seed: must be >= 0, got {seed}")
+    if draws < 1:
+        raise InputError(f"--draws: must be >= 1, got {draws}")
+    sample = noisy_sample(Distribution("interval", 1), m, p, rng_for(seed, "data"))
+    start = time.perf_counter()
+    points = kkt_points(sample.x, sample.y, draws, rng_for(seed, "explore"))
+    seconds = time.perf_counter() - start
+    least = points[0].half_norm if points and points[0].draw == 0 else float("nan")
+    fields = ("draw", "arcs", "half_norm", "clean_error", "eps_rel", "global_gap", "optimality")
+    if json_out:
+        rows = [{k: getattr(pt, k) for k in fields} for pt in points]
+        print_json({"m": m, "p": p, "seed": seed, "flips": sample.flips, "draws": draws,
+                    "seconds": seconds, "points": rows})  # fmt: skip
+        return
+    out.print(
+        f"{len(points)} distinct certified KKT points in {draws} draws ({seconds:.1f} s), "
+        f"m = {m}, p = {p:g}, {sample.flips} labels flipped, seed {seed}",
+        soft_wrap=True,
+    )
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("draw", "arcs", "½‖θ‖²", "excess", "L", "ε_rel", "global gap", "optimality"):
+        table.add_column(name, justify="right")
+    for pt in points:
+        table.add_row(
+            str(pt.draw),
+            f"{pt.arcs}/{2 * (m - 1)}",
+            f"{pt.half_norm:.6g}",
+            f"{pt.half_norm / least - 1:.2%}".replace("-0.00%", "0.00%"),
+            f"{pt.clean_error:.4f}",
+            f"{pt.eps_rel:.1e}",
+            f"{pt.global_gap:.1e}",
+            pt.optimality,
+        )
+    out.print(table)

@@ -27,6 +27,7 @@ from benign.regimes import (
     paper_prediction,
 )
 from benign.reproduce.calibration import BKS, calibration, calibration_evidence
+from benign.reproduce.envelope import envelope, envelope_evidence
 from benign.reproduce.rules import (
     Outcome,
     Verdict,
@@ -1108,6 +1109,20 @@ CLAIMS: dict[str, Claim] = {
             "error_vs_p",
             (4.8, 0.45),
             tempered_1d,
+        ),
+        Claim(
+            "kkt-envelope",
+            KYS,
+            "In d = 1 *every* KKT point, not only the least-norm one, has "
+            "c·p⁵ ≤ L ≤ C·√p: checked with c = C = 1 on the distinct certified KKT points "
+            "found per sample (the least-norm one and those of random kink sets); their "
+            "spread in L is the finding.",
+            True,
+            "kkt-envelope",
+            (1.7, 0.1),
+            envelope,
+            envelope_evidence,
+            sweep=False,
         ),
         Claim(
             "benign-high-d",

@@ -1,0 +1,113 @@
+"""Many KKT points of one 1-D sample: on a tiny sample, every point an enumeration of the
+kink sets finds; each point is an interpolating network whose clean error
+matches a dense evaluation; the first is the global minimiser; and the envelope's rule."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benign.certify import GLOBAL_TOL
+from benign.data import Distribution, noisy_sample
+from benign.explore import _candidate, _same, kkt_points
+from benign.lp import min_norm_interpolant
+from benign.reproduce.envelope import envelope
+
+
+def _sample(seed: int, m: int, p: float = 0.3):
+    return noisy_sample(Distribution("interval", 1), m, p, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("seed", [3])
+def test_the_points_found_are_every_point_of_the_exhaustive_enumeration(seed):
+    """At m = 5 the 256 kink sets are few enough to take each once: the points found are
+    those of an enumeration of the sets done here, each once."""
+    s = _sample(seed, m=5, p=0.4)
+    xs = np.sort(s.x[:, 0])
+    grid = np.sort(np.r_[xs, (xs[1:] + xs[:-1]) / 2])
+    every = []
+    for bits in itertools.product([False, True], repeat=8):  # the 2(m − 1) arcs
+        point = _candidate(s.x, s.y, np.array(bits).reshape(2, 4), 1, (0.0, 1.0))
+        if point is not None and not any(_same(point, q, grid) for q in every):
+            every.append(point)
+    found = kkt_points(s.x, s.y, 257, np.random.default_rng(0))  # every kink set, then
+    assert len(every) >= 2 and len(found) == len(every)  # more than the least-norm point
+    for point in every:
+        assert any(_same(point, q, grid) for q in found)
+
+
+def test_points_interpolate_and_their_error_matches_a_dense_evaluation():
+    s = _sample(1, m=60)
+    points = kkt_points(s.x, s.y, 30, np.random.default_rng(2))
+    least = min_norm_interpolant(s.x, s.y, width=240)
+    assert points[0].draw == 0 and points[0].optimality == "global"
+    assert points[0].half_norm == pytest.approx(least.norm_sq / 2, rel=1e-9)
+    assert points[0].global_gap <= GLOBAL_TOL
+    dense = np.linspace(0, 1, 2_000_001)
+    for pt in points:
+        q = s.y * pt.values(s.x[:, 0])
+        assert q.min() == pytest.approx(1.0, abs=1e-6)  # rescaled: min margin 1
+        assert pt.eps_rel <= 0.05 and pt.half_norm >= points[0].half_norm * (1 - 1e-9)
+        assert np.mean(pt.values(dense) <= 0) == pytest.approx(pt.clean_error, abs=2e-6)
+
+
+def _rows(values: dict[float, list[float]], m: int = 300) -> dict:
+    rows = [
+        {
+            "m": m,
+            "p": p,
+            "seed": s,
+            "flips": 1,
+            "draw": k,
+            "arcs": 4,
+            "half_norm": 1.0,
+            "norm_excess": 0.0,
+            "clean_error": err,
+            "eps_rel": 0.0,
+            "global_gap": 0.0,
+            "optimality": "global" if k == 0 else "kkt",
+        }
+        for p, errors in values.items()
+        for s in range(2)
+        for k, err in enumerate(errors)
+    ]
+    return {"band": [1.0, 1.0], "draws": 10, "rows": rows}
+
+
+def test_envelope_rule_checks_the_band_at_the_largest_m():
+    inside = {0.05: [0.04, 0.06], 0.2: [0.15, 0.2]}
+    v = envelope(pd.DataFrame(), _rows(inside))
+    assert v.verdict == "agrees", v.reason
+    cell = next(c for c in v.evidence["cells"] if c["p"] == 0.05)
+    assert cell["spread"][0] == pytest.approx(0.02) and cell["not_global"] == 0.5
+    above = {0.05: [0.04, 0.3], 0.2: [0.15, 0.2]}  # 0.3 > √0.05 = 0.224
+    assert envelope(pd.DataFrame(), _rows(above)).verdict == "disagrees"
+    below = {0.05: [0.04, 1e-8], 0.2: [0.15, 0.2]}  # 1e-8 < 0.05⁵ = 3.1e-7
+    assert envelope(pd.DataFrame(), _rows(below)).verdict == "disagrees"
+    one = {0.05: [0.04], 0.2: [0.15]}
+    assert envelope(pd.DataFrame(), _rows(one)).verdict == "inconclusive"
+    # outside only at a smaller m: judged at the largest
+    small = _rows(above, m=100)
+    small["rows"] += _rows(inside, m=300)["rows"]
+    assert envelope(pd.DataFrame(), small).verdict == "agrees"
+
+
+def test_kkt_points_command():
+    import json
+
+    from helpers import benign
+
+    r = benign("kkt-points", "--m", "30", "--p", "0.2", "--draws", "12", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["m"] == 30 and doc["points"][0]["draw"] == 0
+    assert doc["points"][0]["optimality"] == "global"
+    assert len({pt["draw"] for pt in doc["points"]}) == len(doc["points"]) >= 1
+    for args, field in (
+        (("--m", "1"), "--m"),
+        (("--draws", "0"), "--draws"),
+        (("--p", "0.5"), "--p"),
+    ):
+        bad = benign("kkt-points", *args)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and field in bad.stderr
