@@ -483,3 +483,13 @@ def test_ctrl_c_reaches_the_caller_while_a_solve_runs():
     assert interruptible(lambda: 42) == 42
     with pytest.raises(ZeroDivisionError):
         interruptible(lambda: 1 / 0)
+
+
+def test_gd_plus_convex_says_when_it_did_not_start_from_gd():
+    """Gradient descent stopped after 20 steps has not interpolated noisy 1-D data: the
+    program is seeded by gates, and the record says why instead of reading as plain convex."""
+    cfg = RunConfig(dist="interval", d=1, m=12, p=0.3, width=40, method="gd+convex", steps=20)
+    records = run_experiment(cfg, [0]).records
+    (r,) = records
+    assert r.gd_stop_reason == "step_budget" and r.gd_normalised_margin <= 0
+    assert r.seeded.startswith("gates ") and r.seeded.endswith("(gd did not interpolate)")

@@ -909,29 +909,97 @@ def certify(
     )
 
 
+def sphere_dual_max(xt: np.ndarray, coef: np.ndarray, block: int = 2**21) -> float:
+    """max over unit u ∈ R³ of |h(u)|, h(u) = Σ_i coef_i relu(u·x̃_i), for x̃ (m, 3) (d = 2 with
+    biases: x̃ = (x, 1)), exactly: the great circles u·x̃_i = 0 cut the sphere into cells where
+    h(u) = u·G (G = Σ over the active i of coef_i x̃_i), so the maximum of ±h lies at a vertex
+    (u ∥ x̃_i × x̃_j), inside an arc of circle i at ±(G projected on x̃_i^⊥), or inside a cell
+    at ±G/‖G‖; every arc and cell touches a vertex, where its pattern is the vertex's with
+    x̃_i, x̃_j each on or off. h is evaluated at all these directions (O(m³) in all); any of
+    them is a real direction, so the largest |h| found is the maximum."""
+    m = len(xt)
+    i, j = np.triu_indices(m, 1)
+    cross = np.cross(xt[i], xt[j])
+    norm = np.linalg.norm(cross, axis=1)
+    ok = norm > 1e-12 * np.linalg.norm(xt[i], axis=1) * np.linalg.norm(xt[j], axis=1)
+    i, j, cross = i[ok], j[ok], cross[ok] / norm[ok, None]
+    weighted = coef[:, None] * xt  # (m, 3)
+    lone = xt / np.linalg.norm(xt, axis=1, keepdims=True)  # parallel x̃: no vertices
+    best = float(np.abs(np.maximum(np.r_[lone, -lone] @ xt.T, 0.0) @ coef).max(initial=0.0))
+    rows = max(1, block // max(m, 1))
+    for s in range(0, len(i), rows):
+        ii, jj, v = i[s : s + rows], j[s : s + rows], cross[s : s + rows]
+        for vertex in (v, -v):
+            dots = vertex @ xt.T  # (V, m)
+            best = max(best, float(np.abs(np.maximum(dots, 0.0) @ coef).max(initial=0.0)))
+            on = dots > 0
+            n = np.arange(len(ii))
+            on[n, ii] = on[n, jj] = False
+            base = on.astype(float) @ weighted  # (V, 3): the pattern off the two circles
+            wi, wj = weighted[ii], weighted[jj]
+            dirs = [base, base + wi, base + wj, base + wi + wj]  # the four cells
+            for a, other in ((xt[ii], wj), (xt[jj], wi)):  # the arcs of circles i and j
+                unit = a / np.linalg.norm(a, axis=1, keepdims=True)
+                for g in (base, base + other):
+                    dirs.append(g - (g * unit).sum(1, keepdims=True) * unit)
+            cand = np.concatenate(dirs)
+            size = np.linalg.norm(cand, axis=1, keepdims=True)
+            cand = cand[size[:, 0] > 0] / size[size[:, 0] > 0]
+            for u in (cand, -cand):
+                h = np.maximum(u @ xt.T, 0.0) @ coef
+                best = max(best, float(np.abs(h).max(initial=0.0)))
+    return best
+
+
+SPHERE_M = 200  # the exact check on S² (O(m³): 4 s at m = 200) is made up to this many points
+
+
+def gap_checked(d: int, bias: bool, m: int) -> bool:
+    """Whether :func:`global_gap` bounds a two-layer net's distance from a global minimiser:
+    x̃ = (x, 1) or x of dimension 2 (d = 1 with biases: exact over O(m) arcs) or 3 (d = 2 with
+    biases, d = 3 without: exact over the O(m²) cells of S², up to SPHERE_M points)."""
+    dim = d + bias
+    return (dim == 2 and bias) or (dim == 3 and m <= SPHERE_M)
+
+
 def global_gap(
     params: Params,
     x: np.ndarray,
     y: np.ndarray,
     candidates: list[list[np.ndarray]],
+    bias: bool = True,
 ) -> np.ndarray:
-    """Per two-layer network with biases in d = 1 (x (E, m, 1), y (E, m)): an upper bound on
-    how far it is from a global minimiser of the margin problem, 1 − B / ½‖θ̃‖², θ̃ the net
-    rescaled to min_i q_i = 1 and B the largest :func:`benign.lp.dual_bound` over its
-    ``candidates`` multipliers (the certificate's, the solver's). B ≤ min ½‖θ‖² over nets of
-    every width, so the gap is at least the net's relative excess norm, whichever multipliers
-    are given, and ≈ 0 at a global minimiser with its KKT multipliers. NaN where the net does
-    not interpolate or no candidate is finite."""
-    flat = [p.detach().double().reshape(len(p), -1).cpu().numpy() for p in params]
-    half = 0.5 * sum((p**2).sum(1) for p in flat)
-    w, b, v = flat  # W (E, n·1), b (E, n), v (E, n)
-    q = y * (np.maximum(x[:, :, :1] * w[:, None, :] + b[:, None, :], 0.0) @ v[:, :, None])[..., 0]
+    """Per two-layer network (x (E, m, d), y (E, m); :func:`gap_checked` settings): an upper
+    bound on how far it is from a global minimiser of the margin problem, 1 − B / ½‖θ̃‖², θ̃
+    the net rescaled to min_i q_i = 1 and B = Σ_i λ_i / max_u |Σ_i λ_i y_i relu(u·x̃_i)| the
+    largest over its ``candidates`` multipliers (the certificate's, the solver's): λ / max|h|
+    is feasible for the dual of the convex margin program, so B ≤ min ½‖θ‖² over nets of
+    every width, the gap is at least the net's relative excess norm whatever multipliers are
+    given, and ≈ 0 at a global minimiser with its KKT multipliers. NaN where the net does not
+    interpolate, no candidate is finite, or the setting is not checked."""
+    layers = [p.detach().double().cpu().numpy() for p in params]
+    w, v = layers[0], layers[-1][:, 0, :]  # W (E, n, d), v (E, n)
+    b = layers[1] if bias else np.zeros(w.shape[:2])
+    q = y * np.einsum("emn,en->em", np.maximum(x @ w.transpose(0, 2, 1) + b[:, None, :], 0.0), v)
+    half = 0.5 * sum((a.reshape(len(a), -1) ** 2).sum(1) for a in layers)
     gap = np.full(len(half), np.nan)
+    dim = x.shape[-1] + bias
+    if not gap_checked(x.shape[-1], bias, x.shape[1]):
+        return gap
     for e, lams in enumerate(candidates):
         finite = [lam for lam in lams if len(lam) and np.all(np.isfinite(lam))]
-        if q[e].min() > 0 and finite:
+        if q[e].min() <= 0 or not finite:
+            continue
+        if dim == 2:
             bound = max(dual_bound(x[e], y[e], lam) for lam in finite)
-            gap[e] = 1.0 - bound / (half[e] / q[e].min())
+        else:
+            xt = np.c_[x[e], np.ones(len(x[e]))] if bias else x[e]
+            bound = max(
+                np.clip(lam, 0, None).sum()
+                / max(sphere_dual_max(xt, np.clip(lam, 0, None) * y[e]), 1e-300)
+                for lam in finite
+            )
+        gap[e] = 1.0 - bound / (half[e] / q[e].min())
     return gap
 
 

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from benign import __version__
-from benign.certify import certify, global_gap, normalised_margin, optimality
+from benign.certify import certify, gap_checked, global_gap, normalised_margin, optimality
 from benign.config import DTYPES, RunConfig
 from benign.convex import (
     CONVEX_FAILURES,
@@ -90,7 +90,7 @@ class NetworkRecord:
     ntk_min: float  # λ_min of the analytic (infinite-width) NTK Gram on the training points
     entk_min_init: float  # λ_min of the empirical NTK Gram at initialisation (gd; NaN for lp)
     entk_min: float  # λ_min of the trained network's empirical NTK Gram
-    seeded: str  # convex: what seeded the program ("gates N", "gd"); "" otherwise
+    seeded: str  # convex: what seeded the program ("gates N", "gd"; gd+convex: why not gd); "" else
     rounds: int  # lp, convex: programs solved (0 otherwise)
     # gd+convex: gradient descent's own network, before the convex program (NaN / "" otherwise)
     gd_steps: int
@@ -423,6 +423,8 @@ def solve_convex(
             if time.perf_counter() - t0 >= budget or rounds[e] >= config.rounds:
                 break
         assert best is not None  # the loop runs at least once
+        if layers is not None and best_how != "gd":  # gd+convex that did not start from gd
+            best_how += f" ({_why_not_gd(s, [None if p is None else p[e] for p in layers])})"
         sols.append(best)
         seeded.append(best_how)
         seconds.append(time.perf_counter() - t0)
@@ -570,6 +572,16 @@ def fit(
     return Fit(res, hint, fields)
 
 
+def _why_not_gd(sample: Sample, layer: list[np.ndarray | None]) -> str:
+    """Why gd+convex's program was seeded by gates: gradient descent's network v, W, b did not
+    interpolate the sample, or its patterns gave no certified network."""
+    v, w, b = layer
+    assert v is not None and w is not None
+    pre = sample.x @ w.T + (0.0 if b is None else b)
+    q = sample.y * (np.maximum(pre, 0.0) @ v.reshape(-1))
+    return "gd did not interpolate" if q.min() <= 0 else "gd's patterns gave no certified network"
+
+
 def _source(config: RunConfig) -> Distribution | str:
     """Where clean errors are measured: the generated law, or the dataset's name."""
     return config.dist if config.dist in DATASETS else config.distribution()
@@ -603,11 +615,11 @@ def measure(
     n_net = len(seeds)
     cert = certify(net, res.params, x, y, hint=fitted.hint, offset=offset, multipliers=True)
     certified = cert.certified(config.tolerances())
-    gap = np.full(n_net, np.nan)  # checked where the arcs can be enumerated: d = 1, biases
-    if cert.applies and config.d == 1 and config.bias and config.depth == 2:
+    gap = np.full(n_net, np.nan)  # checked where the cells can be enumerated: gap_checked
+    if cert.applies and config.depth == 2 and gap_checked(config.d, config.bias, config.m):
         hints = fitted.hint or [np.empty(0)] * n_net
         candidates = [[c, h] for c, h in zip(cert.multipliers, hints, strict=True)]
-        gap = global_gap(res.params, _numpy(x), _numpy(y), candidates)
+        gap = global_gap(res.params, _numpy(x), _numpy(y), candidates, config.bias)
     # no network to measure where a solver failed
     failed = np.array([reason in (*LP_FAILURES, *CONVEX_FAILURES) for reason in res.stop_reason])
     nan = np.where(failed, np.nan, 0.0)
