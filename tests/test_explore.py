@@ -52,22 +52,18 @@ def test_points_interpolate_and_their_error_matches_a_dense_evaluation():
         assert np.mean(pt.values(dense) <= 0) == pytest.approx(pt.clean_error, abs=2e-6)
 
 
+def _row(m: int, p: float, seed: int, draw: int, err: float, tier: str) -> dict:
+    """One point of the envelope's evidence."""
+    return {
+        "m": m, "p": p, "seed": seed, "flips": 1, "draw": draw, "arcs": 4, "half_norm": 1.0,
+        "norm_excess": 0.0, "clean_error": err, "eps_rel": 0.0, "global_gap": 0.0,
+        "optimality": tier,
+    }  # fmt: skip
+
+
 def _rows(values: dict[float, list[float]], m: int = 300) -> dict:
     rows = [
-        {
-            "m": m,
-            "p": p,
-            "seed": s,
-            "flips": 1,
-            "draw": k,
-            "arcs": 4,
-            "half_norm": 1.0,
-            "norm_excess": 0.0,
-            "clean_error": err,
-            "eps_rel": 0.0,
-            "global_gap": 0.0,
-            "optimality": "global" if k == 0 else "kkt",
-        }
+        _row(m, p, s, k, err, "global" if k == 0 else "kkt")
         for p, errors in values.items()
         for s in range(2)
         for k, err in enumerate(errors)
@@ -111,3 +107,24 @@ def test_kkt_points_command():
     ):
         bad = benign("kkt-points", *args)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and field in bad.stderr
+
+
+def _global_rows(ratio: float, samples: int = 4, m: int = 300) -> dict:
+    rows = [
+        _row(m, p, s, k, ratio * p * (1 + 0.01 * k), "global" if k < 2 else "kkt")
+        for p in (0.05, 0.2)
+        for s in range(samples)
+        for k in range(3)
+    ]
+    return {"band": [1.0, 1.0], "draws": 10, "rows": rows}
+
+
+def test_local_minima_rule_judges_the_global_points_against_the_band():
+    from benign.reproduce.envelope import local_minima
+
+    v = local_minima(pd.DataFrame(), _global_rows(1.0))
+    assert v.verdict == "agrees", v.reason
+    assert v.evidence["cells"][0]["points"] == 8  # two global points per sample, four samples
+    assert local_minima(pd.DataFrame(), _global_rows(3.0)).verdict == "disagrees"
+    assert local_minima(pd.DataFrame(), _global_rows(0.3)).verdict == "disagrees"
+    assert local_minima(pd.DataFrame(), _global_rows(1.0, samples=3)).verdict == "inconclusive"

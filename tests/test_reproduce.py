@@ -419,11 +419,11 @@ def test_bad_input_is_one_line(tmp_path):
     assert not (tmp_path / "d").exists()  # nothing written
 
 
-def test_list_names_the_thirteen_claims():
+def test_list_names_the_fourteen_claims():
     r = benign("reproduce", "--list", "--json")
     assert r.returncode == 0
     claims = json.loads(r.stdout)["claims"]
-    assert [c["name"] for c in claims] == list(CLAIMS) and len(claims) == 13
+    assert [c["name"] for c in claims] == list(CLAIMS) and len(claims) == 14
     for c in claims:
         assert c["claim"] and c["paper"] and c["quick_minutes"] <= 1
         assert (c["runs"] > c["quick_runs"] > 0) or not CLAIMS[c["name"]].sweep

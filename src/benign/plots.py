@@ -772,6 +772,10 @@ CLAIM_FIGURES: dict[str, tuple[Drawing, str]] = {
         kkt_envelope,
         "Clean error of every distinct certified KKT point of each sample against p, per m",
     ),
+    "local-minima-1d": (
+        kkt_envelope,
+        "Clean error of every distinct certified KKT point against p (filled: global minima)",
+    ),
     "calibration": (
         calibration,
         "L / p of the Nadaraya–Watson interpolator on either side of β = d, per clean law",

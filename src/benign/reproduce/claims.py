@@ -27,7 +27,7 @@ from benign.regimes import (
     paper_prediction,
 )
 from benign.reproduce.calibration import BKS, calibration, calibration_evidence
-from benign.reproduce.envelope import envelope, envelope_evidence
+from benign.reproduce.envelope import envelope, envelope_evidence, local_minima
 from benign.reproduce.rules import (
     Outcome,
     Verdict,
@@ -1121,6 +1121,19 @@ CLAIMS: dict[str, Claim] = {
             "kkt-envelope",
             (1.7, 0.1),
             envelope,
+            envelope_evidence,
+            sweep=False,
+        ),
+        Claim(
+            "local-minima-1d",
+            KYS,
+            "In d = 1 any local minimum of the margin problem has L ≈ p: tested on every "
+            "distinct certified point shown global (a local minimum is global with the width "
+            "above the support), several per sample where the least norm is not unique.",
+            True,
+            "local-minima-1d",
+            (2.3, 0.1),
+            local_minima,
             envelope_evidence,
             sweep=False,
         ),

@@ -134,3 +134,64 @@ def envelope(runs: "pd.DataFrame", computed: dict) -> Verdict:
         return Verdict("inconclusive", why, key, evidence)
     why = f"all {len(top)} points at m = {largest} inside [{c:g}·p⁵, {big_c:g}·√p]"
     return Verdict("agrees", why, key, evidence)
+
+
+def local_minima(runs: "pd.DataFrame", computed: dict) -> Verdict:
+    """ "Any local minimum has L ≈ p": with the width above the support, a local minimum of the
+    margin problem is a global one, so the points tested are every distinct certified point
+    shown global (``optimality`` global: within 10⁻³ of the least norm) — several per sample
+    where the least norm is not unique. At the largest m, per p: per sample the mean L/p of its
+    global points, and the mean over samples with its 95% interval:
+
+    - agrees: at every p the interval lies inside TEMPERED_BAND (L = Θ(p), as tempered-1d);
+    - disagrees: at some p it lies wholly outside;
+    - inconclusive otherwise, or with fewer than MIN_SEEDS samples with a global point at a p."""
+    import pandas as pd
+
+    from benign.regimes import MIN_SEEDS
+    from benign.reproduce.claims import TEMPERED_BAND
+
+    frame = pd.DataFrame(computed["rows"])
+    if frame.empty:
+        return Verdict("inconclusive", "no certified KKT point found", "—")
+    largest = int(frame["m"].max())
+    top = frame[(frame["m"] == largest) & (frame["optimality"] == "global")]
+    low, high = TEMPERED_BAND
+    cells: list[dict[str, Any]] = []
+    for p, sub in top.groupby("p", sort=True):
+        per = (sub.groupby("seed")["clean_error"].mean() / p).to_numpy(float)
+        ratio = sub["clean_error"].to_numpy(float) / p
+        cells.append(
+            {
+                "p": float(p),
+                "samples": len(per),
+                "points": len(sub),
+                "L_over_p": list(mean_interval(per)),
+                "range": [float(ratio.min()), float(ratio.max())],
+            }
+        )
+    evidence = {"m": largest, "band": [low, high], "cells": cells}
+    key = f"m = {largest}, global points: L/p " + ", ".join(
+        f"{_ratio(c)} at p = {c['p']:g}" for c in cells
+    )
+    ps = sorted(frame["p"].unique())
+    few = [c for c in cells if c["samples"] < MIN_SEEDS]
+    if few or len(cells) < len(ps):
+        why = f"fewer than {MIN_SEEDS} samples with a global point at some p"
+        return Verdict("inconclusive", why, key, evidence)
+    outside = [c for c in cells if c["L_over_p"][2] < low or c["L_over_p"][1] > high]
+    if outside:
+        why = "L/p's interval outside [{low}, {high}] at p = " + ", ".join(
+            f"{c['p']:g}" for c in outside
+        )
+        return Verdict("disagrees", why.format(low=low, high=high), key, evidence)
+    if all(low <= c["L_over_p"][1] and c["L_over_p"][2] <= high for c in cells):
+        why = f"L/p's interval inside [{low}, {high}] at every p ({len(top)} global points)"
+        return Verdict("agrees", why, key, evidence)
+    why = f"L/p's interval straddles [{low}, {high}] at some p"
+    return Verdict("inconclusive", why, key, evidence)
+
+
+def _ratio(cell: dict) -> str:
+    mean, lo, hi = cell["L_over_p"]
+    return interval(mean, lo, hi, ".2f")
