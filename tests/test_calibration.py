@@ -63,6 +63,7 @@ def _limit_error(beta: float) -> float:
     return wrong
 
 
+@pytest.mark.slow
 def test_the_cap_law_without_noise_errs_as_its_kernel_average_limit():
     """β < d: ĥ tends to the sign of the kernel average of f*, whatever the noise. At β = 1/4
     that sign is +1 on all of [0, 1] (L = CAP); at β = 1/2 it is wrong on part of the cap

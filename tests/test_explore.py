@@ -19,6 +19,7 @@ def _sample(seed: int, m: int, p: float = 0.3):
     return noisy_sample(Distribution("interval", 1), m, p, np.random.default_rng(seed))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [3])
 def test_the_points_found_are_every_point_of_the_exhaustive_enumeration(seed):
     """At m = 5 the 256 kink sets are few enough to take each once: the points found are
