@@ -34,6 +34,8 @@ _HOMES: dict[str, str] = {
     "Tolerances": "benign.certify",
     "certify": "benign.certify",
     "normalised_margin": "benign.certify",
+    "KKTPoint": "benign.explore",
+    "kkt_points": "benign.explore",
     "CleanError": "benign.measures",
     "clean_error": "benign.measures",
     "exact_clean_error_1d": "benign.measures",
