@@ -4,6 +4,7 @@ rule against tables with known regimes (and the knob on the wrong side)."""
 
 import itertools
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -127,6 +128,22 @@ def test_rule_disagrees_with_the_knob_on_the_other_side(cell):
     swapped = dict(TRUE) | {cell: TRUE[other], other: TRUE[cell]}
     v = _verdict(swapped)
     assert v.verdict == "disagrees", v.reason
+
+
+def test_rule_disagrees_when_one_half_is_wrong_and_the_other_undecided(monkeypatch):
+    """A cell undecided with p = 0 in the grid but judged otherwise on p > 0 alone is a wrong
+    verdict: disagrees, not inconclusive."""
+    module = sys.modules[calibration.__module__]
+
+    def one_half_wrong(frame):
+        cells = cell_verdicts(frame)
+        for c in cells:
+            if (c["law"], c["beta"]) == ("constant", 2.0):
+                c["verdict"] = ["undecided", "benign"]
+        return cells
+
+    monkeypatch.setattr(module, "cell_verdicts", one_half_wrong)
+    assert _verdict(TRUE).verdict == "disagrees"
 
 
 def test_rule_is_inconclusive_with_too_few_seeds_or_cells():

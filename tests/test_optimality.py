@@ -191,3 +191,11 @@ def test_gap_in_d_2_bounds_the_excess_over_the_exhaustive_convex_program():
         assert (r.optimality == "global") == (r.global_gap <= GLOBAL_TOL)
         excesses.append(excess)
     assert max(excesses) > GLOBAL_TOL
+
+
+def test_three_circles_through_a_vertex_are_not_checked():
+    """Collinear points in d = 2 put every circle through the same two vertices, whose cells
+    the enumeration does not all see (here the maximum is √29 at u ∝ (−2, 0, 5), with all
+    three points active): NaN rather than a maximum that may be too low."""
+    xt = np.array([[-2.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [1.0, 0.0, 1.0]])
+    assert np.isnan(sphere_dual_max(xt, np.array([1.0, 2.0, 2.0])))

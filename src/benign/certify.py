@@ -916,7 +916,8 @@ def sphere_dual_max(xt: np.ndarray, coef: np.ndarray, block: int = 2**21) -> flo
     (u ∥ x̃_i × x̃_j), inside an arc of circle i at ±(G projected on x̃_i^⊥), or inside a cell
     at ±G/‖G‖; every arc and cell touches a vertex, where its pattern is the vertex's with
     x̃_i, x̃_j each on or off. h is evaluated at all these directions (O(m³) in all); any of
-    them is a real direction, so the largest |h| found is the maximum."""
+    them is a real direction, so the largest |h| found is the maximum. NaN where three circles
+    meet at a vertex (e.g. collinear points in d = 2): their cells are not all enumerated."""
     m = len(xt)
     i, j = np.triu_indices(m, 1)
     cross = np.cross(xt[i], xt[j])
@@ -931,9 +932,13 @@ def sphere_dual_max(xt: np.ndarray, coef: np.ndarray, block: int = 2**21) -> flo
         ii, jj, v = i[s : s + rows], j[s : s + rows], cross[s : s + rows]
         for vertex in (v, -v):
             dots = vertex @ xt.T  # (V, m)
+            n = np.arange(len(ii))
+            third = np.abs(dots) <= 1e-9 * np.linalg.norm(xt, axis=1)
+            third[n, ii] = third[n, jj] = False
+            if third.any():  # three circles through one vertex: its cells are not all seen
+                return math.nan
             best = max(best, float(np.abs(np.maximum(dots, 0.0) @ coef).max(initial=0.0)))
             on = dots > 0
-            n = np.arange(len(ii))
             on[n, ii] = on[n, jj] = False
             base = on.astype(float) @ weighted  # (V, 3): the pattern off the two circles
             wi, wj = weighted[ii], weighted[jj]
@@ -994,11 +999,11 @@ def global_gap(
             bound = max(dual_bound(x[e], y[e], lam) for lam in finite)
         else:
             xt = np.c_[x[e], np.ones(len(x[e]))] if bias else x[e]
-            bound = max(
-                np.clip(lam, 0, None).sum()
-                / max(sphere_dual_max(xt, np.clip(lam, 0, None) * y[e]), 1e-300)
-                for lam in finite
-            )
+            lams = [np.clip(lam, 0.0, None) for lam in finite]
+            highest = [sphere_dual_max(xt, lam * y[e]) for lam in lams]
+            if not all(h > 0 for h in highest):  # NaN: a degenerate arrangement, not checked
+                continue
+            bound = max(lam.sum() / h for lam, h in zip(lams, highest, strict=True))
         gap[e] = 1.0 - bound / (half[e] / q[e].min())
     return gap
 

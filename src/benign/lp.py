@@ -330,7 +330,8 @@ def min_norm_interpolant(
         if not new:
             reason = "lp_optimal"
             break
-        stalled = stalled + 1 if price.max_h >= lowest else 0
+        # a restricted program's max |h| may sit on an arc it may not use: no stall test there
+        stalled = stalled + 1 if price.max_h >= lowest and arcs is None else 0
         lowest = min(lowest, price.max_h)
         if stalled >= STALL:
             reason = "stalled"

@@ -579,7 +579,9 @@ def _why_not_gd(sample: Sample, layer: list[np.ndarray | None]) -> str:
     assert v is not None and w is not None
     pre = sample.x @ w.T + (0.0 if b is None else b)
     q = sample.y * (np.maximum(pre, 0.0) @ v.reshape(-1))
-    return "gd did not interpolate" if q.min() <= 0 else "gd's patterns gave no certified network"
+    if not q.min() > 0:  # NaN (diverged) included
+        return "gd did not interpolate"
+    return "gd's patterns gave no certified network"
 
 
 def _source(config: RunConfig) -> Distribution | str:

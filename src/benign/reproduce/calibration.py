@@ -172,7 +172,11 @@ def calibration(runs: "pd.DataFrame", computed: dict) -> Verdict:
     evidence = {"d": computed["d"], "m": computed["m"], "cap": computed["cap"], "cells": cells}
     if len(judged) != len(KNOWN):
         return Verdict("inconclusive", f"{len(judged)} of the {len(KNOWN)} cells computed", "—")
-    wrong = [c for c in judged if c["verdict"] != c["known"] and "undecided" not in c["verdict"]]
+    wrong = [
+        c
+        for c in judged
+        if any(v not in ("undecided", k) for v, k in zip(c["verdict"], c["known"], strict=True))
+    ]
     open_ = [c for c in judged if "undecided" in c["verdict"]]
     laws = {"constant": "f* ≡ +1", "cap": f"f* = −1 on [0, {CAP:g})"}
     key = (
@@ -202,6 +206,6 @@ def calibration(runs: "pd.DataFrame", computed: dict) -> Verdict:
     boundary = [c for c in cells if not c["known"]]
     if boundary:
         why += "; β = d (not judged): " + "; ".join(map(_at_largest_p, boundary))
-    if any(math.isnan(pt["L"][1]) for c in judged for pt in c["points"]):
+    if outcome != "disagrees" and any(math.isnan(pt["L"][1]) for c in judged for pt in c["points"]):
         outcome, why = "inconclusive", "a cell has fewer than two seeds at some p"
     return Verdict(outcome, why, key, evidence)

@@ -442,7 +442,7 @@ class Store:
             _canonical_ids(self.conn)  # 5 → 6
             have = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
             hints = typing.get_type_hints(NetworkRecord)
-            for col in ADDED.keys() - have:  # 6 → 7
+            for col in [c for c in ADDED if c not in have]:  # 6 → 7, in ADDED's order
                 self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {_sql_type(hints[col])}")
             self.conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
