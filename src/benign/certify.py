@@ -919,13 +919,14 @@ def sphere_dual_max(xt: np.ndarray, coef: np.ndarray, block: int = 2**21) -> flo
     them is a real direction, so the largest |h| found is the maximum. NaN where three circles
     meet at a vertex (e.g. collinear points in d = 2): their cells are not all enumerated."""
     m = len(xt)
+    sizes = np.linalg.norm(xt, axis=1)
     i, j = np.triu_indices(m, 1)
     cross = np.cross(xt[i], xt[j])
     norm = np.linalg.norm(cross, axis=1)
-    ok = norm > 1e-12 * np.linalg.norm(xt[i], axis=1) * np.linalg.norm(xt[j], axis=1)
+    ok = norm > 1e-12 * sizes[i] * sizes[j]
     i, j, cross = i[ok], j[ok], cross[ok] / norm[ok, None]
     weighted = coef[:, None] * xt  # (m, 3)
-    lone = xt / np.linalg.norm(xt, axis=1, keepdims=True)  # parallel x̃: no vertices
+    lone = xt / sizes[:, None]  # parallel x̃: no vertices
     best = float(np.abs(np.maximum(np.r_[lone, -lone] @ xt.T, 0.0) @ coef).max(initial=0.0))
     rows = max(1, block // max(m, 1))
     for s in range(0, len(i), rows):
@@ -933,7 +934,7 @@ def sphere_dual_max(xt: np.ndarray, coef: np.ndarray, block: int = 2**21) -> flo
         for vertex in (v, -v):
             dots = vertex @ xt.T  # (V, m)
             n = np.arange(len(ii))
-            third = np.abs(dots) <= 1e-9 * np.linalg.norm(xt, axis=1)
+            third = np.abs(dots) <= 1e-9 * sizes
             third[n, ii] = third[n, jj] = False
             if third.any():  # three circles through one vertex: its cells are not all seen
                 return math.nan

@@ -423,8 +423,6 @@ def solve_convex(
             if time.perf_counter() - t0 >= budget or rounds[e] >= config.rounds:
                 break
         assert best is not None  # the loop runs at least once
-        if layers is not None and best_how != "gd":  # gd+convex that did not start from gd
-            best_how += f" ({_why_not_gd(s, [None if p is None else p[e] for p in layers])})"
         sols.append(best)
         seeded.append(best_how)
         seconds.append(time.perf_counter() - t0)
@@ -564,24 +562,18 @@ def fit(
         "gd_certified": gd_ok.tolist(),
     }
     trained = res
-    res, hint, fields["seeded"], fields["rounds"] = solve_convex(
+    res, hint, seeded, fields["rounds"] = solve_convex(
         config, seeds, samples, x, y, start=res.params
     )
+    # seeded by gates instead of gd's network: say why
+    why = [
+        "gd did not interpolate" if not q > 0 else "gd's patterns gave no certified network"
+        for q in gd_cert.min_margin
+    ]
+    fields["seeded"] = [h if h == "gd" else f"{h} ({w})" for h, w in zip(seeded, why, strict=True)]
     res.steps, res.seconds = trained.steps, trained.seconds + res.seconds
     res.history, res.certificate_history = trained.history, trained.certificate_history
     return Fit(res, hint, fields)
-
-
-def _why_not_gd(sample: Sample, layer: list[np.ndarray | None]) -> str:
-    """Why gd+convex's program was seeded by gates: gradient descent's network v, W, b did not
-    interpolate the sample, or its patterns gave no certified network."""
-    v, w, b = layer
-    assert v is not None and w is not None
-    pre = sample.x @ w.T + (0.0 if b is None else b)
-    q = sample.y * (np.maximum(pre, 0.0) @ v.reshape(-1))
-    if not q.min() > 0:  # NaN (diverged) included
-        return "gd did not interpolate"
-    return "gd's patterns gave no certified network"
 
 
 def _source(config: RunConfig) -> Distribution | str:

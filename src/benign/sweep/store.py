@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 # 6: canonical run ids; 7: global_gap, optimality
 SCHEMA_VERSION = 7
 READS = (4, 5, 6, 7)  # the schema versions this benign reads (older ones upgraded when written)
-# record columns newer than a version this benign reads: absent there until the store is written
-ADDED: dict[str, int] = {"global_gap": 7, "optimality": 7}
+# record columns added in version 7: absent from an older store until a sweep writes it
+ADDED: tuple[str, ...] = ("global_gap", "optimality")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 # values that depend on the machine and the moment, not on the run: left out of comparisons
