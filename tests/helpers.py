@@ -102,6 +102,7 @@ def record(seed: int, **kw) -> NetworkRecord:
         gd_eps_rel=math.nan,
         gd_certified=False,
         global_gap=math.nan,
+        excess_found=math.nan,
         optimality="",
     )
     return NetworkRecord(**(values | kw))

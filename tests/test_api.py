@@ -122,24 +122,31 @@ def test_a_version_4_store_is_read_and_upgraded_when_written(lp_store, tmp_path)
     assert version == str(SCHEMA_VERSION)
 
 
-def test_a_version_6_store_is_read_and_gains_the_columns_when_written(lp_store, tmp_path):
-    """A store of schema 6 lacks global_gap and optimality: every reader reads it, and a
-    writer adds the two columns (empty for the runs already there)."""
+@pytest.mark.parametrize(
+    ("version", "dropped"),
+    [("6", ("global_gap", "optimality", "excess_found")), ("7", ("excess_found",))],
+)
+def test_a_version_6_or_7_store_is_read_and_gains_the_columns_when_written(
+    lp_store, tmp_path, version, dropped
+):
+    """A store of schema 6 lacks global_gap, optimality and excess_found, one of schema 7
+    excess_found: every reader reads it, and a writer adds the columns (empty for the runs
+    already there)."""
     old = tmp_path / "old.sqlite"
     old.write_bytes(lp_store.read_bytes())
     with sqlite3.connect(old) as conn:
-        conn.execute("ALTER TABLE runs DROP COLUMN global_gap")
-        conn.execute("ALTER TABLE runs DROP COLUMN optimality")
-        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+        for column in dropped:
+            conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
     check_store(old)
-    assert "optimality" not in benign.load(old).runs and benign.analyse(old).groups
+    assert dropped[0] not in benign.load(old).runs and benign.analyse(old).groups
     assert run_cli("status", old).returncode == 0
     with benign.sweep.Store(old):
         pass
     with sqlite3.connect(old) as conn:
-        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        values = conn.execute("SELECT global_gap, optimality FROM runs").fetchall()
-    assert version == str(SCHEMA_VERSION) == "7" and set(values) == {(None, None)}
+        (now,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        values = conn.execute(f"SELECT {', '.join(dropped)} FROM runs").fetchall()
+    assert now == str(SCHEMA_VERSION) == "8" and set(values) == {(None,) * len(dropped)}
 
 
 def test_network_figure_from_kept_params_equals_the_recomputed_one(lp_store, tmp_path):

@@ -1,7 +1,9 @@
 """Optimality beyond KKT in d = 1: the dual bound of the margin LP against a brute-force
 maximum over directions, weak duality against the LP's optimum, and the global gap of
 networks whose excess norm is known (the minimum-norm interpolant, the same function carried
-by unbalanced neurons, and a certified KKT point above the least norm)."""
+by unbalanced neurons, and a certified KKT point above the least norm); in higher d, the
+search for better patterns: the lower-norm net it reports, built and checked, never below the
+least norm of the exhaustive program, and nothing found at a global minimiser."""
 
 import itertools
 import json
@@ -13,7 +15,7 @@ from helpers import benign
 
 from benign.certify import GLOBAL_TOL, certify, global_gap, optimality, sphere_dual_max
 from benign.config import RunConfig
-from benign.convex import RowSpace, solve_patterns
+from benign.convex import RowSpace, better_patterns, solve_patterns
 from benign.data import Distribution, noisy_sample
 from benign.lp import dual_bound, min_norm_interpolant
 from benign.nets import ReLUNet
@@ -85,9 +87,12 @@ def test_gap_bounds_the_excess_norm_and_vanishes_at_the_minimum(seed):
 
 
 def test_optimality_tiers():
-    certified = np.array([True, True, True, False])
-    gap = np.array([GLOBAL_TOL / 2, 2 * GLOBAL_TOL, np.nan, 0.0])
-    assert list(optimality(certified, gap)) == ["global", "kkt", "kkt", ""]
+    certified = np.array([True, True, True, False, True, True])
+    gap = np.array([GLOBAL_TOL / 2, 2 * GLOBAL_TOL, np.nan, 0.0, np.nan, np.nan])
+    found = np.array([np.nan, np.nan, np.nan, np.nan, 2 * GLOBAL_TOL, GLOBAL_TOL / 2])
+    assert list(optimality(certified, gap)) == ["global", "kkt", "kkt", "", "kkt", "kkt"]
+    tiers = ["global", "kkt", "kkt", "", "not_global", "kkt"]
+    assert list(optimality(certified, gap, found)) == tiers
 
 
 def test_run_records_the_tier_in_d_1_and_no_gap_elsewhere():
@@ -101,7 +106,9 @@ def test_run_records_the_tier_in_d_1_and_no_gap_elsewhere():
                "0.2", "--width", "60", "--seeds", "1", "--json")  # fmt: skip
     assert r.returncode == 0, r.stderr
     (record,) = json.loads(r.stdout)["records"]
-    assert record["global_gap"] is None and record["optimality"] in ("kkt", "")
+    assert record["global_gap"] is None and record["certified"]
+    assert record["excess_found"] >= 0
+    assert record["optimality"] == ("not_global" if record["excess_found"] > GLOBAL_TOL else "kkt")
 
 
 # A certified KKT point that is not a global minimiser: the minimum-norm interpolant of this
@@ -199,3 +206,100 @@ def test_three_circles_through_a_vertex_are_not_checked():
     three points active): NaN rather than a maximum that may be too low."""
     xt = np.array([[-2.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [1.0, 0.0, 1.0]])
     assert np.isnan(sphere_dual_max(xt, np.array([1.0, 2.0, 2.0])))
+
+
+def _net_of(search) -> tuple[np.ndarray, np.ndarray]:
+    """The net Σ_k σ_k relu(u_k·x̃) of a search's blocks as neurons (K, d̃) and weights (K,)."""
+    norms = np.linalg.norm(search.blocks, axis=1)
+    keep = norms > 0
+    root = np.sqrt(norms[keep])
+    return search.blocks[keep] / root[:, None], search.signs[keep] * root
+
+
+def test_a_better_pattern_found_is_a_net_of_lower_norm_that_interpolates():
+    """d = 5: the convex route's certified KKT points; where the search reports a lower norm,
+    the net it built, evaluated directly, has every margin ≥ 1 and ½‖θ‖² below the recorded
+    network's by at least the reported share; some of these points are not global."""
+    cfg = RunConfig(dist="sphere", d=5, m=40, p=0.2, width=80, method="convex")
+    exp = run_experiment(cfg, [0, 1, 2])
+    assert any(r.optimality == "not_global" for r in exp.records)
+    for e, (seed, r) in enumerate(zip(exp.seeds, exp.records, strict=True)):
+        assert r.certified and r.excess_found >= 0
+        assert (r.optimality == "not_global") == (r.excess_found > GLOBAL_TOL)
+        s = exp.samples[e]
+        xt = np.c_[s.x, np.ones(len(s.y))]
+        w, b, v = (p[e].numpy() for p in exp.params)
+        cert = certify(cfg.network(), [p[e : e + 1] for p in exp.params], s.x, s.y,
+                       multipliers=True)  # fmt: skip
+        search = better_patterns(s.x, s.y, True, np.c_[w, b], v[0], cert.multipliers[0],
+                                 rng_for(seed, "search"))  # fmt: skip
+        assert search.excess == pytest.approx(r.excess_found, abs=1e-12)  # what was recorded
+        if search.rounds == 0:
+            continue
+        neurons, out = _net_of(search)
+        q = s.y * (np.maximum(xt @ neurons.T, 0.0) @ out)
+        assert q.min() >= 1 - 1e-7
+        half = 0.5 * ((neurons**2).sum() + (out**2).sum())
+        recorded = 1 / (2 * r.normalised_margin)  # ½‖θ̃‖² at min_i q_i = 1
+        assert half <= recorded * (1 - r.excess_found) * (1 + 1e-6)
+
+
+def test_the_search_never_goes_below_the_least_norm_and_finds_nothing_at_it():
+    """d = 2 with biases, where every pattern can be enumerated: the search's best norm is
+    never below the exhaustive program's optimum; the exhaustive optimum's own network (a
+    global minimiser) gets excess 0; the convex route's points, some above the least norm,
+    get a lower bound on their excess."""
+    cfg = RunConfig(dist="sphere", d=2, m=12, p=0.25, width=48, method="convex")
+    exp = run_experiment(cfg, [0, 1, 2, 3])
+    lower = []
+    for e, seed in enumerate(exp.seeds):
+        s = exp.samples[e]
+        rs = RowSpace.of(s.x, True)
+        pats = _cells(np.c_[s.x, np.ones(12)])
+        both, signs = np.concatenate([pats, pats]), np.r_[np.ones(len(pats)), -np.ones(len(pats))]
+        least = solve_patterns(rs.a, s.y, both, signs)
+        assert least.status == "optimal"
+        w, b, v = (p[e].numpy() for p in exp.params)
+        cert = certify(cfg.network(), [p[e : e + 1] for p in exp.params], s.x, s.y,
+                       multipliers=True)  # fmt: skip
+        search = better_patterns(s.x, s.y, True, np.c_[w, b], v[0], cert.multipliers[0],
+                                 rng_for(seed, "search"))  # fmt: skip
+        if search.rounds:
+            assert search.best >= least.objective * (1 - 1e-7)
+        true_excess = 1 - least.objective * 2 * exp.records[e].normalised_margin
+        assert search.excess <= true_excess + 1e-6
+        lower.append((search.excess, true_excess))
+        # the global minimiser: the exhaustive program's blocks as a net
+        keep = np.linalg.norm(least.u, axis=1) > 1e-9 * np.linalg.norm(least.u, axis=1).sum()
+        blocks = least.u[keep] @ rs.v.T
+        root = np.sqrt(np.linalg.norm(blocks, axis=1))
+        neurons, out = blocks / root[:, None], signs[keep] * root
+        ensemble = [torch.tensor(a)[None] for a in (neurons[:, :2], neurons[:, 2], out[None])]
+        net = ReLUNet(2, len(out), depth=2, bias=True)
+        lam = certify(net, ensemble, s.x, s.y, multipliers=True).multipliers[0]
+        found = better_patterns(s.x, s.y, True, neurons, out, lam, np.random.default_rng(seed))
+        assert found.excess <= 1e-6
+    assert any(found > GLOBAL_TOL for found, _ in lower)  # the search does find some
+
+
+def test_the_search_finds_the_saddle_above_the_least_norm():
+    """The certified 1-D KKT point 28% above the least norm: the search finds a net of lower
+    norm, by no more than the true excess."""
+    x, y = np.array(SADDLE_X)[:, None], np.array(SADDLE_Y)
+    w, b, v = (np.array(a) for a in SADDLE)
+    params = [torch.tensor(w)[None, :, None], torch.tensor(b)[None], torch.tensor(v)[None, None]]
+    cert = certify(ReLUNet(1, 4, depth=2, bias=True), params, x, y, multipliers=True)
+    least = min_norm_interpolant(x, y, width=20).norm_sq / 2
+    excess = 1 - least / _half_norm(params, x, y)
+    search = better_patterns(x, y, True, np.c_[w, b], v, cert.multipliers[0],
+                             np.random.default_rng(0))  # fmt: skip
+    assert GLOBAL_TOL < search.excess <= excess + 1e-6
+
+
+def test_no_search_without_multipliers_that_favour_a_neuron():
+    """Zero multipliers price every direction at 0: nothing is searched, and the excess is NaN
+    (not 0, which would say 'none found')."""
+    x, y = np.array(SADDLE_X)[:, None], np.array(SADDLE_Y)
+    w, b, v = (np.array(a) for a in SADDLE)
+    search = better_patterns(x, y, True, np.c_[w, b], v, np.zeros(5), np.random.default_rng(0))
+    assert search.draws == 0 and np.isnan(search.excess)

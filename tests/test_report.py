@@ -325,22 +325,30 @@ def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
 
 def test_the_answer_counts_the_global_minima_where_they_were_checked(tmp_path):
     """Certified networks whose distance from a global minimum was bounded (d = 1): the
-    answer's certified column says how many are global; where none was checked, nothing."""
+    answer's certified column says how many are global; where a better pattern was searched
+    for (d = 3), how many are shown not global; where neither, nothing."""
     store = tmp_path / "s.sqlite"
     text = SWEEP.replace("steps = 10\n", "")
+
+    def tier(c, s):
+        if c.d == 1:
+            return "global" if s % 2 else "kkt"
+        return "not_global" if c.d == 3 and s < 3 else "kkt"
+
     synthetic_store(
         store,
         text,
         lambda c, s: c.p,
         certified=True,
         global_gap=lambda c, s: (0.0 if s % 2 else 0.1) if c.d == 1 else math.nan,
-        optimality=lambda c, s: ("global" if s % 2 else "kkt") if c.d == 1 else "kkt",
+        excess_found=lambda c, s: (0.1 if s < 3 else 0.0) if c.d == 3 else math.nan,
+        optimality=tier,
     )
     write_report(store, tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
     answer = page[page.index("<table id=answer>") : page.index("</table>")]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in answer.split("<tr>")[2:]]
-    assert [c[5] for c in cells] == ["8 / 8 (4 of 8 global)", "8 / 8", "8 / 8"]
+    assert [c[5] for c in cells] == ["8 / 8 (4 of 8 global)", "8 / 8 (6 of 8 not global)", "8 / 8"]
 
 
 GD_CONVEX_SWEEP = """seeds = 2

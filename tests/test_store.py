@@ -337,7 +337,7 @@ def test_a_schema_5_store_is_rekeyed_to_the_settings_its_runs_read(tmp_path):
     assert after == before  # every history row followed its run
     assert set(old_ids.values()) <= {r[col["run_id"]] for r in runs}
     version = rows(path, "SELECT value FROM meta WHERE key = 'schema_version'")
-    assert version == [(str(SCHEMA_VERSION),)] == [("7",)]
+    assert version == [(str(SCHEMA_VERSION),)] == [("8",)]
 
 
 def test_text_damaged_inside_a_row_is_named_by_every_reader_and_recovered(tmp_path):

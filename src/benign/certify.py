@@ -45,7 +45,7 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import lsq_linear, nnls
 from torch import Tensor
 
-from benign.convex import row_space
+from benign.convex import better_patterns, row_space
 from benign.lp import dual_bound
 from benign.nets import Params, ReLUNet, margins, sq_norm, two_layer
 
@@ -1009,9 +1009,44 @@ def global_gap(
     return gap
 
 
-def optimality(certified: np.ndarray, gap: np.ndarray) -> np.ndarray:
+def excess_found(
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    multipliers: list[np.ndarray],
+    rngs: list[np.random.Generator | None],
+    bias: bool = True,
+) -> np.ndarray:
+    """Per two-layer network (x (E, m, d), y (E, m), its certificate's multipliers λ, and a
+    generator, None to skip it): how much lower a norm other activation patterns give,
+    :attr:`benign.convex.PatternSearch.excess` of :func:`benign.convex.better_patterns` — > 0
+    proves the network is no global minimiser of the margin problem (its patterns' least norm
+    is above a net the search built); 0 where no better pattern was found among the directions
+    priced (one-sided: never a proof of global optimality); NaN where skipped or the network
+    does not interpolate."""
+    layers = [p.detach().double().cpu().numpy() for p in params]
+    w, v = layers[0], layers[-1][:, 0, :]
+    b = layers[1] if bias else np.zeros(w.shape[:2])
+    found = np.full(len(v), np.nan)
+    for e, rng in enumerate(rngs):
+        neurons = np.c_[w[e], b[e]] if bias else w[e]
+        xt = np.c_[x[e], np.ones(len(x[e]))] if bias else x[e]
+        q = y[e] * (np.maximum(xt @ neurons.T, 0.0) @ v[e])
+        if rng is None or not q.min() > 0 or not np.all(np.isfinite(multipliers[e])):
+            continue
+        found[e] = better_patterns(x[e], y[e], bias, neurons, v[e], multipliers[e], rng).excess
+    return found
+
+
+def optimality(
+    certified: np.ndarray, gap: np.ndarray, excess: np.ndarray | None = None
+) -> np.ndarray:
     """Per network: "global" (certified, and its norm within GLOBAL_TOL of the least of any
-    width by :func:`global_gap`), "kkt" (certified, not shown global: no check in d ≥ 2, or a
-    gap above GLOBAL_TOL), "" (not certified)."""
-    tier = np.where(np.asarray(gap) <= GLOBAL_TOL, "global", "kkt")
+    width by :func:`global_gap`), "not_global" (certified, and a net of norm lower by more than
+    GLOBAL_TOL found by :func:`excess_found`), "kkt" (certified, neither shown), "" (not
+    certified)."""
+    found = np.full(np.shape(gap), np.nan) if excess is None else np.asarray(excess)
+    tier = np.where(
+        np.asarray(gap) <= GLOBAL_TOL, "global", np.where(found > GLOBAL_TOL, "not_global", "kkt")
+    )
     return np.where(np.asarray(certified, dtype=bool), tier, "")

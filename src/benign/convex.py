@@ -508,6 +508,123 @@ def margin_kkt(
     )
 
 
+SEARCH_DRAWS = 2000  # random unit directions priced per round by better_patterns
+SEARCH_ROUNDS = 5  # programs re-solved with violating patterns added
+SEARCH_ADD = 20  # violating patterns added per round, the most violating first
+SEARCH_ASCENT = 20  # of the best-priced directions of each sign, each followed by _ascent's map
+SEARCH_TOL = 1e-6  # a direction violates its dual constraint when σ h(u) > 1 + SEARCH_TOL
+
+
+@dataclass(frozen=True)
+class PatternSearch:
+    """What :func:`better_patterns` found: the least Σ_k ‖u_k‖ (= ½‖θ‖² at min_i q_i = 1) over
+    nets with the network's own activation patterns and signs (``own``; NaN when not solved:
+    the screen found nothing) and with the patterns the search added (``best`` ≤ ``own``), the
+    directions priced, the programs solved, and the blocks of ``best``'s program: u_k (K, d̃) in
+    x̃ coordinates with signs σ_k, the net Σ_k σ_k relu(u_k·x̃) (neurons u_k/√‖u_k‖, output
+    weights σ_k √‖u_k‖)."""
+
+    own: float
+    best: float
+    draws: int
+    rounds: int
+    blocks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+    signs: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    @property
+    def excess(self) -> float:
+        """1 − best / own ≥ 0: how much lower a norm other patterns give (0: none found; NaN:
+        no search made — no neuron the multipliers favour, or the first program failed)."""
+        if self.draws == 0:
+            return math.nan
+        return 0.0 if self.rounds == 0 else max(0.0, 1.0 - self.best / self.own)
+
+
+def _price(
+    a: np.ndarray, ly: np.ndarray, rng: np.random.Generator, draws: int
+) -> list[tuple[float, float, np.ndarray]]:
+    """(σ h(u), σ, u) for unit directions u in row-space coordinates, h(u) = Σ_i λ_i y_i
+    relu(A_i·u): ``draws`` random ones, and for the SEARCH_ASCENT best of each sign the
+    ASCENT_STEPS iterates of u ← σ Aᵀ(λ ⊙ y ⊙ 1[A u > 0]) / ‖·‖."""
+    dirs = rng.standard_normal((draws, a.shape[1]))
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    h = np.maximum(dirs @ a.T, 0.0) @ ly
+    out = []
+    for sign in (1.0, -1.0):
+        for k in np.argsort(-sign * h, kind="stable")[:SEARCH_ASCENT]:
+            u = dirs[k]
+            out.append((sign * h[k], sign, u))
+            for _ in range(ASCENT_STEPS):
+                nxt = sign * (a.T @ (ly * (a @ u > 0)))
+                if not np.linalg.norm(nxt) > 0:
+                    break
+                u = nxt / np.linalg.norm(nxt)
+                out.append((sign * float(np.maximum(a @ u, 0.0) @ ly), sign, u))
+    return out
+
+
+def better_patterns(
+    x: np.ndarray,
+    y: np.ndarray,
+    bias: bool,
+    neurons: np.ndarray,
+    v: np.ndarray,
+    lam: np.ndarray,
+    rng: np.random.Generator,
+    draws: int = SEARCH_DRAWS,
+    rounds: int = SEARCH_ROUNDS,
+) -> PatternSearch:
+    """Whether a two-layer net of lower norm exists with other activation patterns than the
+    network's (neurons w̃_j = (w_j, b_j) (n, d̃), output weights v (n,), multipliers λ (m,)):
+    one-sided column generation on the convex margin program (docs/science.md).
+
+    A unit direction u and sign σ violate the program's dual constraint when σ h(u) =
+    σ Σ_i λ_i y_i relu(u·x̃_i) > 1 at its optimal λ; a block with that pattern then lowers the
+    optimum. The screen prices ``draws`` random directions (:func:`_price`) with ``lam`` —
+    the certificate's multipliers, scaled so that the network's own neurons have max_j
+    σ_j h(w̃_j/‖w̃_j‖) = 1 — and stops there when none violates. Otherwise the program over the
+    network's own patterns D_j = 1[X̃ w̃_j > 0] and signs sign(v_j) is solved (``own``), and up
+    to ``rounds`` times the violating patterns (SEARCH_ADD, the largest σ h first) priced with
+    its λ join the pool and the program is solved again (``best``). A violation proves a lower
+    norm; none found among the directions priced proves nothing."""
+    rs = RowSpace.of(x, bias)
+    a = rs.a
+    used = np.abs(v) * np.linalg.norm(neurons, axis=1) > 0
+    us = neurons[used] @ rs.v
+    signs = np.sign(v[used])
+    ly = np.clip(lam, 0.0, None) * y
+    own_h = signs * (np.maximum(us @ a.T, 0.0) @ ly) / np.linalg.norm(us, axis=1)
+    if not (len(own_h) and own_h.max() > 0):
+        return PatternSearch(math.nan, math.nan, 0, 0)
+    priced = _price(a, ly / own_h.max(), rng, draws)
+    if max(val for val, _, _ in priced) <= 1 + SEARCH_TOL:
+        return PatternSearch(math.nan, math.nan, draws, 0)
+    pool_d, pool_s = _unique(us @ a.T > 0, signs)
+    sol = solve_patterns(a, y, pool_d, pool_s)
+    if sol.status != "optimal":
+        return PatternSearch(math.nan, math.nan, 0, 0)
+    own = best = float(np.linalg.norm(sol.u, axis=1).sum())
+    kept = sol.u, pool_s
+    n_draws, n_rounds = draws, 1
+    for _ in range(rounds):
+        priced = _price(a, sol.lam * y, rng, draws)
+        n_draws += draws
+        over = sorted((c for c in priced if c[0] > 1 + SEARCH_TOL), key=lambda c: -c[0])
+        if not over:
+            break
+        new_d = np.array([a @ u > 0 for _, _, u in over[:SEARCH_ADD]])
+        new_s = np.array([sign for _, sign, _ in over[:SEARCH_ADD]])
+        pool_d, pool_s = _unique(np.vstack([pool_d, new_d]), np.r_[pool_s, new_s])
+        nxt = solve_patterns(a, y, pool_d, pool_s)
+        n_rounds += 1
+        if nxt.status != "optimal":
+            break
+        sol = nxt
+        if np.linalg.norm(sol.u, axis=1).sum() < best:
+            best, kept = float(np.linalg.norm(sol.u, axis=1).sum()), (sol.u, pool_s)
+    return PatternSearch(own, best, n_draws, n_rounds, kept[0] @ rs.v.T, kept[1])
+
+
 @dataclass
 class _Offers:
     """The blocks proposed in a round: each (pattern, sign) at most MAX_TRIES times in a

@@ -55,6 +55,8 @@ class PointStats:
     measures: dict[str, float]  # mean of each of MEASURES over the networks in the statistics
     checked: int = 0  # certified networks whose distance from a global minimum was bounded
     global_minima: int = 0  # … and of those, the ones shown global (optimality "global")
+    searched: int = 0  # certified networks searched for better patterns (excess_found)
+    not_global: int = 0  # … and of those, the ones shown not global (optimality "not_global")
 
 
 @dataclass
@@ -156,6 +158,8 @@ def point_stats(
     measures: dict[str, float] | None = None,
     checked: int = 0,
     global_minima: int = 0,
+    searched: int = 0,
+    not_global: int = 0,
 ) -> PointStats:
     """The statistics of one noise level p from the clean errors of its networks (one per
     seed): the mean with its bootstrap 95% interval (:func:`bootstrap_mean`), and L/p with its
@@ -179,6 +183,8 @@ def point_stats(
         measures=measures or {},
         checked=checked,
         global_minima=global_minima,
+        searched=searched,
+        not_global=not_global,
     )
 
 
@@ -361,19 +367,21 @@ def _means(rows: list[tuple], col: dict[str, int]) -> dict[str, float]:
 
 def _optimal(rows: list[tuple], col: dict[str, int]) -> dict[str, int]:
     """Of the certified rows, how many had their global gap bounded (``checked``) and how many
-    of those are global minimisers (``global_minima``); none in a store without the columns."""
-    if "global_gap" not in col or "optimality" not in col:
-        return {"checked": 0, "global_minima": 0}
-    checked = [
-        r
-        for r in rows
-        if r[col["certified"]]
-        and r[col["global_gap"]] is not None
-        and math.isfinite(r[col["global_gap"]])
-    ]
+    of those are global minimisers (``global_minima``); how many were searched for better
+    patterns (``searched``) and shown not global (``not_global``); none in a store without the
+    columns."""
+
+    def finite(r: tuple, name: str) -> bool:
+        return name in col and r[col[name]] is not None and math.isfinite(r[col[name]])
+
+    certified = [r for r in rows if r[col["certified"]] and "optimality" in col]
+    checked = [r for r in certified if finite(r, "global_gap")]
+    searched = [r for r in certified if finite(r, "excess_found")]
     return {
         "checked": len(checked),
         "global_minima": sum(r[col["optimality"]] == "global" for r in checked),
+        "searched": len(searched),
+        "not_global": sum(r[col["optimality"]] == "not_global" for r in searched),
     }
 
 

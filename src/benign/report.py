@@ -136,9 +136,12 @@ def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
             if not math.isnan(pt.certified_share)
         )
         checked = sum(pt.checked for pt in g.points)
-        optimal = (
-            f" ({sum(pt.global_minima for pt in g.points)} of {checked} global)" if checked else ""
+        searched = sum(pt.searched for pt in g.points)
+        shown = [f"{sum(pt.global_minima for pt in g.points)} of {checked} global"] * bool(checked)
+        shown += [f"{sum(pt.not_global for pt in g.points)} of {searched} not global"] * bool(
+            searched
         )
+        optimal = f" ({'; '.join(shown)})" if shown else ""
         if analysis.certified_only and counted == 0:
             verdict = f"0 / {interpolating} certified: see the verdict on every network"
         else:

@@ -22,7 +22,14 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from benign import __version__
-from benign.certify import certify, gap_checked, global_gap, normalised_margin, optimality
+from benign.certify import (
+    certify,
+    excess_found,
+    gap_checked,
+    global_gap,
+    normalised_margin,
+    optimality,
+)
 from benign.config import DTYPES, RunConfig
 from benign.convex import (
     CONVEX_FAILURES,
@@ -81,7 +88,9 @@ class NetworkRecord:
     kinks: int
     certified: bool
     global_gap: float  # d = 1 with biases: ≥ the relative excess of ½‖θ̃‖² over its least value
-    optimality: str  # "global", "kkt" (certified, not shown global) or "" (not certified)
+    # elsewhere (two-layer, certified): how much lower a norm other patterns give (≤ the excess)
+    excess_found: float
+    optimality: str  # "global", "not_global", "kkt" (certified, neither shown), "" (not certified)
     lipschitz_lower: float  # max over the training points of ‖∇_x f‖ (f − f_0 if centred)
     lipschitz_upper: float  # Σ|v_j|‖w_j‖ (two-layer) or Π_l s_l ‖W_l‖_2 (deep); + f_0's
     param_move: float  # ‖θ − θ_0‖/‖θ_0‖ (gd; NaN for lp)
@@ -610,10 +619,14 @@ def measure(
     cert = certify(net, res.params, x, y, hint=fitted.hint, offset=offset, multipliers=True)
     certified = cert.certified(config.tolerances())
     gap = np.full(n_net, np.nan)  # checked where the cells can be enumerated: gap_checked
+    found = np.full(n_net, np.nan)  # elsewhere, a search for better patterns
     if cert.applies and config.depth == 2 and gap_checked(config.d, config.bias, config.m):
         hints = fitted.hint or [np.empty(0)] * n_net
         candidates = [[c, h] for c, h in zip(cert.multipliers, hints, strict=True)]
         gap = global_gap(res.params, _numpy(x), _numpy(y), candidates, config.bias)
+    elif cert.applies and config.depth == 2:
+        rngs = [rng_for(s, "search") if c else None for s, c in zip(seeds, certified, strict=True)]
+        found = excess_found(res.params, _numpy(x), _numpy(y), cert.multipliers, rngs, config.bias)
     # no network to measure where a solver failed
     failed = np.array([reason in (*LP_FAILURES, *CONVEX_FAILURES) for reason in res.stop_reason])
     nan = np.where(failed, np.nan, 0.0)
@@ -642,7 +655,8 @@ def measure(
         "kinks": cert.kinks if cert.applies else np.zeros(n_net, dtype=np.int64),
         "certified": certified,
         "global_gap": gap,
-        "optimality": optimality(certified, gap),
+        "excess_found": found,
+        "optimality": optimality(certified, gap, found),
         "clean_error": err.value + nan,
         "clean_lo": err.lo + nan,
         "clean_hi": err.hi + nan,

@@ -7,7 +7,7 @@ numbers never depend on which other networks share its ensemble or its worker.
 
 import numpy as np
 
-STREAMS = {"data": 1, "init": 2, "test": 3, "gates": 4, "explore": 5}
+STREAMS = {"data": 1, "init": 2, "test": 3, "gates": 4, "explore": 5, "search": 6}
 MAX_SEED = 2**63 - 1  # seeds are integers in [0, 2^63)
 
 

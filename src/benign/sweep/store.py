@@ -49,11 +49,11 @@ if TYPE_CHECKING:
 # 2: Lipschitz bounds, lazy diagnostics; 3: datasets, NTK λ_min, lazy history; 4: the convex
 # method (gates, rounds, seeded, rounds_taken) and gd+convex's gd_* columns; stop loss_tol;
 # 5: the params table (a version-4 store is upgraded when a sweep next writes it)
-# 6: canonical run ids; 7: global_gap, optimality
-SCHEMA_VERSION = 7
-READS = (4, 5, 6, 7)  # the schema versions this benign reads (older ones upgraded when written)
-# record columns added in version 7: absent from an older store until a sweep writes it
-ADDED: tuple[str, ...] = ("global_gap", "optimality")
+# 6: canonical run ids; 7: global_gap, optimality; 8: excess_found
+SCHEMA_VERSION = 8
+READS = (4, 5, 6, 7, 8)  # the schema versions this benign reads (older ones upgraded when written)
+# record columns added in versions 7 and 8: absent from an older store until a sweep writes it
+ADDED: tuple[str, ...] = ("global_gap", "optimality", "excess_found")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 # values that depend on the machine and the moment, not on the run: left out of comparisons
@@ -347,7 +347,7 @@ def check_store(path: Path, full: bool = False) -> None:
     if version is None or version not in map(str, READS):
         raise StoreError(
             f"{path}: store schema version {version}, this benign reads version "
-            f"{SCHEMA_VERSION} (and upgrades versions 4, 5 and 6); use a new store (--store)"
+            f"{SCHEMA_VERSION} (and upgrades versions 4 to 7); use a new store (--store)"
         )
     try:
         settings = tuple(json.loads(meta.get("settings", "[]")))
@@ -442,7 +442,7 @@ class Store:
             _canonical_ids(self.conn)  # 5 → 6
             have = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
             hints = typing.get_type_hints(NetworkRecord)
-            for col in [c for c in ADDED if c not in have]:  # 6 → 7, in ADDED's order
+            for col in [c for c in ADDED if c not in have]:  # 6 → 7 → 8, in ADDED's order
                 self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {_sql_type(hints[col])}")
             self.conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
