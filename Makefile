@@ -31,7 +31,7 @@ stress: $(BIN)/python
 	HYPOTHESIS_PROFILE=stress $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py tests/test_fuzz_store.py --hypothesis-show-statistics
 	$(BIN)/python tests/stress.py --kills 24 --dask-kills 8 --out stress.json
 
-# every claim's full grid on fresh seeds into benign-reproduce/ (about 45 minutes on 2 cores),
+# every claim's full grid on fresh seeds into benign-reproduce/ (about 2.5 hours on 2 cores),
 # its verdict JSON kept in docs/verdicts/, then the verdict tables written from those JSONs
 SEED ?= 3000
 reproduce: $(BIN)/python

@@ -43,6 +43,7 @@ FAST_ACTIVE = 1e-4  # ACTIVE_TOL of a fast round (its solution is accurate to ~1
 FAST_RANK = 10  # fast rounds where the row space has rank ≥ this (in low d they gained ≤ 1.1×)
 FAST_M = 100  # … and from this many points (below, a program takes ≤ 0.5 s: nothing to gain)
 SLOPE_TOL = 1e-4  # implied Clarke slopes outside [−SLOPE_TOL, 1 + SLOPE_TOL] toggle a pattern
+SEED_BLOCKS = 32  # blocks of the first program (each costs ~ m·r² per solver step)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from benign.certify import (
 from benign.config import DTYPES, RunConfig
 from benign.convex import (
     CONVEX_FAILURES,
+    SEED_BLOCKS,
     ConvexSolution,
     RowSpace,
     first_blocks,
@@ -356,7 +357,6 @@ class Heartbeat:
             logger.info("%s · %s", self.what, line)
 
 
-SEED_BLOCKS = 32  # convex: blocks of the first program (each costs ~ m·r² per solver step)
 RESEEDS = 3  # convex: seed again with 2×, 4×, 8× the gates until the implied certificate holds
 
 

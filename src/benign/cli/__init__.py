@@ -56,7 +56,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "kkt-points": (
         "benign.cli.tools",
         "kkt_points_cmd",
-        "Distinct certified KKT points of one 1-D sample, not only the least-norm one.",
+        "Distinct certified KKT points of one sample, not only the one a solver lands on.",
     ),
     "ntk": (
         "benign.cli.tools",

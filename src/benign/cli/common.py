@@ -2,6 +2,7 @@
 flag."""
 
 import json
+import math
 import sys
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,17 @@ def config_error(exc: "ValidationError") -> InputError:
     return InputError(f"{flag(field)}: {msg}" if field else msg)
 
 
+def _strict(value: object) -> object:
+    """``value`` with every NaN or infinite float, at any depth, replaced by None (null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
 def print_json(doc: dict) -> None:
-    """Write ``doc`` to stdout as indented JSON."""
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    """Write ``doc`` to stdout as indented JSON, NaN and infinities as null (strict JSON)."""
+    sys.stdout.write(json.dumps(_strict(doc), indent=2, allow_nan=False) + "\n")

@@ -180,24 +180,38 @@ MAX_EXPLORE_M = 5000  # the LP of one draw is dearest here (seconds each at m = 
 
 
 def kkt_points_cmd(
-    m: Annotated[int, typer.Option("--m", help="Training points, uniform on [0, 1].")] = 100,
+    dist: Annotated[
+        str, typer.Option(help="Input law: interval (on [0, 1]), sphere or gaussian.")
+    ] = "interval",
+    d: Annotated[
+        int | None, typer.Option(help="Input dimension (default: 1 on the interval, else 5).")
+    ] = None,
+    m: Annotated[int, typer.Option("--m", help="Training points.")] = 100,
     p: Annotated[float, typer.Option("--p", help="Flip probability of each label.")] = 0.1,
+    bias: Annotated[bool, typer.Option(help="Hidden-layer biases.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the sample and of the draws.")] = 0,
     draws: Annotated[
-        int, typer.Option(help="Kink sets tried (the first: every arc, the least norm).")
+        int,
+        typer.Option(help="Draws (d = 1: kink sets, the first every arc; else gate seedings)."),
     ] = 40,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Distinct certified KKT points of one 1-D sample, not only the least-norm one.
+    """Distinct certified KKT points of one sample, not only the one a solver lands on.
 
-    Each draw takes the least-norm interpolant with kinks on a random set of arcs (gaps and
-    orientations) and keeps it when the (ε, δ)-certificate holds and it is a new point; per
-    point: ½‖θ̃‖², its excess over the least, the exact clean error L, ε_rel, and the bound on
-    its distance from a global minimiser (docs/science.md).
+    In d = 1 with biases each draw takes the least-norm interpolant with kinks on a random set
+    of arcs (gaps and orientations), the first every arc (the least norm); elsewhere each draw
+    seeds the convex search with a random number of random gates. A draw is kept when its
+    (ε, δ)-certificate holds and it is a new point; per point: ½‖θ̃‖², its excess over the
+    least found, the clean error L (exact on the interval, else Monte Carlo), ε_rel, and its
+    place against the global minimum: the upper bound global_gap (d = 1, and d = 2 up to
+    m = 200) or excess_found, the share a search for better patterns saved (docs/science.md).
     """
     from benign.data import noisy_sample
     from benign.explore import kkt_points
 
+    if dist not in ("interval", "sphere", "gaussian"):
+        raise InputError(f"--dist: must be interval, sphere or gaussian, got {dist!r}")
+    d = d if d is not None else (1 if dist == "interval" else 5)
     if not 2 <= m <= MAX_EXPLORE_M:
         raise InputError(f"--m: must lie in [2, {MAX_EXPLORE_M}], got {m}")
     if not 0 <= p < 0.5:
@@ -206,34 +220,43 @@ def kkt_points_cmd(
         raise InputError(f"--seed: must be >= 0, got {seed}")
     if draws < 1:
         raise InputError(f"--draws: must be >= 1, got {draws}")
-    sample = noisy_sample(Distribution("interval", 1), m, p, rng_for(seed, "data"))
+    try:
+        law = Distribution(cast(DistName, dist), d)
+    except ValueError as exc:
+        raise value_error(exc) from None
+    sample = noisy_sample(law, m, p, rng_for(seed, "data"))
     start = time.perf_counter()
-    points = kkt_points(sample.x, sample.y, draws, rng_for(seed, "explore"))
+    points = kkt_points(sample.x, sample.y, draws, rng_for(seed, "explore"), law, bias, seed)
     seconds = time.perf_counter() - start
-    least = points[0].half_norm if points and points[0].draw == 0 else float("nan")
-    fields = ("draw", "arcs", "half_norm", "clean_error", "eps_rel", "global_gap", "optimality")
+    least = min((pt.half_norm for pt in points), default=float("nan"))
+    fields = ("draw", "arcs", "gates", "half_norm", "clean_error", "eps_rel", "global_gap",
+              "excess_found", "optimality")  # fmt: skip
     if json_out:
         rows = [{k: getattr(pt, k) for k in fields} for pt in points]
-        print_json({"m": m, "p": p, "seed": seed, "flips": sample.flips, "draws": draws,
-                    "seconds": seconds, "points": rows})  # fmt: skip
+        print_json({"dist": dist, "d": d, "m": m, "p": p, "bias": bias, "seed": seed,
+                    "flips": sample.flips, "draws": draws, "seconds": seconds,
+                    "points": rows})  # fmt: skip
         return
     out.print(
         f"{len(points)} distinct certified KKT points in {draws} draws ({seconds:.1f} s), "
-        f"m = {m}, p = {p:g}, {sample.flips} labels flipped, seed {seed}",
+        f"{dist} d = {d}, m = {m}, p = {p:g}, {sample.flips} labels flipped, seed {seed}",
         soft_wrap=True,
     )
     table = Table(box=box.SIMPLE_HEAD)
-    for name in ("draw", "arcs", "½‖θ‖²", "excess", "L", "ε_rel", "global gap", "optimality"):
+    names = ("draw", "seeded by", "½‖θ‖²", "excess", "L", "ε_rel", "global gap", "found lower",
+             "optimality")  # fmt: skip
+    for name in names:
         table.add_column(name, justify="right")
     for pt in points:
         table.add_row(
             str(pt.draw),
-            f"{pt.arcs}/{2 * (m - 1)}",
+            f"arcs {pt.arcs}/{2 * (m - 1)}" if pt.arcs else f"gates {pt.gates}",
             f"{pt.half_norm:.6g}",
             f"{pt.half_norm / least - 1:.2%}".replace("-0.00%", "0.00%"),
             f"{pt.clean_error:.4f}",
             f"{pt.eps_rel:.1e}",
-            f"{pt.global_gap:.1e}",
+            "—" if pt.global_gap != pt.global_gap else f"{pt.global_gap:.1e}",
+            "—" if pt.excess_found != pt.excess_found else f"{pt.excess_found:.1%}",
             pt.optimality,
         )
     out.print(table)
