@@ -356,3 +356,16 @@ def test_help_and_version_import_no_command():
         assert command.name == name and command.help.split("\n\n")[0].strip() == summary
     r = benign("--help")
     assert all(name in r.stdout for name in COMMANDS)
+
+
+def test_the_interval_sets_d_to_1_when_d_is_not_given():
+    """`--dist interval` alone runs in d = 1 (the default d = 20 is the sphere's); a d the
+    user gives is still checked."""
+    from benign.config import RunConfig
+
+    assert RunConfig(dist="interval").d == 1 and RunConfig().d == 20
+    r = benign("run", "--dist", "interval", "--m", "12", "--width", "30", "--seeds", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["config"]["d"] == 1
+    bad = benign("run", "--dist", "interval", "--d", "20", "--m", "12")
+    assert bad.returncode == 2 and "--d" in bad.stderr and bad.stderr.count("\n") == 1

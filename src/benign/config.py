@@ -59,7 +59,8 @@ class RunConfig(BaseModel):
     )
     d: int = Field(
         20,
-        description="input dimension (1 … 10⁶; set by the dataset for mnist/digits)",
+        description="input dimension (1 … 10⁶; 1 on the interval, set by the dataset for "
+        "mnist/digits)",
         json_schema_extra={"panel": "Data"},
     )
     m: int = Field(
@@ -229,9 +230,12 @@ class RunConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _dataset_dimension(cls, data: object) -> object:
-        """A dataset fixes d: fill it in when it is not given."""
-        if isinstance(data, dict) and data.get("dist") in DATASETS and "d" not in data:
-            data = dict(data, d=DATASET_SHAPES[data["dist"]][1])
+        """A dataset fixes d, and so does the interval (d = 1): filled in when not given."""
+        if isinstance(data, dict) and "d" not in data:
+            if data.get("dist") in DATASETS:
+                data = dict(data, d=DATASET_SHAPES[data["dist"]][1])
+            elif data.get("dist") == "interval":
+                data = dict(data, d=1)
         return data
 
     @model_validator(mode="after")
