@@ -152,7 +152,7 @@ def summarise(out: dict, cmd: list[str], method: Method, m: int, p: float, wall:
     eps = [r["eps_rel"] for r in recs if r["eps_rel"] is not None]
     return {
         "method": method.label,
-        "resolved_method": sorted({r["method"] for r in recs}),
+        "resolved_method": sorted({r["resolved_method"] for r in recs}),
         "m": m,
         "p": p,
         "width": method.widths[m],
@@ -160,7 +160,7 @@ def summarise(out: dict, cmd: list[str], method: Method, m: int, p: float, wall:
         "networks": n,
         "frac_interpolated": sum(r["interpolated"] for r in recs) / n,
         "frac_certified": sum(r["certified"] for r in recs) / n,
-        "median_steps": median([r["steps"] for r in recs]),
+        "median_steps": median([r["steps_taken"] for r in recs]),
         "median_seconds_per_network": median([r["seconds"] for r in recs]),
         "wall_seconds_batch": out["seconds"],
         "process_seconds": wall,

@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import torch
@@ -20,20 +21,42 @@ from benign.run import NetworkRecord
 from benign.sweep.store import RunResult
 
 
-def benign(*args, cwd=None, timeout=600, fresh=False) -> subprocess.CompletedProcess:
+@contextlib.contextmanager
+def environment(values: dict[str, str] | None) -> "typing.Iterator[None]":
+    """While inside: these environment variables set (restored after)."""
+    saved = {k: os.environ.get(k) for k in values or {}}
+    os.environ.update(values or {})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def benign(*args, cwd=None, timeout=600, fresh=False, env=None) -> subprocess.CompletedProcess:
     """Run ``benign ARGS`` and capture its output and exit code: in this process, through the
     console entry point as ``python -m benign`` calls it (starting Python and PyTorch again
-    costs ~4 s a command), or in a new ``python -m benign`` process when ``fresh``."""
+    costs ~4 s a command), or in a new ``python -m benign`` process when ``fresh``; ``env``:
+    environment variables set for it."""
     argv = ["benign", *map(str, args)]
     if fresh:
         return subprocess.run(
-            [sys.executable, "-m", *argv], capture_output=True, text=True, cwd=cwd, timeout=timeout
+            [sys.executable, "-m", *argv],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=timeout,
+            env=os.environ | (env or {}),
         )
     out, err = io.StringIO(), io.StringIO()
     threads, saved_argv = torch.get_num_threads(), sys.argv
     sys.argv = argv
     try:
         with (
+            environment(env),
             contextlib.chdir(cwd or os.getcwd()),
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),

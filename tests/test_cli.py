@@ -43,10 +43,10 @@ def test_json_records():
         assert rec["stop_reason"] == ("certified" if rec["certified"] else "loss_tol")
         assert rec["clean_method"] == "monte-carlo" and rec["n_test"] == 9604
         assert rec["clean_lo"] <= rec["clean_error"] <= rec["clean_hi"]
-        assert rec["history"]["step"][-1] == rec["steps"]
-        assert rec["method"] == "gd" and isinstance(rec["certified"], bool)
+        assert rec["history"]["step"][-1] == rec["steps_taken"]
+        assert rec["resolved_method"] == "gd" and isinstance(rec["certified"], bool)
         assert rec["eps_rel"] is not None and rec["eps_rel"] >= 0
-        assert rec["history"]["loss"][-1] == pytest.approx(rec["loss"])
+        assert rec["history"]["loss"][-1] == pytest.approx(rec["final_loss"])
 
 
 def test_default_method_in_high_dimension_is_the_certified_convex_route():
@@ -68,8 +68,9 @@ def test_default_method_in_high_dimension_is_the_certified_convex_route():
     )
     assert r.returncode == 0, r.stderr
     for rec in json.loads(r.stdout)["records"]:
-        assert rec["method"] == "convex" and rec["certified"] and rec["rounds"] >= 1
-        assert rec["seeded"] == "gates 64" and rec["steps"] == 0 and rec["history"] == {}
+        assert rec["resolved_method"] == "convex" and rec["certified"]
+        assert rec["rounds_taken"] >= 1 and rec["steps_taken"] == 0 and rec["history"] == {}
+        assert rec["seeded"] == "gates 64"
         assert rec["eps_rel"] <= 0.05 and rec["delta_rel"] <= 0.05
     bad = benign("run", "--depth", "3", "--method", "convex")
     assert bad.returncode == 2
@@ -98,7 +99,7 @@ def test_table_and_save_in_one_dimension(tmp_path):
     assert "exact" in r.stdout and "seed" in r.stdout and f"saved {path}" in r.stdout
     assert "method lp" in r.stdout and "2 certified KKT" in r.stdout
     z = np.load(path)
-    assert int(z["format"]) == 1
+    assert int(z["format"]) == 2
     assert z["x"].shape == (2, 20, 1) and z["y"].shape == (2, 20) and z["flipped"].shape == (2, 20)
     assert np.array_equal(z["y"] == -1, z["flipped"])
     w, b, v = z["layer1.weight"], z["layer1.bias"], z["layer2.weight"]
@@ -369,3 +370,71 @@ def test_the_interval_sets_d_to_1_when_d_is_not_given():
     assert json.loads(r.stdout)["config"]["d"] == 1
     bad = benign("run", "--dist", "interval", "--d", "20", "--m", "12")
     assert bad.returncode == 2 and "--d" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_the_table_fits_the_width_and_names_what_it_leaves_out():
+    """COLUMNS = 80 and 120 (not a terminal): no line is wider, no cell is cut ("…"), the
+    clean error and the certificate are kept, and the caption names the columns left out —
+    fewer at 120 than at 80."""
+    from rich.cells import cell_len
+
+    left = {}
+    for columns in (80, 120):
+        r = benign("run", "--dist", "interval", "--m", "20", "--width", "40", "--seeds", "2",
+                   "--method", "gd", "--steps", "50", env={"COLUMNS": str(columns)})  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()  # Θ̂ is two code points in one cell
+        assert max(map(cell_len, lines)) <= columns and "…" not in r.stdout
+        header = next(line for line in lines if line.strip().startswith("seed"))
+        assert "clean err" in header and "KKT" in header and "stop" in header
+        caption = " ".join(r.stdout.split())
+        names = caption.split(f"not shown in {columns} columns: ")[1].split(" (a wider")[0]
+        left[columns] = names.split(", ")
+        assert all(name not in header for name in left[columns])
+    assert 0 < len(left[120]) < len(left[80])
+
+
+def test_without_a_terminal_or_columns_every_column_is_shown_whole():
+    r = benign("run", "--dist", "interval", "--m", "20", "--width", "40", "--seeds", "2",
+               "--method", "gd", "--steps", "50")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "not shown" not in r.stdout and "…" not in r.stdout
+    assert "step_budget" in r.stdout and "λ_min Θ̂" in r.stdout and "Θ̂ moved" in r.stdout
+
+
+def test_csv_and_json_are_keyed_as_a_stores_columns():
+    import io
+
+    import pandas as pd
+
+    from benign.run import RECORD_COLUMNS
+
+    args = ("run", "--dist", "interval", "--m", "20", "--width", "40", "--seeds", "3")
+    csv = benign(*args, "--format", "csv")
+    assert csv.returncode == 0, csv.stderr
+    frame = pd.read_csv(io.StringIO(csv.stdout))
+    assert list(frame.seed) == [0, 1, 2] and set(RECORD_COLUMNS.values()) <= set(frame.columns)
+    assert (frame.resolved_method == "lp").all() and (frame.d == 1).all()
+    doc = json.loads(benign(*args, "--format", "json").stdout)
+    rec = doc["records"][0]
+    assert set(RECORD_COLUMNS.values()) <= set(rec) and "steps" not in rec and "loss" not in rec
+    assert rec["clean_error"] == pytest.approx(frame.clean_error[0], rel=1e-12)
+    bad = benign(*args, "--format", "xml")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--format" in bad.stderr
+
+
+def test_progress_lines_on_stderr_when_not_a_terminal(monkeypatch):
+    """Not a terminal: a line on stderr at most every HEARTBEAT_SECONDS (0 here: at every
+    report), saying the block, the networks left and the step."""
+    import importlib
+    import re
+
+    monkeypatch.setattr(importlib.import_module("benign.cli.run"), "HEARTBEAT_SECONDS", 0.0)
+    r = benign("run", "--dist", "interval", "--m", "20", "--width", "40", "--seeds", "2",
+               "--method", "gd", "--steps", "300")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("benign: block")]
+    assert lines and all(
+        re.fullmatch(r"benign: block 1/1 · \d+ networks training · step \d+/300 · \d+ s", line)
+        for line in lines
+    )

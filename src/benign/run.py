@@ -54,7 +54,7 @@ from benign.train import CERT_KEYS, HISTORY_KEYS, TrainResult, fuses, loss_value
 if TYPE_CHECKING:
     import pandas as pd
 
-NPZ_FORMAT = 1
+NPZ_FORMAT = 2  # 2: records keyed as a store's columns (steps → steps_taken …)
 # gradient descent's networks whose numbers left the floating-point range
 RANGE_FAILURES: tuple[str, ...] = ("overflow", "underflow", "diverged")
 
@@ -118,7 +118,8 @@ class NetworkRecord:
         return cls(**{f.name: types[f.name](values[f.name]) for f in dataclasses.fields(cls)})
 
     def to_dict(self) -> dict:
-        return {k: _json_number(v) for k, v in asdict(self).items()}
+        """The seed and every field, keyed as a store's columns (:data:`RENAMED`), NaN as None."""
+        return {RECORD_COLUMNS.get(k, k): _json_number(v) for k, v in asdict(self).items()}
 
     @property
     def failure(self) -> str | None:

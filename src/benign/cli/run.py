@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,24 +11,37 @@ from typing import Annotated
 
 import torch
 import typer
-from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from benign import __version__
-from benign.cli.common import InputError, err, flag, out, print_json
+from benign.cli.common import (
+    Column,
+    InputError,
+    err,
+    fitted_table,
+    flag,
+    out,
+    print_json,
+    table_width,
+)
 from benign.cli.options import with_settings
 from benign.config import RunConfig
 from benign.report import fmt
-from benign.run import Experiment, ensemble_block, run_experiment
+from benign.run import HEARTBEAT_SECONDS, Experiment, ensemble_block, run_experiment
 from benign.seeding import MAX_SEED
 from benign.sweep.config import MAX_RUNS
 
 MAX_THREADS = 1024
 
 
+FORMATS = ("table", "csv", "json")
+
+
 def _table(exp: Experiment, wall: float) -> Table:
+    """The networks as a table that fits stdout (:func:`fitted_table`): the clean error, the
+    certificate and the stop first, the diagnostics dropped first."""
     c = exp.config
     title = (
         f"{c.dist} d={c.d} m={c.m} p={c.p} · depth {c.depth}, width {c.width}, "
@@ -35,57 +49,67 @@ def _table(exp: Experiment, wall: float) -> Table:
         + (f", {c.loss} loss, {c.step_rule} steps η={c.lr}" if c.resolved_method == "gd" else "")
     )
     certified = sum(r.certified for r in exp.records)
-    table = Table(
-        title=title,
-        caption=f"{len(exp.records)} networks in {wall:.1f} s · {certified} certified KKT "
+    caption = (
+        f"{len(exp.records)} networks in {wall:.1f} s · {certified} certified KKT "
         f"(ε_rel ≤ {c.cert_eps}, δ_rel ≤ {c.cert_delta}) · Lip ≥: max_i ‖∇f(x_i)‖ · "
-        "Θ̂ moved: ‖Θ̂ − Θ̂_0‖/‖Θ̂_0‖ of the empirical NTK on the training points",
-        box=box.SIMPLE_HEAD,
+        "λ_min Θ̂: of the trained network's empirical NTK on the training points"
     )
-    for name in (
-        "seed",
-        "flipped",
-        "train err",
-        "clean err",
-        "95% interval",
-        "min q",
-        "γ",
-        "ε_rel",
-        "KKT",
-        "Lip ≥",
-        "Θ̂ moved",
-        "λ_min Θ̂",
-        {"lp": "rounds", "convex": "rounds", "gd+convex": "steps+rounds"}.get(
-            c.resolved_method, "steps"
-        ),
-        "stop",
-        "time s",
-        *(["GD clean err", "GD ε_rel"] if c.resolved_method == "gd+convex" else []),
-    ):
-        table.add_column(name, justify="left" if name in ("stop", "95% interval") else "right")
+    lazy = c.resolved_method == "gd"
+    if lazy:
+        caption += ", Θ̂ moved: ‖Θ̂ − Θ̂_0‖/‖Θ̂_0‖"
+    if any(r.entk_min < 0 for r in exp.records):
+        caption += " (a Gram matrix: a λ_min below 0 is rounding)"
+    both = c.resolved_method == "gd+convex"
+    count = {"lp": "rounds", "convex": "rounds", "gd+convex": "steps+rounds"}
+    columns = [
+        Column("seed"),
+        Column("flipped", 7),
+        Column("train err", 6),
+        Column("clean err"),
+        Column("95% interval", 9, left=True),
+        Column("min q", 11),
+        Column("γ", 10),
+        Column("ε_rel", 5),
+        Column("KKT"),
+        Column("optimality", 8, left=True),
+        Column("Lip ≥", 12),
+        *([Column("Θ̂ moved", 13)] if lazy else []),
+        Column("λ_min Θ̂", 14),
+        Column(count.get(c.resolved_method, "steps"), 4),
+        Column("stop", 3, left=True),
+        Column("time s", 2),
+        *([Column("GD clean err", 1), Column("GD ε_rel", 1)] if both else []),
+    ]
+    rows = []
     for r in exp.records:
         interval = "exact" if r.clean_method == "exact" else f"{r.clean_lo:.3f}–{r.clean_hi:.3f}"
-        count = {"lp": f"{r.rounds}", "convex": f"{r.rounds}", "gd+convex": f"{r.steps}+{r.rounds}"}
-        gd = [fmt(r.gd_clean_error, ".3f"), f"{r.gd_eps_rel:.2g}"]
-        table.add_row(
-            str(r.seed),
-            f"{r.flip_rate:.3f}",
-            fmt(r.train_error, ".3f"),
-            fmt(r.clean_error, ".3f"),
-            interval,
-            f"{r.min_margin:.3g}",
-            f"{r.normalised_margin:.3g}",
-            f"{r.eps_rel:.2g}",
-            "yes" if r.certified else "no",
-            f"{r.lipschitz_lower:.3g}",
-            f"{r.kernel_move:.2g}",
-            f"{r.entk_min:.3g}",
-            count.get(c.resolved_method, str(r.steps)),
-            r.stop_reason,
-            f"{r.seconds:.2f}",
-            *(gd if c.resolved_method == "gd+convex" else []),
+        counts = {
+            "lp": f"{r.rounds}",
+            "convex": f"{r.rounds}",
+            "gd+convex": f"{r.steps}+{r.rounds}",
+        }
+        rows.append(
+            [
+                str(r.seed),
+                f"{r.flip_rate:.3f}",
+                fmt(r.train_error, ".3f"),
+                fmt(r.clean_error, ".3f"),
+                interval,
+                fmt(r.min_margin),
+                fmt(r.normalised_margin),
+                fmt(r.eps_rel, ".2g"),
+                "yes" if r.certified else "no",
+                r.optimality or "—",
+                fmt(r.lipschitz_lower),
+                *([fmt(r.kernel_move, ".2g")] if lazy else []),
+                fmt(r.entk_min),
+                counts.get(c.resolved_method, str(r.steps)),
+                r.stop_reason,
+                f"{r.seconds:.2f}",
+                *([fmt(r.gd_clean_error, ".3f"), fmt(r.gd_eps_rel, ".2g")] if both else []),
+            ]
         )
-    return table
+    return fitted_table(columns, rows, table_width(), title, caption)
 
 
 def _check_writable(save: Path) -> None:
@@ -147,9 +171,20 @@ def run(
             rich_help_panel="Run",
         ),
     ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (the columns that fit the terminal or COLUMNS; all of them when stdout "
+            "is not a terminal), csv (one row per network: every setting and measure, named as "
+            "a store's columns) or json (the config and the records, keyed as a store's "
+            "columns, with their training histories)",
+            rich_help_panel="Output",
+        ),
+    ] = "table",
     json_out: Annotated[
         bool,
-        typer.Option("--json", help="Print JSON instead of a table.", rich_help_panel="Output"),
+        typer.Option("--json", help="The same as --format json.", rich_help_panel="Output"),
     ] = False,
     save: Annotated[
         Path | None,
@@ -175,6 +210,9 @@ def run(
         raise InputError(
             f"--seed: seeds are integers in [0, 2^63); {seed} + {seeds} networks leave it"
         )
+    if output not in FORMATS:
+        raise InputError(f"--format: must be one of {', '.join(FORMATS)}, got {output!r}")
+    output = "json" if json_out else output
     if save is not None:
         _check_writable(save)
     per_block = min(seeds, block or ensemble_block(config))
@@ -200,18 +238,30 @@ def run(
         total = per_block if solver else max(config.steps, 1)
         task = bar.add_task("training", total=total, unit="network" if solver else "step")
 
+        last = [start]  # when the last line went to stderr (not a terminal)
+
         def progress(bi: int, nb: int, step: int, active: int) -> None:
             what = "left to solve" if solver else "training"
-            bar.update(
-                task, completed=step, description=f"block {bi + 1}/{nb} · {active} networks {what}"
-            )
+            where = f"block {bi + 1}/{nb} · {active} networks {what}"
+            bar.update(task, completed=step, description=where)
+            now = time.perf_counter()
+            if not err.is_terminal and now - last[0] >= HEARTBEAT_SECONDS:
+                last[0] = now
+                unit = "networks solved" if solver else "step"
+                err.print(
+                    f"benign: {where} · {unit} {step}/{total} · {now - start:.0f} s",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
         with threadpool_limits(threads), solver_lines():  # threads None: pools as they are
             exp = run_experiment(config, list(range(seed, seed + seeds)), block, progress)
     wall = time.perf_counter() - start
     if save is not None:
         exp.save(save)
-    if json_out:
+    if output == "csv":
+        exp.to_frame().to_csv(sys.stdout, index=False)
+    elif output == "json":
         doc = {
             "version": __version__,
             "config": config.model_dump(),
@@ -220,6 +270,6 @@ def run(
         }
         print_json(doc)
     else:
-        out.print(_table(exp, wall))
+        out.print(_table(exp, wall), width=table_width())  # COLUMNS as it is now
         if save is not None:
             out.print(f"saved {save}")
