@@ -438,3 +438,13 @@ def test_progress_lines_on_stderr_when_not_a_terminal(monkeypatch):
         re.fullmatch(r"benign: block 1/1 · \d+ networks training · step \d+/300 · \d+ s", line)
         for line in lines
     )
+
+
+def test_help_shows_no_value_type_for_a_flag():
+    """--json, --check, --help, --bias take no value: no <bool> beside them."""
+    for command in ("run", "status", "kkt-points"):
+        r = benign(command, "--help")
+        assert r.returncode == 0 and "--help" in r.stdout and "<bool>" not in r.stdout
+    assert "<int>" in benign("run", "--help").stdout  # a value's type is still shown
+    usage = benign("sweep", "--help").stdout
+    assert "SWEEP.toml" in usage and "{config}" not in usage  # a placeholder, not a template

@@ -250,3 +250,18 @@ def test_a_directory_as_the_store_is_refused_in_one_line(tmp_path, command, stor
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert f"'{store}' is a directory, not a store" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_status_shows_a_switch_as_true_and_false(tmp_path):
+    """A bool setting on an axis reads back as True / False (SQLite keeps 1 / 0), in the
+    table as in the JSON."""
+    from helpers import synthetic_store
+
+    store = tmp_path / "s.sqlite"
+    text = "seeds = 1\n[fixed]\nm = 12\nwidth = 10\n[grid]\nd = [30]\nbias = [true, false]\n"
+    synthetic_store(store, text, lambda c, s: 0.1)
+    doc = json.loads(benign("status", store, "--json").stdout)
+    assert [value for value, _ in doc["by_axis"]["bias"]] == [False, True]
+    table = benign("status", store).stdout
+    line = next(line for line in table.splitlines() if line.strip().startswith("bias"))
+    assert line.split()[:2] == ["bias", "False"]

@@ -9,10 +9,21 @@ import sys
 from typing import Annotated
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from benign import __version__
 from benign._stop import stop_at_once
+
+_value_type = TyperOption.display_type_rich
+
+
+def _type_of_values(self: TyperOption, ctx: typer.Context) -> str | None:
+    """The type a help panel shows beside an option: none for a flag (--json, --help), which
+    takes no value (Typer shows <bool> there, as if it took one)."""
+    return None if self.is_flag else _value_type(self, ctx)
+
+
+TyperOption.display_type_rich = _type_of_values  # type: ignore[method-assign]
 
 # name → (module, function, the first paragraph of its help: tests/test_cli.py checks it is)
 COMMANDS: dict[str, tuple[str, str, str]] = {

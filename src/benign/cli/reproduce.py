@@ -19,7 +19,9 @@ from benign.sweep import parse_sweep
 def reproduce(
     name: Annotated[
         str | None,
-        typer.Argument(help="The claim: one of those --list shows.", show_default=False),
+        typer.Argument(
+            help="The claim: one of those --list shows.", show_default=False, metavar="CLAIM"
+        ),
     ] = None,
     list_claims: Annotated[
         bool, typer.Option("--list", help="Describe the claims and exit.")

@@ -165,7 +165,10 @@ def _duration(seconds: float) -> str:
 
 
 def sweep(
-    config: Annotated[Path, typer.Argument(help="Sweep file (TOML): fixed settings and grid.")],
+    config: Annotated[
+        Path,
+        typer.Argument(help="Sweep file (TOML): fixed settings and grid.", metavar="SWEEP.toml"),
+    ],
     store: Annotated[
         Path | None,
         typer.Option(help="SQLite store to fill (default: the config's name with .sqlite)."),
@@ -369,7 +372,9 @@ def _a_file(store: Path) -> Path:
 
 
 def status(
-    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.", callback=_a_file)],
+    store: Annotated[
+        Path, typer.Argument(help="SQLite store of a sweep.", callback=_a_file, metavar="STORE")
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     check: Annotated[
         bool,
@@ -423,7 +428,9 @@ def status(
 
 
 def export_cmd(
-    store: Annotated[Path, typer.Argument(help="SQLite store of a sweep.", callback=_a_file)],
+    store: Annotated[
+        Path, typer.Argument(help="SQLite store of a sweep.", callback=_a_file, metavar="STORE")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     table: Annotated[
         str, typer.Option(help="runs (one row per network), history or certificate_history.")
@@ -453,7 +460,8 @@ def export_cmd(
 
 def recover_cmd(
     store: Annotated[
-        Path, typer.Argument(help="SQLite store of a sweep, damaged.", callback=_a_file)
+        Path,
+        typer.Argument(help="SQLite store of a sweep, damaged.", callback=_a_file, metavar="STORE"),
     ],
     output: Annotated[
         Path | None,
@@ -501,7 +509,11 @@ def recover_cmd(
 def report(
     store: Annotated[
         Path,
-        typer.Argument(help="SQLite store of a sweep (may still be filling).", callback=_a_file),
+        typer.Argument(
+            help="SQLite store of a sweep (may still be filling).",
+            callback=_a_file,
+            metavar="STORE",
+        ),
     ],
     output: Annotated[
         Path | None,

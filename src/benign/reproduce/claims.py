@@ -1119,7 +1119,7 @@ CLAIMS: dict[str, Claim] = {
             "spread in L is the finding.",
             True,
             "kkt-envelope",
-            (1.7, 0.1),
+            (5.6, 0.1),
             envelope,
             envelope_evidence,
             sweep=False,
@@ -1132,7 +1132,7 @@ CLAIMS: dict[str, Claim] = {
             "above the support), several per sample where the least norm is not unique.",
             True,
             "local-minima-1d",
-            (2.3, 0.1),
+            (8.0, 0.1),
             local_minima,
             envelope_evidence,
             sweep=False,
@@ -1180,7 +1180,7 @@ CLAIMS: dict[str, Claim] = {
         ),
         Claim(
             "gd-vs-kkt",
-            "benign (beyond both papers)",
+            "neither paper (a question of this library, beyond both)",
             "Gradient descent's iterate, stopped at a "
             "small loss, is no KKT point, and its clean error can differ from that of the "
             "certified KKT point reached from it.",

@@ -709,8 +709,12 @@ def store_status(path: Path, full_check: bool = False) -> StoreStatus:
         by_axis = {}
         for name in SETTINGS:
             values = [v for (v,) in conn.execute(f"SELECT DISTINCT {name} FROM runs ORDER BY 1")]
-            if len(values) > 1:
-                by_axis[name] = [(v, counts(f"WHERE {name} IS ?", (v,))) for v in values]
+            if len(values) > 1:  # SQLite keeps a bool as 0 / 1: read back as the setting's type
+                typed = value_type(RunConfig.model_fields[name].annotation) is bool
+                by_axis[name] = [
+                    (bool(v) if typed and v is not None else v, counts(f"WHERE {name} IS ?", (v,)))
+                    for v in values
+                ]
         failures = dict(
             conn.execute(
                 "SELECT failure, count(*) FROM runs WHERE status = 'failed' "
