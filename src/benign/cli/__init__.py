@@ -6,7 +6,7 @@ that command runs: ``benign --help`` and ``benign --version`` import none of the
 import importlib
 import sqlite3
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup, TyperOption
@@ -17,7 +17,7 @@ from benign._stop import stop_at_once
 _value_type = TyperOption.display_type_rich
 
 
-def _type_of_values(self: TyperOption, ctx: typer.Context) -> str | None:
+def _type_of_values(self: TyperOption, ctx: Any) -> str | None:
     """The type a help panel shows beside an option: none for a flag (--json, --help), which
     takes no value (Typer shows <bool> there, as if it took one)."""
     return None if self.is_flag else _value_type(self, ctx)
