@@ -222,3 +222,23 @@ def test_keep_params_bounds_what_the_store_keeps(tmp_path):
     assert counts == {0: 0, 180: 2}
     with pytest.raises(benign.sweep.ConfigError, match="keep_params: must be an integer >= 0"):
         benign.parse_sweep("keep_params = -1\n" + LP_SWEEP)
+
+
+def test_the_readmes_python_runs_as_a_script_and_prints(tmp_path):
+    """The README's Python block, run as it stands in a fresh directory: it prints the
+    networks and a verdict (a script prints nothing for a bare expression)."""
+    import re
+    import subprocess
+    import sys
+
+    from benign.regimes import VERDICTS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (tmp_path / "example.py").write_text(block)
+    r = subprocess.run([sys.executable, "example.py"], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "clean_error" in lines[0] and len(lines) == 6  # header, four networks, a verdict
+    assert lines[-1] in VERDICTS
