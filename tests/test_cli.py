@@ -448,3 +448,14 @@ def test_help_shows_no_value_type_for_a_flag():
     assert "<int>" in benign("run", "--help").stdout  # a value's type is still shown
     usage = benign("sweep", "--help").stdout
     assert "SWEEP.toml" in usage and "{config}" not in usage  # a placeholder, not a template
+
+
+def test_a_run_estimated_to_be_long_says_so_when_it_starts():
+    """GD's step budget of 10⁸ makes minutes at most (it stops far sooner here): a line on
+    stderr before any work; a small run says nothing."""
+    r = benign("run", "--dist", "sphere", "--d", "5", "--m", "20", "--width", "40", "--method",
+               "gd", "--steps", "100000000", "--seeds", "1", "--format", "csv")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "benign: 1 network, gd at m = 20, width 40: about" in r.stderr and "at most" in r.stderr
+    quick = benign("run", "--dist", "interval", "--m", "20", "--width", "40", "--seeds", "1")
+    assert quick.returncode == 0 and "estimated" not in quick.stderr

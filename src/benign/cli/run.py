@@ -31,9 +31,10 @@ from benign.config import RunConfig
 from benign.report import fmt
 from benign.run import HEARTBEAT_SECONDS, Experiment, ensemble_block, run_experiment
 from benign.seeding import MAX_SEED
-from benign.sweep.config import MAX_RUNS
+from benign.sweep.config import MAX_RUNS, network_seconds
 
 MAX_THREADS = 1024
+SAY_ABOVE = 20.0  # seconds: a run estimated to take longer says so when it starts
 
 
 FORMATS = ("table", "csv", "json")
@@ -223,6 +224,17 @@ def run(
 
     if threads is not None:
         torch.set_num_threads(threads)
+    estimate = seeds * network_seconds(config)  # on one core (sweep's cost model)
+    if estimate >= SAY_ABOVE:
+        at_most = " at most" if config.resolved_method in ("gd", "gd+convex") else ""
+        err.print(
+            f"benign: {seeds} network{'s' * (seeds > 1)}, {config.resolved_method} at m = "
+            f"{config.m}, width "
+            f"{config.width}: about {estimate / 60:.1f} min{at_most} on one core, estimated "
+            "(within ~3×); a smaller --m, --width or --steps answers sooner",
+            highlight=False,
+            soft_wrap=True,
+        )
     start = time.perf_counter()
     with Progress(
         TextColumn("[progress.description]{task.description}"),
