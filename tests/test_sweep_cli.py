@@ -265,3 +265,19 @@ def test_status_shows_a_switch_as_true_and_false(tmp_path):
     table = benign("status", store).stdout
     line = next(line for line in table.splitlines() if line.strip().startswith("bias"))
     assert line.split()[:2] == ["bias", "False"]
+
+
+def test_a_sweep_ends_with_its_verdict_lines(tmp_path):
+    """After the counts, a line per group with its verdict and why, as `analyse` gives them."""
+    import re
+
+    import benign as package
+
+    text = 'seeds = 4\n[fixed]\ndist = "interval"\nm = 12\nwidth = 30\n[grid]\np = [0.1, 0.2]\n'
+    (tmp_path / "one.toml").write_text(text)
+    r = benign("sweep", "one.toml", "--workers", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (group,) = package.analyse(tmp_path / "one.sqlite").groups
+    line = f"  {group.label}: {group.verdict} ({group.reason})"
+    assert line in r.stdout.splitlines()
+    assert re.search(r"runs computed.*\n  .*\ndetails: benign status", r.stdout)

@@ -312,7 +312,28 @@ def _run_sweep(
         soft_wrap=True,
         markup=False,
     )
-    out.print(f"details: benign status {store}", soft_wrap=True)
+    _print_verdicts(store)
+    out.print(f"details: benign status {store}, benign report {store}", soft_wrap=True)
+
+
+def _print_verdicts(store: Path) -> None:
+    """A line per group of the store's networks: its regime verdict on the certified networks
+    (docs/regimes.md), with why; nothing when no group has networks to judge."""
+    from benign.regimes import analyse
+
+    try:
+        groups = analyse(store).groups
+    except (StoreError, ValueError):  # nothing a verdict can be read from
+        return
+    judged = [g for g in groups if any(pt.n for pt in g.points)]
+    for g in judged:
+        out.print(f"  {g.label}: {g.verdict} ({g.reason})", soft_wrap=True, markup=False)
+    if len(judged) < len(groups):
+        out.print(
+            f"  {len(groups) - len(judged)} other groups: no certified network to judge (the "
+            "report also judges every interpolating network)",
+            soft_wrap=True,
+        )
 
 
 def _print_plan(sw, store: Path, retry_failed: bool) -> None:
