@@ -315,12 +315,18 @@ def test_the_answer_comes_first_one_line_per_group_in_words(tmp_path):
     ]
     _, one, three, forty = cells
     assert "tempered" in one[1] and one[2] == "the same" and one[5] == "8 / 8"
-    assert one[4] == "0.1: 0.1 · 0.2: 0.2" and one[6].startswith("tempered (KYS")
+    assert one[4] == "0.1: 0.1 [0.1, 0.1]<br>0.2: 0.2 [0.2, 0.2]"  # L = p exactly: no width
+    assert one[6].startswith("tempered (KYS")
     alpha = float(one[3].split()[0])
     assert alpha == pytest.approx(1.0, abs=1e-9)  # L = p exactly: α = 1
     assert three[1] == "0 / 8 certified: see the verdict on every network"
     assert "tempered" in three[2] and three[5] == "0 / 8" and three[6] == "—"  # d < m
     assert "benign" in forty[1] and forty[6].startswith("benign (KYS")  # d = 40 ≥ m = 20
+    line = re.search(r"<p id=takeaway><b>In one line</b> — (.*?)</p>", page).group(1)
+    assert line == (  # the group without a certified network has no verdict to count
+        "tempered: d=1, dist=interval, rounds=32 · d=1, dist=interval, rounds=64; "
+        "benign: d=40, dist=sphere, rounds=100"
+    )
 
 
 def test_the_answer_counts_the_global_minima_where_they_were_checked(tmp_path):

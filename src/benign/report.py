@@ -42,6 +42,7 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 .fails_without_noise { color: #6a1b9a; font-weight: bold; }
 figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f6f8fa; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+td.nw { white-space: nowrap; }
 """
 # records, in the page itself, how many of its figures the browser decoded and where the
 # answer table ends (px from the top): what a reader sees first
@@ -115,6 +116,17 @@ ANSWER_CERTIFIED = (
 ANSWER_ALL = "Verdicts on every interpolating network, certified or not."
 
 
+def take_away(analysis: Analysis) -> str:
+    """One line for a whole sweep: each verdict with the groups that got it, in the order the
+    groups come (e.g. "tempered: d=1 · d=2; mixed: d=500"); groups with no network to judge
+    left out."""
+    by_verdict: dict[str, list[str]] = {}
+    for g in analysis.groups:
+        if any(pt.n for pt in g.points):
+            by_verdict.setdefault(g.verdict, []).append(g.label)
+    return "; ".join(f"{v}: {' · '.join(labels)}" for v, labels in by_verdict.items())
+
+
 def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
     """The first screen: a line per group with the verdict on the networks that count, the
     verdict on every interpolating network where it differs, α with its interval, L at each
@@ -122,7 +134,7 @@ def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
     others = {g.label: g for g in everyone.groups} if everyone else {}
     head = (
         "<tr><th class=l>group</th><th class=l>verdict</th><th class=l>every network</th>"
-        "<th class=l>α (L ≈ c·p<sup>α</sup>)</th><th class=l>mean L at each p</th>"
+        "<th class=l>α (L ≈ c·p<sup>α</sup>)</th><th class=l>mean L [95%] at each p</th>"
         "<th>certified</th><th class=l>the papers predict</th></tr>"
     )
     rows = []
@@ -162,10 +174,14 @@ def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
             + ("" if fit is g.fit else " (every network)")
         )
         means = g.points if counted or other is None else other.points
-        at_p = " · ".join(f"{pt.p:g}: {fmt(pt.mean, '.2g')}" for pt in means)
+        at_p = "<br>".join(
+            f"{pt.p:g}: {fmt(pt.mean, '.2g')}"
+            + ("" if math.isnan(pt.lo) else f" [{fmt(pt.lo, '.2g')}, {fmt(pt.hi, '.2g')}]")
+            for pt in means
+        )
         rows.append(
             f"<tr><td class=l><b>{html.escape(g.label)}</b></td><td class=l>{verdict}</td>"
-            f"<td class=l>{every}</td><td class=l>{alpha}</td><td class=l>{at_p}</td>"
+            f"<td class=l>{every}</td><td class=l>{alpha}</td><td class='l nw'>{at_p}</td>"
             f"<td>{certified} / {interpolating}{optimal}</td>"
             f"<td class=l>{html.escape(paper_prediction(g.settings)) or '—'}</td></tr>"
         )
@@ -430,6 +446,7 @@ by benign {__version__}. Runs: {c["runs"]} in all, {c["done"]} done, {c["failed"
 shown are those that differ between groups and that the group's method reads).
 {ANSWER_CERTIFIED if certified_only else ANSWER_ALL}
 The criteria and the evidence at each p are below the figures.</p>
+<p id=takeaway><b>In one line</b> — {html.escape(take_away(analysis)) or "no group to judge"}</p>
 {_answer_table(analysis, everyone)}
 {_trend_table(analysis)}
 <h2>Figures</h2>
