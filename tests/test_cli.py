@@ -325,8 +325,11 @@ def test_an_interrupt_while_a_network_computes_is_one_line(tmp_path):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
-    first = proc.stderr.readline()  # the signal: the first program's progress line
-    assert "convex: program" in first, first
+    lines = []  # the signal: the first program's progress line (after the time estimate)
+    while not any("convex: program" in line for line in lines):
+        lines.append(proc.stderr.readline())
+        assert lines[-1], lines  # the process ended without one
+    assert any("about" in line and "estimated" in line for line in lines[:-1]), lines
     proc.send_signal(signal.SIGINT)
     _, rest = proc.communicate(timeout=60)
     assert (proc.returncode, rest.splitlines()[-1:]) == (130, ["benign: interrupted"]), rest

@@ -61,9 +61,8 @@ def report(tmp_path_factory):
 def test_report_files_and_content(report):
     page = (report / "report.html").read_text()
     names = {p.name for p in (report / "report_figures").iterdir()}
-    figures = (
+    figures = (  # every network certified: no error_vs_p_all, which would repeat error_vs_p
         "error_vs_p",
-        "error_vs_p_all",
         "phase_diagram",
         "error_vs_d",
         "network_1d",
@@ -98,7 +97,7 @@ def test_report_opens_in_chromium_with_every_figure_decoded(report, tmp_path):
     total = re.search(r'data-figures="(\d+)"', html_tag)
     decoded = re.search(r'data-figures-decoded="(\d+)"', html_tag)
     assert total and decoded, html_tag
-    assert int(total[1]) == int(decoded[1]) == 8
+    assert int(total[1]) == int(decoded[1]) == 7
     bottom = re.search(r'data-answer-bottom="(\d+)"', html_tag)  # the answer, 1400 px wide
     assert bottom and int(bottom[1]) <= 1000, html_tag  # on the first screen
 
@@ -152,7 +151,7 @@ def test_the_main_job(tmp_path):
     # every d decided on certified KKT points: no network left out for lacking a certificate
     assert "384 certified KKT points" in page and "uncertified left out" not in page
     # no gradient descent in it: no certificate or lazy history, no gd+convex comparison
-    assert page.count("data:image/png;base64,") == 6
+    assert page.count("data:image/png;base64,") == 5  # every network certified: one error_vs_p
     assert "Measures: Lipschitz constants, NTK eigenvalues, lazy training" in page
     bad = benign("demo", "--dir", tmp_path / "demo", "--preset", "huge")
     assert bad.returncode == 2
@@ -262,18 +261,18 @@ def test_report_with_groups_sharing_a_d_and_no_certificate_values(tmp_path):
     from benign.plots import error_vs_d
 
     store = tmp_path / "s.sqlite"
-    text = "seeds = 4\n[fixed]\nm = 20\nsteps = 10\n[grid]\np = [0.1, 0.2]\nd = [3, 40]\n"
+    text = "seeds = 4\n[fixed]\nm = 20\nsteps = 10\n[grid]\np = [0.1, 0.2]\nd = [3, 40, 77]\n"
     text += "width = [20, 30]\n"
-    synthetic_store(store, text, lambda c, s: c.p * (1 + (c.width == 30)) / (1 + (c.d == 40)))
+    synthetic_store(store, text, lambda c, s: c.p * (1 + (c.width == 30)) * 0.5 ** ((c.d - 3) / 37))
     conn = sqlite3.connect(store)
     with conn:
         conn.execute("UPDATE certificate_history SET eps_rel = NULL")  # e.g. centred nets
     conn.close()
     analysis, _ = write_report(store, tmp_path / "r.html")
-    assert len(analysis.groups) == 4
+    assert len(analysis.groups) == 6
     fig = error_vs_d(analysis)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    # L = p·k at d = 3 and p·k/2 at d = 40 (k = 1, 2 by width): A·exp(b·d) through both
+    # L = p·k·2^(−(d − 3)/37) (k = 1, 2 by width): A·exp(b·d) through all three d
     b = math.log(0.5) / 37
     fits = [(w, p, p * (1 + (w == 30)) * math.exp(-3 * b)) for w in (20, 30) for p in (0.1, 0.2)]
     assert sorted(labels) == [
@@ -434,7 +433,35 @@ def _overlaps_and_missing_labels(fig) -> list[str]:
                     if boxes[a].overlaps(boxes[b]):
                         pair = f"{texts[a].get_text()!r}, {texts[b].get_text()!r}"
                         found.append(f"axes {i}: {name} labels {pair}")
+        legend = ax.get_legend() or (fig.legends[0] if fig.legends else None)
+        if legend is not None:  # no data point under a legend
+            box = legend.get_window_extent(renderer)
+            for points in _data_points(ax):
+                if any(box.contains(x, y) for x, y in ax.transData.transform(points)):
+                    found.append(f"axes {i}: the legend covers data")
+                    break
     return found
+
+
+def _data_points(ax) -> list:
+    """The (x, y) data of the lines and scatter collections drawn in the axes."""
+    import numpy as np
+
+    out = [np.column_stack(line.get_data()) for line in ax.lines if len(line.get_xdata())]
+    out += [c.get_offsets() for c in ax.collections if len(c.get_offsets())]
+    return [np.asarray(p, dtype=float) for p in out]
+
+
+def _contrast(a, b) -> float:
+    """WCAG contrast ratio of two colours (independent of benign.plots.luminance)."""
+    from matplotlib.colors import to_rgb
+
+    def lum(colour):
+        c = [v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4 for v in to_rgb(colour)]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
 
 
 def test_every_figure_reads_at_a_glance(tmp_path):
@@ -464,6 +491,42 @@ def test_every_figure_reads_at_a_glance(tmp_path):
         assert "L = 0 (drawn at 10⁻⁴)" in [t.get_text() for t in ax.get_legend().get_texts()]
         floor = [ln for ln in ax.lines if ln.get_marker() == "v" and ln.get_mfc() == "white"]
         assert floor and all(set(ln.get_ydata()) == {1e-4} for ln in floor), name
+    # p = 0 drawn apart at the left of error_vs_p, with a tick of its own
+    ax = figures["error_vs_p"].axes[0]
+    assert "0" in [t.get_text() for t in ax.get_xticklabels()]
+    apart = [ln for ln in ax.lines if ln.get_marker() == "s"]
+    assert apart and all(max(ln.get_xdata()) < 0.05 for ln in apart)
+    # error_vs_d: log d; the interval (d = 1) a diamond, joined to no sphere point
+    ax = figures["error_vs_d"].axes[0]
+    assert ax.get_xscale() == "log"
+    diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
+    assert diamonds and all(list(ln.get_xdata()) == [1.0] for ln in diamonds)
+    joined = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    assert joined and all(1.0 not in list(ln.get_xdata()) for ln in joined)
+    # the phase diagram: each number legible on its cell, the scale fitted to the data
+    ax = figures["phase_diagram"].axes[0]
+    image = ax.images[0]
+    for text in ax.texts:
+        j, i = (round(v) for v in text.get_position())
+        cell = image.cmap(image.norm(image.get_array()[i, j]))
+        assert _contrast(text.get_color(), cell) >= 4.5, text.get_text()
+    assert image.norm.vmax <= 1  # in decades of L/p: here it stays near 1
+    # error_vs_lipschitz: a colour per p, told apart; every network on the axes
+    fig = figures["error_vs_lipschitz"]
+    from matplotlib.colors import to_rgb
+
+    handles = fig.axes[-1].get_legend().legend_handles
+    colours = [to_rgb(h.get_color()) for h in handles if h.get_label().startswith("p = ")]
+    assert len(colours) == 5
+    for a in range(len(colours)):
+        for b in range(a + 1, len(colours)):
+            assert (
+                sum((x - y) ** 2 for x, y in zip(colours[a], colours[b], strict=True)) ** 0.5 > 0.2
+            )
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        for points in _data_points(ax):
+            assert ((points[:, 0] >= lo) & (points[:, 0] <= hi)).all()
     ax = figures["certificate_history"].axes[0]
     thresholds = [ln for ln in ax.lines if ln.get_label().startswith("ε = 0.05: certified below")]
     assert len(thresholds) == 1 and thresholds[0].get_ydata()[0] == 0.05
@@ -528,3 +591,36 @@ def test_a_figure_that_fails_leaves_nothing_written(gd_store, tmp_path, monkeypa
     with pytest.raises(ValueError, match="cannot be rendered"):
         write_report(gd_store, tmp_path / "r.html")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_glance_check_sees_a_legend_over_data_and_white_on_yellow():
+    """The checks of the glance test fire: a legend on a cloud of points, and white text on
+    a light cell."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(layout="constrained")
+    ax = fig.add_subplot()
+    grid = np.linspace(0, 1, 30)
+    x, y = np.meshgrid(grid, grid)
+    ax.scatter(x.ravel(), y.ravel(), label="a cloud")
+    ax.set(xlabel="x", ylabel="y")
+    ax.legend(loc="center")
+    assert "axes 0: the legend covers data" in _overlaps_and_missing_labels(fig)
+    assert _contrast("white", (0.96, 0.98, 0.69)) < 4.5 <= _contrast("black", (0.96, 0.98, 0.69))
+
+
+def test_no_second_error_figure_when_every_network_is_certified(tmp_path):
+    """error_vs_p_all would repeat error_vs_p, the evidence with every network the evidence
+    table: each given only where some interpolating network was left out uncertified."""
+    every, some = tmp_path / "every.sqlite", tmp_path / "some.sqlite"
+    synthetic_store(every, SWEEP, lambda c, s: c.p, certified=True)
+    synthetic_store(some, SWEEP, lambda c, s: c.p, certified=lambda c, s: s != 0)
+    write_report(every, tmp_path / "every.html")
+    write_report(some, tmp_path / "some.html")
+    assert not (tmp_path / "every_figures" / "error_vs_p_all.png").exists()
+    assert (tmp_path / "some_figures" / "error_vs_p_all.png").exists()
+    # nor the evidence table twice, word for word
+    every_page = (tmp_path / "every.html").read_text()
+    assert "Every interpolating network is certified: the table above is theirs." in every_page
+    assert every_page.count("<table") == (tmp_path / "some.html").read_text().count("<table") - 1

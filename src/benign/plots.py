@@ -12,7 +12,7 @@ import matplotlib
 import numpy as np
 import scipy.stats
 import torch
-from matplotlib.colors import LogNorm
+from matplotlib.colors import LogNorm, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
@@ -66,38 +66,62 @@ def rendered(fig: Figure) -> tuple[bytes, bytes]:
     return png.getvalue(), svg.getvalue()
 
 
+def luminance(rgba: tuple[float, ...]) -> float:
+    """WCAG relative luminance of an sRGB colour: 0.2126 R + 0.7152 G + 0.0722 B of the
+    linearised channels; the contrast of two colours is (L₁ + 0.05) / (L₂ + 0.05)."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
 def _noisy(g: Group):
     """The p > 0 with enough networks for an interval (as the verdicts require)."""
     return [pt for pt in g.points if pt.p > 0 and pt.n >= MIN_SEEDS]
 
 
+def _at_zero(g: Group):
+    """The group's p = 0 point, where it has enough networks for an interval."""
+    return next((pt for pt in g.points if pt.p == 0 and pt.n >= MIN_SEEDS), None)
+
+
 def error_vs_p(analysis: Analysis) -> Figure | None:
     """Mean clean error L against p per group, 95% intervals, with the guides p^5, p (the noise
-    rate: L = p is the error of a predictor that copies the noise) and √p of the 1-D theorem."""
+    rate: L = p is the error of a predictor that copies the noise) and √p of the 1-D theorem;
+    p = 0, which a log axis cannot place, drawn apart at its left edge (square markers, tick
+    "0", a dotted break)."""
     groups = [g for g in analysis.groups if _noisy(g)]
     if not groups:
         return None
-    fig = Figure(layout="constrained", figsize=(7, 5))
+    fig = Figure(layout="constrained", figsize=(9, 5))
     ax = fig.add_subplot()
     ps = sorted({pt.p for g in groups for pt in _noisy(g)})
     grid = np.geomspace(min(ps) / 1.5, min(0.5, max(ps) * 1.5), 100)
     for expo, name, style in ((5, "p⁵", ":"), (1, "p (noise rate)", "--"), (0.5, "√p", "-.")):
         ax.plot(grid, grid**expo, style, color="black", lw=1, label=name)
-    zeros = False
+    zeros, x0 = False, min(ps) / 4  # where p = 0 is drawn
+    at_zero = False
     for g in groups:
         pts = _noisy(g)
-        _, zero = _error_line(ax, np.array([pt.p for pt in pts]), pts, f"{g.label} ({g.verdict})")
+        colour, zero = _error_line(
+            ax, np.array([pt.p for pt in pts]), pts, f"{g.label} ({g.verdict})"
+        )
         zeros |= zero
+        if (pt0 := _at_zero(g)) is not None:
+            _, zero = _error_line(ax, np.array([x0]), [pt0], "_nolegend_", colour, marker="s")
+            zeros, at_zero = zeros or zero, True
+    ticks = ([x0] if at_zero else []) + ps
+    if at_zero:
+        ax.axvline(math.sqrt(x0 * min(ps)), color="gray", ls=":", lw=1)
     ax.set(
         xscale="log",
         yscale="log",
-        xlabel="label-flip probability p",
+        xlabel="label-flip probability p" + (" (p = 0 at the left, apart)" if at_zero else ""),
         ylabel="clean test error L (mean, 95% CI)",
         ylim=(L_FLOOR, 1),
+        xlim=(min(ticks) / 1.5, grid[-1]),
     )
-    ax.set_xticks(ps, [f"{p:g}" for p in ps])  # the p of the sweep, not 3×10⁻² and the like
+    ax.set_xticks(ticks, [f"{p:g}" for p in ([0.0] if at_zero else []) + ps])
     ax.set_title(f"Clean error against noise ({_kept(analysis)})")
-    _legend(ax, zeros, loc="lower right")
+    _legend(ax, zeros)
     ax.grid(True, which="both", alpha=0.3)
     return major_log_ticks(fig)
 
@@ -106,9 +130,12 @@ def _kept(analysis: Analysis) -> str:
     return "certified networks" if analysis.certified_only else "interpolating networks"
 
 
-def _error_line(ax, x: np.ndarray, pts: list, label: str) -> tuple[str, bool]:
-    """Mean clean error at ``x`` with its 95% interval, L = 0 exactly as an open triangle on
-    the floor :data:`L_FLOOR`; the line's colour, and whether there was such a point."""
+def _error_line(
+    ax, x: np.ndarray, pts: list, label: str, colour: str | None = None, marker: str = "o"
+) -> tuple[str, bool]:
+    """Mean clean error at ``x`` with its 95% interval (in ``colour``, else the next of the
+    cycle), L = 0 exactly as an open triangle on the floor :data:`L_FLOOR`; the line's
+    colour, and whether there was such a point."""
     y = np.array([pt.mean for pt in pts])
     err = np.array([[pt.mean - pt.lo, pt.hi - pt.mean] for pt in pts]).T
     err = np.where(np.isnan(err), 0, err)
@@ -117,10 +144,11 @@ def _error_line(ax, x: np.ndarray, pts: list, label: str) -> tuple[str, bool]:
         x,
         np.maximum(y, L_FLOOR),
         yerr=err,
-        marker="o",
+        marker=marker,
         markevery=np.flatnonzero(~zero).tolist(),
         capsize=3,
         label=label,
+        color=colour,
     )[0]
     colour = line.get_color()
     if zero.any():
@@ -129,14 +157,15 @@ def _error_line(ax, x: np.ndarray, pts: list, label: str) -> tuple[str, bool]:
     return colour, bool(zero.any())
 
 
-def _legend(ax, zeros: bool, **kwargs: object) -> None:
-    """The axes' legend, with an entry for the open triangle of L = 0 where one is drawn."""
+def _legend(ax, zeros: bool) -> None:
+    """The axes' legend, right of the axes (it never covers data), with an entry for the open
+    triangle of L = 0 where one is drawn."""
     handles, _ = ax.get_legend_handles_labels()
     if zeros:
         marker = Line2D([], [], marker="v", ms=9, mfc="white", color="gray", ls="none")
         marker.set_label("L = 0 (drawn at 10⁻⁴)")
         handles.append(marker)
-    ax.legend(handles=handles, fontsize=7, **kwargs)
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
 
 
 def phase_diagram(analysis: Analysis) -> Figure | None:
@@ -153,11 +182,20 @@ def phase_diagram(analysis: Analysis) -> Figure | None:
     size = (max(7.0, 3.5 + 1.2 * len(ps)), 1.2 + 0.5 * len(groups))
     fig = Figure(layout="constrained", figsize=size)
     ax = fig.add_subplot()
-    shown = np.clip(ratio, 1e-2, 1e2)
-    im = ax.imshow(shown, cmap="RdYlGn_r", norm=LogNorm(1e-2, 1e2), aspect="auto")
+    # the scale, in decades of L/p: the whole decades that hold the data, at least 0.1 … 10,
+    # L/p = 1 (tempered) the middle colour whatever the range on each side; L/p = 0 drawn at
+    # its bottom
+    positive = ratio[np.isfinite(ratio) & (ratio > 0)]
+    low = min(-1.0, *np.floor(np.log10(positive))) if positive.size else -1.0
+    high = max(1.0, *np.ceil(np.log10(positive))) if positive.size else 1.0
+    norm = TwoSlopeNorm(vmin=low, vcenter=0.0, vmax=high)
+    decades = np.log10(np.clip(ratio, 10**low, 10**high))
+    im = ax.imshow(decades, cmap="RdYlGn_r", norm=norm, aspect="auto")
     for i, j in np.ndindex(ratio.shape):
         if not math.isnan(ratio[i, j]):
-            ax.text(j, i, f"{ratio[i, j]:.2g}", ha="center", va="center", fontsize=8)
+            cell = im.cmap(norm(decades[i, j]))
+            colour = "black" if luminance(cell) > 0.18 else "white"  # contrast ≥ 4.6 either way
+            ax.text(j, i, f"{ratio[i, j]:.2g}", ha="center", va="center", fontsize=8, color=colour)
     ax.set_xticks(range(len(ps)), [f"{p:g}" for p in ps])
     ax.set_yticks(range(len(groups)), [f"{g.label}\n[{g.verdict}]" for g in groups], fontsize=7)
     ax.set(
@@ -165,7 +203,9 @@ def phase_diagram(analysis: Analysis) -> Figure | None:
         ylabel="group [verdict]",
         title="L / p: < 0.25 benign-like, ≈ 1 tempered, ≫ 1 catastrophic",
     )
-    fig.colorbar(im, ax=ax, label="L / p")
+    bar = fig.colorbar(im, ax=ax, label="L / p")
+    ticks = [float(t) for t in np.arange(low, high + 1)]
+    bar.set_ticks(ticks, labels=[f"{10**t:g}" for t in ticks])
     return major_log_ticks(fig)
 
 
@@ -192,37 +232,53 @@ def _families(groups: list[Group], axis: str, also: tuple[str, ...] = ()) -> dic
 
 
 def error_vs_d(analysis: Analysis) -> Figure | None:
-    """Mean clean error L against d (log scale) with 95% intervals, one line per p and per
-    family of groups equal in every setting but d and dist, with a least-squares exponential
-    fit L ≈ A·exp(−b·d) over the points with L > 0 (dotted, and in the line's label)."""
+    """Mean clean error L against d (log axes) with 95% intervals, one line per p and per
+    family of groups equal in every setting but d and dist: the sphere's points joined, the
+    interval's (d = 1, another law) a diamond apart; a least-squares exponential fit
+    L ≈ A·exp(−b·d) over the sphere's points with L > 0 where there are at least three
+    (dotted, and in the line's label)."""
     families = _families([g for g in analysis.groups if _noisy(g)], "d", ("dist",))
     if not families:
         return None
-    fig = Figure(layout="constrained", figsize=(7, 5))
+    fig = Figure(layout="constrained", figsize=(9, 5))
     ax = fig.add_subplot()
-    zeros = False
+    zeros, apart = False, False
     for label, groups in families.items():
         tag = f"{label}, " if len(families) > 1 else ""
         for p in sorted({pt.p for g in groups for pt in _noisy(g)}):
             pts = sorted(
-                ((g.settings["d"], pt) for g in groups for pt in _noisy(g) if pt.p == p),
+                (
+                    (g.settings["d"], g.settings.get("dist") == "interval", pt)
+                    for g in groups
+                    for pt in _noisy(g)
+                    if pt.p == p
+                ),
                 key=lambda t: t[0],
             )
-            d = np.array([x for x, _ in pts], dtype=float)
-            y = np.array([pt.mean for _, pt in pts])
+            joined = [(d, pt) for d, line, pt in pts if not line]
+            d = np.array([x for x, _ in joined], dtype=float)
+            y = np.array([pt.mean for _, pt in joined])
             pos, fit = y > 0, ""
-            if pos.sum() >= 2:
+            if pos.sum() >= 3:
                 b, loga = np.polyfit(d[pos], np.log(y[pos]), 1)
                 fit = f", fit {math.exp(loga):.2g}·exp({b:+.2g}·d)".replace("-", "−")
             name = f"{tag}p = {p:g}{fit}"
-            colour, zero = _error_line(ax, d, [pt for _, pt in pts], name)
+            colour, zero = (
+                _error_line(ax, d, [pt for _, pt in joined], name) if joined else (None, False)
+            )
             zeros |= zero
+            for x, _, pt in (t for t in pts if t[1]):
+                alone = "_nolegend_" if joined else name
+                at = np.array([x], dtype=float)
+                colour, zero = _error_line(ax, at, [pt], alone, colour, marker="D")
+                zeros, apart = zeros or zero, True
             if fit:
-                grid = np.linspace(d.min(), d.max(), 50)
+                grid = np.geomspace(d.min(), d.max(), 50)
                 ax.plot(grid, np.exp(loga + b * grid), ":", color=colour)
     ax.set(
+        xscale="log",
         yscale="log",
-        xlabel="input dimension d",
+        xlabel="input dimension d" + (" (◆: the interval, d = 1; ●: the sphere)" if apart else ""),
         ylabel="clean test error L (mean, 95% CI)",
         title=f"Clean error against dimension ({_kept(analysis)})",
         ylim=(L_FLOOR, 1),
@@ -358,34 +414,55 @@ def _done(store: Path) -> tuple[dict[str, int], list[tuple]]:
     return col, [r for r in rows if r[col["status"]] == "done"]
 
 
+MARKERS = "os^Dv<>pPX*h"  # one per input dimension, in order of d
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's ρ, NaN where it is not defined (fewer than 3 points, or a constant)."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(scipy.stats.spearmanr(x, y).statistic)
+
+
 def error_vs_lipschitz(store: Path) -> Figure | None:
     """Clean error of every finished network against its Lipschitz lower bound
-    max_i ‖∇_x f(x_i)‖ and its upper bound (weights), coloured by p, with Spearman's rank
-    correlation over the networks shown."""
+    max_i ‖∇_x f(x_i)‖ and its upper bound (weights): a colour per p (tab10, told apart), a
+    marker per d — the bounds differ by orders of magnitude between dimensions, so Spearman's
+    ρ is given pooled and as the median of its values within each d —, every network on the
+    axes."""
     col, rows = _done(store)
     rows = [r for r in rows if r[col["lipschitz_lower"]] is not None]
     if not rows:
         return None
-    fig = Figure(layout="constrained", figsize=(11, 4.5))
+    fig = Figure(layout="constrained", figsize=(12, 4.8))
     p = np.array([r[col["p"]] for r in rows], dtype=float)
+    d = np.array([r[col["d"]] for r in rows], dtype=int)
     err = np.array([r[col["clean_error"]] for r in rows], dtype=float)
+    ps, ds = sorted(set(p)), sorted(set(d))
+    colours = matplotlib.colormaps["tab10"]
     for i, name in enumerate(("lipschitz_lower", "lipschitz_upper")):
         ax = fig.add_subplot(1, 2, i + 1)
         lip = np.array([r[col[name]] for r in rows], dtype=float)
         ok = np.isfinite(lip) & (lip > 0)
-        varies = ok.sum() > 2 and np.ptp(lip[ok]) > 0 and np.ptp(err[ok]) > 0
-        rho = scipy.stats.spearmanr(lip[ok], err[ok]).statistic if varies else math.nan
-        # robust limits: the middle 90% of the networks, widened by a decade on each side (a
-        # few dead networks, Lipschitz 1e-16, would squeeze the cloud into an edge); the
-        # networks beyond are counted in the title
-        lo, hi = np.quantile(lip[ok], [0.05, 0.95]) if ok.any() else (1.0, 1.0)
-        lo, hi = lo / 10, hi * 10
-        inside = ok & (lip >= lo) & (lip <= hi)
-        sc = ax.scatter(
-            lip[inside], np.maximum(err[inside], L_FLOOR), c=p[inside], cmap="viridis", s=12
-        )
+        pooled = _spearman(lip[ok], err[ok])
+        within = [_spearman(lip[ok & (d == k)], err[ok & (d == k)]) for k in ds]
+        within = [r for r in within if not math.isnan(r)]
+        # a few dead networks (a bound near 0, e.g. 1e-16) would squeeze the cloud into an
+        # edge: below a decade under the 5% quantile they are drawn open at the left edge
+        edge = np.quantile(lip[ok], 0.05) / 10 if ok.any() else 1.0
+        low = ok & (lip < edge)
+        for j, pv in enumerate(ps):
+            for k, dv in enumerate(ds):
+                at = ok & (p == pv) & (d == dv)
+                if at.any():
+                    colour, marker = colours(j % 10), MARKERS[k % len(MARKERS)]
+                    y = np.maximum(err, L_FLOOR)
+                    inside, left = at & ~low, at & low
+                    ax.scatter(lip[inside], y[inside], s=14, color=colour, marker=marker)
+                    ax.scatter(np.full(left.sum(), edge), y[left], s=14, facecolors="none",
+                               edgecolors=colour, marker=marker, clip_on=False)  # fmt: skip
+        lo, hi = (edge, lip[ok].max() * 2) if ok.any() else (0.5, 2.0)
         what = "max_i ‖∇f(x_i)‖ (lower bound)" if i == 0 else "weights' bound (upper bound)"
-        outside = int(ok.sum() - inside.sum())
         ax.set(
             xscale="log",
             yscale="log",
@@ -393,11 +470,19 @@ def error_vs_lipschitz(store: Path) -> Figure | None:
             ylabel="clean test error L",
             xlim=(lo, hi),
             ylim=(L_FLOOR, 1),
-            title=f"{ok.sum()} networks, Spearman ρ = {rho:.2f}"
-            + (f"; {outside} outside the axis" if outside else ""),
+            title=f"{ok.sum()} networks, Spearman ρ = {pooled:.2f} pooled"
+            + (f", {np.median(within):.2f} within d (median)" if within else "")
+            + (f"\n{low.sum()} below {edge:.1g} drawn open at the left edge" if low.any() else ""),
         )
         ax.grid(True, which="both", alpha=0.3)
-    fig.colorbar(sc, ax=fig.axes, label="label-flip probability p")
+    handles = [
+        Line2D([], [], ls="none", marker="o", color=colours(j % 10), label=f"p = {pv:g}")
+        for j, pv in enumerate(ps)
+    ] + [
+        Line2D([], [], ls="none", marker=MARKERS[k % len(MARKERS)], color="gray", label=f"d = {dv}")
+        for k, dv in enumerate(ds)
+    ]
+    fig.axes[-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.suptitle("Clean error against the Lipschitz constant (L = 0 drawn at 10⁻⁴)")
     return major_log_ticks(fig)
 

@@ -375,8 +375,8 @@ def write_report(
                     "The same with every interpolating network, certified or not",
                 )
             ]
-            if everyone
-            else []
+            if everyone and any(pt.left_out for g in analysis.groups for pt in g.points)
+            else []  # every interpolating network certified: it would be error_vs_p again
         ),
         (
             plots.phase_diagram(everyone or analysis),
@@ -428,10 +428,15 @@ def write_report(
         if missing
         else ""
     )
+    left_out = any(pt.left_out for g in analysis.groups for pt in g.points)
     everyone_table = (
         "<h3>Every interpolating network, certified or not</h3>"
-        "<p>The same statistics and criteria with the uncertified networks included.</p>"
-        + _verdict_table(everyone, None)
+        + (
+            "<p>The same statistics and criteria with the uncertified networks included.</p>"
+            + _verdict_table(everyone, None)
+            if left_out
+            else "<p>Every interpolating network is certified: the table above is theirs.</p>"
+        )
         if everyone
         else ""
     )
