@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,6 +153,13 @@ def test_the_main_job(tmp_path):
     assert "384 certified KKT points" in page and "uncertified left out" not in page
     # no gradient descent in it: no certificate or lazy history, no gd+convex comparison
     assert page.count("data:image/png;base64,") == 5  # every network certified: one error_vs_p
+    # the README's table of the demo is what this fresh run gives (`benign demo --write`)
+    from benign.cli.sweep import DEMO_MARKERS
+    from benign.report import demo_table
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split(DEMO_MARKERS[0])[1].split(DEMO_MARKERS[1])[0]
+    assert block == demo_table(analyse(tmp_path / "demo" / "default.sqlite"))
     assert "Measures: Lipschitz constants, NTK eigenvalues, lazy training" in page
     bad = benign("demo", "--dir", tmp_path / "demo", "--preset", "huge")
     assert bad.returncode == 2
@@ -624,3 +632,11 @@ def test_no_second_error_figure_when_every_network_is_certified(tmp_path):
     every_page = (tmp_path / "every.html").read_text()
     assert "Every interpolating network is certified: the table above is theirs." in every_page
     assert every_page.count("<table") == (tmp_path / "some.html").read_text().count("<table") - 1
+
+
+def test_demo_write_refuses_a_file_without_the_markers_before_any_work(tmp_path):
+    (tmp_path / "notes.md").write_text("no block here\n")
+    r = benign("demo", "--preset", "quick", "--dir", tmp_path / "d", "--write",
+               tmp_path / "notes.md")  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--write" in r.stderr
+    assert not (tmp_path / "d").exists()  # nothing done

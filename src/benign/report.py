@@ -116,6 +116,34 @@ ANSWER_CERTIFIED = (
 ANSWER_ALL = "Verdicts on every interpolating network, certified or not."
 
 
+def demo_table(analysis: Analysis) -> str:
+    """The groups as the README's Markdown table: d (the interval's marked LP), mean L at each
+    p, α of L ≈ c·p^α with its 95% interval, and the verdict (with why, where it is mixed or
+    undecided)."""
+    ps = sorted({pt.p for g in analysis.groups for pt in g.points})
+    head = (
+        "| d | "
+        + " | ".join([f"L at p = {ps[0]:g}", *(f"{p:g}" for p in ps[1:])])
+        + " | fit L ≈ c·p^α: α (95% CI) | verdict |\n"
+    )
+    rule = "| --: | " + "--: | " * len(ps) + "--- | --- |\n"
+    rows = []
+    for g in analysis.groups:
+        d = (
+            f"{g.settings['d']} (LP)"
+            if g.settings.get("dist") == "interval"
+            else f"{g.settings['d']}"
+        )
+        at = {pt.p: pt.mean for pt in g.points}
+        cells = [fmt(at.get(p, math.nan), ".3f") for p in ps]
+        fit = g.fit
+        alpha = f"{fit.alpha:.2f} ({fit.alpha_lo:.2f}–{fit.alpha_hi:.2f})"
+        why = g.reason.split("; at m = ")[0]
+        verdict = g.verdict + (f" ({why})" if g.verdict in ("mixed", "undecided") else "")
+        rows.append(f"| {d} | " + " | ".join(cells) + f" | {alpha} | {verdict} |\n")
+    return head + rule + "".join(rows)
+
+
 def take_away(analysis: Analysis) -> str:
     """One line for a whole sweep: each verdict with the groups that got it, in the order the
     groups come (e.g. "tempered: d=1 · d=2; mixed: d=500"); groups with no network to judge

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -122,3 +123,20 @@ def _strict(value: object) -> object:
 def print_json(doc: dict) -> None:
     """Write ``doc`` to stdout as indented JSON, NaN and infinities as null (strict JSON)."""
     sys.stdout.write(json.dumps(_strict(doc), indent=2, allow_nan=False) + "\n")
+
+
+def marked_blocks(paths: list[Path], markers: tuple[str, str]) -> None:
+    """Refuse (InputError, --write) any file of ``paths`` without a ``markers`` block, before
+    any work is done."""
+    for path in paths:
+        text = path.read_text() if path.is_file() else ""
+        if not all(marker in text for marker in markers):
+            raise InputError(
+                f"--write: {str(path)!r} has no {markers[0].strip()} … {markers[1]} block"
+            )
+
+
+def write_block(path: Path, markers: tuple[str, str], block: str) -> None:
+    """Replace what lies between the ``markers`` of the file ``path`` with ``block``."""
+    head, rest = path.read_text().split(markers[0], 1)
+    path.write_text(head + markers[0] + block + markers[1] + rest.split(markers[1], 1)[1])

@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from benign.cli.common import InputError, err, out, print_json
+from benign.cli.common import InputError, err, marked_blocks, out, print_json, write_block
 from benign.cli.sweep import _sweep
 from benign.reproduce import CLAIMS, conclude, plan, summary_table
 from benign.sweep import parse_sweep
@@ -169,12 +169,7 @@ MARKERS = ("<!-- reproduce:summary -->\n", "<!-- /reproduce:summary -->")
 def _summary(directory: Path, quick: bool, first_seed: int, write: list[Path]) -> None:
     """The verdict table of the reproductions in ``directory`` (:func:`summary_table`): printed,
     or written between the markers of each file of ``write``."""
-    for path in write:  # every file checked before any is written
-        text = path.read_text() if path.is_file() else ""
-        if not all(marker in text for marker in MARKERS):
-            raise InputError(
-                f"--write: {str(path)!r} has no {MARKERS[0].strip()} … {MARKERS[1]} block"
-            )
+    marked_blocks(write, MARKERS)  # every file checked before any is written
     try:
         table = summary_table(directory, quick, first_seed)
     except ValueError as exc:
@@ -185,7 +180,5 @@ def _summary(directory: Path, quick: bool, first_seed: int, write: list[Path]) -
         sys.stdout.write(table)
         return
     for path in write:
-        text = path.read_text()
-        head, rest = text.split(MARKERS[0], 1)
-        path.write_text(head + MARKERS[0] + table + MARKERS[1] + rest.split(MARKERS[1], 1)[1])
+        write_block(path, MARKERS, table)
         err.print(f"verdict table → {path}", soft_wrap=True, markup=False, highlight=False)

@@ -23,9 +23,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from benign.cli.common import InputError, StoppedError, err, out, print_json
+from benign.cli.common import (
+    InputError,
+    StoppedError,
+    err,
+    marked_blocks,
+    out,
+    print_json,
+    write_block,
+)
 from benign.demo import PRESETS, prepare_demo
-from benign.report import write_report
+from benign.regimes import analyse
+from benign.report import demo_table, write_report
 from benign.sweep import (
     ConfigError,
     ExecutorError,
@@ -319,7 +328,6 @@ def _run_sweep(
 def _print_verdicts(store: Path) -> None:
     """A line per group of the store's networks: its regime verdict on the certified networks
     (docs/regimes.md), with why; nothing when no group has networks to judge."""
-    from benign.regimes import analyse
 
     try:
         groups = analyse(store).groups
@@ -579,6 +587,9 @@ def _report(store: Path, output: Path | None, all_networks: bool) -> None:
     out.print(f"report → {output}", soft_wrap=True)
 
 
+DEMO_MARKERS = ("<!-- demo:table -->\n", "<!-- /demo:table -->")
+
+
 def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where to put the store and the report.")
@@ -595,6 +606,13 @@ def demo(
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: one per core).")
     ] = None,
+    write: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Also write the groups' table (L at each p, α, verdict) between the "
+            "<!-- demo:table --> … <!-- /demo:table --> markers of this file (the README's)."
+        ),
+    ] = None,
 ) -> None:
     """The main job: a preset sweep and its report.
 
@@ -608,6 +626,12 @@ def demo(
         raise InputError(f"--workers: must be >= 1, got {workers}")
     if directory.exists() and not directory.is_dir():
         raise InputError(f"--dir: {str(directory)!r} is not a directory")
+    marked_blocks(write or [], DEMO_MARKERS)
     plan = prepare_demo(preset, directory)
     _sweep(plan.sweep_file, plan.store, "local", workers, retry_failed=False, dry_run=False)
     _report(plan.store, plan.report, plan.all_networks)
+    if write:
+        table = demo_table(analyse(plan.store, certified_only=not plan.all_networks))
+        for path in write:
+            write_block(path, DEMO_MARKERS, table)
+            out.print(f"groups' table → {path}", soft_wrap=True)
