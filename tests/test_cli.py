@@ -290,6 +290,7 @@ def test_an_interrupt_while_the_command_starts_is_one_line(sig, code, line):
     assert (proc.returncode, err) == (code, f"benign: {line}\n")
 
 
+@pytest.mark.slow
 def test_an_interrupt_while_a_network_computes_is_one_line(tmp_path):
     """Ctrl-C while `benign run` solves its programs (typer turns it into exit code 130) is
     the same one line as while it starts, and writes nothing."""

@@ -71,7 +71,8 @@ def test_all_positive_labels_give_the_svm_direction():
 
 
 @pytest.mark.parametrize(
-    ("seed", "m", "p"), [(0, 8, 0.3), (1, 10, 0.2), (2, 12, 0.4), (3, 12, 0.1)]
+    ("seed", "m", "p"),
+    [(0, 8, 0.3), (1, 10, 0.2), (2, 12, 0.4), pytest.param(3, 12, 0.1, marks=pytest.mark.slow)],
 )
 def test_norm_equals_a_dense_dictionary_lp(seed, m, p):
     """The network's certified dual bound lies below the dense dictionary's optimum, and the

@@ -4,9 +4,12 @@ kernel, and prints and draws what it says it does."""
 import base64
 from pathlib import Path
 
+import pytest
+
 NOTEBOOK = Path(__file__).parents[1] / "examples" / "walkthrough.ipynb"
 
 
+@pytest.mark.slow
 def test_the_walkthrough_notebook_runs_and_shows_its_results():
     import nbformat
     from nbclient import NotebookClient

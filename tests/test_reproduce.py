@@ -373,6 +373,7 @@ def test_mnist_separation_rule():
     assert falling.verdict == "inconclusive" and "still falling" in falling.reason
 
 
+@pytest.mark.slow
 def test_smoothness_rule():
     points = [lazy(p) for p in grid(depth=[2, 3], init_scale=[0.5, 1.0, 2.0, 4.0])]
     rng = np.random.default_rng(0)
