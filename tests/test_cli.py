@@ -429,17 +429,19 @@ def test_csv_and_json_are_keyed_as_a_stores_columns():
 
 def test_progress_lines_on_stderr_when_not_a_terminal(monkeypatch):
     """Not a terminal: a line on stderr at most every HEARTBEAT_SECONDS (0 here: at every
-    report), saying the block, the networks left and the step."""
+    report, through the solvers' heartbeat), saying the block, the networks left and the step."""
     import importlib
     import re
 
-    monkeypatch.setattr(importlib.import_module("benign.cli.run"), "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(importlib.import_module("benign.run"), "HEARTBEAT_SECONDS", 0.0)
     r = benign("run", "--dist", "interval", "--m", "20", "--width", "40", "--seeds", "2",
                "--method", "gd", "--steps", "300")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    lines = [line for line in r.stderr.splitlines() if line.startswith("benign: block")]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("benign: run · ")]
     assert lines and all(
-        re.fullmatch(r"benign: block 1/1 · \d+ networks training · step \d+/300 · \d+ s", line)
+        re.fullmatch(
+            r"benign: run · block 1/1 · \d+ networks training · step \d+/300 · \d+ s", line
+        )
         for line in lines
     )
 

@@ -840,11 +840,7 @@ def certify(
     kinks = np.zeros(n_net, dtype=np.int64)
     lams: list[np.ndarray] = []
     xs, ys = x.double().cpu().numpy(), y.double().cpu().numpy()
-    layers = (
-        [None if p is None else p.double().cpu().numpy() for p in two_layer(params)]
-        if (net.depth == 2)
-        else None
-    )
+    layers = _two_layer_arrays(params) if net.depth == 2 else None
     for e in range(n_net):
         if not q_min[e] > 0:
             lams.append(np.full(m, math.nan))
@@ -968,12 +964,26 @@ def gap_checked(d: int, bias: bool, m: int) -> bool:
     return (dim == 2 and bias) or (dim == 3 and m <= SPHERE_M)
 
 
+def _two_layer_arrays(params: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(v (E, n), W (E, n, d), b (E, n) or None) of a two-layer ensemble, as float64 arrays."""
+    v, w, b = (None if p is None else p.detach().double().cpu().numpy() for p in two_layer(params))
+    assert v is not None and w is not None
+    return v, w, b
+
+
+def _margins(
+    v: np.ndarray, w: np.ndarray, b: np.ndarray | None, x: np.ndarray, y: np.ndarray
+) -> np.ndarray:
+    """q_i = y_i Σ_j v_j relu(w_j·x_i + b_j) of every network, (E, m), for x (E, m, d)."""
+    pre = x @ w.transpose(0, 2, 1) + (0.0 if b is None else b[:, None, :])
+    return y * np.einsum("emn,en->em", np.maximum(pre, 0.0), v)
+
+
 def global_gap(
     params: Params,
     x: np.ndarray,
     y: np.ndarray,
     candidates: list[list[np.ndarray]],
-    bias: bool = True,
 ) -> np.ndarray:
     """Per two-layer network (x (E, m, d), y (E, m); :func:`gap_checked` settings): an upper
     bound on how far it is from a global minimiser of the margin problem, 1 − B / ½‖θ̃‖², θ̃
@@ -983,11 +993,10 @@ def global_gap(
     every width, the gap is at least the net's relative excess norm whatever multipliers are
     given, and ≈ 0 at a global minimiser with its KKT multipliers. NaN where the net does not
     interpolate, no candidate is finite, or the setting is not checked."""
-    layers = [p.detach().double().cpu().numpy() for p in params]
-    w, v = layers[0], layers[-1][:, 0, :]  # W (E, n, d), v (E, n)
-    b = layers[1] if bias else np.zeros(w.shape[:2])
-    q = y * np.einsum("emn,en->em", np.maximum(x @ w.transpose(0, 2, 1) + b[:, None, :], 0.0), v)
-    half = 0.5 * sum((a.reshape(len(a), -1) ** 2).sum(1) for a in layers)
+    v, w, b = _two_layer_arrays(params)
+    bias = b is not None
+    q = _margins(v, w, b, x, y)
+    half = 0.5 * sum((a.reshape(len(a), -1) ** 2).sum(1) for a in (v, w, b) if a is not None)
     gap = np.full(len(half), np.nan)
     dim = x.shape[-1] + bias
     if not gap_checked(x.shape[-1], bias, x.shape[1]):
@@ -1015,7 +1024,6 @@ def excess_found(
     y: np.ndarray,
     multipliers: list[np.ndarray],
     rngs: list[np.random.Generator | None],
-    bias: bool = True,
 ) -> np.ndarray:
     """Per two-layer network (x (E, m, d), y (E, m), its certificate's multipliers λ, and a
     generator, None to skip it): how much lower a norm other activation patterns give,
@@ -1024,18 +1032,33 @@ def excess_found(
     is above a net the search built); 0 where no better pattern was found among the directions
     priced (one-sided: never a proof of global optimality); NaN where skipped or the network
     does not interpolate."""
-    layers = [p.detach().double().cpu().numpy() for p in params]
-    w, v = layers[0], layers[-1][:, 0, :]
-    b = layers[1] if bias else np.zeros(w.shape[:2])
+    v, w, b = _two_layer_arrays(params)
+    q = _margins(v, w, b, x, y)
     found = np.full(len(v), np.nan)
     for e, rng in enumerate(rngs):
-        neurons = np.c_[w[e], b[e]] if bias else w[e]
-        xt = np.c_[x[e], np.ones(len(x[e]))] if bias else x[e]
-        q = y[e] * (np.maximum(xt @ neurons.T, 0.0) @ v[e])
-        if rng is None or not q.min() > 0 or not np.all(np.isfinite(multipliers[e])):
+        if rng is None or not q[e].min() > 0 or not np.all(np.isfinite(multipliers[e])):
             continue
-        found[e] = better_patterns(x[e], y[e], bias, neurons, v[e], multipliers[e], rng).excess
+        neurons = w[e] if b is None else np.c_[w[e], b[e]]
+        search = better_patterns(x[e], y[e], b is not None, neurons, v[e], multipliers[e], rng)
+        found[e] = search.excess
     return found
+
+
+def excess_bounds(
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    candidates: list[list[np.ndarray]],
+    rngs: list[np.random.Generator | None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per two-layer network, what is known of its relative excess norm over a global
+    minimiser: (:func:`global_gap`, an upper bound, where :func:`gap_checked`; else NaN) and
+    (:func:`excess_found`, a lower bound, elsewhere, for the networks given a generator; else
+    NaN). ``candidates[e]``: multipliers, the certificate's first."""
+    nan = np.full(len(x), np.nan)
+    if gap_checked(x.shape[-1], len(params) == 3, x.shape[1]):
+        return global_gap(params, x, y, candidates), nan
+    return nan, excess_found(params, x, y, [c[0] for c in candidates], rngs)
 
 
 def optimality(

@@ -264,13 +264,20 @@ class ConvexSolution:
         return self.reason not in CONVEX_FAILURES
 
 
+def _pull(a: np.ndarray, ly: np.ndarray, u: np.ndarray, sign: float) -> np.ndarray | None:
+    """One step of the fixed-point map u ← σ Aᵀ(λ ⊙ y ⊙ 1[A u > 0]) / ‖·‖ (whose fixed points
+    are the stationary neurons without kinks; each step ascends σ Σ_i λ_i y_i relu(A_i u) over
+    unit u), None where it vanishes."""
+    nxt = sign * (a.T @ (ly * (a @ u > 0)))
+    size = np.linalg.norm(nxt)
+    return nxt / size if size > 0 else None
+
+
 def _ascent(a: np.ndarray, ly: np.ndarray, u: np.ndarray, sign: float) -> np.ndarray:
-    """The pattern the multipliers pull block u towards: ASCENT_STEPS of the fixed-point map
-    u ← σ Aᵀ(λ ⊙ y ⊙ 1[A u > 0]) (whose fixed points are the stationary neurons without kinks;
-    each step ascends σ Σ_i λ_i y_i relu(A_i u) over unit u), from u's own direction."""
+    """The pattern the multipliers pull block u towards: ASCENT_STEPS of :func:`_pull` from
+    u's own direction."""
     for _ in range(ASCENT_STEPS):
-        nxt = sign * (a.T @ (ly * (a @ u > 0)))
-        if not np.linalg.norm(nxt) > 0:
+        if (nxt := _pull(a, ly, u, sign)) is None:
             break
         u = nxt
     return a @ u > 0
@@ -546,7 +553,7 @@ def _price(
 ) -> list[tuple[float, float, np.ndarray]]:
     """(σ h(u), σ, u) for unit directions u in row-space coordinates, h(u) = Σ_i λ_i y_i
     relu(A_i·u): ``draws`` random ones, and for the SEARCH_ASCENT best of each sign the
-    ASCENT_STEPS iterates of u ← σ Aᵀ(λ ⊙ y ⊙ 1[A u > 0]) / ‖·‖."""
+    ASCENT_STEPS iterates of :func:`_pull`."""
     dirs = rng.standard_normal((draws, a.shape[1]))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     h = np.maximum(dirs @ a.T, 0.0) @ ly
@@ -556,10 +563,9 @@ def _price(
             u = dirs[k]
             out.append((sign * h[k], sign, u))
             for _ in range(ASCENT_STEPS):
-                nxt = sign * (a.T @ (ly * (a @ u > 0)))
-                if not np.linalg.norm(nxt) > 0:
+                if (nxt := _pull(a, ly, u, sign)) is None:
                     break
-                u = nxt / np.linalg.norm(nxt)
+                u = nxt
                 out.append((sign * float(np.maximum(a @ u, 0.0) @ ly), sign, u))
     return out
 
@@ -621,8 +627,9 @@ def better_patterns(
         if nxt.status != "optimal":
             break
         sol = nxt
-        if np.linalg.norm(sol.u, axis=1).sum() < best:
-            best, kept = float(np.linalg.norm(sol.u, axis=1).sum()), (sol.u, pool_s)
+        norm = float(np.linalg.norm(sol.u, axis=1).sum())
+        if norm < best:
+            best, kept = norm, (sol.u, pool_s)
     return PatternSearch(own, best, n_draws, n_rounds, kept[0] @ rs.v.T, kept[1])
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benign.certify import certify, excess_found, gap_checked, global_gap, optimality
+from benign.certify import certify, excess_bounds, optimality
 from benign.convex import (
     SEED_BLOCKS,
     RowSpace,
@@ -99,13 +99,8 @@ def _measured(
     certified = cert.certified()
     if not bool(certified[0]):
         return None
-    lams = [cert.multipliers[0], hint]
+    gap, found = excess_bounds(params, x[None], y[None], [[cert.multipliers[0], hint]], [rng])
     bias = b is not None
-    if gap_checked(x.shape[1], bias, len(y)):
-        gap, found = global_gap(params, x[None], y[None], [lams], bias), np.array([math.nan])
-    else:
-        gap = np.array([math.nan])
-        found = excess_found(params, x[None], y[None], [cert.multipliers[0]], [rng], bias)
     error = clean_error(net, params, dist, seeds=[seed]).value[0]
     xt = np.c_[x, np.ones(len(y))] if bias else x
     q = y * (np.maximum(xt @ np.c_[w, b].T if bias else x @ w.T, 0.0) @ v)

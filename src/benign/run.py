@@ -22,14 +22,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from benign import __version__
-from benign.certify import (
-    certify,
-    excess_found,
-    gap_checked,
-    global_gap,
-    normalised_margin,
-    optimality,
-)
+from benign.certify import certify, excess_bounds, normalised_margin, optimality
 from benign.config import DTYPES, RunConfig
 from benign.convex import (
     CONVEX_FAILURES,
@@ -619,15 +612,12 @@ def measure(
     n_net = len(seeds)
     cert = certify(net, res.params, x, y, hint=fitted.hint, offset=offset, multipliers=True)
     certified = cert.certified(config.tolerances())
-    gap = np.full(n_net, np.nan)  # checked where the cells can be enumerated: gap_checked
-    found = np.full(n_net, np.nan)  # elsewhere, a search for better patterns
-    if cert.applies and config.depth == 2 and gap_checked(config.d, config.bias, config.m):
+    gap = found = np.full(n_net, np.nan)  # how far from a global minimiser: two-layer nets
+    if cert.applies and config.depth == 2:
         hints = fitted.hint or [np.empty(0)] * n_net
         candidates = [[c, h] for c, h in zip(cert.multipliers, hints, strict=True)]
-        gap = global_gap(res.params, _numpy(x), _numpy(y), candidates, config.bias)
-    elif cert.applies and config.depth == 2:
         rngs = [rng_for(s, "search") if c else None for s, c in zip(seeds, certified, strict=True)]
-        found = excess_found(res.params, _numpy(x), _numpy(y), cert.multipliers, rngs, config.bias)
+        gap, found = excess_bounds(res.params, _numpy(x), _numpy(y), candidates, rngs)
     # no network to measure where a solver failed
     failed = np.array([reason in (*LP_FAILURES, *CONVEX_FAILURES) for reason in res.stop_reason])
     nan = np.where(failed, np.nan, 0.0)

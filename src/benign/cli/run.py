@@ -29,7 +29,7 @@ from benign.cli.common import (
 from benign.cli.options import with_settings
 from benign.config import RunConfig
 from benign.report import fmt
-from benign.run import HEARTBEAT_SECONDS, Experiment, ensemble_block, run_experiment
+from benign.run import Experiment, Heartbeat, ensemble_block, run_experiment
 from benign.seeding import MAX_SEED
 from benign.sweep.config import MAX_RUNS, network_seconds
 
@@ -250,21 +250,15 @@ def run(
         total = per_block if solver else max(config.steps, 1)
         task = bar.add_task("training", total=total, unit="network" if solver else "step")
 
-        last = [start]  # when the last line went to stderr (not a terminal)
+        beat = None if err.is_terminal else Heartbeat("run")  # lines where no bar is shown
 
         def progress(bi: int, nb: int, step: int, active: int) -> None:
             what = "left to solve" if solver else "training"
             where = f"block {bi + 1}/{nb} · {active} networks {what}"
             bar.update(task, completed=step, description=where)
-            now = time.perf_counter()
-            if not err.is_terminal and now - last[0] >= HEARTBEAT_SECONDS:
-                last[0] = now
+            if beat is not None:
                 unit = "networks solved" if solver else "step"
-                err.print(
-                    f"benign: {where} · {unit} {step}/{total} · {now - start:.0f} s",
-                    highlight=False,
-                    soft_wrap=True,
-                )
+                beat(f"{where} · {unit} {step}/{total} · {time.perf_counter() - start:.0f} s")
 
         with threadpool_limits(threads), solver_lines():  # threads None: pools as they are
             exp = run_experiment(config, list(range(seed, seed + seeds)), block, progress)
