@@ -640,3 +640,32 @@ def test_demo_write_refuses_a_file_without_the_markers_before_any_work(tmp_path)
                tmp_path / "notes.md")  # fmt: skip
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--write" in r.stderr
     assert not (tmp_path / "d").exists()  # nothing done
+
+
+def test_demo_write_puts_this_runs_table_and_times_between_the_markers(tmp_path):
+    """--write fills both blocks and keeps what lies around them; a second run says that it
+    computed nothing and that the store held every network."""
+    from benign.cli.sweep import DEMO_MARKERS, TIMES_MARKERS
+
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        f"before\n{DEMO_MARKERS[0]}old\n{DEMO_MARKERS[1]}\nmiddle\n"
+        f"{TIMES_MARKERS[0]}{TIMES_MARKERS[1]}\nafter\n"
+    )
+    args = ("demo", "--preset", "quick", "--dir", tmp_path / "d", "--workers", 1, "--write", doc)
+    first = benign(*args)
+    assert first.returncode == 0, first.stderr
+    written = doc.read_text()
+    table = written.split(DEMO_MARKERS[0])[1].split(DEMO_MARKERS[1])[0]
+    assert table.startswith("| d | L at p = ") and "old" not in table
+    assert written.startswith("before\n") and "\nmiddle\n" in written and written.endswith("after\n")
+    times = written.split(TIMES_MARKERS[0])[1].split(TIMES_MARKERS[1])[0]
+    from benign.sweep.store import table_frame
+
+    n = len(table_frame(tmp_path / "d" / "quick.sqlite"))
+    assert f"the sweep computed {n} networks in " in times and "with 1 worker," in times
+    assert f"{os.cpu_count()} cores, load average " in times and "store already" not in times
+    again = benign(*args)
+    assert again.returncode == 0, again.stderr
+    times = doc.read_text().split(TIMES_MARKERS[0])[1].split(TIMES_MARKERS[1])[0]
+    assert "computed 0 networks in " in times and f"({n} more were in the store already)" in times

@@ -23,6 +23,7 @@ from benign.regimes import (
     SMALL_P,
     TEMPERED_RATIOS,
     Analysis,
+    Group,
     analyse,
     paper_prediction,
 )
@@ -118,15 +119,15 @@ ANSWER_ALL = "Verdicts on every interpolating network, certified or not."
 
 def demo_table(analysis: Analysis) -> str:
     """The groups as the README's Markdown table: d (the interval's marked LP), mean L at each
-    p, α of L ≈ c·p^α with its 95% interval, and the verdict (with why, where it is mixed or
-    undecided)."""
+    p, α of L ≈ c·p^α with its 95% interval, the verdict (with why, where it is mixed or
+    undecided), and the certified networks with what is known of their optimality."""
     ps = sorted({pt.p for g in analysis.groups for pt in g.points})
     head = (
         "| d | "
         + " | ".join([f"L at p = {ps[0]:g}", *(f"{p:g}" for p in ps[1:])])
-        + " | fit L ≈ c·p^α: α (95% CI) | verdict |\n"
+        + " | fit L ≈ c·p^α: α (95% CI) | verdict | certified (optimality) |\n"
     )
-    rule = "| --: | " + "--: | " * len(ps) + "--- | --- |\n"
+    rule = "| --: | " + "--: | " * len(ps) + "--- | --- | --- |\n"
     rows = []
     for g in analysis.groups:
         d = (
@@ -140,7 +141,9 @@ def demo_table(analysis: Analysis) -> str:
         alpha = f"{fit.alpha:.2f} ({fit.alpha_lo:.2f}–{fit.alpha_hi:.2f})"
         why = g.reason.split("; at m = ")[0]
         verdict = g.verdict + (f" ({why})" if g.verdict in ("mixed", "undecided") else "")
-        rows.append(f"| {d} | " + " | ".join(cells) + f" | {alpha} | {verdict} |\n")
+        rows.append(
+            f"| {d} | " + " | ".join(cells) + f" | {alpha} | {verdict} | {_certified(g)} |\n"
+        )
     return head + rule + "".join(rows)
 
 
@@ -153,6 +156,22 @@ def take_away(analysis: Analysis) -> str:
         if any(pt.n for pt in g.points):
             by_verdict.setdefault(g.verdict, []).append(g.label)
     return "; ".join(f"{v}: {' · '.join(labels)}" for v, labels in by_verdict.items())
+
+
+def _certified(g: Group) -> str:
+    """Certified of the interpolating networks, and what is known of their optimality, e.g.
+    "64 / 64 (3 of 64 global; 43 of 61 not global)"."""
+    interpolating = sum(pt.n + pt.left_out for pt in g.points)
+    certified = sum(
+        round(pt.certified_share * (pt.n + pt.left_out))
+        for pt in g.points
+        if not math.isnan(pt.certified_share)
+    )
+    checked = sum(pt.checked for pt in g.points)
+    searched = sum(pt.searched for pt in g.points)
+    shown = [f"{sum(pt.global_minima for pt in g.points)} of {checked} global"] * bool(checked)
+    shown += [f"{sum(pt.not_global for pt in g.points)} of {searched} not global"] * bool(searched)
+    return f"{certified} / {interpolating}" + (f" ({'; '.join(shown)})" if shown else "")
 
 
 def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
@@ -170,18 +189,6 @@ def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
         other = others.get(g.label)
         counted = sum(pt.n for pt in g.points)
         interpolating = sum(pt.n + pt.left_out for pt in g.points)
-        certified = sum(
-            round(pt.certified_share * (pt.n + pt.left_out))
-            for pt in g.points
-            if not math.isnan(pt.certified_share)
-        )
-        checked = sum(pt.checked for pt in g.points)
-        searched = sum(pt.searched for pt in g.points)
-        shown = [f"{sum(pt.global_minima for pt in g.points)} of {checked} global"] * bool(checked)
-        shown += [f"{sum(pt.not_global for pt in g.points)} of {searched} not global"] * bool(
-            searched
-        )
-        optimal = f" ({'; '.join(shown)})" if shown else ""
         if analysis.certified_only and counted == 0:
             verdict = f"0 / {interpolating} certified: see the verdict on every network"
         else:
@@ -210,7 +217,7 @@ def _answer_table(analysis: Analysis, everyone: Analysis | None) -> str:
         rows.append(
             f"<tr><td class=l><b>{html.escape(g.label)}</b></td><td class=l>{verdict}</td>"
             f"<td class=l>{every}</td><td class=l>{alpha}</td><td class='l nw'>{at_p}</td>"
-            f"<td>{certified} / {interpolating}{optimal}</td>"
+            f"<td>{_certified(g)}</td>"
             f"<td class=l>{html.escape(paper_prediction(g.settings)) or '—'}</td></tr>"
         )
     return f"<table id=answer>{head}{''.join(rows)}</table>"

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,7 @@ from benign.cli.common import (
     write_block,
 )
 from benign.demo import PRESETS, prepare_demo
+from benign.machine import describe, load_average
 from benign.regimes import analyse
 from benign.report import demo_table, write_report
 from benign.sweep import (
@@ -221,8 +223,9 @@ def _sweep(
     workers: int | None,
     retry_failed: bool,
     dry_run: bool,
-) -> None:
-    """Check a sweep file, its executor and its store, then plan it or compute it."""
+) -> tuple[int, float]:
+    """Check a sweep file, its executor and its store, then plan it or compute it; the runs
+    computed and the seconds it took."""
     try:
         sw = load_sweep(config)
         check_executor(executor)
@@ -240,10 +243,12 @@ def _sweep(
         raise InputError(str(exc)) from None
     if dry_run:
         _print_plan(sw, store, retry_failed)
-        return
+        return 0, 0.0
     if executor == "local":  # dask workers check their own devices and memory
         _check_machine(sw, config.name, workers or os.cpu_count() or 1)
-    _run_sweep(sw, store, executor, workers, retry_failed, shlex.join(["benign", *sys.argv[1:]]))
+    return _run_sweep(
+        sw, store, executor, workers, retry_failed, shlex.join(["benign", *sys.argv[1:]])
+    )
 
 
 def _check_machine(sw, name: str, workers: int) -> None:
@@ -283,8 +288,9 @@ def _sigterm_stops() -> Iterator[None]:
 
 def _run_sweep(
     sw, store: Path, executor: str, workers: int | None, retry_failed: bool, command: str
-) -> None:
-    """Compute a validated sweep into a checked store, with a progress bar."""
+) -> tuple[int, float]:
+    """Compute a validated sweep into a checked store, with a progress bar; the runs computed
+    and the seconds it took."""
     try:
         ex = open_executor(executor, workers)
     except ExecutorError as exc:
@@ -323,6 +329,7 @@ def _run_sweep(
     )
     _print_verdicts(store)
     out.print(f"details: benign status {store}, benign report {store}", soft_wrap=True)
+    return done, shown.elapsed()
 
 
 def _print_verdicts(store: Path) -> None:
@@ -588,6 +595,7 @@ def _report(store: Path, output: Path | None, all_networks: bool) -> None:
 
 
 DEMO_MARKERS = ("<!-- demo:table -->\n", "<!-- /demo:table -->")
+TIMES_MARKERS = ("<!-- demo:times -->\n", "<!-- /demo:times -->")
 
 
 def demo(
@@ -609,8 +617,10 @@ def demo(
     write: Annotated[
         list[Path] | None,
         typer.Option(
-            help="Also write the groups' table (L at each p, α, verdict) between the "
-            "<!-- demo:table --> … <!-- /demo:table --> markers of this file (the README's)."
+            help="Also write the groups' table (L at each p, α, verdict, certified) between "
+            "the <!-- demo:table --> … <!-- /demo:table --> markers of this file (the "
+            "README's), and this run's times, machine and load between <!-- demo:times --> … "
+            "<!-- /demo:times -->."
         ),
     ] = None,
 ) -> None:
@@ -626,12 +636,25 @@ def demo(
         raise InputError(f"--workers: must be >= 1, got {workers}")
     if directory.exists() and not directory.is_dir():
         raise InputError(f"--dir: {str(directory)!r} is not a directory")
-    marked_blocks(write or [], DEMO_MARKERS)
+    for markers in (DEMO_MARKERS, TIMES_MARKERS):
+        marked_blocks(write or [], markers)
     plan = prepare_demo(preset, directory)
-    _sweep(plan.sweep_file, plan.store, "local", workers, retry_failed=False, dry_run=False)
+    load, start = load_average(), time.perf_counter()
+    computed, swept = _sweep(
+        plan.sweep_file, plan.store, "local", workers, retry_failed=False, dry_run=False
+    )
     _report(plan.store, plan.report, plan.all_networks)
     if write:
-        table = demo_table(analyse(plan.store, certified_only=not plan.all_networks))
+        analysis = analyse(plan.store, certified_only=not plan.all_networks)
+        stored = analysis.counts["done"] + analysis.counts["failed"] - computed
+        pool = workers or os.cpu_count() or 1
+        times = (
+            f"Measured by `benign demo --write` on {datetime.now(UTC):%Y-%m-%d}: the sweep "
+            f"computed {computed} networks in {swept:.0f} s with {pool} worker"
+            f"{'s' * (pool > 1)}{f' ({stored} more were in the store already)' if stored else ''}, the "
+            f"whole command took {time.perf_counter() - start:.0f} s; {describe(load)}.\n"
+        )
         for path in write:
-            write_block(path, DEMO_MARKERS, table)
-            out.print(f"groups' table → {path}", soft_wrap=True)
+            write_block(path, DEMO_MARKERS, demo_table(analysis))
+            write_block(path, TIMES_MARKERS, times)
+            out.print(f"groups' table and times → {path}", soft_wrap=True)
