@@ -658,7 +658,8 @@ def test_demo_write_puts_this_runs_table_and_times_between_the_markers(tmp_path)
     written = doc.read_text()
     table = written.split(DEMO_MARKERS[0])[1].split(DEMO_MARKERS[1])[0]
     assert table.startswith("| d | L at p = ") and "old" not in table
-    assert written.startswith("before\n") and "\nmiddle\n" in written and written.endswith("after\n")
+    assert written.startswith("before\n") and written.endswith("after\n")
+    assert "\nmiddle\n" in written
     times = written.split(TIMES_MARKERS[0])[1].split(TIMES_MARKERS[1])[0]
     from benign.sweep.store import table_frame
 

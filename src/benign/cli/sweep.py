@@ -648,10 +648,11 @@ def demo(
         analysis = analyse(plan.store, certified_only=not plan.all_networks)
         stored = analysis.counts["done"] + analysis.counts["failed"] - computed
         pool = workers or os.cpu_count() or 1
+        before = f" ({stored} more were in the store already)" if stored else ""
         times = (
             f"Measured by `benign demo --write` on {datetime.now(UTC):%Y-%m-%d}: the sweep "
             f"computed {computed} networks in {swept:.0f} s with {pool} worker"
-            f"{'s' * (pool > 1)}{f' ({stored} more were in the store already)' if stored else ''}, the "
+            f"{'s' * (pool > 1)}{before}, the "
             f"whole command took {time.perf_counter() - start:.0f} s; {describe(load)}.\n"
         )
         for path in write:
