@@ -25,9 +25,9 @@ from pathlib import Path
 
 from _machine import cpu_model, git_commit
 
-from benign.sweep import Store, load_sweep, open_executor, run_sweep
-from benign.sweep.config import parse_sweep
-from benign.sweep.store import read_table
+from benign.sweep.config import load_sweep, parse_sweep
+from benign.sweep.execute import open_executor, run_sweep
+from benign.sweep.store import Store, read_table
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,7 +14,9 @@ import numpy as np
 import psutil
 from _machine import machine_info
 
-from benign.sweep import Store, open_executor, parse_sweep, run_sweep
+from benign.sweep.config import parse_sweep
+from benign.sweep.execute import open_executor, run_sweep
+from benign.sweep.store import Store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory.json"
 SWEEP = """name = "memory"

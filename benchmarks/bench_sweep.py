@@ -6,7 +6,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_sweep.py            # quick preset and sweep_medium.toml
     .venv/bin/python benchmarks/bench_sweep.py --quick    # the quick preset only
 
-The time is that of :func:`benign.sweep.run_sweep`, from planning the store to the last run
+The time is that of :func:`benign.sweep.execute.run_sweep`, from planning the store to the last run
 stored: it includes starting the local pool's processes, and the Dask workers importing the
 code on their first task (the cluster itself is started before the clock). The stores are then
 compared value for value (every column but times and versions).
@@ -22,8 +22,9 @@ from pathlib import Path
 
 from _machine import machine_info
 
-from benign.sweep import Store, load_sweep, open_executor, run_sweep
-from benign.sweep.store import stored_values
+from benign.sweep.config import load_sweep
+from benign.sweep.execute import open_executor, run_sweep
+from benign.sweep.store import Store, stored_values
 
 HERE = Path(__file__).resolve().parent
 SWEEPS = {

@@ -155,7 +155,8 @@ def synthetic_store(
     """A store whose runs are those of ``sweep_text``, with clean error ``clean_error(config,
     seed)`` and realised noise p, written without training anything; ``fields``: other record
     fields as functions of (config, seed)."""
-    from benign.sweep import Store, parse_sweep
+    from benign.sweep.config import parse_sweep
+    from benign.sweep.store import Store
 
     sweep = parse_sweep(sweep_text)
     with Store(path, create=True) as st:

@@ -86,7 +86,7 @@ def test_to_frame_matches_the_store_and_kept_params_match_a_recomputation(lp_sto
         if c not in ("seconds",):
             assert (pd.isna(mine[c]) and pd.isna(row[c])) or mine[c] == row[c], c
     kept = benign.load_params(lp_store, row.run_id)
-    names = config.network().names()
+    names = benign.ReLUNet.of(config).names()
     assert len(kept) == len(names) == 3
     for a, p in zip(kept, exp.params, strict=True):
         np.testing.assert_array_equal(a, p[int(row.seed)].numpy())
@@ -114,7 +114,7 @@ def test_a_version_4_store_is_read_and_upgraded_when_written(lp_store, tmp_path)
     check_store(old)
     run_id = benign.load(old).runs.run_id.iloc[0]
     assert benign.load_params(old, run_id) is None
-    with benign.sweep.Store(old):
+    with benign.sweep.store.Store(old):
         pass
     conn = sqlite3.connect(old)
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
@@ -141,7 +141,7 @@ def test_a_version_6_or_7_store_is_read_and_gains_the_columns_when_written(
     check_store(old)
     assert dropped[0] not in benign.load(old).runs and benign.analyse(old).groups
     assert run_cli("status", old).returncode == 0
-    with benign.sweep.Store(old):
+    with benign.sweep.store.Store(old):
         pass
     with sqlite3.connect(old) as conn:
         (now,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -220,7 +220,9 @@ def test_keep_params_bounds_what_the_store_keeps(tmp_path):
         counts[keep] = conn.execute("SELECT count(*) FROM params").fetchone()[0]
         conn.close()
     assert counts == {0: 0, 180: 2}
-    with pytest.raises(benign.sweep.ConfigError, match="keep_params: must be an integer >= 0"):
+    from benign.sweep.config import ConfigError
+
+    with pytest.raises(ConfigError, match="keep_params: must be an integer >= 0"):
         benign.parse_sweep("keep_params = -1\n" + LP_SWEEP)
 
 

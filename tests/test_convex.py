@@ -378,7 +378,7 @@ def test_recorded_networks_are_exact_kkt_points():
         x = torch.as_tensor(np.stack([s.x for s in samples]))
         y = torch.as_tensor(np.stack([s.y for s in samples]))
         res, lams, _, _ = solve_convex(cfg, seeds, samples, x, y)
-        q = margins(cfg.network().forward(res.params, x)[0], y).numpy()
+        q = margins(ReLUNet.of(cfg).forward(res.params, x)[0], y).numpy()
         for e, lam in enumerate(lams):
             sup = lam > 1e-6 * lam.max()
             assert np.abs(q[e, sup] - 1).max() < 1e-9 and q[e].min() > 1 - 1e-9

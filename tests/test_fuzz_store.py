@@ -4,7 +4,7 @@ without their run, columns dropped, meta rewritten), then read by every reader.
 
 Every reader either answers (exit 0) or refuses in one line with exit code 2 — never a
 traceback, never a hang — and writes nothing but its own output; ``benign.load`` and
-``benign.load_params`` return or raise :class:`~benign.sweep.StoreError`. ``make stress`` runs
+``benign.load_params`` return or raise :class:`~benign.sweep.store.StoreError`. ``make stress`` runs
 thousands of cases (``HYPOTHESIS_PROFILE=stress``)."""
 
 import os
@@ -18,8 +18,7 @@ from helpers import benign, swept
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from benign.sweep import StoreError
-from benign.sweep.store import load, load_params
+from benign.sweep.store import StoreError, load, load_params
 
 settings.register_profile(
     "default", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]

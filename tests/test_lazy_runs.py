@@ -8,6 +8,7 @@ from helpers import jacobian
 
 from benign.config import RunConfig
 from benign.data import load_dataset
+from benign.nets import ReLUNet
 from benign.ntk import analytic_ntk
 from benign.run import run_experiment
 
@@ -18,7 +19,7 @@ def test_a_run_on_digits_measures_its_clean_error_on_the_rows_it_did_not_train_o
     config = RunConfig(dist="digits", m=150, p=0.1, width=64, steps=400, loss_tol=0.05, **LAZY)
     exp = run_experiment(config, [0, 1])
     x, labels = load_dataset("digits")
-    net = config.network()
+    net = ReLUNet.of(config)
     for e, (rec, s) in enumerate(zip(exp.records, exp.samples, strict=True)):
         rest = np.setdiff1d(np.arange(len(x)), s.index)
         xt = torch.as_tensor(x[rest])[None]
@@ -38,7 +39,7 @@ def test_runs_record_ntk_eigenvalues_and_kernel_movement(method):
     else:
         config = RunConfig(dist="interval", d=1, m=12, width=30, lp_grid=64)
     exp = run_experiment(config, [0, 1])
-    net = config.network()
+    net = ReLUNet.of(config)
     for e, (rec, s) in enumerate(zip(exp.records, exp.samples, strict=True)):
         assert rec.ntk_min == pytest.approx(np.linalg.eigvalsh(analytic_ntk(net, s.x))[0])
         xs = torch.as_tensor(s.x)

@@ -78,6 +78,6 @@ def test_runs_record_lipschitz_bounds_and_lazy_diagnostics():
     lp = run_experiment(RunConfig(dist="interval", d=1, m=20, width=40, lp_grid=64), [0])
     rec = lp.records[0]
     assert np.isnan(rec.param_move) and np.isnan(rec.pattern_flips)
-    lp_net = RunConfig(dist="interval", d=1, m=20, width=40, lp_grid=64).network()
+    lp_net = ReLUNet.of(RunConfig(dist="interval", d=1, m=20, width=40, lp_grid=64))
     exact = exact_lipschitz_1d(lp_net, lp.params)[0]
     assert rec.lipschitz_lower <= exact * (1 + 1e-9) <= rec.lipschitz_upper * (1 + 1e-9)

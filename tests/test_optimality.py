@@ -229,7 +229,7 @@ def test_a_better_pattern_found_is_a_net_of_lower_norm_that_interpolates():
         s = exp.samples[e]
         xt = np.c_[s.x, np.ones(len(s.y))]
         w, b, v = (p[e].numpy() for p in exp.params)
-        cert = certify(cfg.network(), [p[e : e + 1] for p in exp.params], s.x, s.y,
+        cert = certify(ReLUNet.of(cfg), [p[e : e + 1] for p in exp.params], s.x, s.y,
                        multipliers=True)  # fmt: skip
         search = better_patterns(s.x, s.y, True, np.c_[w, b], v[0], cert.multipliers[0],
                                  rng_for(seed, "search"))  # fmt: skip
@@ -260,7 +260,7 @@ def test_the_search_never_goes_below_the_least_norm_and_finds_nothing_at_it():
         least = solve_patterns(rs.a, s.y, both, signs)
         assert least.status == "optimal"
         w, b, v = (p[e].numpy() for p in exp.params)
-        cert = certify(cfg.network(), [p[e : e + 1] for p in exp.params], s.x, s.y,
+        cert = certify(ReLUNet.of(cfg), [p[e : e + 1] for p in exp.params], s.x, s.y,
                        multipliers=True)  # fmt: skip
         search = better_patterns(s.x, s.y, True, np.c_[w, b], v[0], cert.multipliers[0],
                                  rng_for(seed, "search"))  # fmt: skip

@@ -4,7 +4,9 @@ workers."""
 
 import pytest
 
-from benign.sweep import Store, open_executor, parse_sweep, run_sweep
+from benign.sweep.config import parse_sweep
+from benign.sweep.execute import open_executor, run_sweep
+from benign.sweep.store import Store
 
 # one block of 4 convex networks (solved one by one), one of 4 gd networks (trained together)
 SWEEP = (

@@ -128,7 +128,8 @@ def test_report_command(report, tmp_path):
 
 @pytest.mark.slow  # a whole report written again (~10 s)
 def test_report_of_a_store_still_being_filled(tmp_path):
-    from benign.sweep import Store, parse_sweep
+    from benign.sweep.config import parse_sweep
+    from benign.sweep.store import Store
 
     store = tmp_path / "s.sqlite"
     synthetic_store(store, SWEEP, lambda c, s: c.p)

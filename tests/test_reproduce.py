@@ -479,7 +479,7 @@ def test_fresh_seeds_shift_every_seed_count(name, tmp_path):
     """--first-seed K: the same grid on seeds K … K + N − 1 (in the top table and in a grid's
     own seeds), in files of their own; bad values are refused before any work."""
     from benign.reproduce import plan
-    from benign.sweep import parse_sweep
+    from benign.sweep.config import parse_sweep
 
     claim = CLAIMS[name]
     base, fresh = parse_sweep(claim.sweep_file()), parse_sweep(claim.sweep_file(first_seed=100))

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import result
 
-from benign.sweep import Store, StoreError, check_store, export, parse_sweep, read_table
-from benign.sweep.store import SCHEMA_VERSION
+from benign.sweep.config import parse_sweep
+from benign.sweep.store import SCHEMA_VERSION, Store, StoreError, check_store, export, read_table
 
 SWEEP = (
     'seeds = 2\n[fixed]\nm = 20\nwidth = 20\nmethod = "gd"\nsteps = 10\n[grid]\np = [0.0, 0.1]\n'
@@ -236,7 +236,8 @@ def test_a_writer_killed_keeps_its_commits_and_a_lost_wal_costs_only_runs(tmp_pa
 import os, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from helpers import result
-from benign.sweep import Store, parse_sweep
+from benign.sweep.config import parse_sweep
+from benign.sweep.store import Store
 sw = parse_sweep({grid!r})
 st = Store({str(tmp_path / "s.sqlite")!r}, create=True)
 st.plan(sw, "x")
@@ -278,7 +279,7 @@ def test_a_schema_5_store_is_rekeyed_to_the_settings_its_runs_read(tmp_path):
     import json
 
     from benign.config import RunConfig
-    from benign.sweep import open_executor, run_sweep
+    from benign.sweep.execute import open_executor, run_sweep
 
     path = tmp_path / "s.sqlite"
     text = SWEEP + "lp_grid = [2000]\n"  # the default: the ids of schema 5 and 6 agree

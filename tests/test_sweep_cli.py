@@ -116,7 +116,7 @@ def test_unreachable_scheduler_is_refused_before_the_store_is_made(tmp_path):
 
 
 def test_a_store_being_written_is_refused(tmp_path):
-    from benign.sweep import Store
+    from benign.sweep.store import Store
 
     (tmp_path / "ok.toml").write_text(SWEEP)
     with Store(tmp_path / "ok.sqlite", create=True):  # another writer holds it
@@ -159,7 +159,7 @@ def test_cuda_is_checked_where_the_networks_are_computed(tmp_path):
     """Without CUDA: a local sweep is refused before its store exists, a dry run still plans,
     a Dask sweep leaves the check to its workers (here it fails on the scheduler instead),
     and a block computed without CUDA fails its runs with the reason."""
-    from benign.sweep import parse_sweep
+    from benign.sweep.config import parse_sweep
     from benign.sweep.execute import compute_block
 
     text = SWEEP.replace("[fixed]", '[fixed]\ndevice = "cuda"')

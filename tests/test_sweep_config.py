@@ -7,7 +7,7 @@ import pytest
 
 from benign.config import RunConfig
 from benign.run import ensemble_block
-from benign.sweep import ConfigError, parse_sweep, run_id
+from benign.sweep.config import ConfigError, parse_sweep, run_id
 
 BASE = """
 seeds = 3

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from helpers import benign, free_port, stored_count, without_progress
 
-from benign.sweep import Store, load_sweep, open_executor, parse_sweep, read_table, run_sweep
 from benign.sweep import execute as execute_module
-from benign.sweep.store import TIMING_COLUMNS, stored_values
+from benign.sweep.config import load_sweep, parse_sweep
+from benign.sweep.execute import open_executor, run_sweep
+from benign.sweep.store import TIMING_COLUMNS, Store, read_table, stored_values
 
 pytestmark = pytest.mark.slow  # sweeps end to end: worker pools, Dask clusters, kill -9
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from benign.config import RunConfig
+from benign.config import LOSSES, RunConfig
 from benign.nets import ReLUNet
 from benign.run import run_experiment
-from benign.train import HISTORY_KEYS, LOSSES, TrainConfig, loss_terms, loss_value, train
+from benign.train import HISTORY_KEYS, TrainConfig, loss_terms, loss_value, train
 
 ELL = {  # ℓ(q), written independently in NumPy
     "logistic": lambda q: np.log1p(np.exp(-q)),

@@ -3,10 +3,9 @@
 import numpy as np
 import torch
 
+from benign.config import LOSSES, STEP_RULES
 from benign.nets import ReLUNet
 from benign.train import (
-    LOSSES,
-    STEP_RULES,
     STOP_REASONS,
     TrainConfig,
     _step_rule,

@@ -33,18 +33,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Annotated, cast
+from typing import cast
 
 import clarabel
 import numpy as np
-import pydantic
 import scipy.sparse as sp
 import torch
-from pydantic import Field
 from scipy.linalg import solve_triangular
 from scipy.optimize import lsq_linear, nnls
 from torch import Tensor
 
+from benign.config import Tolerances
 from benign.convex import better_patterns, row_space
 from benign.lp import dual_bound
 from benign.nets import Params, ReLUNet, margins, sq_norm, two_layer
@@ -58,17 +57,6 @@ LINE_FROM = 2000
 LINE_TOL = 1e-10  # Clarabel's tolerances for the cone programs on the line (default 1e-8)
 GLOBAL_TOL = 1e-3  # optimality "global": ½‖θ̃‖² within this (relative) of its least value
 GOOD_ENOUGH = 1e-3  # multipliers with sqrt(ε_rel² + (δ/‖θ̃‖²)²) below this end the search
-
-
-Tolerance = Annotated[float, Field(gt=0)]  # a bound on a relative residual (RunConfig too)
-
-
-@pydantic.dataclasses.dataclass(frozen=True)
-class Tolerances:
-    """A net is certified when it interpolates, ε_rel ≤ eps_rel and δ_rel ≤ delta_rel."""
-
-    eps_rel: Tolerance = 0.05
-    delta_rel: Tolerance = 0.05
 
 
 @dataclass

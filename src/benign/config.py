@@ -1,20 +1,24 @@
 """The settings of a run: every one but the seed, validated once, naming the field.
 
 :class:`RunConfig` is the boundary where settings are checked (the CLI's options and the sweep
-files' keys are generated from its fields); it builds the lower-level objects a run needs
-(the distribution, the network, the training and certificate settings, the samples).
+files' keys are generated from its fields). This module is the settings' vocabulary — the
+types of the network, training and certificate settings, the network's layout checks and
+parameter shapes, the size of an ensemble block — shared by the modules that compute
+(:mod:`benign.nets`, :mod:`benign.train`, :mod:`benign.certify`, which import it) and by those
+that only read settings (the store, the analysis, the CLI's help): it loads no PyTorch. The
+objects a run computes with are built from it by :mod:`benign.run`.
 """
 
 import functools
 import math
 import re
-from typing import Literal
+import typing
+from typing import Annotated, Literal
 
 import psutil
-import torch
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from benign.certify import Tolerance, Tolerances
 from benign.data import (
     DATASET_SHAPES,
     DATASETS,
@@ -25,10 +29,82 @@ from benign.data import (
     dataset_sample,
     noisy_sample,
 )
-from benign.nets import Init, Param, ReLUNet
 from benign.seeding import rng_for
-from benign.train import Count, Loss, LossTol, Seconds, StepRule, StepSize, TrainConfig
 
+# ----- the network ------------------------------------------------------------------------
+Param = Literal["standard", "ntk"]
+Init = Literal["lecun", "he", "ntk"]
+PARAMETRISATIONS: tuple[str, ...] = typing.get_args(Param)
+INITS: tuple[str, ...] = typing.get_args(Init)
+# sizes a network may have: beyond them its tensors cannot fit in memory (width, d) or a
+# pass takes hours (depth)
+MAX_DIMENSION, MAX_WIDTH, MAX_DEPTH = 10**6, 10**6, 1000
+
+
+def check_layout(d: int, width: int, depth: int, param: str, init: str, init_scale: float) -> None:
+    """Refuse (ValueError naming the setting) a network layout outside the allowed sizes,
+    parametrisations, initialisations and init scales (α > 0)."""
+    for name, value, low, high in (
+        ("d", d, 1, MAX_DIMENSION),
+        ("width", width, 1, MAX_WIDTH),
+        ("depth", depth, 2, MAX_DEPTH),
+    ):
+        if value < low:
+            raise ValueError(f"{name}: must be >= {low}, got {value}")
+        if value > high:
+            raise ValueError(f"{name}: must be <= {high:,}, got {value:,}")
+    if param not in PARAMETRISATIONS:
+        raise ValueError(f"param: must be one of {', '.join(PARAMETRISATIONS)}")
+    if init not in INITS:
+        raise ValueError(f"init: must be one of {', '.join(INITS)}")
+    if not init_scale > 0:
+        raise ValueError(f"init_scale: must be > 0, got {init_scale}")
+
+
+def param_shapes(d: int, width: int, depth: int, bias: bool) -> list[tuple[int, ...]]:
+    """Per-network shapes of the parameters W_1, b_1, …, W_L: hidden layers carry a bias when
+    ``bias``, the output layer (one unit) never."""
+    out: list[tuple[int, ...]] = []
+    for layer in range(1, depth + 1):
+        n_in = d if layer == 1 else width
+        n_out = 1 if layer == depth else width
+        out.append((n_out, n_in))
+        if bias and layer < depth:
+            out.append((n_out,))
+    return out
+
+
+# ----- training and the certificate -------------------------------------------------------
+Loss = Literal["logistic", "exponential", "square"]
+StepRule = Literal["constant", "normalised", "kernel"]
+LOSSES: tuple[str, ...] = typing.get_args(Loss)
+STEP_RULES: tuple[str, ...] = typing.get_args(StepRule)
+# what each training setting allows, checked by TrainConfig and by RunConfig
+StepSize = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=0, le=10**9)]  # steps: 10⁹ of even the smallest net take days
+Seconds = Annotated[float, Field(gt=0)]
+LossTol = Annotated[float, Field(gt=0, lt=1)]
+Tolerance = Annotated[float, Field(gt=0)]  # a bound on a relative residual
+
+
+@pydantic.dataclasses.dataclass(frozen=True)
+class Tolerances:
+    """A net is certified when it interpolates, ε_rel ≤ eps_rel and δ_rel ≤ delta_rel."""
+
+    eps_rel: Tolerance = 0.05
+    delta_rel: Tolerance = 0.05
+
+
+FUSED_MAX_D = 20  # above, BLAS forms the pre-activations faster (docs/performance.md)
+
+
+def fused_passes_apply(depth: int, float64: bool, cpu: bool, d: int) -> bool:
+    """Whether gradient descent takes the fused passes of :mod:`benign.fused`: a two-layer
+    net, float64 on the CPU, d ≤ FUSED_MAX_D."""
+    return depth == 2 and float64 and cpu and d <= FUSED_MAX_D
+
+
+# ----- the run ----------------------------------------------------------------------------
 Method = Literal["auto", "gd", "lp", "convex", "gd+convex"]
 _GD, _SOLVERS = frozenset({"gd", "gd+convex"}), frozenset({"lp", "convex", "gd+convex"})
 # the settings only some of the methods read (each method reads every other setting)
@@ -38,15 +114,14 @@ METHOD_SETTINGS: dict[str, frozenset[str]] = {
     "gates": _SOLVERS,
     "rounds": frozenset({"lp", "convex", "gd+convex"}),
 }
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 class RunConfig(BaseModel):
     """Every setting of a run but its seed; bad values are refused naming the field. Each
-    constraint is checked once: the settings of the network and of the input law by
-    :class:`ReLUNet` and :class:`Distribution` (built here), the training and certificate
-    settings by the types they share with :class:`TrainConfig` and :class:`Tolerances`, the
-    rest by their fields."""
+    constraint is checked once: the network's layout by :func:`check_layout` (which
+    :class:`benign.nets.ReLUNet` calls too), the input law by :class:`Distribution` (built
+    here), the training and certificate settings by the types they share with
+    :class:`benign.train.TrainConfig` and :class:`Tolerances`, the rest by their fields."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
@@ -247,7 +322,7 @@ class RunConfig(BaseModel):
             check_training_rows(self.dist, self.m)
         else:
             self.distribution()
-        self.network()
+        check_layout(self.d, self.width, self.depth, self.param, self.init, self.init_scale)
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ValueError(f"device: must be cpu or cuda[:N], got {self.device!r}")
         if self.method == "lp" and not self.lp_applies:
@@ -290,18 +365,13 @@ class RunConfig(BaseModel):
         }
         return self.model_copy(update=unused) if unused else self
 
-    def check_device(self) -> None:
-        """Refuse a CUDA device where there is none. Checked where the networks are computed
-        (not when the settings are read: a CPU login node may plan a sweep for GPU workers)."""
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError("device: cuda was asked for but no CUDA device is available")
-
     def memory_floor(self, ensemble: int) -> int:
         """Bytes that ``ensemble`` networks trained together need at the least: their hidden
         activations E·m·width·(depth − 1), their parameters, and one m × m kernel (the
         empirical NTK measure), at the dtype's size."""
         item = 8 if self.dtype == "float64" else 4
-        params = sum(math.prod(shape) for shape in self.network().shapes())
+        shapes = param_shapes(self.d, self.width, self.depth, self.bias)
+        params = sum(math.prod(shape) for shape in shapes)
         return item * (ensemble * (self.m * self.width * (self.depth - 1) + params) + self.m**2)
 
     def check_memory(self, ensemble: int, processes: int = 1) -> None:
@@ -325,23 +395,6 @@ class RunConfig(BaseModel):
         """The generated input law (not for the datasets)."""
         return _distribution(self.dist, self.d, self.a, self.b, self.radius, self.separation)
 
-    def network(self) -> ReLUNet:
-        return _network(
-            self.d, self.width, self.depth, self.bias, self.param, self.init, self.init_scale
-        )
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            self.loss,
-            self.step_rule,
-            self.lr,
-            self.steps,
-            math.inf if self.max_seconds is None else self.max_seconds,
-            self.loss_tol,
-            self.certify_every,
-            self.tolerances(),
-        )
-
     def sample(self, seed: int) -> Sample:
         """The noisy training sample of the network with this seed."""
         rng = rng_for(seed, "data")
@@ -359,11 +412,21 @@ def _distribution(
     return Distribution(dist, d, a=a, b=b, radius=radius, separation=separation)
 
 
-@functools.lru_cache(maxsize=4096)
-def _network(
-    d: int, width: int, depth: int, bias: bool, param: Param, init: Init, init_scale: float
-) -> ReLUNet:
-    return ReLUNet(d, width, depth, bias, param, init, init_scale)
+BLOCK_ELEMENTS = 2**18  # hidden activations per ensemble block, see docs/performance.md
+FUSED_BLOCK_ELEMENTS = 2**22  # the fused passes: hidden activations of the history's steps
+
+
+def ensemble_block(config: RunConfig) -> int:
+    """Networks per batched ensemble, between 1 and 16: as many as keep E·m·width ≤ 2^18
+    hidden activations (2 MiB in float64: wider ensembles leave the cache and get slower);
+    where gradient descent takes the fused passes (:func:`fused_passes_apply`), which keep
+    none between the history's steps, ≤ 2^22 (32 MiB)."""
+    trains = config.resolved_method in ("gd", "gd+convex")
+    fused = trains and fused_passes_apply(
+        config.depth, config.dtype == "float64", config.device == "cpu", config.d
+    )
+    elements = FUSED_BLOCK_ELEMENTS if fused else BLOCK_ELEMENTS
+    return max(1, min(16, elements // (config.m * config.width)))
 
 
 def describe(exc: ValidationError, with_input: bool = False) -> tuple[str | None, str]:

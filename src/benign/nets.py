@@ -6,24 +6,19 @@ batched pass. Forward and backward passes are written out by hand (no autograd g
 keeps a GD step cheap; the tests check them against autograd and finite differences.
 """
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Literal, cast, get_args
+from typing import cast
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from benign.config import Init, Param, RunConfig, check_layout, param_shapes
 from benign.seeding import rng_for
 
-Param = Literal["standard", "ntk"]
-Init = Literal["lecun", "he", "ntk"]
-PARAMETRISATIONS: tuple[str, ...] = get_args(Param)
-INITS: tuple[str, ...] = get_args(Init)
 Params = list[Tensor]
-# sizes a network may have: beyond them its tensors cannot fit in memory (width, d) or a
-# pass takes hours (depth)
-MAX_DIMENSION, MAX_WIDTH, MAX_DEPTH = 10**6, 10**6, 1000
 
 
 @dataclass(frozen=True)
@@ -50,21 +45,21 @@ class ReLUNet:
     init_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        for name, value, low, high in (
-            ("d", self.d, 1, MAX_DIMENSION),
-            ("width", self.width, 1, MAX_WIDTH),
-            ("depth", self.depth, 2, MAX_DEPTH),
-        ):
-            if value < low:
-                raise ValueError(f"{name}: must be >= {low}, got {value}")
-            if value > high:
-                raise ValueError(f"{name}: must be <= {high:,}, got {value:,}")
-        if self.param not in PARAMETRISATIONS:
-            raise ValueError(f"param: must be one of {', '.join(PARAMETRISATIONS)}")
-        if self.init not in INITS:
-            raise ValueError(f"init: must be one of {', '.join(INITS)}")
-        if not self.init_scale > 0:
-            raise ValueError(f"init_scale: must be > 0, got {self.init_scale}")
+        check_layout(self.d, self.width, self.depth, self.param, self.init, self.init_scale)
+
+    @classmethod
+    def of(cls, config: RunConfig) -> "ReLUNet":
+        """The network a run's settings describe (one object per layout: a sweep's grid
+        points share it)."""
+        return _cached(
+            config.d,
+            config.width,
+            config.depth,
+            config.bias,
+            config.param,
+            config.init,
+            config.init_scale,
+        )
 
     # ----- layout -------------------------------------------------------------------------
     def layer_has_bias(self, layer: int) -> bool:
@@ -90,14 +85,7 @@ class ReLUNet:
 
     def shapes(self) -> list[tuple[int, ...]]:
         """Per-network shapes of the parameters, in order W_1, b_1, …, W_L."""
-        out: list[tuple[int, ...]] = []
-        for layer in range(1, self.depth + 1):
-            n_in = self.d if layer == 1 else self.width
-            n_out = 1 if layer == self.depth else self.width
-            out.append((n_out, n_in))
-            if self.layer_has_bias(layer):
-                out.append((n_out,))
-        return out
+        return param_shapes(self.d, self.width, self.depth, self.bias)
 
     def names(self) -> list[str]:
         """Parameter names, in the order of :meth:`shapes` (``layer1.weight``, ``layer1.bias``…)."""
@@ -194,6 +182,10 @@ class ReLUNet:
             if self.layer_has_bias(layer):
                 grads.append(dz.sum(1))
         return grads
+
+
+# immutable and checked when made: a 1000 × 1000 grid made each of them 10⁶ times
+_cached = functools.lru_cache(maxsize=4096)(ReLUNet)
 
 
 def empirical_ntk(net: ReLUNet, params: Params, x: Tensor, x2: Tensor | None = None) -> Tensor:

@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
 from benign.config import RunConfig
-from benign.nets import predict
+from benign.nets import ReLUNet, predict
 from benign.regimes import BENIGN_RATIO, MIN_SEEDS, TEMPERED_RATIOS, Analysis, Group, finite_mean
 from benign.run import run_experiment
 from benign.sweep.store import Store, load_params, read_table
@@ -309,7 +309,7 @@ def network_1d(analysis: Analysis, store: Path) -> Figure | None:
     if row is None:
         return None
     run_id, seed, error, flips, certified = row
-    net = config.network()
+    net = ReLUNet.of(config)
     kept = load_params(store, run_id)
     if kept is None:  # computed again: its values can differ from the stored ones by rounding
         exp = run_experiment(config, [seed])

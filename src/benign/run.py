@@ -23,7 +23,7 @@ from torch import Tensor
 
 from benign import __version__
 from benign.certify import certify, excess_bounds, normalised_margin, optimality
-from benign.config import DTYPES, RunConfig
+from benign.config import RunConfig, ensemble_block
 from benign.convex import (
     CONVEX_FAILURES,
     SEED_BLOCKS,
@@ -39,13 +39,23 @@ from benign.data import DATASETS, Distribution, Sample
 from benign.files import atomic_path
 from benign.lp import LP_FAILURES, min_norm_interpolant
 from benign.measures import clean_error, lipschitz_lower, lipschitz_upper
-from benign.nets import Params, empirical_ntk, margins, predict, two_layer
+from benign.nets import Params, ReLUNet, empirical_ntk, margins, predict, two_layer
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
 from benign.seeding import rng_for
-from benign.train import CERT_KEYS, HISTORY_KEYS, TrainResult, fuses, loss_value, train
+from benign.train import CERT_KEYS, HISTORY_KEYS, TrainConfig, TrainResult, loss_value, train
 
 if TYPE_CHECKING:
     import pandas as pd
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def check_device(config: RunConfig) -> None:
+    """Refuse a CUDA device where there is none. Checked where the networks are computed
+    (not when the settings are read: a CPU login node may plan a sweep for GPU workers)."""
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device: cuda was asked for but no CUDA device is available")
+
 
 NPZ_FORMAT = 2  # 2: records keyed as a store's columns (steps → steps_taken …)
 # gradient descent's networks whose numbers left the floating-point range
@@ -241,7 +251,7 @@ class Experiment:
 
     def save(self, path: Path) -> None:
         """Write the documented .npz (docs/npz-format.md) atomically: all of it or nothing."""
-        net = self.config.network()
+        net = ReLUNet.of(self.config)
         arrays: dict[str, np.ndarray] = {
             "format": np.array(NPZ_FORMAT),
             "version": np.array(__version__),
@@ -270,7 +280,7 @@ def _solved(
 ) -> TrainResult:
     """A TrainResult for networks computed by a solver (no steps, no history); margins and
     everything below are NaN where ``ok`` is False (the solver gave no network)."""
-    net = config.network()
+    net = ReLUNet.of(config)
     q = margins(net.forward(params, x)[0], y)
     q = torch.where(torch.tensor(ok, device=x.device)[:, None], q, torch.nan)
     return TrainResult(
@@ -478,23 +488,6 @@ def _loss_tol_or_certified(reasons: list[str], certified: np.ndarray) -> list[st
 
 
 ProgressFn = Callable[[int, int, int, int], None]
-BLOCK_ELEMENTS = 2**18  # hidden activations per ensemble block, see docs/performance.md
-
-
-FUSED_BLOCK_ELEMENTS = 2**22  # the fused passes: hidden activations of the history's steps
-
-
-def ensemble_block(config: RunConfig) -> int:
-    """Networks per batched ensemble, between 1 and 16: as many as keep E·m·width ≤ 2^18
-    hidden activations (2 MiB in float64: wider ensembles leave the cache and get slower);
-    where gradient descent takes the fused passes (:func:`benign.train.fuses`), which keep
-    none between the history's steps, ≤ 2^22 (32 MiB)."""
-    trains = config.resolved_method in ("gd", "gd+convex")
-    fused = trains and fuses(config.network(), DTYPES[config.dtype], config.device)
-    elements = FUSED_BLOCK_ELEMENTS if fused else BLOCK_ELEMENTS
-    return max(1, min(16, elements // (config.m * config.width)))
-
-
 # gd+convex: gradient descent's own network, and the values of these fields for other methods
 GD_FIELDS: dict[str, object] = {
     "gd_steps": 0,
@@ -528,7 +521,7 @@ def fit(
     progress: Callable[[int, int], None] | None = None,
 ) -> Fit:
     """Train (gd), solve (lp, convex), or both (gd+convex) one network per sample."""
-    net = config.network()
+    net = ReLUNet.of(config)
     method = config.resolved_method
     n_net = len(seeds)
     fields: dict[str, list] = {"seeded": [""] * n_net, "rounds": [0] * n_net}
@@ -542,7 +535,7 @@ def fit(
             config, seeds, samples, x, y, progress=progress
         )
         return Fit(res, hint, fields)
-    res = train(net, params0, x, y, config.train_config(), offset=offset, progress=progress)
+    res = train(net, params0, x, y, TrainConfig.of(config), offset=offset, progress=progress)
     if method == "gd":
         return Fit(res, hint, fields)
     # gd+convex: gradient descent's network is measured, then the KKT point from it
@@ -607,7 +600,7 @@ def measure(
     the fields of :class:`NetworkRecord`): the KKT certificate (with the solver's multipliers
     as a hint), the clean error, the Lipschitz bounds, the NTK eigenvalues and, for gradient
     descent, the lazy diagnostics. NaN where a solver gave no network."""
-    net = config.network()
+    net = ReLUNet.of(config)
     res = fitted.result
     n_net = len(seeds)
     cert = certify(net, res.params, x, y, hint=fitted.hint, offset=offset, multipliers=True)
@@ -689,8 +682,8 @@ def run_block(
     networks that differ only in p train together. ``progress(step, active)`` reports training
     (for the convex method: networks solved, networks left).
     """
-    config.check_device()
-    net = config.network()
+    check_device(config)
+    net = ReLUNet.of(config)
     dtype, device = DTYPES[config.dtype], config.device
     x = torch.as_tensor(np.stack([s.x for s in samples]), dtype=dtype, device=device)
     y = torch.as_tensor(np.stack([s.y for s in samples]), dtype=dtype, device=device)

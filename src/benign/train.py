@@ -15,15 +15,27 @@ import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import pydantic
 import torch
-from pydantic import Field
 from torch import Tensor
 
-from benign.certify import Certificate, Tolerances, certify, normalised_margin
+from benign.certify import Certificate, certify, normalised_margin
+from benign.config import (
+    FUSED_MAX_D,
+    LOSSES,
+    Count,
+    Loss,
+    LossTol,
+    RunConfig,
+    Seconds,
+    StepRule,
+    StepSize,
+    Tolerances,
+    fused_passes_apply,
+)
 from benign.nets import (
     Params,
     ReLUNet,
@@ -36,10 +48,6 @@ from benign.nets import (
     vanished,
 )
 
-Loss = Literal["logistic", "exponential", "square"]
-StepRule = Literal["constant", "normalised", "kernel"]
-LOSSES: tuple[str, ...] = typing.get_args(Loss)
-STEP_RULES: tuple[str, ...] = typing.get_args(StepRule)
 STOP_REASONS: tuple[str, ...] = (
     "overflow",
     "underflow",
@@ -97,13 +105,6 @@ def loss_value(q: Tensor, loss: Loss) -> Tensor:
     return torch.exp(loss_terms(q, loss)[0])
 
 
-# what each training setting allows, checked by TrainConfig and by RunConfig
-StepSize = Annotated[float, Field(gt=0)]
-Count = Annotated[int, Field(ge=0, le=10**9)]  # steps: 10⁹ of even the smallest net take days
-Seconds = Annotated[float, Field(gt=0)]
-LossTol = Annotated[float, Field(gt=0, lt=1)]
-
-
 @pydantic.dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How to train: loss, step-size rule and stopping rules.
@@ -134,6 +135,20 @@ class TrainConfig:
     loss_tol: LossTol = 1e-3
     certify_every: Count = 0
     tolerances: Tolerances = field(default_factory=Tolerances)
+
+    @classmethod
+    def of(cls, config: RunConfig) -> "TrainConfig":
+        """How a run's settings train (no time budget where ``max_seconds`` is None)."""
+        return cls(
+            config.loss,
+            config.step_rule,
+            config.lr,
+            config.steps,
+            math.inf if config.max_seconds is None else config.max_seconds,
+            config.loss_tol,
+            config.certify_every,
+            config.tolerances(),
+        )
 
 
 @dataclass
@@ -344,13 +359,10 @@ class Passes(typing.Protocol):
 PassesChoice = Literal["auto", "torch", "fused"]
 
 
-FUSED_MAX_D = 20  # above, BLAS forms the pre-activations faster (docs/performance.md)
-
-
 def fuses(net: ReLUNet, dtype: torch.dtype, device: str | torch.device) -> bool:
-    """Whether the fused passes apply: a two-layer net, float64 on the CPU, d ≤ FUSED_MAX_D."""
+    """Whether the fused passes apply (:func:`benign.config.fused_passes_apply`)."""
     cpu = torch.device(device).type == "cpu"
-    return net.depth == 2 and dtype == torch.float64 and cpu and net.d <= FUSED_MAX_D
+    return fused_passes_apply(net.depth, dtype == torch.float64, cpu, net.d)
 
 
 def passes_for(net: ReLUNet, x: Tensor, choice: PassesChoice = "auto") -> Passes:

@@ -68,9 +68,11 @@ def setting_option(name: str, field: FieldInfo) -> inspect.Parameter:
 def read_config(settings: dict[str, Any]) -> RunConfig:
     """The settings given (None: not given) as a checked RunConfig; bad ones are an InputError
     naming the flag."""
+    from benign.run import check_device  # PyTorch: imported once a command runs, not for --help
+
     try:
         config = RunConfig(**{k: v for k, v in settings.items() if v is not None})
-        config.check_device()
+        check_device(config)
     except ValidationError as exc:
         raise config_error(exc) from None
     except ValueError as exc:

@@ -37,23 +37,28 @@ from benign.demo import PRESETS, prepare_demo
 from benign.machine import describe, load_average
 from benign.regimes import analyse
 from benign.report import demo_table, write_report
-from benign.sweep import (
-    ConfigError,
+from benign.run import check_device
+from benign.sweep.config import ConfigError, load_sweep, network_seconds, network_work
+from benign.sweep.execute import (
     ExecutorError,
-    Store,
-    StoreError,
     SweepProgress,
     check_executor,
-    check_store,
-    export,
-    load_sweep,
     open_executor,
     run_sweep,
+    work_left,
+)
+from benign.sweep.store import (
+    FORMATS,
+    TABLES,
+    DamagedStoreError,
+    DiskFullError,
+    Store,
+    StoreError,
+    check_store,
+    export,
+    recover,
     store_status,
 )
-from benign.sweep.config import network_seconds, network_work
-from benign.sweep.execute import work_left
-from benign.sweep.store import FORMATS, TABLES, DamagedStoreError, DiskFullError, recover
 
 LOG_SECONDS = 30.0  # stderr not a terminal: a progress line at least this often …
 LOG_FRACTION = 0.1  # … and at every tenth of the runs
@@ -258,7 +263,7 @@ def _check_machine(sw, name: str, workers: int) -> None:
     config, size = max(shapes, key=lambda shape: shape[0].memory_floor(shape[1]))
     try:
         for c in {p.config.device: p.config for p in sw.points}.values():
-            c.check_device()
+            check_device(c)
         config.check_memory(size, min(workers, len(shapes)))
     except ValueError as exc:
         raise InputError(f"{name}: {exc}") from None

@@ -113,7 +113,9 @@ def reproduce(
     """Run claim ``name`` into ``directory``: its sweep (resumed where its store has runs; with
     ``workers`` processes; seeds from ``first_seed`` on), its computed evidence, its verdict,
     its JSON and report."""
-    from benign.sweep import Store, load_sweep, open_executor, run_sweep
+    from benign.sweep.config import load_sweep
+    from benign.sweep.execute import open_executor, run_sweep
+    from benign.sweep.store import Store
 
     p = plan(name, Path(directory), quick, first_seed)
     start = time.perf_counter()
@@ -132,7 +134,7 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
     written), its rule applied to the store, its JSON and report written."""
     import pandas as pd
 
-    from benign.sweep import load_sweep
+    from benign.sweep.config import load_sweep
     from benign.sweep.store import table_frame
 
     start = time.perf_counter()

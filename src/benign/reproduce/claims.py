@@ -495,12 +495,13 @@ def _kernel_rows(
     """The clean error of the kernel limit of ``at``'s net (:func:`benign.ntk.nested_ridgeless`)
     trained on the first m rows of x, per m of ``ms`` and p of ``ps``: labels ``clean`` flipped
     where u < p (nested flips: a point flipped at p is flipped at every larger p)."""
+    from benign.nets import ReLUNet
     from benign.ntk import nested_ridgeless
 
     labels = np.stack([np.where(u < p, -clean, clean) for p in ps], axis=1)
     return [
         row | {"m": m, "p": p, "clean_error": float(np.mean(~(f * truth > 0)))}
-        for m, preds in nested_ridgeless(at.network(), x, labels, x_test, ms).items()
+        for m, preds in nested_ridgeless(ReLUNet.of(at), x, labels, x_test, ms).items()
         for p, f in zip(ps, preds.T, strict=True)
     ]
 
@@ -613,6 +614,7 @@ def ntk_spectrum(quick: bool, first_seed: int = 0) -> dict:
     d → ∞ value λ_∞ = Θ(x, x) − Θ(x, y) for x ⊥ y (the Gram matrix of m inputs that become
     orthogonal tends to λ_∞·I + Θ(x, y)·11ᵀ), from two orthogonal inputs at d = 10⁶."""
     from benign.config import RunConfig
+    from benign.nets import ReLUNet
     from benign.ntk import analytic_ntk, smallest_eigenvalue
 
     def config(d: int, m: int, depth: int) -> RunConfig:  # the preset's net on radius √d
@@ -624,7 +626,7 @@ def ntk_spectrum(quick: bool, first_seed: int = 0) -> dict:
         for depth in SPECTRUM_DEPTH:
             for d in SPECTRUM_D_QUICK if quick else SPECTRUM_D:
                 at = config(d, m, depth)
-                net = at.network()
+                net = ReLUNet.of(at)
                 for seed in range(first_seed, first_seed + (2 if quick else 4)):
                     k = analytic_ntk(net, at.sample(seed).x)
                     rows.append(
@@ -636,7 +638,7 @@ def ntk_spectrum(quick: bool, first_seed: int = 0) -> dict:
     pair = np.zeros((2, d))
     pair[0, 0] = pair[1, 1] = math.sqrt(d)
     for depth in SPECTRUM_DEPTH:
-        k = analytic_ntk(config(d, 2, depth).network(), pair)
+        k = analytic_ntk(ReLUNet.of(config(d, 2, depth)), pair)
         limit[str(depth)] = float(k[0, 0] - k[0, 1])
     return {"rows": rows, "limit": limit, "high_d": f"d ≥ {HIGH_D}·m"}
 

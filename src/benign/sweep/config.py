@@ -30,8 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from benign.config import RunConfig, describe
-from benign.run import ensemble_block
+from benign.config import RunConfig, describe, ensemble_block, param_shapes
 from benign.seeding import MAX_SEED
 
 TOP_KEYS: tuple[str, ...] = ("name", "seeds", "keep_params", "fixed", "grid")
@@ -111,7 +110,8 @@ def network_work(config: RunConfig) -> float:
     parameters (forward and backward passes); 0 for the solvers."""
     if config.resolved_method not in ("gd", "gd+convex"):
         return 0.0
-    return config.steps * 6.0 * config.m * sum(math.prod(s) for s in config.network().shapes())
+    shapes = param_shapes(config.d, config.width, config.depth, config.bias)
+    return config.steps * 6.0 * config.m * sum(math.prod(s) for s in shapes)
 
 
 def network_seconds(config: RunConfig) -> float:

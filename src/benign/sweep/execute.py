@@ -33,6 +33,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from benign import __version__
+from benign.nets import ReLUNet
 from benign.run import run_block
 from benign.sweep.config import Block, Sweep, load_sweep, network_seconds
 from benign.sweep.store import RunResult, Store, params_npz
@@ -135,7 +136,7 @@ def compute_block(block: Block, fitted: Callable[[int], None] | None = None) -> 
         ]
     finally:
         torch.set_num_threads(threads)
-    net = runs[0].config.network()
+    net = ReLUNet.of(runs[0].config)
     keep = sum(math.prod(shape) for shape in net.shapes()) <= block.keep_params
     arrays = [p.detach().cpu().numpy() for p in exp.params]
     return [

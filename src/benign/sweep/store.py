@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benign.config import RunConfig
+from benign.config import RunConfig, param_shapes
 from benign.files import atomic_path
 from benign.run import RECORD_COLUMNS, NetworkRecord, column_types, typed_frame, value_type
 from benign.sweep.config import SETTINGS, Run, Sweep, run_id
@@ -783,8 +783,8 @@ def load_params(path: Path, run_id: str) -> list[np.ndarray] | None:
         return None
     damaged = _damaged(path, f"the parameters of run {run_id} are damaged")
     try:
-        net = RunConfig.model_validate(json.loads(row[1])).network()
-        shapes = [tuple(s) for s in net.shapes()]
+        c = RunConfig.model_validate(json.loads(row[1]))
+        shapes = param_shapes(c.d, c.width, c.depth, c.bias)
         with zipfile.ZipFile(io.BytesIO(row[0])) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
         if unpacked > 8 * sum(math.prod(s) for s in shapes) + 4096 * len(shapes):
