@@ -17,7 +17,7 @@ import torch
 
 from benign.cli import main
 from benign.nets import ReLUNet
-from benign.run import NetworkRecord
+from benign.records import NetworkRecord
 from benign.sweep.store import RunResult
 
 

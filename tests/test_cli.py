@@ -273,8 +273,9 @@ def test_an_interrupt_while_the_command_starts_is_one_line(sig, code, line):
     import sys
     import time
 
+    command = ["run", "--dist", "interval", "--m", "4", "--width", "8", "--seeds", "1", "--json"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benign", "run", "--help"],
+        [sys.executable, "-m", "benign", *command],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -411,7 +412,7 @@ def test_csv_and_json_are_keyed_as_a_stores_columns():
 
     import pandas as pd
 
-    from benign.run import RECORD_COLUMNS
+    from benign.records import RECORD_COLUMNS
 
     args = ("run", "--dist", "interval", "--m", "20", "--width", "40", "--seeds", "3")
     csv = benign(*args, "--format", "csv")

@@ -8,6 +8,7 @@ hundred cases; ``make stress`` sets ``HYPOTHESIS_PROFILE=stress`` (thousands per
 An accepted `benign run` is computed when it is small; a larger one is stopped where its work
 would begin (its settings have passed every check by then)."""
 
+import importlib
 import json
 import math
 import os
@@ -20,7 +21,6 @@ from helpers import benign
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import benign.cli.run as cli_run
 from benign.config import RunConfig
 from benign.sweep.config import TOP_KEYS
 
@@ -82,7 +82,8 @@ def _small_or_stop(config, seeds, block=None, progress=None):
     return _real_run(config, seeds, block, progress)
 
 
-_real_run = cli_run.run_experiment
+_run_module = importlib.import_module("benign.run")  # benign.run is the facade's function
+_real_run = _run_module.run_experiment
 
 
 def _alarm(signum, frame):
@@ -243,5 +244,5 @@ def test_sweep_files_are_accepted_or_refused_in_one_line(monkeypatch_session, te
 @pytest.fixture(scope="module")
 def monkeypatch_session():
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cli_run, "run_experiment", _small_or_stop)
+        mp.setattr(_run_module, "run_experiment", _small_or_stop)
         yield mp

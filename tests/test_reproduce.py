@@ -36,7 +36,7 @@ def runs_table(points: list[dict], error, seeds: int = SEEDS, failed: int = 0, *
     its default unless given and every measure NaN unless given (a function of settings and
     seed, or a constant); and ``failed`` more seeds per point that failed before they were
     measured (every measured value missing, as a block that raised leaves them)."""
-    from benign.run import column_types, typed_frame
+    from benign.records import column_types, typed_frame
 
     defaults = RunConfig().model_dump()
     rows = []

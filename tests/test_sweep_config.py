@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from benign.config import RunConfig
-from benign.run import ensemble_block
+from benign.config import RunConfig, ensemble_block
 from benign.sweep.config import ConfigError, parse_sweep, run_id
 
 BASE = """

@@ -8,8 +8,9 @@ import torch
 
 from benign.config import LOSSES, RunConfig
 from benign.nets import ReLUNet
+from benign.records import HISTORY_KEYS
 from benign.run import run_experiment
-from benign.train import HISTORY_KEYS, TrainConfig, loss_terms, loss_value, train
+from benign.train import TrainConfig, loss_terms, loss_value, train
 
 ELL = {  # ℓ(q), written independently in NumPy
     "logistic": lambda q: np.log1p(np.exp(-q)),

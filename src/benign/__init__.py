@@ -15,7 +15,7 @@ from typing import Any
 _HOMES: dict[str, str] = {
     "RunConfig": "benign.config",
     "Experiment": "benign.run",
-    "NetworkRecord": "benign.run",
+    "NetworkRecord": "benign.records",
     "run_experiment": "benign.run",
     "Distribution": "benign.data",
     "Sample": "benign.data",

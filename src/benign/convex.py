@@ -14,16 +14,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog, lsq_linear
 
+from benign.records import CONVEX_FAILURES
+
 # ----- the convex view in any dimension (docs/science.md, KKT points in any dimension) -----
 
-# why the convex route gave no network (its other stops: "kkt", the dual-implied certificate
-# held; "round_budget" / "time_budget"; "stuck", no new pattern to try — each with a network)
-CONVEX_FAILURES: tuple[str, ...] = (
-    "infeasible",  # the patterns tried cannot interpolate the sample
-    "solver_failed",  # Clarabel stopped without a solution
-    "width_too_small",  # the solution needs more neurons than the net has
-    "no_interpolation",  # the network built from the solution has a margin ≤ 0
-)
 T = TypeVar("T")
 SOCP_TOL = 1e-10  # Clarabel's gap and feasibility tolerances (its default is 1e-8)
 ACTIVE_TOL = 1e-6  # a block with ‖u_k‖ ≤ ACTIVE_TOL · Σ_k ‖u_k‖ carries no neuron

@@ -41,8 +41,6 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-# why the lp method gave no network ("infeasible": two equal inputs with opposite labels)
-LP_FAILURES: tuple[str, ...] = ("lp_failed", "infeasible", "width_too_small")
 # column generation stops once max |h| ≤ 1 + LP_TOL: above HiGHS's dual feasibility tolerance
 # (1e-7; columns priced within it do not enter, and tighter ones make the simplex 10× slower
 # and less accurate on steep samples)

@@ -4,15 +4,12 @@ This is the unit that sweeps repeat: :class:`RunConfig` holds every setting of a
 its seed, and :func:`run_experiment` gives one :class:`NetworkRecord` per seed.
 """
 
-import dataclasses
 import json
 import logging
 import math
 import time
-import types
-import typing
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +22,6 @@ from benign import __version__
 from benign.certify import certify, excess_bounds, normalised_margin, optimality
 from benign.config import RunConfig, ensemble_block
 from benign.convex import (
-    CONVEX_FAILURES,
     SEED_BLOCKS,
     ConvexSolution,
     RowSpace,
@@ -37,12 +33,23 @@ from benign.convex import (
 )
 from benign.data import DATASETS, Distribution, Sample
 from benign.files import atomic_path
-from benign.lp import LP_FAILURES, min_norm_interpolant
+from benign.lp import min_norm_interpolant
 from benign.measures import clean_error, lipschitz_lower, lipschitz_upper
 from benign.nets import Params, ReLUNet, empirical_ntk, margins, predict, two_layer
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
+from benign.records import (
+    CERT_KEYS,
+    CONVEX_FAILURES,
+    HISTORY_KEYS,
+    LP_FAILURES,
+    RECORD_COLUMNS,
+    NetworkRecord,
+    column_types,
+    json_number,
+    typed_frame,
+)
 from benign.seeding import rng_for
-from benign.train import CERT_KEYS, HISTORY_KEYS, TrainConfig, TrainResult, loss_value, train
+from benign.train import TrainConfig, TrainResult, loss_value, train
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,136 +65,6 @@ def check_device(config: RunConfig) -> None:
 
 
 NPZ_FORMAT = 2  # 2: records keyed as a store's columns (steps → steps_taken …)
-# gradient descent's networks whose numbers left the floating-point range
-RANGE_FAILURES: tuple[str, ...] = ("overflow", "underflow", "diverged")
-
-
-@dataclass(frozen=True)
-class NetworkRecord:
-    """What one trained network measured."""
-
-    seed: int
-    method: str
-    flips: int
-    flip_rate: float
-    train_error: float
-    interpolated: bool
-    clean_error: float
-    clean_lo: float
-    clean_hi: float
-    clean_method: str
-    n_test: int
-    steps: int
-    stop_reason: str
-    seconds: float
-    loss: float
-    min_margin: float
-    normalised_margin: float
-    eps: float
-    eps_rel: float
-    delta: float
-    delta_rel: float
-    eps_fixed_rel: float
-    support: int
-    kinks: int
-    certified: bool
-    global_gap: float  # d = 1 with biases: ≥ the relative excess of ½‖θ̃‖² over its least value
-    # elsewhere (two-layer, certified): how much lower a norm other patterns give (≤ the excess)
-    excess_found: float
-    optimality: str  # "global", "not_global", "kkt" (certified, neither shown), "" (not certified)
-    lipschitz_lower: float  # max over the training points of ‖∇_x f‖ (f − f_0 if centred)
-    lipschitz_upper: float  # Σ|v_j|‖w_j‖ (two-layer) or Π_l s_l ‖W_l‖_2 (deep); + f_0's
-    param_move: float  # ‖θ − θ_0‖/‖θ_0‖ (gd; NaN for lp)
-    kernel_move: float  # ‖Θ̂ − Θ̂_0‖_F/‖Θ̂_0‖_F on the training points (gd; NaN for lp)
-    pattern_flips: float  # share of ReLU activations on the training points that changed (gd)
-    ntk_min: float  # λ_min of the analytic (infinite-width) NTK Gram on the training points
-    entk_min_init: float  # λ_min of the empirical NTK Gram at initialisation (gd; NaN for lp)
-    entk_min: float  # λ_min of the trained network's empirical NTK Gram
-    seeded: str  # convex: what seeded the program ("gates N", "gd"; gd+convex: why not gd); "" else
-    rounds: int  # lp, convex: programs solved (0 otherwise)
-    # gd+convex: gradient descent's own network, before the convex program (NaN / "" otherwise)
-    gd_steps: int
-    gd_stop_reason: str
-    gd_clean_error: float
-    gd_normalised_margin: float
-    gd_eps_rel: float
-    gd_certified: bool
-
-    @classmethod
-    def of(cls, values: dict) -> "NetworkRecord":
-        """A record from one network's values (NumPy scalars included), each cast to its
-        field's type."""
-        types = typing.get_type_hints(cls)
-        return cls(**{f.name: types[f.name](values[f.name]) for f in dataclasses.fields(cls)})
-
-    def to_dict(self) -> dict:
-        """The seed and every field, keyed as a store's columns (:data:`RENAMED`), NaN as None."""
-        return {RECORD_COLUMNS.get(k, k): _json_number(v) for k, v in asdict(self).items()}
-
-    @property
-    def failure(self) -> str | None:
-        """Why this network counts as a failed run, or None: no network (an LP or convex
-        failure), numbers out of range (overflow, underflow, divergence), non-finite measures
-        (``nan``), or no interpolation within the budget."""
-        if self.stop_reason in (*LP_FAILURES, *CONVEX_FAILURES, *RANGE_FAILURES):
-            return self.stop_reason
-        if not all(map(math.isfinite, (self.train_error, self.clean_error, self.min_margin))):
-            return "nan"
-        return None if self.interpolated else "no_interpolation"
-
-
-# NetworkRecord's fields as table columns; the seed is the run's, and the measured values whose
-# names are also settings get their own: the method that ran, the steps and convex rounds
-# taken, the final loss
-RENAMED = {
-    "method": "resolved_method",
-    "steps": "steps_taken",
-    "rounds": "rounds_taken",
-    "loss": "final_loss",
-}
-RECORD_COLUMNS: dict[str, str] = {
-    f.name: RENAMED.get(f.name, f.name)
-    for f in dataclasses.fields(NetworkRecord)
-    if f.name != "seed"
-}
-assert not set(RECORD_COLUMNS.values()) & set(RunConfig.model_fields), "a column shadows a setting"
-DTYPES_OF = {bool: "boolean", int: "Int64", float: "float64", str: "string"}  # pandas, nullable
-
-
-def value_type(annotation: typing.Any) -> type:
-    """bool, int, float or str: the values a setting or record field holds (None aside)."""
-    if typing.get_origin(annotation) is typing.Literal:
-        return type(typing.get_args(annotation)[0])
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if args and (isinstance(annotation, types.UnionType) or typing.get_origin(annotation)):
-        return value_type(args[0])
-    return annotation if annotation in DTYPES_OF else str
-
-
-def column_types() -> dict[str, type]:
-    """The value type of each column of a runs table: seed, the settings, the record."""
-    hints = typing.get_type_hints(NetworkRecord)
-    return (
-        {"seed": int}
-        | {k: value_type(f.annotation) for k, f in RunConfig.model_fields.items()}
-        | {col: value_type(hints[f]) for f, col in RECORD_COLUMNS.items()}
-    )
-
-
-def typed_frame(
-    rows: Sequence[Sequence], columns: Sequence[str], kinds: dict[str, type]
-) -> "pd.DataFrame":
-    """A DataFrame of rows, each column of a known kind in pandas' nullable dtype (None and NaN
-    are missing); other columns as pandas infers them."""
-    import pandas as pd
-
-    frame = pd.DataFrame.from_records(list(rows), columns=list(columns))
-    return frame.astype({c: DTYPES_OF[kinds[c]] for c in frame.columns if c in kinds})
-
-
-def _json_number(v: object) -> object:
-    """NaN and ±inf have no JSON form: they become null."""
-    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 @dataclass
@@ -208,7 +85,7 @@ class Experiment:
         certificates checked during training."""
 
         def lists(h: dict[str, np.ndarray]) -> dict[str, list]:
-            return {k: [_json_number(x) for x in v.tolist()] for k, v in h.items()}
+            return {k: [json_number(x) for x in v.tolist()] for k, v in h.items()}
 
         return [
             r.to_dict() | {"history": lists(h), "certificate_history": lists(c)}

@@ -47,6 +47,7 @@ from benign.nets import (
     sq_norm,
     vanished,
 )
+from benign.records import CERT_KEYS, HISTORY_KEYS
 
 STOP_REASONS: tuple[str, ...] = (
     "overflow",
@@ -60,18 +61,6 @@ STOP_REASONS: tuple[str, ...] = (
     "zero_gradient",
 )
 GROWTH = 1.2  # normalised rule: η_t ← min(GROWTH·η_t, η) after an accepted step
-CERT_KEYS: tuple[str, ...] = ("step", "eps_rel", "delta_rel")
-HISTORY_KEYS: tuple[str, ...] = (
-    "step",
-    "loss",
-    "train_error",
-    "min_margin",
-    "normalised_margin",
-    "param_move",  # ‖θ_t − θ_0‖ / ‖θ_0‖
-    "kernel_move",  # ‖Θ̂_t − Θ̂_0‖_F / ‖Θ̂_0‖_F on the training points, at _kernel_steps
-    # and the last step (NaN elsewhere: Θ̂ costs m(d + 2n)/(3dn) steps of a two-layer net)
-    "pattern_flips",  # share of (unit, point) ReLU activations changed since step 0
-)
 
 
 def loss_terms(q: Tensor, loss: Loss) -> tuple[Tensor, Tensor]:

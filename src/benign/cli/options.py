@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
+from benign._stop import stop_at_once
 from benign.cli.common import config_error, flag, value_error
 from benign.config import RunConfig
 
@@ -68,7 +69,8 @@ def setting_option(name: str, field: FieldInfo) -> inspect.Parameter:
 def read_config(settings: dict[str, Any]) -> RunConfig:
     """The settings given (None: not given) as a checked RunConfig; bad ones are an InputError
     naming the flag."""
-    from benign.run import check_device  # PyTorch: imported once a command runs, not for --help
+    with stop_at_once():  # PyTorch loads here (seconds, not for --help): an interrupt is one line
+        from benign.run import check_device
 
     try:
         config = RunConfig(**{k: v for k, v in settings.items() if v is not None})

@@ -7,15 +7,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from threadpoolctl import threadpool_limits
 
 from benign import __version__
+from benign._stop import stop_at_once
 from benign.cli.common import (
     Column,
     InputError,
@@ -27,11 +27,13 @@ from benign.cli.common import (
     table_width,
 )
 from benign.cli.options import with_settings
-from benign.config import RunConfig
+from benign.config import RunConfig, ensemble_block
 from benign.report import fmt
-from benign.run import Experiment, Heartbeat, ensemble_block, run_experiment
 from benign.seeding import MAX_SEED
 from benign.sweep.config import MAX_RUNS, network_seconds
+
+if TYPE_CHECKING:
+    from benign.run import Experiment
 
 MAX_THREADS = 1024
 SAY_ABOVE = 20.0  # seconds: a run estimated to take longer says so when it starts
@@ -40,7 +42,7 @@ SAY_ABOVE = 20.0  # seconds: a run estimated to take longer says so when it star
 FORMATS = ("table", "csv", "json")
 
 
-def _table(exp: Experiment, wall: float) -> Table:
+def _table(exp: "Experiment", wall: float) -> Table:
     """The networks as a table that fits stdout (:func:`fitted_table`): the clean error, the
     certificate and the stop first, the diagnostics dropped first."""
     c = exp.config
@@ -221,6 +223,11 @@ def run(
         config.check_memory(per_block)
     except ValueError as exc:
         raise InputError(f"{exc} (lower --m, --width, --depth or --block)") from None
+
+    with stop_at_once():  # PyTorch and the solvers, loaded once the settings are checked
+        import torch
+
+        from benign.run import Heartbeat, run_experiment
 
     if threads is not None:
         torch.set_num_threads(threads)

@@ -6,7 +6,7 @@ Tables (schema version :data:`SCHEMA_VERSION`, docs/sweeps.md, The store):
 - ``sweeps``: one row per ``benign sweep`` invocation (time, command, sweep file text);
 - ``runs``: one row per network — ``run_id``, ``status`` (pending | done | failed), ``failure``,
   ``seed``, every run setting as a column, ``settings`` (canonical JSON), the ensemble block
-  it was computed in, every measured value of :class:`~benign.run.NetworkRecord`, ``versions``
+  it was computed in, every measured value of :class:`~benign.records.NetworkRecord`, ``versions``
   and ``finished``;
 - ``history`` and ``certificate_history``: the thinned training and certificate histories,
   one row per (run, step);
@@ -39,9 +39,16 @@ import numpy as np
 
 from benign.config import RunConfig, param_shapes
 from benign.files import atomic_path
-from benign.run import RECORD_COLUMNS, NetworkRecord, column_types, typed_frame, value_type
+from benign.records import (
+    CERT_KEYS,
+    HISTORY_KEYS,
+    RECORD_COLUMNS,
+    NetworkRecord,
+    column_types,
+    typed_frame,
+    value_type,
+)
 from benign.sweep.config import SETTINGS, Run, Sweep, run_id
-from benign.train import CERT_KEYS, HISTORY_KEYS
 
 if TYPE_CHECKING:
     import pandas as pd
