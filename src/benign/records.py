@@ -33,8 +33,8 @@ def column(since: int) -> Any:
 def since(name: str) -> int:
     """The schema version that added the runs-table column of a setting or record field."""
     if name in RunConfig.model_fields:
-        extra = RunConfig.model_fields[name].json_schema_extra
-        return int(extra["since"])  # type: ignore[index, call-overload]
+        extra = typing.cast(dict, RunConfig.model_fields[name].json_schema_extra)
+        return int(extra["since"])
     field = {RECORD_COLUMNS[f.name]: f for f in dataclasses.fields(NetworkRecord)}[name]
     return int(field.metadata["since"])
 
