@@ -121,7 +121,13 @@ class RunConfig(BaseModel):
     constraint is checked once: the network's layout by :func:`check_layout` (which
     :class:`benign.nets.ReLUNet` calls too), the input law by :class:`Distribution` (built
     here), the training and certificate settings by the types they share with
-    :class:`benign.train.TrainConfig` and :class:`Tolerances`, the rest by their fields."""
+    :class:`benign.train.TrainConfig` and :class:`Tolerances`, the rest by their fields.
+
+    Each field names its help panel and ``since``, the store schema version that added its
+    column (4: in every store this benign reads). A new setting takes the next version and a
+    default that does what runs did before it: old runs keep their ids (only settings away
+    from their defaults are hashed, :func:`benign.sweep.config.run_id`) and old stores gain
+    the column, filled with the default."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
@@ -130,116 +136,120 @@ class RunConfig(BaseModel):
         description="input law: interval (d = 1), sphere, gaussian, separated (two caps, "
         "f* = sign x_1), or the bundled datasets mnist / digits (d is theirs; training rows "
         "drawn per seed, the rest test)",
-        json_schema_extra={"panel": "Data"},
+        json_schema_extra={"panel": "Data", "since": 4},
     )
     d: int = Field(
         20,
         description="input dimension (1 … 10⁶; 1 on the interval, set by the dataset for "
         "mnist/digits)",
-        json_schema_extra={"panel": "Data"},
+        json_schema_extra={"panel": "Data", "since": 4},
     )
     m: int = Field(
         200,
         ge=1,
         le=20_000,
         description="training samples (at most 20,000: a run forms m × m kernel matrices)",
-        json_schema_extra={"panel": "Data"},
+        json_schema_extra={"panel": "Data", "since": 4},
     )
     p: float = Field(
         0.1,
         ge=0,
         lt=0.5,
         description="label-flip probability, in [0, 0.5)",
-        json_schema_extra={"panel": "Data"},
+        json_schema_extra={"panel": "Data", "since": 4},
     )
     a: float = Field(
         0.0,
         description="left end of the interval distribution",
-        json_schema_extra={"panel": "Data"},
+        json_schema_extra={"panel": "Data", "since": 4},
     )
     b: float = Field(
         1.0,
         description="right end of the interval distribution",
-        json_schema_extra={"panel": "Data"},
+        json_schema_extra={"panel": "Data", "since": 4},
     )
     radius: float = Field(
         1.0,
         description="radius of the sphere and separated laws",
-        json_schema_extra={"panel": "Data"},
+        json_schema_extra={"panel": "Data", "since": 4},
     )
     separation: float = Field(
         0.5,
         description="separated: least distance between the two classes / radius",
-        json_schema_extra={"panel": "Data"},
+        json_schema_extra={"panel": "Data", "since": 4},
     )
     width: int = Field(
         200,
         description="hidden units per layer (1 … 10⁶)",
-        json_schema_extra={"panel": "Network"},
+        json_schema_extra={"panel": "Network", "since": 4},
     )
     depth: int = Field(
         2,
         description="weight layers (2 = the two-layer net; at most 1000)",
-        json_schema_extra={"panel": "Network"},
+        json_schema_extra={"panel": "Network", "since": 4},
     )
     bias: bool = Field(
-        True, description="hidden-layer biases", json_schema_extra={"panel": "Network"}
+        True, description="hidden-layer biases", json_schema_extra={"panel": "Network", "since": 4}
     )
     param: Param = Field(
         "standard",
         description="parametrisation: standard (weights ~ N(0, α² c_l / fan_in)) or ntk "
         "(weights ~ N(0, α²), scaled by √(c_l / fan_in) in the forward pass)",
-        json_schema_extra={"panel": "Network"},
+        json_schema_extra={"panel": "Network", "since": 4},
     )
     init: Init = Field(
         "lecun",
         description="initialisation gains c_l: lecun 1, he 2, ntk 2 on hidden layers and 1 on "
         "the output",
-        json_schema_extra={"panel": "Network"},
+        json_schema_extra={"panel": "Network", "since": 4},
     )
     init_scale: float = Field(
         1.0,
         description="α, multiplies every initial weight",
-        json_schema_extra={"panel": "Network"},
+        json_schema_extra={"panel": "Network", "since": 4},
     )
     center: bool = Field(
         False,
         description="train the centred output f − f_0",
-        json_schema_extra={"panel": "Network"},
+        json_schema_extra={"panel": "Network", "since": 4},
     )
     loss: Loss = Field(
         "logistic",
         description="training loss ℓ(q) of the margins: logistic log(1 + e^{−q}), exponential "
         "e^{−q} or square ½(1 − q)²",
-        json_schema_extra={"panel": "Training"},
+        json_schema_extra={"panel": "Training", "since": 4},
     )
     step_rule: StepRule = Field(
         "normalised",
         description="gradient-descent steps: constant (θ ← θ − η∇L), normalised (η/L(θ) with "
         "backtracking) or kernel (constant, η·m/λ_max of the initial empirical NTK: η < 2 is "
         "stable when lazy)",
-        json_schema_extra={"panel": "Training"},
+        json_schema_extra={"panel": "Training", "since": 4},
     )
-    lr: StepSize = Field(0.5, description="step size η", json_schema_extra={"panel": "Training"})
+    lr: StepSize = Field(
+        0.5, description="step size η", json_schema_extra={"panel": "Training", "since": 4}
+    )
     steps: Count = Field(
-        20_000, description="step budget per network", json_schema_extra={"panel": "Training"}
+        20_000,
+        description="step budget per network",
+        json_schema_extra={"panel": "Training", "since": 4},
     )
     max_seconds: Seconds | None = Field(
         None,
         description="time budget per ensemble block (lp, convex: per network)",
-        json_schema_extra={"panel": "Training"},
+        json_schema_extra={"panel": "Training", "since": 4},
     )
     loss_tol: LossTol = Field(
         1e-3,
         description="stop once interpolating with L ≤ this",
-        json_schema_extra={"panel": "Training"},
+        json_schema_extra={"panel": "Training", "since": 4},
     )
     test_half_width: float = Field(
         0.01,
         gt=0,
         lt=0.5,
         description="Monte Carlo clean error: 95% half-width at worst",
-        json_schema_extra={"panel": "Measures"},
+        json_schema_extra={"panel": "Measures", "since": 4},
     )
     method: Method = Field(
         "auto",
@@ -250,7 +260,7 @@ class RunConfig(BaseModel):
         "descent, then the convex program from its network's patterns (both networks "
         "recorded); auto: lp where it applies, else convex for two-layer uncentred nets, "
         "else gd",
-        json_schema_extra={"panel": "Solver"},
+        json_schema_extra={"panel": "Solver", "since": 4},
     )
     lp_grid: int = Field(
         2000,
@@ -258,7 +268,7 @@ class RunConfig(BaseModel):
         le=10**6,
         description="no longer read: the lp method finds its kinks exactly (kept so that "
         "older sweep files and stores load)",
-        json_schema_extra={"panel": "Solver"},
+        json_schema_extra={"panel": "Solver", "since": 4},
     )
     gates: int = Field(
         0,
@@ -266,7 +276,7 @@ class RunConfig(BaseModel):
         le=10**5,
         description="convex: random gate patterns that seed the program, each with both signs "
         "(0: 256 in d ≤ 3, where cells are few and narrow, else 64)",
-        json_schema_extra={"panel": "Solver"},
+        json_schema_extra={"panel": "Solver", "since": 4},
     )
     rounds: int = Field(
         100,
@@ -274,32 +284,32 @@ class RunConfig(BaseModel):
         le=10**5,
         description="lp, convex: programs solved at most per network (lp: each adds the kinks "
         "its multipliers ask for; convex: reseedings included, each refines the patterns)",
-        json_schema_extra={"panel": "Solver"},
+        json_schema_extra={"panel": "Solver", "since": 4},
     )
     certify_every: Count = Field(
         500,
         description="gd: check the KKT certificate every this many steps (0: never)",
-        json_schema_extra={"panel": "Measures"},
+        json_schema_extra={"panel": "Measures", "since": 4},
     )
     cert_eps: Tolerance = Field(
         0.05,
         description="certified if ε_rel ≤ this (and δ_rel)",
-        json_schema_extra={"panel": "Measures"},
+        json_schema_extra={"panel": "Measures", "since": 4},
     )
     cert_delta: Tolerance = Field(
         0.05,
         description="certified if δ_rel ≤ this (and ε_rel)",
-        json_schema_extra={"panel": "Measures"},
+        json_schema_extra={"panel": "Measures", "since": 4},
     )
     dtype: Literal["float64", "float32"] = Field(
         "float64",
         description="floating-point type of the data and the networks",
-        json_schema_extra={"panel": "Run"},
+        json_schema_extra={"panel": "Run", "since": 4},
     )
     device: str = Field(
         "cpu",
         description="where the networks are computed: cpu, cuda or cuda:N",
-        json_schema_extra={"panel": "Run"},
+        json_schema_extra={"panel": "Run", "since": 4},
     )
 
     @model_validator(mode="before")

@@ -35,7 +35,8 @@ def since(name: str) -> int:
     if name in RunConfig.model_fields:
         extra = typing.cast(dict, RunConfig.model_fields[name].json_schema_extra)
         return int(extra["since"])
-    field = {RECORD_COLUMNS[f.name]: f for f in dataclasses.fields(NetworkRecord)}[name]
+    fields = {f.name: f for f in dataclasses.fields(NetworkRecord)}
+    (field,) = [fields[f] for f, column in RECORD_COLUMNS.items() if column == name]
     return int(field.metadata["since"])
 
 

@@ -407,10 +407,11 @@ def analyse(
 
     ``runs``: a store, or a runs table as a DataFrame (a store's, ``benign.load(store).runs``,
     or ``Experiment.to_frame()``, or several of these concatenated): one row per network with
-    its settings, ``status`` (pending rows are skipped), ``certified``, ``clean_error``,
+    its ``seed``, settings, ``status`` (pending rows are skipped), ``certified``, ``clean_error``,
     ``flip_rate`` and the :data:`MEASURES`. Failed runs never count; interpolating networks
     without a KKT certificate are left out when ``certified_only`` (and counted). The
-    bootstrap uses a fixed ``seed``: the same table gives the same intervals."""
+    bootstrap uses a fixed ``seed`` and the networks in order of their seeds: the same networks
+    give the same intervals, in whatever order the table holds them."""
     frame = table_frame(Path(runs)) if isinstance(runs, str | Path) else runs
     columns = list(frame.columns)
     rows = list(frame.astype(object).where(frame.notna(), None).itertuples(False, None))
@@ -443,8 +444,8 @@ def analyse(
         rng = np.random.default_rng(seed)
         settings = settings_of[key]
         points, values = [], {}
-        for p in sorted(by_p):
-            rs = by_p[p]
+        for p in sorted(by_p):  # by seed: the bootstrap sees the same order from any table
+            rs = sorted(by_p[p], key=lambda r: (r[col["seed"]], r[col["clean_error"]] or 0.0))
             done = [r for r in rs if r[col["status"]] == "done"]
             kept = [r for r in done if r[col["certified"]] or not certified_only]
             v = np.array([r[col["clean_error"]] for r in kept], dtype=float)

@@ -54,9 +54,10 @@ class Run:
 
 
 def run_id(config: RunConfig, seed: int) -> str:
-    """First 20 hex digits of sha256 over the canonical JSON of every setting and the seed,
-    the settings its method does not read at their defaults (:meth:`RunConfig.canonical`):
-    the same run always has the same id, whatever file or grid it came from."""
+    """First 20 hex digits of sha256 over the canonical JSON of the seed and the settings that
+    differ from their defaults, those its method does not read set to their defaults first
+    (:meth:`RunConfig.canonical`): the same run always has the same id, whatever file or grid
+    it came from, and a setting added with a default leaves every earlier id as it was."""
     # the JSON of {"seed": seed, "settings": …} with sorted keys, its settings part formed once
     # per configuration (a sweep has many seeds of each)
     text = f'{{"seed":{json.dumps(seed)},"settings":{_settings_text(config)}}}'
@@ -64,20 +65,18 @@ def run_id(config: RunConfig, seed: int) -> str:
 
 
 SETTINGS: tuple[str, ...] = tuple(RunConfig.model_fields)  # every setting, in field order
-SORTED_SETTINGS = tuple(sorted(SETTINGS))
-# a configuration's settings as a tuple: in field order, in name order, and without p
-_values = operator.attrgetter(*SETTINGS)
-_sorted_values = operator.attrgetter(*SORTED_SETTINGS)
+# a configuration's settings as a tuple: in field order, and without p
 _values_but_p = operator.attrgetter(*(k for k in SETTINGS if k != "p"))
 
 
 @functools.lru_cache(maxsize=4096)
 def _settings_text(config: RunConfig) -> str:
-    """Every setting of ``config.canonical()`` as canonical JSON: ``json.dumps`` of the
-    settings with sorted keys and no spaces, written out field by field (the settings are
-    finite scalars, or None)."""
-    pairs = zip(SORTED_SETTINGS, _sorted_values(config.canonical()), strict=True)
-    return "{" + ",".join(f'"{k}":{_json(v)}' for k, v in pairs) + "}"
+    """The settings of ``config.canonical()`` that differ from their defaults as canonical
+    JSON: ``json.dumps`` with sorted keys and no spaces, written out field by field (the
+    settings are finite scalars, or None)."""
+    canon, fields = config.canonical(), type(config).model_fields
+    pairs = [(k, getattr(canon, k)) for k in sorted(fields)]
+    return "{" + ",".join(f'"{k}":{_json(v)}' for k, v in pairs if v != fields[k].default) + "}"
 
 
 def _json(value: object) -> str:

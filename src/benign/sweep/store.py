@@ -56,11 +56,12 @@ if TYPE_CHECKING:
 # 2: Lipschitz bounds, lazy diagnostics; 3: datasets, NTK λ_min, lazy history; 4: the convex
 # method (gates, rounds, seeded, rounds_taken) and gd+convex's gd_* columns; stop loss_tol;
 # 5: the params table (a version-4 store is upgraded when a sweep next writes it)
-# 6: canonical run ids; 7: global_gap, optimality; 8: excess_found
-SCHEMA_VERSION = 8
-READS = (4, 5, 6, 7, 8)  # the schema versions this benign reads (older ones upgraded when written)
-# record columns added in versions 7 and 8: absent from an older store until a sweep writes it
-ADDED: tuple[str, ...] = ("global_gap", "optimality", "excess_found")
+# 6: canonical run ids; 7: global_gap, optimality; 8: excess_found; 9: run ids of the settings
+# away from their defaults. Columns only grow: each setting and record field declares the
+# version that added it (benign.records.since), and a store that lacks one is read with its
+# default and gains it when next written (_addable)
+SCHEMA_VERSION = 9
+READS = (4, 5, 6, 7, 8, 9)  # the schema versions this benign reads (upgraded when written)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 # values that depend on the machine and the moment, not on the run: left out of comparisons
@@ -95,6 +96,30 @@ SQL_TYPEOF = {
 def _sql_type(annotation: typing.Any) -> str:
     """SQLite column type of a setting or record field."""
     return SQL_TYPES[value_type(annotation)]
+
+
+def _sql_literal(value: object) -> str:
+    """A setting's default as an SQL literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+@functools.cache
+def _addable(table: str) -> dict[str, str]:
+    """The columns of ``table`` that a store of an older schema may lack, each with what it
+    holds there: a setting its default (what those runs did), a measure NULL (nobody measured
+    it); every other column (ids, status, settings text) is in every store this benign reads."""
+    if table == "runs":
+        return {
+            name: _sql_literal(f.default) for name, f in RunConfig.model_fields.items()
+        } | dict.fromkeys(RECORD_COLUMNS.values(), "NULL")
+    keys = {"history": HISTORY_KEYS, "certificate_history": CERT_KEYS}.get(table, ())
+    return {k: "NULL" for k in keys if k != "step"}
 
 
 def _schema() -> str:
@@ -221,6 +246,31 @@ def _utf8(value: bytes) -> bool:
 
 
 @functools.cache
+def _declared(table: str) -> tuple[tuple[str, str], ...]:
+    """The columns of ``table`` in this schema, in order, with their SQL types."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_schema())
+        return tuple((row[1], row[2]) for row in conn.execute(f"PRAGMA table_info({table})"))
+    finally:
+        conn.close()
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """The columns a store's ``table`` has, in its order."""
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def _select(conn: sqlite3.Connection, table: str) -> str:
+    """The columns of ``table`` in this schema's order, as an SQL select list: those an older
+    store lacks as what they hold there (:func:`_addable`), so that every store reads alike."""
+    have = set(_columns(conn, table))
+    return ", ".join(
+        c if c in have else f"{_addable(table)[c]} AS {c}" for c, _ in _declared(table)
+    )
+
+
+@functools.cache
 def _expected() -> dict[str, dict[str, str]]:
     """Per table of this schema, per column, the SQL condition its values meet: of the declared
     type (an integer where a real is declared too), and not NULL where the schema says so or
@@ -283,10 +333,10 @@ def _nonconforming(path: str, state: tuple) -> str:
                     continue
                 return f"no table {table}"
             have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            missing = [c for c in conds if c not in have and not (table == "runs" and c in ADDED)]
+            missing = [c for c in conds if c not in have and c not in _addable(table)]
             if missing:
                 return f"{table} lacks the column{'s' * (len(missing) > 1)} {', '.join(missing)}"
-            conds = {c: cond for c, cond in conds.items() if c in have}  # ADDED ones may lack
+            conds = {c: cond for c, cond in conds.items() if c in have}  # _addable ones may lack
             flags = ", ".join(f"coalesce({c}, 0)" for c in conds.values())
             every = _conforming(table, conds)
             row = conn.execute(
@@ -354,18 +404,19 @@ def check_store(path: Path, full: bool = False) -> None:
     if version is None or version not in map(str, READS):
         raise StoreError(
             f"{path}: store schema version {version}, this benign reads version "
-            f"{SCHEMA_VERSION} (and upgrades versions 4 to 7); use a new store (--store)"
+            f"{SCHEMA_VERSION} (and upgrades versions {READS[0]} to {READS[-2]}); use a new "
+            "store (--store)"
         )
     try:
-        settings = tuple(json.loads(meta.get("settings", "[]")))
+        settings = json.loads(meta.get("settings", "[]"))
+        unknown = sorted(set(settings) - set(SETTINGS))
     except (ValueError, TypeError, RecursionError):
-        settings = ("(meta.settings unreadable)",)
-    if settings != SETTINGS:
-        missing = sorted(set(SETTINGS) - set(settings))
-        extra = sorted(set(settings) - set(SETTINGS))
+        unknown = ["(meta.settings unreadable)"]
+    if unknown:  # a setting this benign lacks can be read by none of its runs (missing ones can)
         raise StoreError(
-            f"{path}: store made for other run settings (missing: {', '.join(missing) or '—'}; "
-            f"unknown: {', '.join(extra) or '—'}); use a new store (--store)"
+            f"{path}: store made with run settings this benign does not know "
+            f"({', '.join(unknown)}): read it with the benign that wrote it, or use a new store "
+            "(--store)"
         )
     problem = _nonconforming(str(path.resolve()), _file_state(path))
     if problem:
@@ -440,19 +491,26 @@ class Store:
         return version
 
     def _upgrade(self) -> None:
-        """Bring a store of an older schema this benign reads to the current one."""
-        if self._version() == str(SCHEMA_VERSION):
+        """Bring a store of an older schema this benign reads, or one lacking columns, to the
+        current schema: the params table (4 → 5), every column it lacks (:func:`_addable`,
+        with its default), and the run ids of this version (:func:`_rekey`)."""
+        lacking = {t: [c for c in _addable(t) if c not in _columns(self.conn, t)] for t in TABLES}
+        if self._version() == str(SCHEMA_VERSION) and not any(lacking.values()):
             return
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.execute(PARAMS_TABLE)  # 4 → 5
-            _canonical_ids(self.conn)  # 5 → 6
-            have = {row[1] for row in self.conn.execute("PRAGMA table_info(runs)")}
-            hints = typing.get_type_hints(NetworkRecord)
-            for col in [c for c in ADDED if c not in have]:  # 6 → 7 → 8, in ADDED's order
-                self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {_sql_type(hints[col])}")
-            self.conn.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            self.conn.execute(PARAMS_TABLE)
+            declared = {t: dict(_declared(t)) for t in TABLES}
+            for table, columns in lacking.items():
+                for c in columns:
+                    self.conn.execute(
+                        f"ALTER TABLE {table} ADD COLUMN {c} {declared[table][c]} "
+                        f"DEFAULT {_addable(table)[c]}"
+                    )
+            _rekey(self.conn)
+            self.conn.executemany(
+                "UPDATE meta SET value = ? WHERE key = ?",
+                [(str(SCHEMA_VERSION), "schema_version"), (json.dumps(SETTINGS), "settings")],
             )
 
     def _create(self) -> None:
@@ -595,19 +653,21 @@ RANK = {"done": 0, "failed": 1, "pending": 2}  # of two rows of one run, the fir
 
 
 def _rekeyed(conn: sqlite3.Connection) -> Iterator[tuple[str, str, RunConfig, RunConfig]]:
-    """The runs of an older store whose id changes in schema 6: old id, new id, stored and
-    canonical settings (a run's id and settings have the settings its method does not read
-    at their defaults, :meth:`RunConfig.canonical`)."""
+    """The runs of an older store whose id is not the one this version gives them: old id, new
+    id, stored and canonical settings (a run's id and settings have the settings its method
+    does not read at their defaults, :meth:`RunConfig.canonical`; settings the store lacks
+    take their defaults)."""
     for old, seed, text in conn.execute("SELECT run_id, seed, settings FROM runs").fetchall():
         config = RunConfig.model_validate(json.loads(text), strict=True)
         canon = config.canonical()
-        if canon != config:
-            yield old, run_id(canon, seed), config, canon
+        new = run_id(canon, seed)
+        if new != old:
+            yield old, new, config, canon
 
 
 def _current_ids(conn: sqlite3.Connection) -> dict[str, str]:
     """For reading an older store without upgrading it: each changed run's new id → the row
-    that :func:`_canonical_ids` would keep for it."""
+    that :func:`_rekey` would keep for it."""
     status = dict(conn.execute("SELECT run_id, status FROM runs").fetchall())
     kept: dict[str, str] = {}
     for old, new, _, _ in _rekeyed(conn):
@@ -617,10 +677,10 @@ def _current_ids(conn: sqlite3.Connection) -> dict[str, str]:
     return kept
 
 
-def _canonical_ids(conn: sqlite3.Connection) -> None:
-    """Schema 6: re-key the rows of an older store whose settings were not canonical
-    (:func:`_rekeyed`), with their histories and parameters; of two rows that become one
-    run, the more finished one is kept (done, failed, pending)."""
+def _rekey(conn: sqlite3.Connection) -> None:
+    """Give the runs of an older store the ids of this version (:func:`_rekeyed`), with their
+    canonical settings, histories and parameters; of two rows that become one run, the more
+    finished one is kept (done, failed, pending)."""
     status = dict(conn.execute("SELECT run_id, status FROM runs").fetchall())
     for old, new, config, canon in list(_rekeyed(conn)):
         state = status[old]
@@ -634,9 +694,9 @@ def _canonical_ids(conn: sqlite3.Connection) -> None:
             k: getattr(canon, k) for k in SETTINGS if getattr(canon, k) != getattr(config, k)
         }
         settings = json.dumps(canon.model_dump(mode="json"), sort_keys=True)
-        assign = ", ".join(f"{k} = ?" for k in changed)
+        assign = "".join(f", {k} = ?" for k in changed)
         conn.execute(
-            f"UPDATE runs SET run_id = ?, settings = ?, {assign} WHERE run_id = ?",
+            f"UPDATE runs SET run_id = ?, settings = ?{assign} WHERE run_id = ?",
             (new, settings, *changed.values(), old),
         )
         for table in STORE_TABLES[3:]:
@@ -668,7 +728,7 @@ def read_table(path: Path, table: str = "runs") -> tuple[list[str], list[tuple]]
     order = "run_id" if table == "runs" else "run_id, step"
     conn = _open_readonly(path)
     try:
-        cur = conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
+        cur = conn.execute(f"SELECT {_select(conn, table)} FROM {table} ORDER BY {order}")
         return [c[0] for c in cur.description], cur.fetchall()
     except sqlite3.DatabaseError as exc:  # damage that quick_check passed
         raise _damaged(path, f"the store is damaged ({' '.join(str(exc).split())})") from None
@@ -714,7 +774,8 @@ def store_status(path: Path, full_check: bool = False) -> StoreStatus:
 
         last = conn.execute("SELECT name, command FROM sweeps ORDER BY id DESC LIMIT 1").fetchone()
         by_axis = {}
-        for name in SETTINGS:
+        have = set(_columns(conn, "runs"))  # a setting an older store lacks has one value
+        for name in (s for s in SETTINGS if s in have):
             values = [v for (v,) in conn.execute(f"SELECT DISTINCT {name} FROM runs ORDER BY 1")]
             if len(values) > 1:  # SQLite keeps a bool as 0 / 1: read back as the setting's type
                 typed = value_type(RunConfig.model_fields[name].annotation) is bool
