@@ -153,26 +153,27 @@ def synthetic_store(
     path, sweep_text: str, clean_error, certified=True, failure=None, **fields
 ) -> None:
     """A store whose runs are those of ``sweep_text``, with clean error ``clean_error(config,
-    seed)`` and realised noise p, written without training anything; ``fields``: other record
-    fields as functions of (config, seed)."""
+    seed)`` and realised noise p, written without training anything (each network kept as
+    its initialisation); ``fields``: other record fields as functions of (config, seed)."""
     from benign.sweep.config import parse_sweep
-    from benign.sweep.store import Store
+    from benign.sweep.store import Store, params_npz
 
     sweep = parse_sweep(sweep_text)
     with Store(path, create=True) as st:
         st.plan(sweep, "benign sweep synthetic.toml")
         for r in sweep.runs:
-            st.put(
-                result(
-                    r.run_id,
-                    r.seed,
-                    failure=failure(r.config, r.seed) if failure else None,
-                    clean_error=float(clean_error(r.config, r.seed)),
-                    flip_rate=r.config.p,
-                    certified=certified(r.config, r.seed) if callable(certified) else certified,
-                    **{k: f(r.config, r.seed) for k, f in fields.items()},
-                )
+            done = result(
+                r.run_id,
+                r.seed,
+                failure=failure(r.config, r.seed) if failure else None,
+                clean_error=float(clean_error(r.config, r.seed)),
+                flip_rate=r.config.p,
+                certified=certified(r.config, r.seed) if callable(certified) else certified,
+                **{k: f(r.config, r.seed) for k, f in fields.items()},
             )
+            net = ReLUNet.of(r.config)
+            kept = [t[0].numpy() for t in net.init_params([r.seed])]
+            st.put(dataclasses.replace(done, params=params_npz(net.names(), kept)))
 
 
 def jacobian(net: ReLUNet, params, x: torch.Tensor, e: int) -> torch.Tensor:

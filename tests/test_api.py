@@ -149,20 +149,31 @@ def test_a_version_6_or_7_store_is_read_and_gains_the_columns_when_written(
     assert now == str(SCHEMA_VERSION) == "9" and set(values) == {(None,) * len(dropped)}
 
 
-def test_network_figure_from_kept_params_equals_the_recomputed_one(lp_store, tmp_path):
+def test_the_network_figure_draws_the_kept_network_and_never_computes_one(lp_store, tmp_path):
+    """N(x) = Σ_j v_j relu(w_j x + b_j) of the kept parameters, evaluated here in NumPy, is
+    the figure's line; a store that kept none gets the reason, in the report too."""
     from benign import plots
+    from benign.report import write_report
 
+    tables = benign.load(lp_store, params=plots.network_1d_candidates)
+    analysis = benign.analyse(tables.runs)
+    line = plots.network_1d(analysis, tables).axes[0].lines[0]
+    _, p = plots._network_1d_run(analysis)
+    drawn = tables.runs[(tables.runs.p == p) & (tables.runs.status == "done")]
+    w, b, v = tables.params[drawn.sort_values("seed").run_id.iloc[0]]
+    x = line.get_xdata()
+    want = np.maximum(np.outer(x, w[:, 0]) + b, 0) @ v[0]
+    np.testing.assert_allclose(line.get_ydata(), want, rtol=1e-12, atol=1e-12)
     old = tmp_path / "nokept.sqlite"
     old.write_bytes(lp_store.read_bytes())
-    conn = sqlite3.connect(old)
-    with conn:
+    with sqlite3.connect(old) as conn:
         conn.execute("DELETE FROM params")
-    conn.close()
-    lines = []
-    for store in (lp_store, old):
-        fig = plots.network_1d(benign.analyse(store), store)
-        lines.append(fig.axes[0].lines[0].get_ydata())
-    np.testing.assert_allclose(lines[0], lines[1], rtol=1e-9, atol=1e-12)
+    assert plots.network_1d(analysis, benign.load(old)) == "parameters not kept"
+    write_report(old, tmp_path / "r.html")
+    assert (
+        "Not drawn: a trained network in d = 1 with its training points — parameters not kept"
+        in (tmp_path / "r.html").read_text()
+    )
 
 
 # ----- any two-layer parameters ----------------------------------------------------------------

@@ -16,6 +16,7 @@ from matplotlib.image import imread
 
 from benign.regimes import analyse
 from benign.report import write_report
+from benign.sweep.store import load
 
 SWEEP = """seeds = 4
 [fixed]
@@ -397,7 +398,7 @@ def test_gd_against_kkt_figure_shows_both_networks_per_run(tmp_path):
     ).fetchall()
     conn.close()
     assert len(want) == 4 and all(w[2] for w in want)  # every KKT point certified
-    fig = gd_against_kkt(store)
+    fig = gd_against_kkt(load(store))
     got = np.vstack([c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets())])
     np.testing.assert_allclose(
         sorted(map(tuple, got)), sorted((w[0], w[1]) for w in want), rtol=1e-12
@@ -482,15 +483,12 @@ def test_every_figure_reads_at_a_glance(tmp_path):
     store = tmp_path / "s.sqlite"
     text = SWEEP.replace("p = [0.1, 0.2]", "p = [0.0, 0.05, 0.1, 0.2, 0.3]")
     synthetic_store(store, text, lambda c, s: c.p * (0.8 + 0.05 * s) if c.d < 40 else 0.0)
-    analysis, everyone = analyse(store), analyse(store, certified_only=False)
+    tables = load(store, params=plots.network_1d_candidates)
+    analysis, everyone = analyse(tables.runs), analyse(tables.runs, certified_only=False)
     figures = {
-        "error_vs_p": plots.error_vs_p(analysis),
-        "phase_diagram": plots.phase_diagram(everyone),
-        "error_vs_d": plots.error_vs_d(everyone),
-        "network_1d": plots.network_1d(analysis, store),
-        "certificate_history": plots.certificate_history(store),
-        "error_vs_lipschitz": plots.error_vs_lipschitz(store),
-        "lazy_history": plots.lazy_history(everyone, store),
+        spec.name: spec.draw(analysis, everyone, tables)
+        for spec in plots.FIGURES
+        if spec.name not in ("error_vs_p_all", "gd_against_kkt", "ntk_eigenvalues")
     }
     for name, fig in figures.items():
         assert fig is not None, name
@@ -671,3 +669,35 @@ def test_demo_write_puts_this_runs_table_and_times_between_the_markers(tmp_path)
     assert again.returncode == 0, again.stderr
     times = doc.read_text().split(TIMES_MARKERS[0])[1].split(TIMES_MARKERS[1])[0]
     assert "computed 0 networks in " in times and f"({n} more were in the store already)" in times
+
+
+def test_the_report_reads_its_store_once(tmp_path, monkeypatch):
+    """write_report opens as many connections to its store as one benign.load does (the
+    checks and one read), not one per figure and table as it did."""
+    import sqlite3
+
+    from benign.sweep import store as store_module
+
+    store = tmp_path / "s.sqlite"
+    text = SWEEP.replace("p = [0.1, 0.2]", "p = [0.0, 0.1, 0.2]")
+    synthetic_store(store, text, lambda c, s: c.p)
+    opened = []
+    connect = sqlite3.connect
+
+    def counted(database, *args, **kwargs):
+        if str(database) != ":memory:":
+            opened.append(database)
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counted)
+
+    def connections(read) -> int:
+        store_module._damage.cache_clear()  # the checks count in both
+        store_module._nonconforming.cache_clear()
+        opened.clear()
+        read()
+        return len(opened)
+
+    once = connections(lambda: load(store))
+    assert 1 < once <= 4  # the checks and the read
+    assert connections(lambda: write_report(store, tmp_path / "r.html")) == once

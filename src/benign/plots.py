@@ -1,27 +1,26 @@
 """Figures of an analysis (Matplotlib, no display needed): each function returns a Figure, or
-None when the store holds nothing to draw; :func:`save` writes it as PNG and SVG."""
+None when the store holds nothing to draw. :data:`FIGURES` is the report's list: each draws
+from the analysis, the analysis of every interpolating network and the store's loaded tables,
+and never computes a network."""
 
 import io
 import json
 import math
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
 import scipy.stats
-import torch
 from matplotlib.colors import LogNorm, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
 from benign.config import RunConfig
-from benign.nets import ReLUNet, predict
 from benign.regimes import BENIGN_RATIO, MIN_SEEDS, TEMPERED_RATIOS, Analysis, Group, finite_mean
-from benign.run import run_experiment
-from benign.sweep.store import Store, load_params, read_table
+from benign.sweep.store import Tables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -288,37 +287,57 @@ def error_vs_d(analysis: Analysis) -> Figure | None:
     return major_log_ticks(fig)
 
 
-def network_1d(analysis: Analysis, store: Path) -> Figure | None:
-    """A trained d = 1 network over [a, b]: N(x) (centred, N − N_0, if the run trains the
-    centred output), the training points (flipped ones marked) and {N ≤ 0} shaded. The network
-    is the one the store kept; where it kept none (an older store), it is computed again, on
-    the CPU, from its stored settings and seed."""
+def _matching(runs: "pd.DataFrame", settings: dict) -> "pd.DataFrame":
+    """The finished (done) runs of ``runs`` with these settings (a missing value matching
+    None)."""
+    keep = runs.status == "done"
+    for k, v in settings.items():
+        keep &= runs[k].isna() if v is None else runs[k] == v
+    return runs[keep.fillna(False).astype(bool)]
+
+
+def _network_1d_run(analysis: Analysis) -> tuple[Group, float] | None:
+    """The group and p of :func:`network_1d`: the first d = 1 interval group with noise, at
+    the middle of its noisy p."""
     for g in analysis.groups:
         if g.settings["d"] == 1 and g.settings["dist"] == "interval" and _noisy(g):
-            p = _noisy(g)[len(_noisy(g)) // 2].p
-            break
-    else:
+            return g, _noisy(g)[len(_noisy(g)) // 2].p
+    return None
+
+
+def network_1d_candidates(runs: "pd.DataFrame") -> list[str]:
+    """The runs whose parameters :func:`network_1d` may draw (for ``load(…, params=)``): at
+    each setting of a d = 1 interval network and noisy p, its lowest finished seed."""
+    done = runs[(runs.status == "done") & (runs.dist == "interval") & (runs.d == 1) & (runs.p > 0)]
+    if done.empty:
+        return []
+    return list(done.sort_values("seed").drop_duplicates("settings").run_id)
+
+
+def network_1d(analysis: Analysis, tables: Tables) -> Figure | str | None:
+    """A d = 1 network over [a, b], as the store kept it: N(x) (centred, N − N_0, if the run
+    trains the centred output), the training points (flipped ones marked) and {N ≤ 0} shaded;
+    the lowest seed of :func:`_network_1d_run`'s group and p. Where the store kept no
+    parameters (an older store, or a net too large to keep), why it is not drawn."""
+    chosen = _network_1d_run(analysis)
+    if chosen is None:
         return None
+    g, p = chosen
+    runs = _matching(tables.runs, g.settings | {"p": p}).sort_values("seed")
+    if runs.empty:
+        return None
+    run = runs.iloc[0]
+    if run.run_id not in tables.params:
+        return "parameters not kept"
+    import torch  # only to evaluate the network
+
+    from benign.nets import ReLUNet, predict
+
     config = RunConfig(**(g.settings | {"p": p, "device": "cpu"}))
-    with Store(store, readonly=True) as st:
-        row = st.conn.execute(
-            "SELECT run_id, seed, clean_error, flips, certified FROM runs WHERE status = 'done' "
-            "AND settings = ? ORDER BY seed LIMIT 1",
-            (json.dumps(g.settings | {"p": p}, sort_keys=True),),
-        ).fetchone()
-    if row is None:
-        return None
-    run_id, seed, error, flips, certified = row
+    seed, error, flips = int(run.seed), run.clean_error, run.flips
+    certified = bool(runs.certified.fillna(False).iloc[0])
     net = ReLUNet.of(config)
-    kept = load_params(store, run_id)
-    if kept is None:  # computed again: its values can differ from the stored ones by rounding
-        exp = run_experiment(config, [seed])
-        params = exp.params
-        error, flips, certified = (
-            getattr(exp.records[0], k) for k in ("clean_error", "flips", "certified")
-        )
-    else:
-        params = [torch.as_tensor(a[None]) for a in kept]
+    params = [torch.as_tensor(a[None]) for a in tables.params[run.run_id]]
     sample = config.sample(seed)
     x = torch.linspace(config.a, config.b, 4001, dtype=torch.float64)[None, :, None]
     base = net.init_params([seed]) if config.center else None
@@ -352,34 +371,24 @@ def network_1d(analysis: Analysis, store: Path) -> Figure | None:
         xlabel="x",
         ylabel="N(x)",
         title=f"{g.label}, p = {p:g}, seed {seed}: clean error "
-        f"{error:.3f}, {flips} flipped, certified: {bool(certified)}",
+        f"{error:.3f}, {flips} flipped, certified: {certified}",
     )
     ax.legend(fontsize=7)
     return major_log_ticks(fig)
 
 
-def certificate_history(store: Path, limit: int = 12) -> Figure | None:
+def certificate_history(tables: Tables, limit: int = 12) -> Figure | None:
     """ε_rel of the KKT certificate over training steps, for up to ``limit`` runs that recorded
     it (gradient descent checks it every ``certify_every`` steps), a colour per setting of d
     and p, with the threshold ε under which a network counts as certified."""
-    with Store(store, readonly=True) as st:
-        ids = [
-            r
-            for (r,) in st.conn.execute(
-                "SELECT DISTINCT run_id FROM certificate_history JOIN runs USING (run_id) "
-                "WHERE certificate_history.eps_rel IS NOT NULL ORDER BY run_id LIMIT ?",
-                (limit,),
-            )
-        ]
-        series = {
-            rid: st.conn.execute(
-                "SELECT h.step, h.eps_rel, r.d, r.p, r.cert_eps FROM certificate_history h "
-                "JOIN runs r USING (run_id) WHERE run_id = ? AND h.eps_rel IS NOT NULL "
-                "ORDER BY step",
-                (rid,),
-            ).fetchall()
-            for rid in ids
-        }
+    checked = tables.certificate_history[tables.certificate_history.eps_rel.notna()]
+    runs = tables.runs.set_index("run_id")
+    ids = sorted(set(checked.run_id) & set(runs.index))[:limit]
+    series = {}
+    for rid in ids:
+        h = checked[checked.run_id == rid].sort_values("step")
+        d, p, eps = runs.loc[rid, ["d", "p", "cert_eps"]]
+        series[rid] = [(s, e, d, p, eps) for s, e in zip(h.step, h.eps_rel, strict=True)]
     if not series:
         return None
     fig = Figure(layout="constrained", figsize=(7, 4.5))
@@ -407,11 +416,14 @@ def certificate_history(store: Path, limit: int = 12) -> Figure | None:
     return major_log_ticks(fig)
 
 
-def _done(store: Path) -> tuple[dict[str, int], list[tuple]]:
-    """Column index and rows of a store's finished (done) runs."""
-    columns, rows = read_table(store)
-    col = {c: i for i, c in enumerate(columns)}
-    return col, [r for r in rows if r[col["status"]] == "done"]
+def _done(runs: "pd.DataFrame") -> "pd.DataFrame":
+    """The finished (done) runs."""
+    return runs[runs.status == "done"]
+
+
+def _floats(column: "pd.Series") -> np.ndarray:
+    """A column as floats, missing values NaN."""
+    return column.to_numpy(dtype=float, na_value=np.nan)
 
 
 MARKERS = "os^Dv<>pPX*h"  # one per input dimension, in order of d
@@ -424,25 +436,23 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(scipy.stats.spearmanr(x, y).statistic)
 
 
-def error_vs_lipschitz(store: Path) -> Figure | None:
+def error_vs_lipschitz(tables: Tables) -> Figure | None:
     """Clean error of every finished network against its Lipschitz lower bound
     max_i ‖∇_x f(x_i)‖ and its upper bound (weights): a colour per p (tab10, told apart), a
     marker per d — the bounds differ by orders of magnitude between dimensions, so Spearman's
     ρ is given pooled and as the median of its values within each d —, every network on the
     axes."""
-    col, rows = _done(store)
-    rows = [r for r in rows if r[col["lipschitz_lower"]] is not None]
-    if not rows:
+    rows = _done(tables.runs)
+    rows = rows[rows.lipschitz_lower.notna()]
+    if rows.empty:
         return None
     fig = Figure(layout="constrained", figsize=(12, 4.8))
-    p = np.array([r[col["p"]] for r in rows], dtype=float)
-    d = np.array([r[col["d"]] for r in rows], dtype=int)
-    err = np.array([r[col["clean_error"]] for r in rows], dtype=float)
+    p, d, err = _floats(rows.p), rows.d.to_numpy(dtype=int), _floats(rows.clean_error)
     ps, ds = sorted(set(p)), sorted(set(d))
     colours = matplotlib.colormaps["tab10"]
     for i, name in enumerate(("lipschitz_lower", "lipschitz_upper")):
         ax = fig.add_subplot(1, 2, i + 1)
-        lip = np.array([r[col[name]] for r in rows], dtype=float)
+        lip = _floats(rows[name])
         ok = np.isfinite(lip) & (lip > 0)
         pooled = _spearman(lip[ok], err[ok])
         within = [_spearman(lip[ok & (d == k)], err[ok & (d == k)]) for k in ds]
@@ -487,30 +497,29 @@ def error_vs_lipschitz(store: Path) -> Figure | None:
     return major_log_ticks(fig)
 
 
-def gd_against_kkt(store: Path) -> Figure | None:
+def gd_against_kkt(tables: Tables) -> Figure | None:
     """Per network of the gd+convex method: the clean error of gradient descent's network
     against that of the KKT point reached from its patterns (certified points filled, others
     hollow), one colour per d, with and without bias marked apart; the diagonal is no change.
     Where gradient descent ran to several losses (loss_tol), the smallest one's networks."""
-    col, rows = _done(store)
-    rows = [r for r in rows if r[col["gd_clean_error"]] is not None]
-    if not rows:
+    rows = _done(tables.runs)
+    rows = rows[rows.gd_clean_error.notna()]
+    if rows.empty:
         return None
-    tol = min(r[col["loss_tol"]] for r in rows)
-    several = any(r[col["loss_tol"]] != tol for r in rows)
-    rows = [r for r in rows if r[col["loss_tol"]] == tol]
+    tol = rows.loss_tol.min()
+    several = bool((rows.loss_tol != tol).any())
+    rows = rows[rows.loss_tol == tol]
     fig = Figure(layout="constrained", figsize=(6.5, 5.5))
     ax = fig.add_subplot(1, 1, 1)
-    ds = sorted({r[col["d"]] for r in rows})
+    ds = sorted(rows.d.unique())
     cmap = matplotlib.colormaps["viridis"]
     for k, d in enumerate(ds):
-        for bias, marker in ((1, "o"), (0, "s")):
-            sel = [r for r in rows if r[col["d"]] == d and r[col["bias"]] == bias]
-            if not sel:
+        for bias, marker in ((True, "o"), (False, "s")):
+            sel = rows[(rows.d == d) & (rows.bias == bias)]
+            if sel.empty:
                 continue
-            gd = np.array([r[col["gd_clean_error"]] for r in sel], dtype=float)
-            kkt = np.array([r[col["clean_error"]] for r in sel], dtype=float)
-            cert = np.array([bool(r[col["certified"]]) for r in sel])
+            gd, kkt = _floats(sel.gd_clean_error), _floats(sel.clean_error)
+            cert = sel.certified.fillna(False).to_numpy(dtype=bool)
             colour = cmap(k / max(len(ds) - 1, 1))
             label = f"d = {d}{'' if bias else ', no bias'}"
             ax.scatter(gd[cert], kkt[cert], color=colour, marker=marker, s=20, label=label)
@@ -570,36 +579,22 @@ def ntk_eigenvalues(analysis: Analysis) -> Figure | None:
     return major_log_ticks(fig)
 
 
-def lazy_history(analysis: Analysis, store: Path) -> Figure | None:
+def lazy_history(analysis: Analysis, tables: Tables) -> Figure | None:
     """Relative kernel movement ‖Θ̂_t − Θ̂_0‖_F/‖Θ̂_0‖_F and parameter movement ‖θ_t − θ_0‖/‖θ_0‖
     over training, for the lowest seed at the largest p of each group (gradient descent)."""
-    col, rows = _done(store)
-    lowest: dict[tuple[str, float], tuple] = {}  # (settings but p, p) → its lowest-seed gd run
-    for r in rows:
-        if r[col["resolved_method"]] != "gd":
-            continue
-        settings = json.loads(r[col["settings"]])
-        p = settings.pop("p")
-        key = (json.dumps(settings, sort_keys=True), p)
-        if key not in lowest or r[col["seed"]] < lowest[key][col["seed"]]:
-            lowest[key] = r
-    chosen: dict[str, tuple] = {}
+    gd = tables.runs[tables.runs.resolved_method == "gd"]
+    history = tables.history[tables.history.step > 0]
+    series: dict[str, list[tuple]] = {}
     for g in analysis.groups:
         p = max(pt.p for pt in g.points)
-        run = lowest.get((json.dumps(g.settings, sort_keys=True), p))
-        if run is not None and len(chosen) < 12:
-            chosen[f"{g.label}, p={p:g}"] = run
-    if not chosen:
+        runs = _matching(gd, g.settings | {"p": p}).sort_values("seed")
+        if not runs.empty and len(series) < 12:
+            h = history[history.run_id == runs.run_id.iloc[0]].sort_values("step")
+            series[f"{g.label}, p={p:g}"] = list(
+                zip(h.step, _floats(h.kernel_move), _floats(h.param_move), strict=True)
+            )
+    if not series:
         return None
-    with Store(store, readonly=True) as st:
-        series = {
-            label: st.conn.execute(
-                "SELECT step, kernel_move, param_move FROM history WHERE run_id = ? "
-                "AND step > 0 ORDER BY step",
-                (r[col["run_id"]],),
-            ).fetchall()
-            for label, r in chosen.items()
-        }
     fig = Figure(layout="constrained", figsize=(11, 4.5))
     for i, name in enumerate(("kernel", "parameter")):
         ax = fig.add_subplot(1, 2, i + 1)
@@ -845,6 +840,85 @@ def transition(evidence: dict) -> Figure | None:
         ax.set(xlabel="input dimension d", ylabel="training points m", title=f"L / p at p = {p:g}")
     fig.colorbar(im, ax=panels, label="L / p (mean over seeds)", shrink=0.8)
     return major_log_ticks(fig)
+
+
+# ----- the report's figures -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreFigure:
+    """A figure of the report: its file name, its caption, and how it is drawn from the
+    analysis of the verdicts, that of every interpolating network (None when the verdicts are
+    on every one) and the store's tables — a Figure, None where the store holds nothing for
+    it, or why it is not drawn. ``quiet``: left out without a word when there is nothing to
+    draw (a figure that would repeat another)."""
+
+    name: str
+    caption: str
+    draw: Callable[[Analysis, "Analysis | None", Tables], "Figure | str | None"]
+    quiet: bool = False
+
+
+def _error_vs_p_all(analysis: Analysis, everyone: Analysis | None) -> Figure | None:
+    """error_vs_p of every interpolating network, where some were left out of the verdicts
+    for lacking a certificate (else it is error_vs_p again)."""
+    left_out = any(pt.left_out for g in analysis.groups for pt in g.points)
+    return error_vs_p(everyone) if everyone is not None and left_out else None
+
+
+FIGURES: tuple[StoreFigure, ...] = (
+    StoreFigure(
+        "error_vs_p",
+        "Clean error against p per group, with the guides p⁵, p and √p",
+        lambda a, e, t: error_vs_p(a),
+    ),
+    StoreFigure(
+        "error_vs_p_all",
+        "The same with every interpolating network, certified or not",
+        lambda a, e, t: _error_vs_p_all(a, e),
+        quiet=True,
+    ),
+    StoreFigure(
+        "phase_diagram",
+        "Phase diagram: L/p per group and p (all interpolating networks)",
+        lambda a, e, t: phase_diagram(e or a),
+    ),
+    StoreFigure(
+        "error_vs_d",
+        "Clean error against d with an exponential fit (all interpolating networks)",
+        lambda a, e, t: error_vs_d(e or a),
+    ),
+    StoreFigure(
+        "network_1d",
+        "A trained network in d = 1 with its training points",
+        lambda a, e, t: network_1d(a, t),
+    ),
+    StoreFigure(
+        "certificate_history",
+        "KKT certificate ε_rel over training steps",
+        lambda a, e, t: certificate_history(t),
+    ),
+    StoreFigure(
+        "gd_against_kkt",
+        "Gradient descent's network against the KKT point reached from it (gd+convex)",
+        lambda a, e, t: gd_against_kkt(t),
+    ),
+    StoreFigure(
+        "error_vs_lipschitz",
+        "Clean error against the Lipschitz constant's lower and upper bounds, per network",
+        lambda a, e, t: error_vs_lipschitz(t),
+    ),
+    StoreFigure(
+        "ntk_eigenvalues",
+        "Smallest eigenvalue of the NTK Gram of the training points against m and depth",
+        lambda a, e, t: ntk_eigenvalues(e or a),
+    ),
+    StoreFigure(
+        "lazy_history",
+        "Kernel and parameter movement during training (lazy-training diagnostics)",
+        lambda a, e, t: lazy_history(e or a, t),
+    ),
+)
 
 
 # the figures of claims drawn from evidence computed beside (or instead of) a sweep, and

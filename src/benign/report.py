@@ -27,7 +27,7 @@ from benign.regimes import (
     analyse,
     paper_prediction,
 )
-from benign.sweep.store import Store
+from benign.sweep.store import load
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -386,79 +386,28 @@ def write_report(
     from benign import plots  # Matplotlib: imported by the commands that draw (1.2 s)
 
     store, out = Path(store), Path(out)
-    analysis = analyse(store, certified_only)
-    everyone = analyse(store, certified_only=False) if certified_only else None
-    with Store(store, readonly=True) as st:
-        sweep = st.conn.execute(
-            "SELECT name, command, source, started FROM sweeps ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        versions = [v for (v,) in st.conn.execute("SELECT DISTINCT versions FROM runs")]
-    name, command, source, started = sweep or ("—", "", "", "")
+    tables = load(store, params=plots.network_1d_candidates)
+    analysis = analyse(tables.runs, certified_only)
+    everyone = analyse(tables.runs, certified_only=False) if certified_only else None
+    last = tables.sweeps.iloc[-1] if len(tables.sweeps) else None
+    name, command, source, started = (
+        ("—", "", "", "") if last is None else last[["name", "command", "source", "started"]]
+    )
+    versions = list(dict.fromkeys(tables.runs.versions.dropna()))
     c = analysis.counts
     figures = figures or Figures(figure_dir(out))
-    specs = [  # (figure or None, file name, caption)
-        (
-            plots.error_vs_p(analysis),
-            "error_vs_p",
-            "Clean error against p per group, with the guides p⁵, p and √p",
-        ),
-        *(
-            [
-                (
-                    plots.error_vs_p(everyone),
-                    "error_vs_p_all",
-                    "The same with every interpolating network, certified or not",
-                )
-            ]
-            if everyone and any(pt.left_out for g in analysis.groups for pt in g.points)
-            else []  # every interpolating network certified: it would be error_vs_p again
-        ),
-        (
-            plots.phase_diagram(everyone or analysis),
-            "phase_diagram",
-            "Phase diagram: L/p per group and p (all interpolating networks)",
-        ),
-        (
-            plots.error_vs_d(everyone or analysis),
-            "error_vs_d",
-            "Clean error against d with an exponential fit (all interpolating networks)",
-        ),
-        (
-            plots.network_1d(analysis, store),
-            "network_1d",
-            "A trained network in d = 1 with its training points",
-        ),
-        (
-            plots.certificate_history(store),
-            "certificate_history",
-            "KKT certificate ε_rel over training steps",
-        ),
-        (
-            plots.gd_against_kkt(store),
-            "gd_against_kkt",
-            "Gradient descent's network against the KKT point reached from it (gd+convex)",
-        ),
-        (
-            plots.error_vs_lipschitz(store),
-            "error_vs_lipschitz",
-            "Clean error against the Lipschitz constant's lower and upper bounds, per network",
-        ),
-        (
-            plots.ntk_eigenvalues(everyone or analysis),
-            "ntk_eigenvalues",
-            "Smallest eigenvalue of the NTK Gram of the training points against m and depth",
-        ),
-        (
-            plots.lazy_history(everyone or analysis, store),
-            "lazy_history",
-            "Kernel and parameter movement during training (lazy-training diagnostics)",
-        ),
-    ]
-    drawn = [figures.html(fig, name, caption) for fig, name, caption in specs if fig]
-    missing = [caption for fig, _, caption in specs if fig is None]
-    not_drawn = (
+    drawn, missing, why = [], [], []
+    for spec in plots.FIGURES:
+        fig = spec.draw(analysis, everyone, tables)
+        if isinstance(fig, str):
+            why.append(f"<p>Not drawn: {html.escape(_lower_first(spec.caption))} — {fig}.</p>")
+        elif fig is not None:
+            drawn.append(figures.html(fig, spec.name, spec.caption))
+        elif not spec.quiet:
+            missing.append(_lower_first(spec.caption))
+    not_drawn = "".join(why) + (
         "<p>Not drawn, as this store has nothing for them: "
-        + "; ".join(html.escape(_lower_first(c)) for c in missing)
+        + "; ".join(html.escape(c) for c in missing)
         + ".</p>"
         if missing
         else ""

@@ -4,7 +4,6 @@ A command's module (and PyTorch, SciPy, Matplotlib with it: seconds) is imported
 that command runs: ``benign --help`` and ``benign --version`` import none of them."""
 
 import importlib
-import sqlite3
 import sys
 from typing import Annotated, Any
 
@@ -156,12 +155,16 @@ def main() -> None:
     except StoppedError as exc:  # a sweep that said what it kept
         print(exc, file=sys.stderr)
         sys.exit(exc.code)
-    except (OSError, sqlite3.DatabaseError) as exc:
+    except Exception as exc:
+        from benign.sweep.store import DatabaseError  # SQLite's errors, named by the store
+
+        if not isinstance(exc, OSError | DatabaseError):
+            raise
         message = fault(exc)
         if message is not None:
             print(f"benign: error: {message}", file=sys.stderr)
             sys.exit(1)
-        if not isinstance(exc, sqlite3.DatabaseError):
+        if not isinstance(exc, DatabaseError):
             raise
         # damage that PRAGMA quick_check passed and a read then met
         print(
@@ -178,16 +181,14 @@ def main() -> None:
 INTERRUPTED = 130  # the exit code of Ctrl-C; no command returns it otherwise
 
 
-# SQLite's words for a file system that refuses (its errors name no file)
-SQLITE_FAULTS = ("disk is full", "readonly database", "unable to open", "disk I/O error")
-
-
 def fault(exc: BaseException) -> str | None:
     """One line for a file system that refused a command (read-only, full, no permission: the
     input was valid, exit code 1), or None for any other error, which stays a traceback."""
+    from benign.sweep.store import file_system_fault
+
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror}; nothing was left half-written"
-    if isinstance(exc, sqlite3.OperationalError) and any(f in str(exc) for f in SQLITE_FAULTS):
+    if file_system_fault(exc):
         return f"{exc}; nothing was left half-written"
     return None

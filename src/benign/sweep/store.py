@@ -18,6 +18,7 @@ transaction, so an interrupted sweep loses at most the runs still being computed
 """
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import functools
@@ -29,7 +30,7 @@ import shutil
 import sqlite3
 import typing
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,16 @@ STATUSES: tuple[str, ...] = ("pending", "done", "failed")
 TIMING_COLUMNS: tuple[str, ...] = ("seconds", "finished", "versions")
 TABLES: tuple[str, ...] = ("runs", "history", "certificate_history")
 MAX_TEXT = 2**20  # bytes of a text value at most (a sweep file, a command, a run's settings)
+
+
+DatabaseError = sqlite3.DatabaseError  # what SQLite raises, for callers that name no SQL
+# SQLite's words for a file system that refuses (its errors name no file)
+SQLITE_FAULTS = ("disk is full", "readonly database", "unable to open", "disk I/O error")
+
+
+def file_system_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's word that the file system refused (full, read-only, …)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(f in str(exc) for f in SQLITE_FAULTS)
 
 
 class StoreError(ValueError):
@@ -725,15 +736,22 @@ def read_table(path: Path, table: str = "runs") -> tuple[list[str], list[tuple]]
     check_store(path)
     if table not in TABLES:
         raise StoreError(f"table: must be one of {', '.join(TABLES)}, got {table!r}")
-    order = "run_id" if table == "runs" else "run_id, step"
     conn = _open_readonly(path)
+    try:
+        return _rows(conn, path, table)
+    finally:
+        conn.close()
+
+
+def _rows(conn: sqlite3.Connection, path: Path, table: str) -> tuple[list[str], list[tuple]]:
+    """Column names (this schema's, in its order) and rows of ``table``, ordered by run (and
+    step; sweeps by when they started)."""
+    order = {"runs": "run_id", "sweeps": "id"}.get(table, "run_id, step")
     try:
         cur = conn.execute(f"SELECT {_select(conn, table)} FROM {table} ORDER BY {order}")
         return [c[0] for c in cur.description], cur.fetchall()
     except sqlite3.DatabaseError as exc:  # damage that quick_check passed
         raise _damaged(path, f"the store is damaged ({' '.join(str(exc).split())})") from None
-    finally:
-        conn.close()
 
 
 def stored_values(path: Path) -> dict[str, list[tuple]]:
@@ -805,16 +823,20 @@ def store_status(path: Path, full_check: bool = False) -> StoreStatus:
 @dataclass(frozen=True)
 class Tables:
     """A store's tables as pandas DataFrames, typed (nullable integers, booleans and strings;
-    NaN for a missing real), rows ordered by run (and step)."""
+    NaN for a missing real), rows ordered by run (and step); the sweeps run into it, in order;
+    and the kept parameters of the runs :func:`load` was asked for, by run id."""
 
     runs: "pd.DataFrame"
     history: "pd.DataFrame"
     certificate_history: "pd.DataFrame"
+    sweeps: "pd.DataFrame"
+    params: dict[str, list[np.ndarray]] = dataclasses.field(default_factory=dict)
 
 
-def table_frame(path: Path, table: str = "runs") -> "pd.DataFrame":
-    """One table of a store (:data:`TABLES`) as a typed DataFrame."""
-    columns, rows = read_table(path, table)
+def _kinds(table: str) -> dict[str, type]:
+    """The value type of each column of ``table`` (TABLES or sweeps)."""
+    if table == "sweeps":
+        return {"id": int, "started": str, "name": str, "command": str, "source": str, "runs": int}
     kinds: dict[str, type] = {"run_id": str, "step": int}
     if table == "runs":
         kinds |= column_types() | dict.fromkeys(
@@ -824,12 +846,33 @@ def table_frame(path: Path, table: str = "runs") -> "pd.DataFrame":
     else:
         kinds |= {k: float for k in (HISTORY_KEYS if table == "history" else CERT_KEYS)}
         kinds["step"] = int
-    return typed_frame(rows, columns, kinds)
+    return kinds
 
 
-def load(path: Path) -> Tables:
-    """Every table of a store as typed DataFrames (read-only)."""
-    return Tables(*(table_frame(path, t) for t in TABLES))
+def table_frame(path: Path, table: str = "runs") -> "pd.DataFrame":
+    """One table of a store (:data:`TABLES`) as a typed DataFrame."""
+    columns, rows = read_table(path, table)
+    return typed_frame(rows, columns, _kinds(table))
+
+
+def load(
+    path: Path, params: "Iterable[str] | Callable[[pd.DataFrame], Iterable[str]]" = ()
+) -> Tables:
+    """Every table of a store as typed DataFrames, read in one read-only connection, with the
+    kept parameters (:func:`load_params`) of the runs ``params`` names: run ids, or a function
+    of the runs table that gives them (runs whose parameters were not kept are left out)."""
+    check_store(path)
+    conn = _open_readonly(path)
+    try:
+        frames = {}
+        for t in (*TABLES, "sweeps"):
+            columns, rows = _rows(conn, path, t)
+            frames[t] = typed_frame(rows, columns, _kinds(t))
+        ids = params(frames["runs"]) if callable(params) else params
+        kept = {rid: _params(conn, path, rid) for rid in ids}
+    finally:
+        conn.close()
+    return Tables(**frames, params={rid: p for rid, p in kept.items() if p is not None})
 
 
 def load_params(path: Path, run_id: str) -> list[np.ndarray] | None:
@@ -839,14 +882,19 @@ def load_params(path: Path, run_id: str) -> list[np.ndarray] | None:
     check_store(path)
     conn = _open_readonly(path)
     try:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'params'").fetchone():
-            return None  # a version-4 store
-        row = conn.execute(
-            "SELECT npz, settings FROM params JOIN runs USING (run_id) WHERE run_id = ?",
-            (run_id,),
-        ).fetchone()
+        return _params(conn, path, run_id)
     finally:
         conn.close()
+
+
+def _params(conn: sqlite3.Connection, path: Path, run_id: str) -> list[np.ndarray] | None:
+    """:func:`load_params` through an open connection."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'params'").fetchone():
+        return None  # a version-4 store
+    row = conn.execute(
+        "SELECT npz, settings FROM params JOIN runs USING (run_id) WHERE run_id = ?",
+        (run_id,),
+    ).fetchone()
     if row is None:
         return None
     damaged = _damaged(path, f"the parameters of run {run_id} are damaged")

@@ -1,0 +1,83 @@
+"""The shape of the house: which module may import which (an AST walk over the sources, every
+import at any depth counted) and what reading results loads."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parents[1] / "src" / "benign"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a source file imports, at module level or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+IMPORTS = {_module(p): _imports(p) for p in SRC.rglob("*.py")}
+
+
+def _uses(module: str, target: str) -> bool:
+    return any(n == target or n.startswith(target + ".") for n in IMPORTS[module])
+
+
+def test_only_the_store_speaks_sql():
+    assert {m for m in IMPORTS if _uses(m, "sqlite3")} == {"benign.sweep.store"}
+
+
+@pytest.mark.parametrize("reader", ["benign.plots", "benign.regimes", "benign.report"])
+def test_the_read_side_never_trains(reader):
+    """Analysis, figures and the report take loaded tables: they import neither the run nor
+    the training loop, at any depth of their code (a figure evaluates a kept network with
+    benign.nets, and computes none)."""
+    assert [t for t in ("benign.run", "benign.train") if _uses(reader, t)] == []
+
+
+def test_records_import_no_orchestration():
+    heavy = ("benign.run", "benign.train", "benign.sweep", "benign.cli", "torch", "scipy")
+    assert [t for t in heavy if _uses("benign.records", t)] == []
+    assert [t for t in heavy if _uses("benign.config", t)] == []
+
+
+def test_the_test_sees_an_import():
+    """The walk finds imports inside functions too (else the tests above could not fail)."""
+    assert _uses("benign.cli.options", "benign.run")  # read_config's check_device
+    assert _uses("benign.run", "torch")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import benign.regimes",
+        "import benign.report",
+        "import benign.records",
+        "import benign; benign.load; benign.analyse",
+        "import benign.cli.run",
+    ],
+)
+def test_reading_results_loads_no_training_stack(statement):
+    """Measured in a fresh interpreter: neither PyTorch nor the solvers (Clarabel, SciPy)."""
+    heavy = "('torch', 'clarabel', 'scipy')"
+    code = f"{statement}; import sys; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_import_check_sees_torch():
+    code = "import benign.run, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
