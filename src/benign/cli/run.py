@@ -161,7 +161,8 @@ def run(
         int | None,
         typer.Option(
             help="Networks trained together in one ensemble "
-            "(default: as many as keep ensemble·m·width ≤ 2^18, at most 16).",
+            "(default: as many as keep ensemble·m·width ≤ 2^18 hidden activations, ≤ 2^22 "
+            "where gradient descent takes the fused two-layer passes; at most 16).",
             rich_help_panel="Run",
         ),
     ] = None,

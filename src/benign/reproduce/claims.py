@@ -103,7 +103,7 @@ def _undecided_groups(groups: list[Group], what: str) -> Verdict | None:
     if few:
         return Verdict(
             "inconclusive",
-            f"fewer than 4 {what} networks at some p in: " + "; ".join(few),
+            f"fewer than {MIN_SEEDS} {what} networks at some p in: " + "; ".join(few),
             "—",
             {"groups": [group_evidence(g) for g in groups]},
         )
@@ -357,7 +357,7 @@ def _gd_pairs(runs: "pd.DataFrame") -> tuple[list[dict[str, Any]], list[str]]:
     for (d, bias, p), group in runs.groupby(["d", "bias", "p"], sort=True):
         sub = paired.loc[paired.index.intersection(group.index)]
         delta = (numbers(sub, "gd_clean_error") - numbers(sub, "clean_error")).to_numpy(float)
-        if len(delta) < 4:
+        if len(delta) < MIN_SEEDS:
             few.append(f"d={d}, bias={bias}, p={p:g} ({len(delta)})")
             continue
         rows.append(
@@ -440,7 +440,9 @@ def gd_vs_kkt(runs: "pd.DataFrame", computed: dict) -> Verdict:
         ]
     evidence = {"levels": levels, "regimes": regimes}
     if last["few"]:
-        why = f"at loss ≤ {tol:g}, fewer than 4 paired runs in: " + "; ".join(last["few"])
+        why = f"at loss ≤ {tol:g}, fewer than {MIN_SEEDS} paired runs in: " + "; ".join(
+            last["few"]
+        )
         return Verdict("inconclusive", why, "—", evidence)
     big = max(rows, key=lambda r: abs(r["delta_L"][0]))
     eps = ", ".join(f"{lv['gd_eps_rel_median']:.2g} at {lv['loss_tol']:g}" for lv in levels)
