@@ -37,7 +37,7 @@ SEED ?= 3000
 reproduce: $(BIN)/python
 	$(BIN)/pip install -q -e .
 	mkdir -p docs/verdicts
-	for name in $$($(BIN)/python -c "from benign.reproduce import CLAIMS; print(*CLAIMS)"); do \
+	for name in $$($(BIN)/python -c "from benign.reproductions import CLAIMS; print(*CLAIMS)"); do \
 	  $(BIN)/benign reproduce $$name --first-seed $(SEED) --workers 2 || exit 1; \
 	  cp benign-reproduce/$$name-seed$(SEED).json docs/verdicts/; \
 	done

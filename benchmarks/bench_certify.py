@@ -1,5 +1,5 @@
-"""Time and peak memory of ``benign.certify.certify`` on two-layer nets: this checkout against
-a committed version (``git show REF:src/benign/certify.py``, REF = HEAD unless ``--ref``), each
+"""Time and peak memory of ``benign.certificate.certify`` on two-layer nets: this checkout against
+a committed version (``git show REF:src/benign/certificate.py``, REF = HEAD unless ``--ref``), each
 case in its own process.
 
 Run from the repository root::
@@ -134,19 +134,22 @@ def child(case: str, impl: str, ref: str) -> None:
 
     torch.set_num_threads(1)
     if impl == "head":
-        src = subprocess.run(
-            ["git", "show", f"{ref}:src/benign/certify.py"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        ).stdout
+        shown = [  # the module's name at that commit (certify.py before it was certificate.py)
+            subprocess.run(
+                ["git", "show", f"{ref}:src/benign/{name}.py"],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            for name in ("certificate", "certify")
+        ]
+        src = next(s.stdout for s in shown if s.returncode == 0)
         path = Path(tempfile.mkdtemp()) / "certify_head.py"
         path.write_text(src)
         sys.path.insert(0, str(path.parent))
         import certify_head as mod  # type: ignore[import-not-found]
-    else:  # the module (the package's attribute `certify` is the function)
-        mod = importlib.import_module("benign.certify")
+    else:
+        mod = importlib.import_module("benign.certificate")
     build = {
         "wide": wide_case,
         "kkt_kinks": lambda: kkt_case(False),
@@ -229,7 +232,7 @@ def main() -> None:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "threads": 1,
-        "head": f"git show {args.ref}:src/benign/certify.py, imported in the child process",
+        "head": f"git show {args.ref}:src/benign/certificate.py, imported in the child process",
     }
     args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")

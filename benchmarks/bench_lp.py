@@ -40,7 +40,7 @@ def child(impl: str, m: int, p: float, seed: int, baseline_dir: str) -> dict:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from benign.certify import certify
+    from benign.certificate import certify
     from benign.config import RunConfig
     from benign.nets import ReLUNet
 

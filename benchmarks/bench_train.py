@@ -13,8 +13,8 @@ process, interleaved repeat by repeat; medians over the repeats. Per shape (d, m
   ``torch.optim.SGD`` on the mean logistic loss; one network at a time, K steps each;
 - ``fused`` / ``torch``: the bare step of benign's passes (benign.fused.FusedTwoLayer, and
   ReLUNet's own) on an ensemble of E networks: forward, loss slopes, vector-Jacobian product,
-  θ ← θ − η ∇L — the plain loop's arithmetic; ``fused`` only where benign.train.fuses;
-- ``train``: ``benign.train.train`` with the constant rule for K steps on the same ensemble,
+  θ ← θ − η ∇L — the plain loop's arithmetic; ``fused`` only where benign.training.fuses;
+- ``train``: ``benign.training.train`` with the constant rule for K steps on the same ensemble,
   with its default passes: stopping rules, thinned history (kernel movement, activation flips)
   included. Its overhead is train / bare step − 1.
 
@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from benign.fused import FusedTwoLayer
 from benign.nets import Params, ReLUNet
-from benign.train import TrainConfig, fuses, loss_terms, train
+from benign.training import TrainConfig, fuses, loss_terms, train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train_step.json"
 LR = 0.05  # stable: at 0.1–0.5 (d = 1) GD oscillates and rounding differences grow
@@ -49,7 +49,7 @@ FLIP = 0.1
 # (d, m, width, E, K): ensembles of benign's default block, K steps per timed call
 SHAPES = [(1, 100, 1000, 16, 400), (20, 200, 1000, 16, 40), (1000, 100, 2000, 1, 10)]
 SHAPES += [(20, 200, 200, 16, 200)]
-# where the fused passes stop paying (benign.train.FUSED_MAX_D): (d, m, width), E = 16
+# where the fused passes stop paying (benign.training.FUSED_MAX_D): (d, m, width), E = 16
 CROSSOVER = [(2, 20, 20), (20, 20, 20), (5, 100, 100), (20, 100, 100), (50, 100, 100)]
 CROSSOVER += [(50, 200, 1000)]
 PLAIN_NETS = 2  # networks of the plain loop per timed call
@@ -114,7 +114,7 @@ def whole_train(net: ReLUNet, params: Params, x: Tensor, y: Tensor, steps: int) 
     config = TrainConfig(step_rule="constant", lr=LR, max_steps=steps, loss_tol=1e-300)
     result = train(net, params, x, y, config)
     if set(result.stop_reason) != {"step_budget"}:
-        raise RuntimeError(f"benign.train stopped early: {result.stop_reason}")
+        raise RuntimeError(f"benign.training stopped early: {result.stop_reason}")
     return result.params
 
 

@@ -95,7 +95,7 @@ def cli(label: str, m: int, seeds: int, steps: int) -> dict:
 
 
 def remedy(kind: str, m: int, seed: int, steps: int) -> dict:
-    """Normalised GD (η = 0.5, backtracking as ``benign.train``) with one remedy; whether the
+    """Normalised GD (η = 0.5, backtracking as ``benign.training``) with one remedy; whether the
     ReLU net interpolates within ``steps`` trials."""
     r = np.random.default_rng([seed, m])
     x = torch.as_tensor(np.sort(r.uniform(0, 1, m)))

@@ -44,11 +44,11 @@ def test_the_read_side_never_trains(reader):
     """Analysis, figures and the report take loaded tables: they import neither the run nor
     the training loop, at any depth of their code (a figure evaluates a kept network with
     benign.nets, and computes none)."""
-    assert [t for t in ("benign.run", "benign.train") if _uses(reader, t)] == []
+    assert [t for t in ("benign.run", "benign.training") if _uses(reader, t)] == []
 
 
 def test_records_import_no_orchestration():
-    heavy = ("benign.run", "benign.train", "benign.sweep", "benign.cli", "torch", "scipy")
+    heavy = ("benign.run", "benign.training", "benign.sweep", "benign.cli", "torch", "scipy")
     assert [t for t in heavy if _uses("benign.records", t)] == []
     assert [t for t in heavy if _uses("benign.config", t)] == []
 
@@ -81,3 +81,19 @@ def test_the_import_check_sees_torch():
     code = "import benign.run, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_the_facade_hides_no_module():
+    """No public name is a module's name: importing a module gives the module, and the public
+    function of that name stays what the facade says."""
+    import importlib
+    import pkgutil
+    import types
+
+    import benign
+
+    modules = {m.name for m in pkgutil.iter_modules(benign.__path__)}
+    assert set(benign.__all__) & modules == set()
+    training = importlib.import_module("benign.training")
+    assert isinstance(training, types.ModuleType) and benign.train is training.train
+    assert isinstance(importlib.import_module("benign.reproductions").CLAIMS, dict)

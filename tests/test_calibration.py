@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import brentq
 
-from benign.reproduce.calibration import (
+from benign.reproductions.calibration import (
     CAP,
     KNOWN,
     PS,

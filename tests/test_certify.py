@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from benign.certify import Tolerances, certify
+from benign.certificate import Tolerances, certify
 from benign.nets import ReLUNet
 
 R2 = math.sqrt(2.0)
@@ -123,7 +123,7 @@ def test_gradient_descent_reaches_the_max_margin_direction(width):
     """All labels +1 on x ∈ {0.2, 0.5, 0.7, 1}: the max normalised margin is ‖z*‖/2 with
     z* = (0.2, 1) (a balanced neuron along z*: q_min = r² u·z*, ‖θ‖² = 2r²). Normalised GD on
     the exponential loss gets there, and the certificate says so; a perturbed θ fails it."""
-    from benign.train import TrainConfig, train
+    from benign.training import TrainConfig, train
 
     net = ReLUNet(d=1, width=width)
     x = torch.tensor([[[0.2], [0.5], [0.7], [1.0]]], dtype=torch.float64)
@@ -167,7 +167,7 @@ def test_kink_columns_are_the_jump_of_the_jacobian(param):
     """The Clarke column of a kinked pair (i, j), coef · (x_i, 1) in unit j's (w_j, b_j)
     coordinates, is the jump of y_i ∂f(x_i)/∂θ as unit j's pre-activation at x_i crosses 0,
     measured with the Jacobian on both sides."""
-    from benign.certify import _kinked_pairs, jacobian
+    from benign.certificate import _kinked_pairs, jacobian
 
     net = ReLUNet(d=1, width=4, depth=2, bias=True, param=param)
     (w, b, v), x, y = v_shape_kkt()
@@ -190,7 +190,7 @@ def test_kink_columns_are_the_jump_of_the_jacobian(param):
 
 
 def full_space_problem(w, b, v, x, y, kink_tol=1e-7):
-    """Independently of benign.certify: t = θ/‖θ‖ (W, b, v flattened) with a last 0 for the δ
+    """Independently of benign.certificate: t = θ/‖θ‖ (W, b, v flattened) with a last 0 for the δ
     row; the columns y_i ∂N(x_i)/‖θ‖ with the activation pattern 1[z > 0] frozen off the kinks
     (and relu'(0) = 0 on them), from torch.func; the Clarke columns of the kinked pairs
     (same rule as certify); all of one net (w (n, d), b (n,) or None, v (n,))."""
@@ -376,7 +376,7 @@ def test_weights_outside_the_row_space_count_in_full(bias):
 def test_compressed_objective_is_the_explicit_residual(how):
     """‖t − Aλ − Bμ‖² of the compressed problem = ε_rel² + (δ/‖θ̃‖²)² from the explicit
     row-space formula, for arbitrary (λ, μ), by either reduction."""
-    from benign.certify import _Compressed, _TwoLayer
+    from benign.certificate import _Compressed, _TwoLayer
 
     _, params, x, y = random_net(30, 12, 8, True, seed=3, kinks_per_neuron=3)
     w, b, v = (p[0].numpy() for p in params)
@@ -404,7 +404,7 @@ def test_compressed_objective_is_the_explicit_residual(how):
 def line_and_dense(seed, bias):
     """A random net on the line with kinks on training points (with bias: neuron j's kink on
     point j mod m) and both forms of its certificate problem at unit scale."""
-    from benign.certify import _Line, _TwoLayer
+    from benign.certificate import _Line, _TwoLayer
 
     rng = np.random.default_rng(seed)
     m, n = 25 + seed, 12
@@ -426,7 +426,7 @@ def line_and_dense(seed, bias):
 def test_line_problem_is_the_dense_problem(monkeypatch, seed, bias):
     """On the line, the prefix-sum form gives the dense row-space form's residual and
     objective for arbitrary (λ, μ), and the same best slopes for given λ."""
-    monkeypatch.setattr(importlib.import_module("benign.certify"), "LINE_FROM", 1)
+    monkeypatch.setattr(importlib.import_module("benign.certificate"), "LINE_FROM", 1)
     line, dense = line_and_dense(seed, bias)
     prob = dense.compress(weighted=False)
     assert line is not None and len(line.owner) == len(dense.owner) == (6 if bias else 0)
@@ -449,7 +449,7 @@ def test_line_certificate_matches_the_full_space_programs(monkeypatch):
     with kinks reports no fixed-slope residual."""
     from scipy.optimize import nnls
 
-    monkeypatch.setattr(importlib.import_module("benign.certify"), "LINE_FROM", 1)
+    monkeypatch.setattr(importlib.import_module("benign.certificate"), "LINE_FROM", 1)
     net, params, x, y = random_net(1, 40, 15, True, seed=22, kinks_per_neuron=1)
     w, b, v = params[0][0], params[1][0], params[-1][0, 0]
     a, kcols, owner, t_vec, _, scale2 = full_space_problem(w, b, v, x[0], y[0])
@@ -477,7 +477,7 @@ def test_line_certificate_of_the_min_norm_interpolant(monkeypatch):
     sol = min_norm_interpolant(x, y, width=240)
     net, params = from_arrays(sol.w, sol.v, sol.b)
     dense = certify(net, params, x, y, hint=[sol.multipliers])
-    monkeypatch.setattr(importlib.import_module("benign.certify"), "LINE_FROM", 1)
+    monkeypatch.setattr(importlib.import_module("benign.certificate"), "LINE_FROM", 1)
     line = certify(net, params, x, y, hint=[sol.multipliers])
     assert dense.eps_rel[0] < 1e-3 and dense.kinks[0] == line.kinks[0] > 0
     assert line.eps_rel[0] == pytest.approx(dense.eps_rel[0], rel=1e-8)

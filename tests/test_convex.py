@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.optimize import linprog
 
-from benign.certify import Tolerances, certify
+from benign.certificate import Tolerances, certify
 from benign.config import RunConfig
 from benign.lp import min_norm_interpolant
 from benign.nets import ReLUNet, margins

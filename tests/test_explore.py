@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benign.certify import GLOBAL_TOL
+from benign.certificate import GLOBAL_TOL
 from benign.data import Distribution, noisy_sample
 from benign.explore import _lp_candidate, _same, kkt_points
 from benign.lp import min_norm_interpolant
-from benign.reproduce.envelope import envelope
+from benign.reproductions.envelope import envelope
 
 
 def _sample(seed: int, m: int, p: float = 0.3):
@@ -150,7 +150,7 @@ def _global_rows(ratio: float, samples: int = 4, m: int = 300) -> dict:
 
 
 def test_local_minima_rule_judges_the_global_points_against_the_band():
-    from benign.reproduce.envelope import local_minima
+    from benign.reproductions.envelope import local_minima
 
     v = local_minima(pd.DataFrame(), _global_rows(1.0))
     assert v.verdict == "agrees", v.reason

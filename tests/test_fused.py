@@ -7,7 +7,7 @@ import torch
 
 from benign.fused import FusedTwoLayer
 from benign.nets import ReLUNet
-from benign.train import TrainConfig, passes_for, train
+from benign.training import TrainConfig, passes_for, train
 
 
 def setting(d: int, m: int, width: int, e: int = 3, **net_kw) -> tuple:

@@ -82,7 +82,7 @@ def _small_or_stop(config, seeds, block=None, progress=None):
     return _real_run(config, seeds, block, progress)
 
 
-_run_module = importlib.import_module("benign.run")  # benign.run is the facade's function
+_run_module = importlib.import_module("benign.run")
 _real_run = _run_module.run_experiment
 
 

@@ -87,7 +87,7 @@ def test_a_wide_lazy_net_trained_with_the_logistic_loss_agrees_with_the_ntk_svm(
     at widths 256–2048; correlation 0.97–0.99)."""
     from benign.nets import predict
     from benign.ntk import agreement
-    from benign.train import TrainConfig, train
+    from benign.training import TrainConfig, train
 
     x, y, _ = data(30, 1, p=0.1)
     xt, _, _ = data(500, 2)

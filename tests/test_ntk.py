@@ -138,7 +138,7 @@ def test_lazy_diagnostics_see_the_lazy_regime():
     """The same data and training; wide ntk-parametrised nets move little (lazy), narrow ones
     move a lot. The diagnostics are checked against direct computations."""
     from benign.ntk import lazy_diagnostics
-    from benign.train import TrainConfig, train
+    from benign.training import TrainConfig, train
 
     x = torch.as_tensor(sphere(20, 5, 3), dtype=torch.float64)[None].expand(2, -1, -1)
     y = torch.where(x[..., 0] > 0, 1.0, -1.0).double()

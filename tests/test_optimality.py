@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import benign
 
-from benign.certify import GLOBAL_TOL, certify, global_gap, optimality, sphere_dual_max
+from benign.certificate import GLOBAL_TOL, certify, global_gap, optimality, sphere_dual_max
 from benign.config import RunConfig
 from benign.convex import RowSpace, better_patterns, solve_patterns
 from benign.data import Distribution, noisy_sample

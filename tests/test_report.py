@@ -641,6 +641,7 @@ def test_demo_write_refuses_a_file_without_the_markers_before_any_work(tmp_path)
     assert not (tmp_path / "d").exists()  # nothing done
 
 
+@pytest.mark.slow  # two quick demos (~14 s)
 def test_demo_write_puts_this_runs_table_and_times_between_the_markers(tmp_path):
     """--write fills both blocks and keeps what lies around them; a second run says that it
     computed nothing and that the store held every network."""

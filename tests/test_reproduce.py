@@ -11,8 +11,8 @@ from helpers import benign
 
 from benign.config import RunConfig
 from benign.regimes import MEASURES
-from benign.reproduce import CLAIMS, OUTCOMES
-from benign.reproduce.claims import (
+from benign.reproductions import CLAIMS, OUTCOMES
+from benign.reproductions.claims import (
     NOISE_SCALES,
     NOISE_SIGMAS,
     benign_high_d,
@@ -304,7 +304,7 @@ def test_ntk_noise_split_is_exact():
     from benign.data import Distribution
     from benign.nets import ReLUNet
     from benign.ntk import ntk_regression
-    from benign.reproduce.claims import NOISE_D, noise_regressions
+    from benign.reproductions.claims import NOISE_D, noise_regressions
     from benign.seeding import rng_for
 
     row = next(r for r in noise_regressions("fixed", 2.0, 50, 1) if r["sigma"] == 0.3)
@@ -478,7 +478,7 @@ def test_quick_reproduction(name, tmp_path):
 def test_fresh_seeds_shift_every_seed_count(name, tmp_path):
     """--first-seed K: the same grid on seeds K … K + N − 1 (in the top table and in a grid's
     own seeds), in files of their own; bad values are refused before any work."""
-    from benign.reproduce import plan
+    from benign.reproductions import plan
     from benign.sweep.config import parse_sweep
 
     claim = CLAIMS[name]
@@ -496,7 +496,7 @@ def test_fresh_seeds_shift_every_seed_count(name, tmp_path):
 def test_computed_evidence_follows_the_first_seed():
     """The computed spectrum of ntk-eigenvalue is drawn on seeds first_seed, …: other samples,
     other λ_min, the same limit."""
-    from benign.reproduce.claims import ntk_spectrum
+    from benign.reproductions.claims import ntk_spectrum
 
     base, fresh = ntk_spectrum(True), ntk_spectrum(True, first_seed=7)
     assert {r["seed"] for r in fresh["rows"]} == {7, 8}
@@ -551,7 +551,7 @@ def test_the_published_verdict_tables_are_those_of_the_kept_verdicts():
     import re
     from pathlib import Path
 
-    from benign.reproduce import summary_table
+    from benign.reproductions import summary_table
 
     root = Path(__file__).resolve().parents[1]
     seeds = {int(m[1]) for m in re.finditer(r"-seed(\d+)\.json", " ".join(

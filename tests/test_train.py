@@ -10,7 +10,7 @@ from benign.config import LOSSES, RunConfig
 from benign.nets import ReLUNet
 from benign.records import HISTORY_KEYS
 from benign.run import run_experiment
-from benign.train import TrainConfig, loss_terms, loss_value, train
+from benign.training import TrainConfig, loss_terms, loss_value, train
 
 ELL = {  # ℓ(q), written independently in NumPy
     "logistic": lambda q: np.log1p(np.exp(-q)),
@@ -182,7 +182,7 @@ def test_results_do_not_depend_on_the_thread_count(method):
 def test_training_stops_on_the_certificate():
     """All labels +1: normalised GD is certified quickly; it stops as `certified` at a check
     step, with the checked certificates in its history."""
-    from benign.certify import Tolerances, certify
+    from benign.certificate import Tolerances, certify
 
     net = ReLUNet(d=1, width=2)
     x = torch.tensor([[[0.2], [0.5], [0.7], [1.0]]], dtype=torch.float64).expand(2, 4, 1)

@@ -5,7 +5,7 @@ import torch
 
 from benign.config import LOSSES, STEP_RULES
 from benign.nets import ReLUNet
-from benign.train import (
+from benign.training import (
     STOP_REASONS,
     TrainConfig,
     _step_rule,

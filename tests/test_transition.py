@@ -1,4 +1,4 @@
-"""The crossover estimator of the transition (benign.reproduce.transition) on curves whose
+"""The crossover estimator of the transition (benign.reproductions.transition) on curves whose
 crossing is known by hand, and its rule on synthetic runs tables with a known d*(m)."""
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_reproduce import grid, runs_table
 
-from benign.reproduce.transition import crossing, transition
+from benign.reproductions.transition import crossing, transition
 
 PS = [0.1, 0.3]
 MS = [25, 50, 100, 200, 400]
@@ -100,7 +100,7 @@ def test_a_crossover_bracketed_only_coarsely_is_not_fitted():
 def test_the_bracket_is_the_pair_the_estimate_was_interpolated_between():
     """At L/p = level exactly on a grid d, d* is that d, interpolated between it and the next
     (not between it and the one before)."""
-    from benign.reproduce.transition import crossover
+    from benign.reproductions.transition import crossover
 
     values = {1: np.full(4, 0.5), 10: np.full(4, 0.125), 100: np.zeros(4)}  # L/p 1, 0.25, 0
     c, _ = crossover(values, p=0.5, m=25)

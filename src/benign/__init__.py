@@ -7,8 +7,6 @@ module when first used: importing ``benign`` itself imports nothing heavy (PyTor
 """
 
 import importlib
-import sys
-import types
 from typing import Any
 
 # every public name and the module it lives in
@@ -28,12 +26,12 @@ _HOMES: dict[str, str] = {
     "from_torch": "benign.nets",
     "margins": "benign.nets",
     "predict": "benign.nets",
-    "TrainConfig": "benign.train",
-    "train": "benign.train",
-    "Certificate": "benign.certify",
-    "Tolerances": "benign.certify",
-    "certify": "benign.certify",
-    "normalised_margin": "benign.certify",
+    "TrainConfig": "benign.training",
+    "train": "benign.training",
+    "Certificate": "benign.certificate",
+    "Tolerances": "benign.certificate",
+    "certify": "benign.certificate",
+    "normalised_margin": "benign.certificate",
     "KKTPoint": "benign.explore",
     "kkt_points": "benign.explore",
     "CleanError": "benign.measures",
@@ -47,7 +45,7 @@ _HOMES: dict[str, str] = {
     "Analysis": "benign.regimes",
     "analyse": "benign.regimes",
     "parse_sweep": "benign.sweep.config",
-    "reproduce": "benign.reproduce",
+    "reproduce": "benign.reproductions",
     "SweepProgress": "benign.sweep.execute",
     "compute": "benign.sweep.execute",
     "Tables": "benign.sweep.store",
@@ -77,15 +75,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-class _Package(types.ModuleType):
-    """The package, whose public names are not hidden by its submodules: importing
-    ``benign.train`` or ``benign.certify`` would set the attribute to the module."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if not (name in _HOMES and isinstance(value, types.ModuleType)):
-            super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

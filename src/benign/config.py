@@ -4,8 +4,8 @@
 files' keys are generated from its fields). This module is the settings' vocabulary — the
 types of the network, training and certificate settings, the network's layout checks and
 parameter shapes, the size of an ensemble block — shared by the modules that compute
-(:mod:`benign.nets`, :mod:`benign.train`, :mod:`benign.certify`, which import it) and by those
-that only read settings (the store, the analysis, the CLI's help): it loads no PyTorch. The
+(:mod:`benign.nets`, :mod:`benign.training`, :mod:`benign.certificate`, which import it) and by
+those that only read settings (the store, the analysis, the CLI's help): it loads no PyTorch. The
 objects a run computes with are built from it by :mod:`benign.run`.
 """
 
@@ -121,7 +121,7 @@ class RunConfig(BaseModel):
     constraint is checked once: the network's layout by :func:`check_layout` (which
     :class:`benign.nets.ReLUNet` calls too), the input law by :class:`Distribution` (built
     here), the training and certificate settings by the types they share with
-    :class:`benign.train.TrainConfig` and :class:`Tolerances`, the rest by their fields.
+    :class:`benign.training.TrainConfig` and :class:`Tolerances`, the rest by their fields.
 
     Each field names its help panel and ``since``, the store schema version that added its
     column (4: in every store this benign reads). A new setting takes the next version and a

@@ -186,7 +186,7 @@ def solve_round(
 @dataclass(frozen=True)
 class Implied:
     """What the program's multipliers say of its active blocks: the stationarity residual of
-    the balanced network (relative, ε_rel of benign.certify) once every Clarke slope
+    the balanced network (relative, ε_rel of benign.certificate) once every Clarke slope
     s_ki = c_ki / (σ_k λ_i y_i) implied at a kink is clipped to [0, 1], with
     c_k = σ_k λ ⊙ y ⊙ D_k + (2D_k − 1) ⊙ ν_k; and the kinks whose slope falls outside."""
 

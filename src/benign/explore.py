@@ -13,8 +13,8 @@ Elsewhere (the convex route), draw r seeds the convex search (:func:`benign.conv
 with G random gates, G = 256 for d ≤ 3 and 64 above at draw 0 (``benign run --method convex``'s
 first seeding) and drawn from GATES for r ≥ 1, and takes its network.
 
-Every network is then certified (the solver's multipliers as the hint: benign.certify) and placed
-against the global minimum (``global_gap`` where :func:`benign.certify.gap_checked`, else
+Every network is then certified (the solver's multipliers as the hint: benign.certificate) and
+placed against the global minimum (``global_gap`` where :func:`benign.certificate.gap_checked`, else
 ``excess_found``); the certified ones are kept, one per distinct point: distinct means another
 function on the data points and the middles between consecutive ones (sorted in d = 1), or a
 ½‖θ̃‖² more than NORM_TOL apart (relative) — two networks that differ only in how their neurons
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from benign.certify import certify, excess_bounds, optimality
+from benign.certificate import certify, excess_bounds, optimality
 from benign.convex import (
     SEED_BLOCKS,
     RowSpace,

@@ -10,7 +10,7 @@ tile by tile and gives ∇_θ Σ_i g_i f(x_i):
 
 Each network is computed alone, in a fixed order: its values do not depend on E. The torch passes
 of :class:`benign.nets.ReLUNet` are the reference (tests/test_fused.py compares the two); this
-path is taken by :func:`benign.train.train` where :func:`benign.train.fuses` (two-layer nets
+path is taken by :func:`benign.training.train` where :func:`benign.training.fuses` (two-layer nets
 in float64 on the CPU, d ≤ 20), where it is faster (docs/performance.md).
 """
 

@@ -617,7 +617,7 @@ def lazy_history(analysis: Analysis, tables: Tables) -> Figure | None:
 
 
 def ntk_noise(computed: dict) -> Figure | None:
-    """The computed ridgeless NTK regressions (benign.reproduce, ntk-noise): E(f − f*)² against
+    """The computed ridgeless NTK regressions (benign.reproductions, ntk-noise): E(f − f*)² against
     n, mean over seeds, one line per (σ, init scale α), one panel per family (d = n/10 and d
     fixed); dotted: the init-noise part."""
     import pandas as pd
@@ -647,7 +647,7 @@ def ntk_noise(computed: dict) -> Figure | None:
 
 
 def kkt_envelope(computed: dict) -> Figure | None:
-    """The distinct certified KKT points of each 1-D sample (benign.reproduce.envelope): L of
+    """The distinct certified KKT points of each 1-D sample (benign.reproductions.envelope): L of
     every point against p, one panel per m (points of one sample side by side; open markers:
     not shown global), with the theorem's shapes p⁵, p and √p (constants 1)."""
     import pandas as pd
@@ -686,7 +686,7 @@ def kkt_envelope(computed: dict) -> Figure | None:
 
 
 def calibration(computed: dict) -> Figure | None:
-    """The calibration's Nadaraya–Watson interpolators (benign.reproduce.calibration): L/p
+    """The calibration's Nadaraya–Watson interpolators (benign.reproductions.calibration): L/p
     against p, mean over seeds, one line per β, one panel per clean law, with the benign
     level and the tempered band of the rules; each line's L at p = 0 in its label."""
     import pandas as pd
@@ -729,7 +729,7 @@ def _against_m(ax: "Axes", lines: dict[str, "pd.DataFrame"], ylabel: str) -> Non
 
 
 def kernel_trend(computed: dict) -> Figure:
-    """lazy-separated's computed kernel limit (ridgeless NTK regression, benign.reproduce):
+    """lazy-separated's computed kernel limit (ridgeless NTK regression, benign.reproductions):
     L/p against m, mean over seeds, one line per (d, depth, p)."""
     import pandas as pd
 
@@ -749,7 +749,7 @@ def kernel_trend(computed: dict) -> Figure:
 
 
 def separation_histogram(computed: dict) -> Figure:
-    """mnist-separation's computed evidence (benign.reproduce): the distances of every image to
+    """mnist-separation's computed evidence (benign.reproductions): the distances of every image to
     its nearest image of the other label, with the smallest ones marked; and the kernel
     limit's excess clean error (L(p) − L(0))/p against m, one line per p."""
     import pandas as pd
@@ -778,7 +778,7 @@ def separation_histogram(computed: dict) -> Figure:
 
 
 def transition(evidence: dict) -> Figure | None:
-    """The transition's verdict evidence (benign.reproduce.transition): d*(m) against m on
+    """The transition's verdict evidence (benign.reproductions.transition): d*(m) against m on
     log–log axes per p, with its 95% interval and the fitted d* ≈ c·m^k; below, per p, the
     phase diagram of the mean L/p over (d, m)."""
     import pandas as pd

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from benign import __version__
-from benign.certify import certify, excess_bounds, normalised_margin, optimality
+from benign.certificate import certify, excess_bounds, normalised_margin, optimality
 from benign.config import RunConfig, ensemble_block
 from benign.convex import (
     SEED_BLOCKS,
@@ -49,7 +49,7 @@ from benign.records import (
     typed_frame,
 )
 from benign.seeding import rng_for
-from benign.train import TrainConfig, TrainResult, loss_value, train
+from benign.training import TrainConfig, TrainResult, loss_value, train
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from benign.cli.common import InputError, err, marked_blocks, out, print_json, write_block
 from benign.cli.sweep import _sweep
-from benign.reproduce import CLAIMS, conclude, plan, summary_table
+from benign.reproductions import CLAIMS, conclude, plan, summary_table
 from benign.sweep.config import parse_sweep
 
 

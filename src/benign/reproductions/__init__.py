@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, field_validator
 
-from benign.reproduce.claims import CLAIMS, Claim
-from benign.reproduce.rules import OUTCOMES, Verdict, counted
+from benign.reproductions.claims import CLAIMS, Claim
+from benign.reproductions.rules import OUTCOMES, Verdict, counted
 
 __all__ = [
     "CLAIMS",

@@ -30,7 +30,7 @@ import numpy as np
 
 from benign.measures.clean_error import mc_sample_size
 from benign.regimes import N_BOOT, point_stats, verdict
-from benign.reproduce.rules import Outcome, Verdict, interval
+from benign.reproductions.rules import Outcome, Verdict, interval
 from benign.seeding import rng_for
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 sweep where networks are not enough, and its verdict rule (docs/reproductions.md).
 
 A rule reads the runs table of the claim's store (and the computed evidence) and returns a
-:class:`~benign.reproduce.rules.Verdict`: **agrees**, **disagrees** or **inconclusive**, decided
+:class:`~benign.reproductions.rules.Verdict`: **agrees**, **disagrees** or **inconclusive**, decided
 on 95% intervals only, never on a point estimate. A rule about KKT points counts certified
 networks alone; how many were left out and why is in the evidence.
 """
@@ -26,9 +26,9 @@ from benign.regimes import (
     exponential_fit,
     paper_prediction,
 )
-from benign.reproduce.calibration import BKS, calibration, calibration_evidence
-from benign.reproduce.envelope import envelope, envelope_evidence, local_minima
-from benign.reproduce.rules import (
+from benign.reproductions.calibration import BKS, calibration, calibration_evidence
+from benign.reproductions.envelope import envelope, envelope_evidence, local_minima
+from benign.reproductions.rules import (
     Outcome,
     Verdict,
     apart,
@@ -43,7 +43,7 @@ from benign.reproduce.rules import (
     within,
     within_spearman,
 )
-from benign.reproduce.transition import transition
+from benign.reproductions.transition import transition
 from benign.seeding import rng_for
 
 if TYPE_CHECKING:
@@ -440,9 +440,7 @@ def gd_vs_kkt(runs: "pd.DataFrame", computed: dict) -> Verdict:
         ]
     evidence = {"levels": levels, "regimes": regimes}
     if last["few"]:
-        why = f"at loss ≤ {tol:g}, fewer than {MIN_SEEDS} paired runs in: " + "; ".join(
-            last["few"]
-        )
+        why = f"at loss ≤ {tol:g}, fewer than {MIN_SEEDS} paired runs in: " + "; ".join(last["few"])
         return Verdict("inconclusive", why, "—", evidence)
     big = max(rows, key=lambda r: abs(r["delta_L"][0]))
     eps = ", ".join(f"{lv['gd_eps_rel_median']:.2g} at {lv['loss_tol']:g}" for lv in levels)

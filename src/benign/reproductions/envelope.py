@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benign.reproduce.rules import Verdict, interval, mean_interval
+from benign.reproductions.rules import Verdict, interval, mean_interval
 from benign.seeding import rng_for
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def local_minima(runs: "pd.DataFrame", computed: dict) -> Verdict:
     import pandas as pd
 
     from benign.regimes import MIN_SEEDS
-    from benign.reproduce.claims import TEMPERED_BAND
+    from benign.reproductions.claims import TEMPERED_BAND
 
     frame = pd.DataFrame(computed["rows"])
     if frame.empty:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from benign.regimes import BENIGN_RATIO, MIN_SEEDS, N_BOOT
-from benign.reproduce.rules import Verdict, flag, interval, numbers
+from benign.reproductions.rules import Verdict, flag, interval, numbers
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -22,7 +22,7 @@ import pydantic
 import torch
 from torch import Tensor
 
-from benign.certify import Certificate, certify, normalised_margin
+from benign.certificate import Certificate, certify, normalised_margin
 from benign.config import (
     FUSED_MAX_D,
     LOSSES,
