@@ -255,3 +255,18 @@ def test_the_readmes_python_runs_as_a_script_and_prints(tmp_path):
     lines = r.stdout.splitlines()
     assert "clean_error" in lines[0] and len(lines) == 6  # header, four networks, a verdict
     assert lines[-1] in VERDICTS
+
+
+def test_compute_refuses_what_the_machine_cannot_hold_before_touching_the_store(tmp_path):
+    """benign.compute applies benign sweep's guards: a memory floor above what this machine
+    has (m = 20,000 by width 10⁶: 160 GB of activations), or a CUDA device it lacks, is a
+    ValueError before any store is made."""
+    huge = benign.parse_sweep('seeds = 1\n[fixed]\nm = 20000\nwidth = 1000000\nmethod = "gd"\n')
+    with pytest.raises(ValueError, match="not enough memory"):
+        benign.compute(huge, tmp_path / "s.sqlite")
+    assert not (tmp_path / "s.sqlite").exists()
+    if not torch.cuda.is_available():
+        cuda = benign.parse_sweep('seeds = 1\n[fixed]\nm = 10\ndevice = "cuda"\n')
+        with pytest.raises(ValueError, match="no CUDA device"):
+            benign.compute(cuda, tmp_path / "c.sqlite")
+        assert not (tmp_path / "c.sqlite").exists()

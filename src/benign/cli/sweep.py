@@ -1,15 +1,12 @@
 """The sweep commands: `sweep`, `status`, `export`, `report`, and `demo`, the main job."""
 
-import contextlib
 import math
 import os
 import shlex
-import signal
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -37,14 +34,16 @@ from benign.demo import PRESETS, prepare_demo
 from benign.machine import describe, load_average
 from benign.regimes import analyse
 from benign.report import demo_table, write_report
-from benign.run import check_device
 from benign.sweep.config import ConfigError, load_sweep, network_seconds, network_work
 from benign.sweep.execute import (
     ExecutorError,
     SweepProgress,
+    Terminated,
     check_executor,
+    check_machine,
     open_executor,
     run_sweep,
+    sigterm_stops,
     work_left,
 )
 from benign.sweep.store import (
@@ -257,38 +256,11 @@ def _sweep(
 
 
 def _check_machine(sw, name: str, workers: int) -> None:
-    """Refuse a sweep this machine cannot compute: a CUDA device it lacks, or blocks whose
-    memory floor, in every worker at once, exceeds the memory available."""
-    shapes = sw.block_shapes()
-    config, size = max(shapes, key=lambda shape: shape[0].memory_floor(shape[1]))
+    """:func:`check_machine`, its refusal one line naming the sweep file."""
     try:
-        for c in {p.config.device: p.config for p in sw.points}.values():
-            check_device(c)
-        config.check_memory(size, min(workers, len(shapes)))
+        check_machine(sw, workers)
     except ValueError as exc:
         raise InputError(f"{name}: {exc}") from None
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM (a batch scheduler's time limit, ``kill``): stop as Ctrl-C does."""
-
-
-@contextlib.contextmanager
-def _sigterm_stops() -> Iterator[None]:
-    """While computing, SIGTERM raises :class:`_Terminated` in the main thread, so the sweep
-    stops like Ctrl-C: workers stopped, finished runs kept, a resume hint printed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_sweep(
@@ -302,10 +274,10 @@ def _run_sweep(
         raise InputError(str(exc)) from None
     shown = _SweepProgress(sw.name)
     try:
-        with Store(store, create=True) as st, shown, _sigterm_stops():
+        with Store(store, create=True) as st, shown, sigterm_stops():
             run_sweep(sw, st, ex, retry_failed, command, shown.update)
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, _Terminated)
+        terminated = isinstance(exc, Terminated)
         raise StoppedError(
             f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: {shown.state.done} of "
             f"{shown.state.total} runs stored in {store}; run the same command to resume",

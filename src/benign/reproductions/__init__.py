@@ -113,19 +113,12 @@ def reproduce(
     """Run claim ``name`` into ``directory``: its sweep (resumed where its store has runs; with
     ``workers`` processes; seeds from ``first_seed`` on), its computed evidence, its verdict,
     its JSON and report."""
-    from benign.sweep.config import load_sweep
-    from benign.sweep.execute import open_executor, run_sweep
-    from benign.sweep.store import Store
+    from benign.sweep.execute import compute
 
     p = plan(name, Path(directory), quick, first_seed)
     start = time.perf_counter()
-    if p.sweep_file is not None and p.store is not None:
-        executor = open_executor("local", workers)
-        try:
-            with Store(p.store, create=True) as st:
-                run_sweep(load_sweep(p.sweep_file), st, executor, command=f"reproduce {name}")
-        finally:
-            executor.close()
+    if p.sweep_file is not None and p.store is not None:  # with benign sweep's guards
+        compute(p.sweep_file, p.store, "local", workers, command=f"reproduce {name}")
     return conclude(p, time.perf_counter() - start)
 
 

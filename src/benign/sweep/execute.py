@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from benign import __version__
 from benign.nets import ReLUNet
-from benign.run import run_block
+from benign.run import check_device, run_block
 from benign.sweep.config import Block, Sweep, load_sweep, network_seconds
 from benign.sweep.store import RunResult, Store, params_npz
 
@@ -429,6 +429,39 @@ def run_sweep(
     return state
 
 
+def check_machine(sweep: Sweep, workers: int) -> None:
+    """Refuse (ValueError) a sweep this machine cannot compute in ``workers`` processes: a
+    CUDA device it lacks, or blocks whose memory floor, in every worker at once, exceeds the
+    memory available. (Dask workers check their own devices and memory.)"""
+    shapes = sweep.block_shapes()
+    config, size = max(shapes, key=lambda shape: shape[0].memory_floor(shape[1]))
+    for c in {p.config.device: p.config for p in sweep.points}.values():
+        check_device(c)
+    config.check_memory(size, min(workers, len(shapes)))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's time limit, ``kill``): stop as Ctrl-C does."""
+
+
+@contextlib.contextmanager
+def sigterm_stops() -> Iterator[None]:
+    """While computing, SIGTERM raises :class:`Terminated` in the main thread, so a sweep
+    stops like Ctrl-C: workers stopped, finished runs kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def compute(
     sweep: Sweep | Path,
     store: Path,
@@ -436,13 +469,19 @@ def compute(
     workers: int | None = 1,
     retry_failed: bool = False,
     progress: Callable[[SweepProgress], None] | None = None,
+    command: str = "",
 ) -> SweepProgress:
     """Compute a sweep (or a sweep file) into a store, created if new: what ``benign sweep``
-    does, from Python. ``workers`` = 1 computes in this process."""
+    does, from Python, with its guards — a machine that cannot hold the sweep refused
+    (:func:`check_machine`, ValueError) before the store is touched, SIGTERM stopping it as
+    Ctrl-C does (:class:`Terminated`, a KeyboardInterrupt; finished runs kept). ``workers`` = 1
+    computes in this process; ``command`` is recorded with the sweep."""
     sw = sweep if isinstance(sweep, Sweep) else load_sweep(Path(sweep))
+    if executor == "local":
+        check_machine(sw, workers or os.cpu_count() or 1)
     ex = open_executor(executor, workers)
     try:
-        with Store(Path(store), create=True) as st:
-            return run_sweep(sw, st, ex, retry_failed, "", progress)
+        with Store(Path(store), create=True) as st, sigterm_stops():
+            return run_sweep(sw, st, ex, retry_failed, command, progress)
     finally:
         ex.close()
