@@ -27,8 +27,7 @@ from _machine import cpu_model, git_commit
 from threadpoolctl import threadpool_limits
 
 from benign import RunConfig, ipm
-from benign.convex import RowSpace, first_blocks, gate_neurons, seed_blocks
-from benign.run import SEED_BLOCKS
+from benign.convex import SEED_BLOCKS, RowSpace, first_blocks, gate_neurons, seed_blocks
 from benign.seeding import rng_for
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +48,7 @@ def baseline(ref: str):
 
 
 def first_program(m: int, d: int, seed: int = 0):
-    """The search's first pool for sphere, p = 0.2, bias, width 2m (benign.run.solve_convex):
+    """The search's first pool for sphere, p = 0.2, bias, width 2m (benign.methods.solve_convex):
     the seed LP's heaviest blocks, or all of its blocks where those have no solution."""
     cfg = RunConfig(dist="sphere", d=d, m=m, p=0.2, width=2 * m, method="convex")
     s = cfg.sample(seed)

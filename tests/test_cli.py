@@ -434,7 +434,7 @@ def test_progress_lines_on_stderr_when_not_a_terminal(monkeypatch):
     import importlib
     import re
 
-    monkeypatch.setattr(importlib.import_module("benign.run"), "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setattr(importlib.import_module("benign.methods"), "HEARTBEAT_SECONDS", 0.0)
     r = benign("run", "--dist", "interval", "--m", "20", "--width", "40", "--seeds", "2",
                "--method", "gd", "--steps", "300")  # fmt: skip
     assert r.returncode == 0, r.stderr

@@ -12,8 +12,9 @@ from scipy.optimize import linprog
 from benign.certificate import Tolerances, certify
 from benign.config import RunConfig
 from benign.lp import min_norm_interpolant
+from benign.methods import solve_convex
 from benign.nets import ReLUNet, margins
-from benign.run import run_experiment, solve_convex
+from benign.run import run_experiment
 
 
 def as_params(sol):
@@ -419,7 +420,7 @@ def test_a_network_that_does_not_interpolate_is_a_failure(monkeypatch):
         return (us, -signs) if len(calls) == 1 else (us, signs)
 
     monkeypatch.setattr(convex, "_neurons", reversed_first)
-    monkeypatch.setattr("benign.run.RESEEDS", 0)
+    monkeypatch.setattr("benign.convex.RESEEDS", 0)
     cfg = RunConfig(dist="sphere", d=20, m=20, p=0.2, width=40, method="convex")
     first, second = run_experiment(cfg, [0, 1]).records
     assert first.stop_reason == first.failure == "no_interpolation"

@@ -776,3 +776,69 @@ def seed_blocks(
         keep = np.argsort(-res.x, kind="stable")
         keep = keep[res.x[keep] > 1e-9 * res.x.max()]
     return _unique((a @ unit[keep].T > 0).T, signs[keep])
+
+
+# ----- the convex route's search policy (the convex and gd+convex methods) ---------------
+
+RESEEDS = 3  # seed again with 2×, 4×, 8× the gates until the implied certificate holds
+
+
+def _better(sol: ConvexSolution, than: ConvexSolution) -> bool:
+    """A network over none; then the lower dual-implied ε_rel."""
+    if sol.ok != than.ok:
+        return sol.ok
+    return bool(sol.implied_eps_rel < than.implied_eps_rel)
+
+
+def search(
+    x: np.ndarray,
+    y: np.ndarray,
+    bias: bool,
+    width: int,
+    gates: int,
+    rng: np.random.Generator,
+    max_rounds: int,
+    max_seconds: float,
+    target: float,
+    pass_mark: float,
+    start: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[ConvexSolution, str, int]:
+    """A KKT point of one sample's margin problem by :func:`margin_kkt`, seeded by the
+    neurons of the network ``start`` = (w, b, v) (gd+convex) or by ``gates`` random gates
+    from ``rng``; the SEED_BLOCKS heaviest blocks of the seeding first, all of them if those
+    give no network. While the search gives no network, or one whose dual-implied ε_rel is
+    above ``pass_mark``, it starts again from twice as many gates, up to RESEEDS times, and
+    keeps the best network (:func:`_better`); ``max_rounds`` programs and ``max_seconds`` in
+    all. Returns the network, how it was seeded ("gd" or "gates N") and the programs solved."""
+    t0 = time.perf_counter()
+    rs = RowSpace.of(x, bias)
+    best, best_how, rounds = None, "", 0
+    for attempt in range(RESEEDS + 1):
+        if start is not None and attempt == 0:
+            w, b, v = start
+            dirs, signs = network_neurons(rs, w, b, v)
+            how = "gd"
+        else:
+            dirs, signs = gate_neurons(rs.a.shape[1], gates, rng)
+            how = f"gates {gates}"
+            gates *= 2
+        pats, signs = seed_blocks(rs.a, y, dirs, signs)
+        for pool in (first_blocks(pats, signs, y, SEED_BLOCKS), np.arange(len(signs))):
+            left = max_seconds - (time.perf_counter() - t0)
+            sol = margin_kkt(
+                x, y, bias, width, pats[pool], signs[pool], max_rounds - rounds, left, target,
+                rs=rs, log=log,
+            )  # fmt: skip
+            rounds += sol.rounds
+            if sol.ok or len(pool) == len(signs) or rounds >= max_rounds:
+                break
+        if best is None or _better(sol, best):
+            best, best_how = sol, how
+        # seed again only where no network came out or it would not be certified
+        if best.ok and best.implied_eps_rel <= pass_mark:
+            break
+        if time.perf_counter() - t0 >= max_seconds or rounds >= max_rounds:
+            break
+    assert best is not None  # the loop runs at least once
+    return best, best_how, rounds

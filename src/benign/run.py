@@ -5,9 +5,6 @@ its seed, and :func:`run_experiment` gives one :class:`NetworkRecord` per seed.
 """
 
 import json
-import logging
-import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,27 +12,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 from torch import Tensor
 
 from benign import __version__
-from benign.certificate import certify, excess_bounds, normalised_margin, optimality
+from benign.certificate import certify, excess_bounds, optimality
 from benign.config import RunConfig, ensemble_block
-from benign.convex import (
-    SEED_BLOCKS,
-    ConvexSolution,
-    RowSpace,
-    first_blocks,
-    gate_neurons,
-    margin_kkt,
-    network_neurons,
-    seed_blocks,
-)
-from benign.data import DATASETS, Distribution, Sample
+from benign.data import Sample
 from benign.files import atomic_path
-from benign.lp import min_norm_interpolant
 from benign.measures import clean_error, lipschitz_lower, lipschitz_upper
-from benign.nets import Params, ReLUNet, empirical_ntk, margins, predict, two_layer
+from benign.methods import METHODS, Fit, Problem, clean_source, dataset_rows
+from benign.nets import Params, ReLUNet, empirical_ntk, predict
 from benign.ntk import analytic_ntk, lazy_diagnostics, smallest_eigenvalue
 from benign.records import (
     CERT_KEYS,
@@ -49,7 +35,6 @@ from benign.records import (
     typed_frame,
 )
 from benign.seeding import rng_for
-from benign.training import TrainConfig, TrainResult, loss_value, train
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,317 +131,12 @@ class Experiment:
             np.savez(f, **arrays)  # type: ignore[arg-type]
 
 
-def _solved(
-    config: RunConfig,
-    params: Params,
-    ok: list[bool],
-    reasons: list[str],
-    seconds: list[float],
-    x: Tensor,
-    y: Tensor,
-) -> TrainResult:
-    """A TrainResult for networks computed by a solver (no steps, no history); margins and
-    everything below are NaN where ``ok`` is False (the solver gave no network)."""
-    net = ReLUNet.of(config)
-    q = margins(net.forward(params, x)[0], y)
-    q = torch.where(torch.tensor(ok, device=x.device)[:, None], q, torch.nan)
-    return TrainResult(
-        params=params,
-        steps=np.zeros(len(ok), dtype=np.int64),
-        stop_reason=list(reasons),
-        seconds=np.array(seconds),
-        loss=loss_value(q, config.loss).cpu().numpy(),
-        train_error=torch.where(q.isnan().any(1), torch.nan, (q <= 0).double().mean(1))
-        .cpu()
-        .numpy(),
-        min_margin=q.min(1).values.cpu().numpy(),
-        normalised_margin=normalised_margin(q, params, net.degree).cpu().numpy(),
-        history=[{} for _ in ok],
-        certificate_history=[{} for _ in ok],
-    )
-
-
-def _stack(arrays: Sequence[tuple[np.ndarray | None, ...]], like: Tensor) -> Params:
-    """Per-network parameter arrays → the ensemble's tensors (dtype and device of ``like``)."""
-    return [
-        torch.as_tensor(np.stack(group), dtype=like.dtype, device=like.device)
-        for group in zip(*arrays, strict=True)
-    ]
-
-
-# the solvers run on one thread (Clarabel's and HiGHS's own settings) and so does the BLAS
-# under their NumPy steps: the convex search's path depends on rounding, and with it the KKT
-# point reached, so the same config and seed give the same network whatever the caller's pools
-SOLVER_THREADS = 1
-
-
-@threadpool_limits.wrap(limits=SOLVER_THREADS)
-def solve_min_norm(
-    config: RunConfig,
-    samples: list[Sample],
-    x: Tensor,
-    y: Tensor,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[TrainResult, list[np.ndarray], list[int]]:
-    """The ``lp`` method: each network's parameters become the minimum-norm interpolant of its
-    sample (x, y its tensors), exactly (benign.lp); returns the result, the LP duals and the
-    programs solved.
-    ``progress(networks solved, networks left)`` is called after each network."""
-    budget = math.inf if config.max_seconds is None else config.max_seconds
-    sols, seconds = [], []
-    for e, s in enumerate(samples):
-        t0 = time.perf_counter()
-        log = Heartbeat(f"network {e + 1}/{len(samples)}")
-        sols.append(
-            min_norm_interpolant(s.x, s.y, config.width, budget, max_rounds=config.rounds, log=log)
-        )
-        seconds.append(time.perf_counter() - t0)
-        if progress is not None:
-            progress(e + 1, len(samples) - e - 1)
-    params = _stack([(s.w, s.b, s.v[None, :]) for s in sols], x)
-    result = _solved(config, params, [s.ok for s in sols], [s.reason for s in sols], seconds, x, y)
-    return result, [s.multipliers for s in sols], [s.rounds for s in sols]
-
-
-HEARTBEAT_SECONDS = 5.0  # a solver's work is logged at most this often, from this long on
-logger = logging.getLogger("benign.solver")
-
-
-class Heartbeat:
-    """A solver's lines to the ``benign.solver`` logger (INFO): the first once the network has
-    taken HEARTBEAT_SECONDS, then at most one per HEARTBEAT_SECONDS, the latest line each time;
-    ``benign run`` shows them on stderr."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.last = time.perf_counter()
-
-    def __call__(self, line: str) -> None:
-        now = time.perf_counter()
-        if now - self.last >= HEARTBEAT_SECONDS:
-            self.last = now
-            logger.info("%s · %s", self.what, line)
-
-
-RESEEDS = 3  # convex: seed again with 2×, 4×, 8× the gates until the implied certificate holds
-
-
-@threadpool_limits.wrap(limits=SOLVER_THREADS)
-def solve_convex(
-    config: RunConfig,
-    seeds: list[int],
-    samples: list[Sample],
-    x: Tensor,
-    y: Tensor,
-    start: Params | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[TrainResult, list[np.ndarray], list[str], list[int]]:
-    """The ``convex`` method: per network, a KKT point of the margin problem from the convex
-    program over activation patterns (benign.convex.margin_kkt), seeded by the patterns of
-    the network ``start`` (gd+convex) or by ``config.gates`` random gates of its seed's
-    ``gates`` stream; while the search gives no network, or one whose dual-implied ε_rel is
-    above ``cert_eps``, it starts again from twice as many gates, up to RESEEDS times, and
-    keeps the best network (:func:`_better`). Returns the result,
-    the programs' multipliers, how the kept network was seeded and the programs solved.
-    ``progress(networks solved, networks left)`` is called after each network."""
-    target = kkt_tolerance(config) / 10
-    budget = math.inf if config.max_seconds is None else config.max_seconds
-    layers = (
-        None
-        if start is None
-        else [None if p is None else p.double().cpu().numpy() for p in two_layer(start)]
-    )
-    sols, seconds, seeded, rounds = [], [], [], [0] * len(seeds)
-    for e, (seed, s) in enumerate(zip(seeds, samples, strict=True)):
-        t0 = time.perf_counter()
-        rng = rng_for(seed, "gates")
-        gates = config.gates or (256 if config.d <= 3 else 64)
-        rs = RowSpace.of(s.x, config.bias)
-        log = Heartbeat(f"network {e + 1}/{len(seeds)}")
-        best, best_how = None, ""
-        for attempt in range(RESEEDS + 1):
-            if layers is not None and attempt == 0:
-                v, w, b = (None if p is None else p[e] for p in layers)
-                assert v is not None and w is not None
-                dirs, signs = network_neurons(rs, w, b, v)
-                how = "gd"
-            else:
-                dirs, signs = gate_neurons(rs.a.shape[1], gates, rng)
-                how = f"gates {gates}"
-                gates *= 2
-            pats, signs = seed_blocks(rs.a, s.y, dirs, signs)
-            # the LP's SEED_BLOCKS heaviest blocks start (with one of sign y_i on every x_i);
-            # all of them if those give no network
-            for pool in (first_blocks(pats, signs, s.y, SEED_BLOCKS), np.arange(len(signs))):
-                left = budget - (time.perf_counter() - t0)
-                sol = margin_kkt(
-                    s.x,
-                    s.y,
-                    config.bias,
-                    config.width,
-                    pats[pool],
-                    signs[pool],
-                    config.rounds - rounds[e],
-                    left,
-                    target,
-                    rs=rs,
-                    log=log,
-                )
-                rounds[e] += sol.rounds
-                if sol.ok or len(pool) == len(signs) or rounds[e] >= config.rounds:
-                    break
-            if best is None or _better(sol, best):
-                best, best_how = sol, how
-            # seed again only where no network came out or it would not be certified
-            if best.ok and best.implied_eps_rel <= config.cert_eps:
-                break
-            if time.perf_counter() - t0 >= budget or rounds[e] >= config.rounds:
-                break
-        assert best is not None  # the loop runs at least once
-        sols.append(best)
-        seeded.append(best_how)
-        seconds.append(time.perf_counter() - t0)
-        if progress is not None:
-            progress(e + 1, len(seeds) - e - 1)
-    arrays = [(s.w, s.b, s.v[None, :]) if config.bias else (s.w, s.v[None, :]) for s in sols]
-    result = _solved(
-        config, _stack(arrays, x), [s.ok for s in sols], [s.reason for s in sols], seconds, x, y
-    )
-    return result, [s.multipliers for s in sols], seeded, rounds
-
-
-def _better(sol: ConvexSolution, than: ConvexSolution) -> bool:
-    """A network over none; then the lower dual-implied ε_rel."""
-    if sol.ok != than.ok:
-        return sol.ok
-    return bool(sol.implied_eps_rel < than.implied_eps_rel)
-
-
 def _lambda_min(kernels: Tensor) -> np.ndarray:
     """λ_min of each of E kernel matrices (E, m, m); NaN for a non-finite one."""
     return np.array([smallest_eigenvalue(k).lambda_min for k in kernels.cpu().numpy()])
 
 
-EXACT = 1e-3  # convex: "kkt" needs the recorded network's ε_rel, δ_rel ≤ this (or tighter)
-
-
-def kkt_tolerance(config: RunConfig) -> float:
-    """The ε_rel and δ_rel at which a convex network is a KKT point (stop ``kkt``): EXACT, or
-    the pass mark where that is tighter. The search aims ten times below it, to leave room
-    for what building the network from the program costs."""
-    return min(config.cert_eps, config.cert_delta, EXACT)
-
-
-def _kkt_at_network(reasons: list[str], values: dict[str, np.ndarray], tol: float) -> list[str]:
-    """The convex search stopped with ``kkt`` (its program's duals said so): it stays ``kkt``
-    only where the recorded network's own certificate has ε_rel, δ_rel ≤ ``tol``; else
-    ``inexact``."""
-    exact = (values["eps_rel"] <= tol) & (values["delta_rel"] <= tol)
-    return ["inexact" if r == "kkt" and not ok else r for r, ok in zip(reasons, exact, strict=True)]
-
-
-def _loss_tol_or_certified(reasons: list[str], certified: np.ndarray) -> list[str]:
-    """Gradient descent stopped at its loss tolerance (``loss_tol``) on a network whose KKT
-    certificate holds: ``certified``."""
-    return [
-        "certified" if r == "loss_tol" and ok else r
-        for r, ok in zip(reasons, certified, strict=True)
-    ]
-
-
 ProgressFn = Callable[[int, int, int, int], None]
-# gd+convex: gradient descent's own network, and the values of these fields for other methods
-GD_FIELDS: dict[str, object] = {
-    "gd_steps": 0,
-    "gd_stop_reason": "",
-    "gd_clean_error": math.nan,
-    "gd_normalised_margin": math.nan,
-    "gd_eps_rel": math.nan,
-    "gd_certified": False,
-}
-
-
-@dataclass
-class Fit:
-    """The networks a method gives, before any measure: the training (or solver) result, the
-    multipliers that hint the certificate (solvers), and the method's own record fields
-    (``seeded``, ``rounds``, gd+convex's :data:`GD_FIELDS`), one value per network."""
-
-    result: TrainResult
-    hint: list[np.ndarray] | None
-    fields: dict[str, list]
-
-
-def fit(
-    config: RunConfig,
-    seeds: list[int],
-    samples: list[Sample],
-    x: Tensor,
-    y: Tensor,
-    params0: Params,
-    offset: Tensor | None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Fit:
-    """Train (gd), solve (lp, convex), or both (gd+convex) one network per sample."""
-    net = ReLUNet.of(config)
-    method = config.resolved_method
-    n_net = len(seeds)
-    fields: dict[str, list] = {"seeded": [""] * n_net, "rounds": [0] * n_net}
-    fields |= {k: [none] * n_net for k, none in GD_FIELDS.items()}
-    hint = None
-    if method == "lp":
-        res, hint, fields["rounds"] = solve_min_norm(config, samples, x, y, progress)
-        return Fit(res, hint, fields)
-    if method == "convex":
-        res, hint, fields["seeded"], fields["rounds"] = solve_convex(
-            config, seeds, samples, x, y, progress=progress
-        )
-        return Fit(res, hint, fields)
-    res = train(net, params0, x, y, TrainConfig.of(config), offset=offset, progress=progress)
-    if method == "gd":
-        return Fit(res, hint, fields)
-    # gd+convex: gradient descent's network is measured, then the KKT point from it
-    gd_cert = certify(net, res.params, x, y)
-    gd_ok = gd_cert.certified(config.tolerances())
-    gd_err = clean_error(
-        net,
-        res.params,
-        _source(config),
-        seeds=seeds,
-        train_rows=_rows(samples),
-        half_width=config.test_half_width,
-    )
-    fields |= {
-        "gd_steps": res.steps.tolist(),
-        "gd_stop_reason": _loss_tol_or_certified(res.stop_reason, gd_ok),
-        "gd_clean_error": gd_err.value.tolist(),
-        "gd_normalised_margin": res.normalised_margin.tolist(),
-        "gd_eps_rel": gd_cert.eps_rel.tolist(),
-        "gd_certified": gd_ok.tolist(),
-    }
-    trained = res
-    res, hint, seeded, fields["rounds"] = solve_convex(
-        config, seeds, samples, x, y, start=res.params
-    )
-    # seeded by gates instead of gd's network: say why
-    why = [
-        "gd did not interpolate" if not q > 0 else "gd's patterns gave no certified network"
-        for q in gd_cert.min_margin
-    ]
-    fields["seeded"] = [h if h == "gd" else f"{h} ({w})" for h, w in zip(seeded, why, strict=True)]
-    res.steps, res.seconds = trained.steps, trained.seconds + res.seconds
-    res.history, res.certificate_history = trained.history, trained.certificate_history
-    return Fit(res, hint, fields)
-
-
-def _source(config: RunConfig) -> Distribution | str:
-    """Where clean errors are measured: the generated law, or the dataset's name."""
-    return config.dist if config.dist in DATASETS else config.distribution()
-
-
-def _rows(samples: list[Sample]) -> list[np.ndarray]:
-    """The dataset rows each sample trained on (none for a generated law)."""
-    return [s.index for s in samples if s.index is not None]
 
 
 def _numpy(t: Tensor) -> np.ndarray:
@@ -495,10 +175,10 @@ def measure(
     err = clean_error(
         net,
         res.params,
-        _source(config),
+        clean_source(config),
         params0=base,
         seeds=seeds,
-        train_rows=_rows(samples),
+        train_rows=dataset_rows(samples),
         half_width=config.test_half_width,
     )
     # of f − f_0 when centred: bounded above by L(f) + L(f_0)
@@ -552,8 +232,8 @@ def run_block(
     samples: list[Sample],
     progress: Callable[[int, int], None] | None = None,
 ) -> Experiment:
-    """Fit one network per (seed, sample) together on the ensemble axis (:func:`fit`) and
-    measure them (:func:`measure`).
+    """Fit one network per (seed, sample) together on the ensemble axis (by the method of
+    ``config``, :data:`benign.methods.METHODS`) and measure them (:func:`measure`).
 
     Every setting but the noise comes from ``config``; each sample carries its own flips, so
     networks that differ only in p train together. ``progress(step, active)`` reports training
@@ -566,13 +246,11 @@ def run_block(
     y = torch.as_tensor(np.stack([s.y for s in samples]), dtype=dtype, device=device)
     params0 = net.init_params(seeds, dtype, device)
     offset = predict(net, params0, x) if config.center else None
-    fitted = fit(config, seeds, samples, x, y, params0, offset, progress)
+    method = METHODS[config.resolved_method]
+    fitted = method.fit(Problem(config, seeds, samples, x, y, params0, offset), progress)
     values = measure(config, fitted, seeds, samples, x, y, params0, offset)
     res = fitted.result
-    if config.resolved_method == "gd":
-        res.stop_reason = _loss_tol_or_certified(res.stop_reason, values["certified"])
-    else:
-        res.stop_reason = _kkt_at_network(res.stop_reason, values, kkt_tolerance(config))
+    res.stop_reason = method.stop_reasons(res.stop_reason, values, config)
     columns: dict[str, Sequence | np.ndarray] = {
         "seed": seeds,
         "method": [config.resolved_method] * len(seeds),

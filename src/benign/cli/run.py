@@ -228,7 +228,8 @@ def run(
     with stop_at_once():  # PyTorch and the solvers, loaded once the settings are checked
         import torch
 
-        from benign.run import Heartbeat, run_experiment
+        from benign.methods import Heartbeat
+        from benign.run import run_experiment
 
     if threads is not None:
         torch.set_num_threads(threads)
