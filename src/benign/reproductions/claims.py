@@ -29,6 +29,7 @@ from benign.regimes import (
 from benign.reproductions.calibration import BKS, calibration, calibration_evidence
 from benign.reproductions.envelope import envelope, envelope_evidence, local_minima
 from benign.reproductions.rules import (
+    TEMPERED_BAND,
     Outcome,
     Verdict,
     apart,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 KYS = "Kornowski, Yehudai & Shamir (NeurIPS 2023)"
 ZHU = "Zhu, Liu, Chrysos, Locatello & Cevher (ICML 2023)"
 HIGH_D = 10  # benign-high-d, dimension-sweep: "d ≫ m" is judged at a d ≥ HIGH_D · m only
-TEMPERED_BAND = (0.5, 2.0)  # tempered-1d: the band of L/p (the theorem's local minima: L ≈ p)
 SAME_ERROR = 0.02  # gd-vs-kkt: |ΔL| below this counts as the same clean error
 GD_REACHED = ("loss_tol", "certified")  # gd-vs-kkt: GD stopped at its loss (interpolating)
 SLOPE_FLAT = -0.1  # ntk-eigenvalue, ntk-noise: a log–log slope above this does not decay

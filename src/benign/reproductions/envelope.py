@@ -149,7 +149,7 @@ def local_minima(runs: "pd.DataFrame", computed: dict) -> Verdict:
     import pandas as pd
 
     from benign.regimes import MIN_SEEDS
-    from benign.reproductions.claims import TEMPERED_BAND
+    from benign.reproductions.rules import TEMPERED_BAND
 
     frame = pd.DataFrame(computed["rows"])
     if frame.empty:

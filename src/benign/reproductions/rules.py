@@ -10,6 +10,8 @@ import numpy as np
 
 from benign.regimes import MIN_SEEDS, N_BOOT, Group, PointStats, bootstrap_mean
 
+TEMPERED_BAND = (0.5, 2.0)  # tempered-1d: the band of L/p (the theorem's local minima: L ≈ p)
+
 if TYPE_CHECKING:
     import pandas as pd
 
