@@ -97,3 +97,15 @@ def test_the_facade_hides_no_module():
     training = importlib.import_module("benign.training")
     assert isinstance(training, types.ModuleType) and benign.train is training.train
     assert isinstance(importlib.import_module("benign.reproductions").CLAIMS, dict)
+
+
+def test_every_claims_figure_is_drawn():
+    """A claim names its figure by a string: one the report draws (plots.FIGURES), or one
+    drawn from its own evidence (CLAIM_FIGURES, VERDICT_FIGURES)."""
+    from benign.plots import CLAIM_FIGURES, FIGURES, VERDICT_FIGURES
+    from benign.reproductions import CLAIMS
+
+    report = {f.name for f in FIGURES}
+    assert len(report) == len(FIGURES)  # one name per figure
+    own = {*CLAIM_FIGURES, *VERDICT_FIGURES}
+    assert [c.name for c in CLAIMS.values() if c.figure not in report and c.name not in own] == []

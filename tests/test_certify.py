@@ -385,7 +385,9 @@ def test_compressed_objective_is_the_explicit_residual(how):
     q = np.maximum(xs @ w.T + b, 0) @ v[0]
     c = q.min() ** -0.5
     drow = (q / q.min() - 1) / (c * norm) ** 2
-    prob = _TwoLayer.build(w, b, v[0], xs, ys, 1e-7, 1.0, 1 / norm, norm, drow)
+    prob = _TwoLayer.build(
+        w, b, v[0], xs, ys, tol=1e-7, gain=1.0, scale=1 / norm, norm=norm, drow=drow
+    )
     private: tuple[list, list, list, list] = ([], [], [], [])
     tri, t_l, rest = prob._reduce(False, how, private)
     f_rows, t_rows, t_blocks, blocks = private
@@ -417,8 +419,8 @@ def line_and_dense(seed, bias):
     y[y == 0] = 1.0
     norm = math.sqrt((w**2).sum() + (0 if b is None else (b**2).sum()) + (v**2).sum())
     drow = rng.uniform(0, 1e-3, m)
-    args = (w, b, v, x, y, 1e-7, 1.0, 1 / norm, norm, drow)
-    return _Line.build(*args), _TwoLayer.build(*args)
+    kw = dict(tol=1e-7, gain=1.0, scale=1 / norm, norm=norm, drow=drow)
+    return _Line.build(w, b, v, x, y, **kw), _TwoLayer.build(w, b, v, x, y, **kw)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -335,6 +335,7 @@ class _TwoLayer:
         v: np.ndarray,
         x: np.ndarray,
         y: np.ndarray,
+        *,
         tol: float,
         gain: float,
         scale: float,
@@ -518,6 +519,7 @@ class _Line:
         v: np.ndarray,
         x: np.ndarray,
         y: np.ndarray,
+        *,
         tol: float,
         gain: float,
         scale: float,
@@ -850,13 +852,14 @@ def certify(
             v, w, b = (None if p is None else p[e] for p in layers)
             assert v is not None and w is not None  # a two-layer net has both layers' weights
             gain = net.scale(1) * net.scale(2)
-            args = (w, b, v, xs[e], ys[e], kink_tol, gain, scale, norm[e], drow)
-            line = _Line.build(*args)
+            args = (w, b, v, xs[e], ys[e])
+            kw = dict(tol=kink_tol, gain=gain, scale=scale, norm=norm[e], drow=drow)
+            line = _Line.build(*args, **kw)
             problem: _TwoLayer | _Line
             prob: _Compressed | _Line
             clarke: Callable[[], tuple[np.ndarray, np.ndarray]]
             if line is None:
-                problem = _TwoLayer.build(*args)
+                problem = _TwoLayer.build(*args, **kw)
                 prob = problem.compress(weighted=False)
                 clarke = partial(_clarke_qp, problem)
             else:
