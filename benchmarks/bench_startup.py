@@ -1,7 +1,8 @@
-"""Start-up: wall time of ``benign --help``, ``benign --version`` and ``benign run --help``,
-and of importing PyTorch without and with a first fused step (Numba and its kernels loaded
-from the cache), against the bare interpreter (``python -c pass``); each in a fresh process,
-medians of the repeats, interleaved (``python -m benchmarks`` runs it, or this file alone).
+"""Start-up: wall time of ``benign --help``, ``benign --version``, ``benign run --help``,
+``benign status --help``, of importing the analysis (``benign.regimes``), and of importing
+PyTorch without and with a first fused step (Numba and its kernels loaded from the cache),
+against the bare interpreter (``python -c pass``); each in a fresh process, medians of the
+repeats, interleaved (``python -m benchmarks`` runs it, or this file alone).
 """
 
 import json
@@ -34,6 +35,8 @@ def commands() -> dict[str, list[str]]:
         "benign --version": [benign, "--version"],
         "benign --help": [benign, "--help"],
         "benign run --help": [benign, "run", "--help"],
+        "benign status --help": [benign, "status", "--help"],
+        "import benign.regimes": [sys.executable, "-c", "import benign.regimes"],
         "import torch": [sys.executable, "-c", "import torch"],
         "import torch, first fused step": [sys.executable, "-c", FIRST_FUSED],
     }

@@ -364,6 +364,26 @@ def test_help_and_version_import_no_command():
     assert all(name in r.stdout for name in COMMANDS)
 
 
+def test_no_commands_help_loads_the_training_stack():
+    """`benign COMMAND --help` builds its options without PyTorch or the solvers (a fraction
+    of a second instead of seconds): they are imported once a command computes."""
+    import subprocess
+    import sys
+
+    from benign.cli import COMMANDS
+
+    heavy = ("torch", "scipy", "clarabel", "matplotlib")
+    for name in COMMANDS:
+        code = (
+            f"import sys; sys.argv = ['benign', {name!r}, '--help']\n"
+            "from benign.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            f"print('imported:', sorted(m for m in {heavy!r} if m in sys.modules))"
+        )
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert r.returncode == 0 and "imported: []" in r.stdout, (name, r.stdout[-300:], r.stderr)
+
+
 def test_the_interval_sets_d_to_1_when_d_is_not_given():
     """`--dist interval` alone runs in d = 1 (the default d = 20 is the sphere's); a d the
     user gives is still checked."""

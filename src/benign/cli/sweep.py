@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from benign._stop import stop_at_once
 from benign.cli.common import (
     InputError,
     StoppedError,
@@ -35,17 +36,6 @@ from benign.machine import describe, load_average
 from benign.regimes import analyse
 from benign.report import demo_table, write_report
 from benign.sweep.config import ConfigError, load_sweep, network_seconds, network_work
-from benign.sweep.execute import (
-    ExecutorError,
-    SweepProgress,
-    Terminated,
-    check_executor,
-    check_machine,
-    open_executor,
-    run_sweep,
-    sigterm_stops,
-    work_left,
-)
 from benign.sweep.store import (
     FORMATS,
     TABLES,
@@ -58,6 +48,20 @@ from benign.sweep.store import (
     recover,
     store_status,
 )
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from benign.sweep.execute import SweepProgress
+
+
+def _execute() -> "ModuleType":
+    """benign.sweep.execute, imported by the commands that compute (PyTorch: seconds), not by
+    status, export, recover or report; an interrupt while it loads is one line."""
+    with stop_at_once():
+        from benign.sweep import execute
+    return execute
+
 
 LOG_SECONDS = 30.0  # stderr not a terminal: a progress line at least this often …
 LOG_FRACTION = 0.1  # … and at every tenth of the runs
@@ -80,7 +84,7 @@ class _SweepProgress:
 
     def __init__(self, name: str):
         self.name = name
-        self.state = SweepProgress(0, 0, 0)
+        self.state = _execute().SweepProgress(0, 0, 0)
         self.start: float | None = None  # the first update: planned, computing begins
         self.last = 0.0  # the latest update: the rate is of the runs finished by then
         self.logged: tuple[float, int] = (0.0, -1)  # when the last line was written, and done
@@ -113,7 +117,7 @@ class _SweepProgress:
             self.heartbeat.join()
         self.bar.__exit__(None, None, None)
 
-    def update(self, s: SweepProgress) -> None:
+    def update(self, s: "SweepProgress") -> None:
         """A new state (run_sweep's callback)."""
         with self.lock:
             self.state, self.last = s, time.perf_counter()
@@ -230,10 +234,11 @@ def _sweep(
 ) -> tuple[int, float]:
     """Check a sweep file, its executor and its store, then plan it or compute it; the runs
     computed and the seconds it took."""
+    execute = _execute()
     try:
         sw = load_sweep(config)
-        check_executor(executor)
-    except (ConfigError, ExecutorError) as exc:
+        execute.check_executor(executor)
+    except (ConfigError, execute.ExecutorError) as exc:
         raise InputError(str(exc)) from None
     if workers is not None and workers < 1:
         raise InputError(f"--workers: must be >= 1, got {workers}")
@@ -258,7 +263,7 @@ def _sweep(
 def _check_machine(sw, name: str, workers: int) -> None:
     """:func:`check_machine`, its refusal one line naming the sweep file."""
     try:
-        check_machine(sw, workers)
+        _execute().check_machine(sw, workers)
     except ValueError as exc:
         raise InputError(f"{name}: {exc}") from None
 
@@ -268,22 +273,23 @@ def _run_sweep(
 ) -> tuple[int, float]:
     """Compute a validated sweep into a checked store, with a progress bar; the runs computed
     and the seconds it took."""
+    execute = _execute()
     try:
-        ex = open_executor(executor, workers)
-    except ExecutorError as exc:
+        ex = execute.open_executor(executor, workers)
+    except execute.ExecutorError as exc:
         raise InputError(str(exc)) from None
     shown = _SweepProgress(sw.name)
     try:
-        with Store(store, create=True) as st, shown, sigterm_stops():
-            run_sweep(sw, st, ex, retry_failed, command, shown.update)
+        with Store(store, create=True) as st, shown, execute.sigterm_stops():
+            execute.run_sweep(sw, st, ex, retry_failed, command, shown.update)
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, Terminated)
+        terminated = isinstance(exc, execute.Terminated)
         raise StoppedError(
             f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: {shown.state.done} of "
             f"{shown.state.total} runs stored in {store}; run the same command to resume",
             143 if terminated else 130,
         ) from None
-    except (DiskFullError, ExecutorError) as exc:  # what was committed is kept: resume
+    except (DiskFullError, execute.ExecutorError) as exc:  # what was committed is kept: resume
         first = "free some space and " if isinstance(exc, DiskFullError) else ""
         err.print(
             f"benign: error: {exc}; {shown.state.done} of {shown.state.total} runs stored in "
@@ -343,7 +349,7 @@ def _print_plan(sw, store: Path, retry_failed: bool) -> None:
     if store.exists():
         with Store(store, readonly=True) as st:
             stored = st.statuses(r.run_id for r in sw.runs)
-        todo, left = work_left(sw, stored, retry_failed)
+        todo, left = _execute().work_left(sw, stored, retry_failed)
         methods.update(r.config.resolved_method for r in sw.runs if r.run_id in todo)
         counts = Counter(stored.values())
         to_compute, blocks_left = len(todo), len(left)

@@ -9,11 +9,10 @@ import typer
 from rich import box
 from rich.table import Table
 
+from benign._stop import stop_at_once
 from benign.cli.common import InputError, out, print_json, value_error
+from benign.config import Init, Param, check_layout
 from benign.data import DATASETS, DistName, Distribution, load_dataset
-from benign.measures import split_separation
-from benign.nets import Init, Param, ReLUNet
-from benign.ntk import ntk_scaling
 from benign.seeding import rng_for
 
 MAX_KERNEL_POINTS = 20_000
@@ -52,10 +51,12 @@ def ntk(
     if dist not in ("sphere", "gaussian"):
         raise InputError(f"--dist: must be sphere or gaussian, got {dist!r}")
     try:
-        ReLUNet(d, width, depth, bias, cast(Param, param), cast(Init, init))
+        check_layout(d, width, depth, param, init, 1.0)
         Distribution(cast(DistName, dist), d)
     except ValueError as exc:
         raise value_error(exc) from None
+    with stop_at_once():  # PyTorch: imported once the input is checked
+        from benign.ntk import ntk_scaling
     rows = ntk_scaling(
         n,
         d,
@@ -143,6 +144,8 @@ def separation_cmd(
             x, labels = load_dataset(dataset)
     except ValueError as exc:
         raise value_error(ValueError(str(exc).replace("separation:", "sep:"))) from None
+    from benign.measures import split_separation
+
     t0 = time.perf_counter()
     try:
         split = split_separation(x, labels, train, rng_for(seed, "test"))

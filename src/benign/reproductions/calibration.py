@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benign.measures.clean_error import mc_sample_size
 from benign.regimes import N_BOOT, point_stats, verdict
 from benign.reproductions.rules import Outcome, Verdict, interval
 from benign.seeding import rng_for
@@ -78,6 +77,8 @@ def nw_clean_error(law: str, beta: float, m: int, p: float, seed: int) -> float:
     """L of ĥ on one sample of m points uniform on [0, 1] with clean labels f* of ``law`` flipped
     independently with probability p, by Monte Carlo on fresh points (a 95% interval of
     half-width ≤ TEST_HALF_WIDTH); ĥ(x) = 0 counts as an error."""
+    from benign.measures.clean_error import mc_sample_size  # with PyTorch: only to compute
+
     f = LAWS[law]
     data, test = rng_for(seed, "data"), rng_for(seed, "test")
     xs = data.random((m, D))
