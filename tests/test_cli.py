@@ -339,24 +339,30 @@ def test_an_interrupt_while_a_network_computes_is_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_help_and_version_import_no_command():
-    """`benign --help` and `--version` import no command's module (PyTorch, SciPy, Matplotlib:
-    seconds); the list of commands is that of the commands themselves."""
+def _imported_by(argv: list[str], heavy: tuple[str, ...]) -> tuple[list[str], str]:
+    """The modules of ``heavy`` that `benign ARGV` imports, in a fresh interpreter, and its
+    stderr."""
     import subprocess
     import sys
 
+    code = (
+        f"import sys; sys.argv = ['benign', *{argv!r}]\n"
+        "from benign.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"import json; print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+
+
+def test_help_and_version_import_no_command():
+    """`benign --help` and `--version` import no command's module (PyTorch, SciPy, Matplotlib:
+    seconds); the list of commands is that of the commands themselves."""
     from benign.cli import COMMANDS, load_command
 
     heavy = ("torch", "scipy", "matplotlib", "numpy", "pandas", "numba", "benign.config")
     for flag in ("--help", "--version"):
-        code = (
-            f"import sys; sys.argv = ['benign', {flag!r}]\n"
-            "from benign.cli import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            f"print('imported:', sorted(m for m in {heavy!r} if m in sys.modules))"
-        )
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert r.returncode == 0 and "imported: []" in r.stdout, (flag, r.stdout, r.stderr)
+        assert _imported_by([flag], heavy)[0] == [], flag
     for name, (_, _, summary) in COMMANDS.items():
         command = load_command(name)
         assert command.name == name and command.help.split("\n\n")[0].strip() == summary
@@ -367,21 +373,13 @@ def test_help_and_version_import_no_command():
 def test_no_commands_help_loads_the_training_stack():
     """`benign COMMAND --help` builds its options without PyTorch or the solvers (a fraction
     of a second instead of seconds): they are imported once a command computes."""
-    import subprocess
-    import sys
-
     from benign.cli import COMMANDS
 
-    heavy = ("torch", "scipy", "clarabel", "matplotlib")
     for name in COMMANDS:
-        code = (
-            f"import sys; sys.argv = ['benign', {name!r}, '--help']\n"
-            "from benign.cli import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            f"print('imported:', sorted(m for m in {heavy!r} if m in sys.modules))"
+        imported, stderr = _imported_by(
+            [name, "--help"], ("torch", "scipy", "clarabel", "matplotlib")
         )
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        assert r.returncode == 0 and "imported: []" in r.stdout, (name, r.stdout[-300:], r.stderr)
+        assert imported == [], (name, stderr)
 
 
 def test_the_interval_sets_d_to_1_when_d_is_not_given():

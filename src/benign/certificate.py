@@ -46,7 +46,7 @@ from torch import Tensor
 from benign.config import Tolerances
 from benign.convex import better_patterns, row_space
 from benign.lp import dual_bound
-from benign.nets import Params, ReLUNet, margins, sq_norm, two_layer
+from benign.nets import Params, ReLUNet, margins, sq_norm, two_layer_arrays
 
 KINK_TOL = 1e-7  # |w_j·x_i + b_j| ≤ KINK_TOL · ‖(w_j, b_j)‖ · ‖(x_i, 1)‖ counts as a kink
 GRAM_COND = 1e4  # the largest cond(L) for which L comes from a Cholesky factorisation
@@ -830,7 +830,7 @@ def certify(
     kinks = np.zeros(n_net, dtype=np.int64)
     lams: list[np.ndarray] = []
     xs, ys = x.double().cpu().numpy(), y.double().cpu().numpy()
-    layers = _two_layer_arrays(params) if net.depth == 2 else None
+    layers = two_layer_arrays(params) if net.depth == 2 else None
     for e in range(n_net):
         if not q_min[e] > 0:
             lams.append(np.full(m, math.nan))
@@ -849,8 +849,7 @@ def certify(
             lam = _nnls(a, t)
             eps_rel = res["eps_fixed_rel"][e] = float(np.linalg.norm((t - a @ lam)[:-1]))
         else:
-            v, w, b = (None if p is None else p[e] for p in layers)
-            assert v is not None and w is not None  # a two-layer net has both layers' weights
+            v, w, b = layers[0][e], layers[1][e], None if layers[2] is None else layers[2][e]
             gain = net.scale(1) * net.scale(2)
             args = (w, b, v, xs[e], ys[e])
             kw = dict(tol=kink_tol, gain=gain, scale=scale, norm=norm[e], drow=drow)
@@ -955,13 +954,6 @@ def gap_checked(d: int, bias: bool, m: int) -> bool:
     return (dim == 2 and bias) or (dim == 3 and m <= SPHERE_M)
 
 
-def _two_layer_arrays(params: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(v (E, n), W (E, n, d), b (E, n) or None) of a two-layer ensemble, as float64 arrays."""
-    v, w, b = (None if p is None else p.detach().double().cpu().numpy() for p in two_layer(params))
-    assert v is not None and w is not None
-    return v, w, b
-
-
 def _margins(
     v: np.ndarray, w: np.ndarray, b: np.ndarray | None, x: np.ndarray, y: np.ndarray
 ) -> np.ndarray:
@@ -984,7 +976,7 @@ def global_gap(
     every width, the gap is at least the net's relative excess norm whatever multipliers are
     given, and ≈ 0 at a global minimiser with its KKT multipliers. NaN where the net does not
     interpolate, no candidate is finite, or the setting is not checked."""
-    v, w, b = _two_layer_arrays(params)
+    v, w, b = two_layer_arrays(params)
     bias = b is not None
     q = _margins(v, w, b, x, y)
     half = 0.5 * sum((a.reshape(len(a), -1) ** 2).sum(1) for a in (v, w, b) if a is not None)
@@ -1023,7 +1015,7 @@ def excess_found(
     is above a net the search built); 0 where no better pattern was found among the directions
     priced (one-sided: never a proof of global optimality); NaN where skipped or the network
     does not interpolate."""
-    v, w, b = _two_layer_arrays(params)
+    v, w, b = two_layer_arrays(params)
     q = _margins(v, w, b, x, y)
     found = np.full(len(v), np.nan)
     for e, rng in enumerate(rngs):

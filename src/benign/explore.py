@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from benign.certificate import certify, excess_bounds, optimality
 from benign.convex import (
@@ -39,7 +38,7 @@ from benign.convex import (
 from benign.data import Distribution
 from benign.lp import min_norm_interpolant
 from benign.measures import clean_error
-from benign.nets import ReLUNet
+from benign.nets import from_arrays
 
 Q_LOW, Q_HIGH = 0.3, 0.95  # the share of arcs a draw allows, uniform between these
 GATES = (8, 16, 32, 64, 128, 256)  # convex route: the gates of draw r ≥ 1, one drawn uniformly
@@ -92,9 +91,7 @@ def _measured(
     keep = v != 0
     w, v = w[keep], v[keep]
     b = None if b is None else b[keep]
-    ensemble = [torch.tensor(w)[None], *([] if b is None else [torch.tensor(b)[None]])]
-    params = [*ensemble, torch.tensor(v)[None, None]]
-    net = ReLUNet(x.shape[1], len(v), depth=2, bias=b is not None)
+    net, params = from_arrays(w, v, b)
     cert = certify(net, params, x, y, multipliers=True, hint=[hint])
     certified = cert.certified()
     if not bool(certified[0]):

@@ -35,7 +35,7 @@ from benign.convex import search
 from benign.data import DATASETS, Distribution, Sample
 from benign.lp import min_norm_interpolant
 from benign.measures import clean_error
-from benign.nets import Params, ReLUNet, margins, two_layer
+from benign.nets import Params, ReLUNet, margins, two_layer_arrays
 from benign.seeding import rng_for
 from benign.training import TrainConfig, TrainResult, loss_value, train
 
@@ -150,19 +150,14 @@ def solve_convex(
     multipliers, how each kept network was seeded and the programs solved.
     ``progress(networks solved, networks left)`` is called after each network."""
     budget = math.inf if config.max_seconds is None else config.max_seconds
-    layers = (
-        None
-        if start is None
-        else [None if p is None else p.double().cpu().numpy() for p in two_layer(start)]
-    )
+    layers = None if start is None else two_layer_arrays(start)
     sols, seconds, seeded, rounds = [], [], [], []
     for e, (seed, s) in enumerate(zip(seeds, samples, strict=True)):
         t0 = time.perf_counter()
         begin = None
         if layers is not None:
-            v, w, b = (None if p is None else p[e] for p in layers)
-            assert v is not None and w is not None
-            begin = (w, b, v)
+            v, w, b = layers
+            begin = (w[e], None if b is None else b[e], v[e])
         sol, how, used = search(
             s.x,
             s.y,

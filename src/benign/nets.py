@@ -290,6 +290,13 @@ def two_layer(params: Params) -> tuple[Tensor, Tensor, Tensor | None]:
     return v[:, 0, :], w, b
 
 
+def two_layer_arrays(params: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`two_layer` as float64 NumPy arrays: (v (E, n), W (E, n, d), b (E, n) or None)."""
+    v, w, b = (None if p is None else p.detach().double().cpu().numpy() for p in two_layer(params))
+    assert v is not None and w is not None
+    return v, w, b
+
+
 def from_arrays(
     w: np.ndarray | Tensor, v: np.ndarray | Tensor, b: np.ndarray | Tensor | None = None
 ) -> tuple[ReLUNet, Params]:

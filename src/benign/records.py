@@ -124,7 +124,7 @@ class NetworkRecord:
 
     def to_dict(self) -> dict:
         """The seed and every field, keyed as a store's columns (:data:`RENAMED`), NaN as None."""
-        return {RECORD_COLUMNS.get(k, k): json_number(v) for k, v in asdict(self).items()}
+        return {RECORD_COLUMNS.get(k, k): json_ready(v) for k, v in asdict(self).items()}
 
     @property
     def failure(self) -> str | None:
@@ -187,9 +187,20 @@ def typed_frame(
     return frame.astype({c: DTYPES_OF[kinds[c]] for c in frame.columns if c in kinds})
 
 
-def json_number(v: object) -> object:
-    """NaN and ±inf have no JSON form: they become null."""
-    return None if isinstance(v, float) and not math.isfinite(v) else v
+def json_ready(doc: object) -> object:
+    """``doc`` as strict JSON holds it: NaN, infinities and pandas' missing value as None
+    (JSON has none of them), NumPy scalars as Python's, at any depth (keys as strings)."""
+    if isinstance(doc, dict):
+        return {str(k): json_ready(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [json_ready(v) for v in doc]
+    if isinstance(doc, float) and not math.isfinite(doc):
+        return None
+    if type(doc).__name__ == "NAType":
+        return None
+    if hasattr(doc, "item"):  # a NumPy scalar
+        return json_ready(doc.item())
+    return doc
 
 
 # the thinned training history (one row per network and recorded step), and the certificates

@@ -83,6 +83,11 @@ class Group:
     verdict: str
     reason: str
 
+    @property
+    def judged(self) -> bool:
+        """Whether any network counts in its statistics (else its verdict has nothing behind it)."""
+        return any(pt.n for pt in self.points)
+
 
 def paper_prediction(settings: dict) -> str:
     """What the papers predict for a group of two-layer or lazy deep nets, '' where no

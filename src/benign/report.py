@@ -153,7 +153,7 @@ def take_away(analysis: Analysis) -> str:
     left out."""
     by_verdict: dict[str, list[str]] = {}
     for g in analysis.groups:
-        if any(pt.n for pt in g.points):
+        if g.judged:
             by_verdict.setdefault(g.verdict, []).append(g.label)
     return "; ".join(f"{v}: {' · '.join(labels)}" for v, labels in by_verdict.items())
 

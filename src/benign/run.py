@@ -31,7 +31,7 @@ from benign.records import (
     RECORD_COLUMNS,
     NetworkRecord,
     column_types,
-    json_number,
+    json_ready,
     typed_frame,
 )
 from benign.seeding import rng_for
@@ -69,8 +69,8 @@ class Experiment:
         """One JSON-ready dict per network: its record, its thinned training history and the
         certificates checked during training."""
 
-        def lists(h: dict[str, np.ndarray]) -> dict[str, list]:
-            return {k: [json_number(x) for x in v.tolist()] for k, v in h.items()}
+        def lists(h: dict[str, np.ndarray]) -> object:
+            return json_ready({k: v.tolist() for k, v in h.items()})
 
         return [
             r.to_dict() | {"history": lists(h), "certificate_history": lists(c)}

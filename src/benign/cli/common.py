@@ -3,7 +3,6 @@ flag."""
 
 import io
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass
@@ -109,20 +108,11 @@ def config_error(exc: "ValidationError") -> InputError:
     return InputError(f"{flag(field)}: {msg}" if field else msg)
 
 
-def _strict(value: object) -> object:
-    """``value`` with every NaN or infinite float, at any depth, replaced by None (null)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(v) for v in value]
-    return value
-
-
 def print_json(doc: dict) -> None:
     """Write ``doc`` to stdout as indented JSON, NaN and infinities as null (strict JSON)."""
-    sys.stdout.write(json.dumps(_strict(doc), indent=2, allow_nan=False) + "\n")
+    from benign.records import json_ready  # the settings' types: not for --help, --version
+
+    sys.stdout.write(json.dumps(json_ready(doc), indent=2, allow_nan=False) + "\n")
 
 
 def marked_blocks(paths: list[Path], markers: tuple[str, str]) -> None:

@@ -52,6 +52,7 @@ from benign.sweep.store import (
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from benign.regimes import Analysis
     from benign.sweep.execute import SweepProgress
 
 
@@ -323,7 +324,7 @@ def _print_verdicts(store: Path) -> None:
         groups = analyse(store).groups
     except (StoreError, ValueError):  # nothing a verdict can be read from
         return
-    judged = [g for g in groups if any(pt.n for pt in g.points)]
+    judged = [g for g in groups if g.judged]
     for g in judged:
         out.print(f"  {g.label}: {g.verdict} ({g.reason})", soft_wrap=True, markup=False)
     if len(judged) < len(groups):
@@ -554,8 +555,8 @@ def report(
     _report(store, output, all_networks)
 
 
-def _report(store: Path, output: Path | None, all_networks: bool) -> None:
-    """Write the report of a store and print its verdicts."""
+def _report(store: Path, output: Path | None, all_networks: bool) -> "Analysis":
+    """Write the report of a store and print its verdicts; the analysis they come from."""
     output = output or store.with_suffix(".html")
     if output.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--output: must end in .html, got {str(output)!r}")
@@ -575,6 +576,7 @@ def _report(store: Path, output: Path | None, all_networks: bool) -> None:
     for t in analysis.trends:
         out.print(f"{t.label}, as m grows: {t.verdict} ({t.reason})", soft_wrap=True, markup=False)
     out.print(f"report → {output}", soft_wrap=True)
+    return analysis
 
 
 DEMO_MARKERS = ("<!-- demo:table -->\n", "<!-- /demo:table -->")
@@ -626,9 +628,8 @@ def demo(
     computed, swept = _sweep(
         plan.sweep_file, plan.store, "local", workers, retry_failed=False, dry_run=False
     )
-    _report(plan.store, plan.report, plan.all_networks)
+    analysis = _report(plan.store, plan.report, plan.all_networks)
     if write:
-        analysis = analyse(plan.store, certified_only=not plan.all_networks)
         stored = analysis.counts["done"] + analysis.counts["failed"] - computed
         pool = workers or os.cpu_count() or 1
         before = f" ({stored} more were in the store already)" if stored else ""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from benign.records import json_ready
 from benign.reproductions.claims import CLAIMS, Claim
 from benign.reproductions.rules import OUTCOMES, Verdict, counted
 
@@ -71,7 +72,7 @@ class Reproduction:
 
     def to_json(self) -> dict:
         """``{"name", "claim", "verdict", "evidence", "store", "report", …}`` (NaN as null)."""
-        doc = _finite(asdict(self))
+        doc = json_ready(asdict(self))
         assert isinstance(doc, dict)
         return doc
 
@@ -134,7 +135,7 @@ def conclude(p: Plan, seconds: float = math.nan) -> Reproduction:
     computed: dict = {}
     if p.claim.compute is not None and p.evidence_file is not None:
         computed = p.claim.compute(p.quick, p.first_seed)
-        p.evidence_file.write_text(json.dumps(_finite(computed), indent=1))
+        p.evidence_file.write_text(json.dumps(json_ready(computed), indent=1))
     runs = pd.DataFrame()
     if p.store is not None and p.sweep_file is not None:  # the runs of this sweep file alone
         runs = table_frame(p.store)
@@ -243,21 +244,6 @@ def _versions() -> dict:
     }
 
 
-def _finite(doc: object) -> object:
-    """``doc`` with NaN and infinities as None (JSON has neither)."""
-    if isinstance(doc, dict):
-        return {str(k): _finite(v) for k, v in doc.items()}
-    if isinstance(doc, list | tuple):
-        return [_finite(v) for v in doc]
-    if isinstance(doc, float) and not math.isfinite(doc):
-        return None
-    if type(doc).__name__ == "NAType":  # pandas' missing value
-        return None
-    if hasattr(doc, "item"):  # a NumPy scalar
-        return _finite(doc.item())
-    return doc
-
-
 def _write_report(p: Plan, result: Reproduction, computed: dict) -> None:
     """The claim's report: its verdict block, then the sweep's report (or, for a claim without
     networks, its figure and evidence alone)."""
@@ -300,7 +286,7 @@ def _claim_html(r: Reproduction, figure: str) -> str:
         else "<p>No networks: the evidence is computed directly.</p>"
     )
     colour = {"agrees": "benign", "disagrees": "catastrophic", "inconclusive": "undecided"}
-    evidence = html.escape(json.dumps(_finite(r.evidence), indent=1))
+    evidence = html.escape(json.dumps(json_ready(r.evidence), indent=1))
     return f"""<section id="claim">
 <h2>Claim <code>{html.escape(r.name)}</code>{" (quick grid)" if r.quick else ""}</h2>
 <p>{html.escape(r.paper)}: {html.escape(r.claim)}</p>

@@ -505,7 +505,8 @@ class Store:
         """Bring a store of an older schema this benign reads, or one lacking columns, to the
         current schema: the params table (4 → 5), every column it lacks (:func:`_addable`,
         with its default), and the run ids of this version (:func:`_rekey`)."""
-        lacking = {t: [c for c in _addable(t) if c not in _columns(self.conn, t)] for t in TABLES}
+        have = {t: set(_columns(self.conn, t)) for t in TABLES}
+        lacking = {t: [c for c in _addable(t) if c not in have[t]] for t in TABLES}
         if self._version() == str(SCHEMA_VERSION) and not any(lacking.values()):
             return
         with self.conn:
